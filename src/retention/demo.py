@@ -1,0 +1,36 @@
+"""The main job on embedded defaults (`make run`): the demo portfolio from end to end."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from retention.settings import Settings
+
+
+def run_demo(settings: Settings, console: Console) -> None:
+    """Simulate the demo portfolio (unless RETENTION_DATA_DIR points at real data) and validate it."""
+    from retention.data.simulator import SimulationConfig, simulate_to_folder
+    from retention.data.validation import validate_dataset
+
+    folder = settings.dataset_dir
+    if settings.data_dir is None:
+        config = SimulationConfig(
+            accounts=settings.demo_accounts,
+            months=settings.demo_months,
+            start=settings.demo_start,
+            seed=settings.demo_seed,
+        )
+        console.rule("1. 模拟大客户数据 / simulate the demo portfolio")
+        summary = simulate_to_folder(config, folder, console=console)
+        summary.print(console)
+    else:
+        console.print(f"使用已有数据 / using the dataset in {folder}")
+
+    console.rule("2. 校验数据 / validate against the data contract")
+    report = validate_dataset(folder)
+    report.print(console)
+    if not report.ok:
+        raise SystemExit(1)
+    console.rule("完成 / done")
+    console.print(f"数据目录 / dataset: {folder}")
+    console.print(f"校验 / validate again: .venv/bin/retention validate {folder}")

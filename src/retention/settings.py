@@ -1,0 +1,62 @@
+"""One settings object, read once when a job starts and passed down.
+
+Every field can be set with an environment variable `RETENTION_<FIELD>` or in a `.env` file in
+the working folder (production: a PostgreSQL URL, a remote MLflow URI, the data folder, the
+horizon and the team's capacity).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where things live and the few numbers the business sets."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RETENTION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    work_dir: Path = Field(
+        default=Path("var"),
+        description="Folder for the demo dataset, the SQLite store, exports and reports.",
+    )
+    data_dir: Path | None = Field(
+        default=None, description="Dataset folder the jobs read; default: <work_dir>/demo-data."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the store; default: SQLite in work_dir."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking and registry URI; default: ./mlruns/mlflow.db."
+    )
+    horizon_months: int = Field(default=6, ge=1, le=24, description="Prediction horizon H.")
+    capacity: int = Field(
+        default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."
+    )
+
+    # The embedded demo: a simulated portfolio, see retention.data.simulator.
+    demo_accounts: int = Field(default=3000, ge=50)
+    demo_months: int = Field(default=36, ge=24, le=120)
+    demo_start: str = Field(default="2023-11", pattern=r"^\d{4}-\d{2}$")
+    demo_seed: int = 20261129
+
+    @field_validator("work_dir", "data_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.data_dir or self.work_dir / "demo-data"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.work_dir / 'retention.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{Path('mlruns').resolve() / 'mlflow.db'}"
