@@ -1,0 +1,413 @@
+"""The data contract (../shared/DATA_CONTRACT.md) as code: one source of truth for every table.
+
+Each table is a `TableSpec` of `ColumnSpec`s (kind, nullability, allowed values, value checks),
+its key and its time-order rules. The pandera schema of a table (`schema_of`) is built from the
+same specs and describes the *typed* in-memory frame that `retention.data.io.load_dataset`
+returns; `retention.data.validation` runs it lazily and turns its failure cases into problems.
+
+In-memory types after loading (what feature code relies on):
+
+| kind      | dtype                                   | null  |
+|-----------|-----------------------------------------|-------|
+| string    | `str` (pandas 3 StringDtype, NaN nulls) | NaN   |
+| enum      | `str`                                   | NaN   |
+| float     | float64                                 | NaN   |
+| int       | nullable `Int64`                        | <NA>  |
+| bool      | nullable `boolean`                      | <NA>  |
+| date      | datetime64[us], midnight                | NaT   |
+| month     | datetime64[us], first day of the month  | NaT   |
+| timestamp | datetime64[us], naive local time        | NaT   |
+
+`datetime64[us]` is what pandas 3 itself produces when it parses text or builds a date range,
+so frames made by feature code compare and merge with loaded ones without unit casts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+ColumnKind = Literal["string", "float", "int", "bool", "enum", "date", "month", "timestamp"]
+
+DATETIME_DTYPE = "datetime64[us]"
+STRING_DTYPE = pd.StringDtype(na_value=np.nan)  # the pandas 3 default `str` dtype
+PANDAS_DTYPES: dict[str, Any] = {
+    "string": STRING_DTYPE,
+    "enum": STRING_DTYPE,
+    "float": "float64",
+    "int": "Int64",
+    "bool": "boolean",
+    "date": DATETIME_DTYPE,
+    "month": DATETIME_DTYPE,
+    "timestamp": DATETIME_DTYPE,
+}
+DATETIME_KINDS = frozenset({"date", "month", "timestamp"})
+
+# Columns holding personal or commercial data: never logged, masked in validation examples.
+PERSONAL_COLUMNS = frozenset({"customer_name"})
+
+# --- allowed values ---------------------------------------------------------------------------
+VOLTAGES_KV: tuple[float, ...] = (0.4, 10.0, 20.0, 35.0, 66.0, 110.0, 220.0)
+TARIFF_CATEGORIES = ("large_industry", "general_commercial", "other")
+MARKET_MODES = ("grid_agency", "direct_trading", "retailer")
+CHANNELS = ("hotline_95598", "online_app", "service_hall", "account_manager")
+TICKET_CATEGORIES = ("complaint", "opinion", "inquiry", "repair", "praise")
+ORDER_TYPES = (
+    "new_connection",
+    "capacity_increase",
+    "capacity_reduction",
+    "suspension",
+    "resumption",
+    "closure",
+    "tariff_change",
+    "transfer",
+)
+ORDER_STATUSES = ("open", "completed", "cancelled")
+OUTCOMES = ("pending", "retained", "churned", "unreachable")
+# The service-standard playbook of ../shared/SPEC.md (interventions.action_code).
+ACTION_CODES = (
+    "dedicated_manager",
+    "tariff_plan",
+    "dispatch_reliability_plan",
+    "connection_project",
+    "capacity_change_visit",
+    "new_energy_support",
+    "integrated_channel",
+    "payment_arrangement",
+    "market_retention_offer",
+)
+
+# Chinese labels of the enum values, as the contract and the glossary name them.
+VALUE_LABELS_ZH: dict[str, str] = {
+    "large_industry": "大工业",
+    "general_commercial": "一般工商业",
+    "other": "其他",
+    "grid_agency": "电网代理购电",
+    "direct_trading": "直接交易",
+    "retailer": "售电公司代理",
+    "hotline_95598": "95598 热线",
+    "online_app": "网上国网",
+    "service_hall": "营业厅",
+    "account_manager": "客户经理",
+    "complaint": "投诉",
+    "opinion": "意见",
+    "inquiry": "咨询",
+    "repair": "故障报修",
+    "praise": "表扬",
+    "new_connection": "新装",
+    "capacity_increase": "增容",
+    "capacity_reduction": "减容",
+    "suspension": "暂停",
+    "resumption": "暂停恢复",
+    "closure": "销户",
+    "tariff_change": "改类",
+    "transfer": "过户",
+    "open": "未完成",
+    "completed": "已完成",
+    "cancelled": "已撤销",
+    "pending": "跟进中",
+    "retained": "已挽留",
+    "churned": "已流失",
+    "unreachable": "无法联系",
+}
+
+# kwh_peak + kwh_flat + kwh_valley must be within this share of kwh_total when all are present.
+KWH_PARTS = ("kwh_peak", "kwh_flat", "kwh_valley")
+KWH_PARTS_TOLERANCE = 0.01
+
+
+# --- rule texts (short, English / 中文); also the pandera check error messages ---------------
+class Rule:
+    """The rule texts a validation report names."""
+
+    MISSING_TABLE = "missing required table / 缺少必需的表"
+    TWO_FILES = "both NAME.csv and NAME.parquet present / 同一张表有两个文件"
+    FOLDER_NOT_FOUND = "dataset folder not found / 数据文件夹不存在"
+    UNKNOWN_FILE = "not a table of the contract, ignored / 不是约定的表，已忽略"
+    EMPTY_FILE = "empty file / 空文件"
+    EMPTY_OPTIONAL_FILE = "empty file, optional table taken as absent / 空文件，视为无此表"
+    UNREADABLE_ENCODING = "unreadable encoding / 无法识别的文件编码"
+    UNREADABLE_FILE = "unreadable file / 文件无法读取"
+    MISSING_COLUMN = "missing required column / 缺少必需的列"
+    EXTRA_COLUMNS = "extra columns, ignored / 多余的列，已忽略"
+    NOT_TEXT = "not text / 不是文本"
+    NOT_A_NUMBER = "not a number / 不是数字"
+    NOT_AN_INTEGER = "not an integer / 不是整数"
+    NOT_A_BOOL = "not true/false / 不是 是/否"
+    NOT_A_DATE = "not a date YYYY-MM-DD / 日期格式错误"
+    NOT_A_MONTH = "not a month YYYY-MM / 月份格式错误"
+    NOT_A_TIMESTAMP = "not a timestamp YYYY-MM-DD HH:MM[:SS] / 时间格式错误"
+    NOT_NULL = "must not be empty / 不能为空"
+    NON_NEGATIVE = "must be >= 0 / 不能为负"
+    POSITIVE = "must be > 0 / 必须大于 0"
+    POWER_FACTOR = "must be in (0, 1] / 须在 (0, 1] 之间"
+    SATISFACTION = "must be 1..5 / 须为 1 到 5"
+    UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
+    KWH_PARTS_MISMATCH = (
+        "kwh_peak + kwh_flat + kwh_valley differs from kwh_total by more than 1% "
+        "/ 峰平谷电量之和与总电量不符"
+    )
+
+    @staticmethod
+    def one_of(values: tuple[Any, ...]) -> str:
+        shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        return f"must be one of: {shown} / 取值不在允许范围"
+
+    @staticmethod
+    def duplicate_key(key: tuple[str, ...]) -> str:
+        return f"duplicate key ({', '.join(key)}) / 主键重复"
+
+    @staticmethod
+    def not_before(start: str, end: str, strict: bool) -> str:
+        op = ">" if strict else ">="
+        return f"{end} must be {op} {start} / 结束时间早于开始时间"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a table: its kind, nullability and value checks."""
+
+    name: str
+    kind: ColumnKind
+    nullable: bool = False
+    values: tuple[Any, ...] | None = None  # allowed values (enum kind, or a set of numbers)
+    checks: tuple[pa.Check, ...] = ()
+    description: str = ""
+
+    @property
+    def dtype(self) -> Any:
+        return PANDAS_DTYPES[self.kind]
+
+    def pandera_checks(self) -> list[pa.Check]:
+        checks = list(self.checks)
+        if self.values is not None:
+            checks.append(pa.Check.isin(list(self.values), error=Rule.one_of(self.values)))
+        return checks
+
+
+@dataclass(frozen=True)
+class TimeOrder:
+    """`end` must not come before `start` in a row (strictly after when `strict`)."""
+
+    start: str
+    end: str
+    strict: bool = False
+
+    @property
+    def rule(self) -> str:
+        return Rule.not_before(self.start, self.end, self.strict)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the contract."""
+
+    name: str
+    required: bool
+    columns: tuple[ColumnSpec, ...]
+    key: tuple[str, ...] = ()
+    refers_to_customers: bool = True  # customer_id must exist in customers
+    time_orders: tuple[TimeOrder, ...] = ()
+    description: str = ""
+
+    def column(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+def _non_negative() -> pa.Check:
+    return pa.Check.ge(0, error=Rule.NON_NEGATIVE)
+
+
+def _string(name: str, nullable: bool = False, description: str = "") -> ColumnSpec:
+    return ColumnSpec(name, "string", nullable, description=description)
+
+
+def _float(name: str, *checks: pa.Check, nullable: bool = False) -> ColumnSpec:
+    return ColumnSpec(name, "float", nullable, checks=checks)
+
+
+def _enum(name: str, values: tuple[str, ...]) -> ColumnSpec:
+    return ColumnSpec(name, "enum", values=values)
+
+
+_CUSTOMER_ID = _string("customer_id", description="户号")
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "customers",
+            required=True,
+            description="one row per key account (大客户档案)",
+            key=("customer_id",),
+            refers_to_customers=False,
+            time_orders=(TimeOrder("open_date", "close_date"),),
+            columns=(
+                _CUSTOMER_ID,
+                _string("customer_name", description="户名; personal/commercial, never logged"),
+                _string("industry_code", description="GB/T 4754-2017 division, e.g. C31"),
+                _string("region", description="supplying unit 供电单位"),
+                ColumnSpec("voltage_kv", "float", values=VOLTAGES_KV),
+                _float("contract_capacity_kva", pa.Check.gt(0, error=Rule.POSITIVE)),
+                _enum("tariff_category", TARIFF_CATEGORIES),
+                _enum("market_mode", MARKET_MODES),
+                _string("account_manager_id", nullable=True),
+                ColumnSpec("open_date", "date", description="立户"),
+                ColumnSpec("close_date", "date", nullable=True, description="销户"),
+                _float("self_generation_kw", _non_negative()),
+            ),
+        ),
+        TableSpec(
+            "monthly_usage",
+            required=True,
+            description="one row per account and month (抄表电量)",
+            key=("customer_id", "month"),
+            columns=(
+                _CUSTOMER_ID,
+                ColumnSpec("month", "month"),
+                _float("kwh_total", _non_negative()),
+                _float("kwh_peak", _non_negative(), nullable=True),
+                _float("kwh_flat", _non_negative(), nullable=True),
+                _float("kwh_valley", _non_negative(), nullable=True),
+                _float("max_demand_kw", _non_negative(), nullable=True),
+                _float(
+                    "power_factor",
+                    pa.Check.in_range(0, 1, include_min=False, error=Rule.POWER_FACTOR),
+                    nullable=True,
+                ),
+            ),
+        ),
+        TableSpec(
+            "monthly_billing",
+            required=True,
+            description="one row per account and month (电费应收/实收)",
+            key=("customer_id", "month"),
+            columns=(
+                _CUSTOMER_ID,
+                ColumnSpec("month", "month"),
+                _float("amount_due_cny", _non_negative()),
+                _float("amount_paid_cny", _non_negative()),
+                ColumnSpec("due_date", "date"),
+                ColumnSpec("paid_date", "date", nullable=True),
+            ),
+        ),
+        TableSpec(
+            "service_tickets",
+            required=False,
+            description="customer-service work orders from every channel (95598 等工单)",
+            key=("ticket_id",),
+            time_orders=(TimeOrder("opened_at", "closed_at"),),
+            columns=(
+                _string("ticket_id"),
+                _CUSTOMER_ID,
+                ColumnSpec("opened_at", "timestamp"),
+                ColumnSpec("closed_at", "timestamp", nullable=True),
+                _enum("channel", CHANNELS),
+                _enum("category", TICKET_CATEGORIES),
+                ColumnSpec(
+                    "satisfaction",
+                    "int",
+                    nullable=True,
+                    checks=(pa.Check.in_range(1, 5, error=Rule.SATISFACTION),),
+                ),
+                ColumnSpec("sla_met", "bool", nullable=True),
+            ),
+        ),
+        TableSpec(
+            "work_orders",
+            required=False,
+            description="connection and change-of-use orders (业扩报装 / 变更用电)",
+            key=("order_id",),
+            time_orders=(TimeOrder("applied_at", "completed_at"),),
+            columns=(
+                _string("order_id"),
+                _CUSTOMER_ID,
+                _enum("order_type", ORDER_TYPES),
+                ColumnSpec("applied_at", "timestamp"),
+                ColumnSpec("completed_at", "timestamp", nullable=True),
+                _float("capacity_change_kva"),  # signed; 0 where not applicable
+                _enum("status", ORDER_STATUSES),
+            ),
+        ),
+        TableSpec(
+            "outages",
+            required=False,
+            description="interruptions that reached the account (停电记录)",
+            time_orders=(TimeOrder("start_at", "end_at", strict=True),),
+            columns=(
+                _CUSTOMER_ID,
+                ColumnSpec("start_at", "timestamp"),
+                ColumnSpec("end_at", "timestamp"),
+                ColumnSpec("planned", "bool"),
+            ),
+        ),
+        TableSpec(
+            "interventions",
+            required=False,
+            description="retention follow-ups and their outcomes (the service's own log)",
+            key=("intervention_id",),
+            columns=(
+                _string("intervention_id"),
+                _CUSTOMER_ID,
+                # A string in the contract, but it must be a code of the playbook.
+                ColumnSpec("action_code", "string", values=ACTION_CODES),
+                ColumnSpec("created_at", "timestamp"),
+                ColumnSpec("contacted_at", "timestamp", nullable=True),
+                _enum("outcome", OUTCOMES),
+            ),
+        ),
+    )
+}
+
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+REQUIRED_TABLES: frozenset[str] = frozenset(n for n, t in TABLES.items() if t.required)
+OPTIONAL_TABLES: frozenset[str] = frozenset(n for n, t in TABLES.items() if not t.required)
+
+
+def table_spec(table: str) -> TableSpec:
+    """The spec of one table; KeyError names the known tables."""
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise KeyError(f"unknown table {table!r}; the contract has {', '.join(TABLES)}") from None
+
+
+def columns_of(table: str) -> list[str]:
+    """The contract's columns of `table`, in the order the simulator and the writer use."""
+    return table_spec(table).column_names
+
+
+@cache
+def schema_of(table: str) -> pa.DataFrameSchema:
+    """The pandera schema of the typed, loaded frame of `table` (run it with lazy=True).
+
+    Extra columns are allowed (strict=False); nothing is coerced: loading parses the types.
+    """
+    spec = table_spec(table)
+    return pa.DataFrameSchema(
+        {
+            column.name: pa.Column(
+                column.dtype,
+                checks=column.pandera_checks(),
+                nullable=column.nullable,
+                description=column.description or None,
+            )
+            for column in spec.columns
+        },
+        unique=list(spec.key) or None,
+        strict=False,
+        coerce=False,
+        name=table,
+    )

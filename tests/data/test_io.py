@@ -1,0 +1,375 @@
+"""Writing and loading dataset folders: formats, encodings, the typed in-memory tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from retention.data.contract import TABLE_NAMES, Rule, columns_of
+from retention.data.io import Dataset, InvalidDatasetError, load_dataset, write_dataset
+from retention.data.validation import validate_dataset
+
+from .conftest import Tables, places, the_problem
+
+EXPECTED_DTYPES = {
+    "customer_id": "str",
+    "voltage_kv": "float64",
+    "month": "datetime64[us]",
+    "open_date": "datetime64[us]",
+    "opened_at": "datetime64[us]",
+    "satisfaction": "Int64",
+    "sla_met": "boolean",
+    "planned": "boolean",
+    "channel": "str",
+}
+
+
+def _recode(folder: Path, table: str, encoding: str, bom: bool = False) -> Path:
+    """Re-save one UTF-8 CSV of the dataset in another encoding, as office software does."""
+    path = folder / f"{table}.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
+    return path
+
+
+# --- round trips -----------------------------------------------------------------------------
+
+
+def test_a_written_dataset_loads_back_typed_and_equal(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    folder = write(tables, fmt)
+
+    dataset = load_dataset(folder)
+
+    assert isinstance(dataset, Dataset)
+    assert dataset.folder == folder
+    assert list(dataset.tables()) == list(TABLE_NAMES)
+    for name, original in tables.items():
+        loaded = dataset.table(name)
+        assert loaded is not None
+        assert list(loaded.columns) == columns_of(name)
+        for column, dtype in EXPECTED_DTYPES.items():
+            if column in loaded:
+                assert str(loaded[column].dtype) == dtype, (name, column)
+        expected = original.copy()
+        for column in expected.columns:
+            expected[column] = expected[column].astype(loaded[column].dtype)
+        pd.testing.assert_frame_equal(loaded, expected, check_exact=False)
+
+
+def test_months_are_the_first_day_and_keep_their_name(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    usage = load_dataset(write(tables, fmt)).monthly_usage
+
+    assert (usage["month"].dt.day == 1).all()
+    assert usage["month"].min() == pd.Timestamp("2024-01-01")
+
+
+def test_csv_on_disk_forms(tables: Tables, write: Callable[..., Path]) -> None:
+    folder = write(tables, "csv")
+
+    usage = (folder / "monthly_usage.csv").read_text(encoding="utf-8").splitlines()
+    billing = (folder / "monthly_billing.csv").read_text(encoding="utf-8").splitlines()
+    tickets = (folder / "service_tickets.csv").read_text(encoding="utf-8").splitlines()
+
+    assert usage[0].startswith("customer_id,month,kwh_total")
+    assert usage[1].startswith("C001,2024-01,")
+    assert ",2024-02-15," in billing[1]
+    assert tickets[1] == (
+        "T1,C001,2024-01-05 09:12:00,2024-01-06 10:00:00,hotline_95598,complaint,2,false"
+    )
+    assert tickets[2].endswith("inquiry,,")  # nulls are empty cells
+
+
+def test_parquet_on_disk_types(tables: Tables, write: Callable[..., Path]) -> None:
+    folder = write(tables, "parquet")
+
+    usage = pq.read_schema(folder / "monthly_usage.parquet")
+    billing = pq.read_schema(folder / "monthly_billing.parquet")
+    tickets = pq.read_schema(folder / "service_tickets.parquet")
+
+    assert pa.types.is_string(usage.field("month").type)
+    assert billing.field("due_date").type == pa.date32()
+    assert pa.types.is_timestamp(tickets.field("opened_at").type)
+    assert tickets.field("sla_met").type == pa.bool_()
+    assert pq.read_table(folder / "monthly_usage.parquet").column("month")[0].as_py() == "2024-01"
+
+
+def test_writing_one_format_replaces_the_other(tables: Tables, tmp_path: Path) -> None:
+    write_dataset(tables, tmp_path, fmt="csv")
+
+    written = write_dataset(tables, tmp_path, fmt="parquet")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+    assert validate_dataset(tmp_path).ok
+
+
+def test_writing_an_unknown_table_or_format_fails_before_writing(
+    tables: Tables, tmp_path: Path
+) -> None:
+    with pytest.raises(KeyError, match="customer"):
+        write_dataset({"customer": tables["customers"]}, tmp_path / "a")
+    with pytest.raises(ValueError, match="fmt"):
+        write_dataset(tables, tmp_path / "b", fmt="xlsx")
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
+
+
+def test_optional_tables_may_be_absent(tables: Tables, write: Callable[..., Path]) -> None:
+    required = {
+        k: v for k, v in tables.items() if k in ("customers", "monthly_usage", "monthly_billing")
+    }
+
+    dataset = load_dataset(write(required, "parquet"))
+
+    assert dataset.service_tickets is None
+    assert dataset.table("outages") is None
+    assert list(dataset.tables()) == ["customers", "monthly_usage", "monthly_billing"]
+
+
+def test_a_header_only_optional_table_loads_with_zero_typed_rows(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    tables["outages"] = tables["outages"].iloc[:0]
+
+    outages = load_dataset(write(tables, fmt)).outages
+
+    assert outages is not None
+    assert len(outages) == 0
+    assert str(outages["start_at"].dtype) == "datetime64[us]"
+    assert str(outages["planned"].dtype) == "boolean"
+
+
+def test_extra_columns_are_kept_after_the_contract_columns(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    tables["customers"]["营销备注"] = "x"
+
+    customers = load_dataset(write(tables, "csv")).customers
+
+    assert list(customers.columns) == [*columns_of("customers"), "营销备注"]
+
+
+# --- encodings -------------------------------------------------------------------------------
+
+
+def test_a_gbk_csv_with_chinese_text_loads(tables: Tables, write: Callable[..., Path]) -> None:
+    folder = write(tables, "csv")
+    _recode(folder, "customers", "gbk")
+
+    report = validate_dataset(folder)
+
+    assert report.ok, report.to_text()
+    assert {f.table: f.encoding for f in report.files}["customers"] == "gb18030"
+    assert report.dataset is not None
+    customers = report.dataset.customers
+    assert customers["region"].iloc[0] == "杭州供电公司"
+    assert customers["customer_name"].iloc[1] == "明珠数据科技有限公司"
+
+
+def test_utf8_with_bom_loads(tables: Tables, write: Callable[..., Path]) -> None:
+    folder = write(tables, "csv")
+    _recode(folder, "customers", "utf-8", bom=True)
+
+    report = validate_dataset(folder)
+
+    assert report.ok, report.to_text()
+    assert {f.table: f.encoding for f in report.files}["customers"] == "utf-8-sig"
+    assert report.dataset is not None
+    assert report.dataset.customers.columns[0] == "customer_id"
+
+
+def test_forcing_the_right_encoding_works(tables: Tables, write: Callable[..., Path]) -> None:
+    folder = write(tables, "csv")
+    for name in TABLE_NAMES:
+        _recode(folder, name, "gb18030")
+
+    report = validate_dataset(folder, encoding="gb18030")
+
+    assert report.ok, report.to_text()
+    assert {f.encoding for f in report.files} == {"gb18030"}
+
+
+def test_forcing_utf8_on_a_bom_file_drops_the_bom(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    folder = write(tables, "csv")
+    _recode(folder, "customers", "utf-8", bom=True)
+
+    assert validate_dataset(folder, encoding="utf-8").ok
+
+
+def test_forcing_the_wrong_encoding_names_the_file_and_line(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    folder = write(tables, "csv")
+    _recode(folder, "customers", "gbk")
+
+    report = validate_dataset(folder, encoding="utf-8")
+
+    problem = the_problem(report)
+    assert problem.file == "customers.csv"
+    assert problem.rule == Rule.UNREADABLE_ENCODING
+    assert places(problem) == [2]  # the first Chinese name
+    assert "utf-8" in problem.examples[0]["detail"]
+
+
+def test_an_unknown_encoding_name_is_a_problem(tables: Tables, write: Callable[..., Path]) -> None:
+    report = validate_dataset(write(tables, "csv"), encoding="klingon")
+
+    assert not report.ok
+    assert {p.rule for p in report.problems} == {Rule.UNREADABLE_ENCODING}
+    assert "klingon" in report.problems[0].examples[0]["detail"]
+
+
+def test_bytes_neither_utf8_nor_gb18030_are_an_unreadable_encoding(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    folder = write(tables, "csv")
+    path = folder / "monthly_billing.csv"
+    data = path.read_bytes().splitlines(keepends=True)
+    data[3] = data[3].replace(b"C001", b"C\xff\xfe1")  # 0xFF starts no character in either
+    path.write_bytes(b"".join(data))
+
+    report = validate_dataset(folder)
+
+    problem = the_problem(report)
+    assert (problem.file, problem.column, problem.rule) == (
+        "monthly_billing.csv",
+        None,
+        Rule.UNREADABLE_ENCODING,
+    )
+    assert places(problem) == [4]
+
+
+# --- what users bring ------------------------------------------------------------------------
+
+
+def test_csv_accepts_user_forms_of_timestamps_booleans_and_months(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    folder = write(tables, "csv")
+    (folder / "service_tickets.csv").write_text(
+        "ticket_id,customer_id,opened_at,closed_at,channel,category,satisfaction,sla_met\n"
+        "T1,C001,2024-01-05 09:12,2024-01-06 10:00:00,hotline_95598,complaint,2,TRUE\n"
+        "T2,C002,2024/02/10 14:30,,online_app,inquiry,,否\n"
+        "T3,C003,2024-03-02T08:00:00,,service_hall,praise,5.0,1\n",
+        encoding="utf-8",
+    )
+    (folder / "outages.csv").write_text(
+        "customer_id,start_at,end_at,planned\nC001,2024-01-15 02:00,2024-01-15 06:30,是\n",
+        encoding="utf-8",
+    )
+    usage = (folder / "monthly_usage.csv").read_text(encoding="utf-8")
+    usage = usage.replace("C001,2024-01,", "C001,2024/01,").replace("C001,2024-02,", "C001,202402,")
+    (folder / "monthly_usage.csv").write_text(usage, encoding="utf-8")
+
+    dataset = load_dataset(folder)
+
+    tickets = dataset.service_tickets
+    assert tickets is not None
+    assert tickets["opened_at"].tolist() == [
+        pd.Timestamp("2024-01-05 09:12"),
+        pd.Timestamp("2024-02-10 14:30"),
+        pd.Timestamp("2024-03-02 08:00"),
+    ]
+    assert tickets["sla_met"].tolist() == [True, False, True]
+    assert tickets["satisfaction"].tolist() == [2, pd.NA, 5]
+    assert dataset.outages is not None
+    assert dataset.outages["planned"].tolist() == [True]
+    assert dataset.monthly_usage["month"].iloc[:3].tolist() == list(
+        pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
+    )
+
+
+def test_parquet_months_as_dates_or_timestamps_on_day_one_load(
+    tables: Tables, tmp_path: Path
+) -> None:
+    write_dataset(tables, tmp_path, fmt="parquet")
+    usage = pq.read_table(tmp_path / "monthly_usage.parquet")
+    as_dates = pa.array(tables["monthly_usage"]["month"]).cast(pa.date32())
+    pq.write_table(usage.set_column(1, "month", as_dates), tmp_path / "monthly_usage.parquet")
+    billing = pq.read_table(tmp_path / "monthly_billing.parquet")
+    as_stamps = pa.array(tables["monthly_billing"]["month"]).cast(pa.timestamp("ns"))
+    pq.write_table(billing.set_column(1, "month", as_stamps), tmp_path / "monthly_billing.parquet")
+
+    dataset = load_dataset(tmp_path)
+
+    assert dataset.monthly_usage["month"].iloc[1] == pd.Timestamp("2024-02-01")
+    assert str(dataset.monthly_billing["month"].dtype) == "datetime64[us]"
+
+
+def test_parquet_month_not_on_day_one_is_not_a_month(tables: Tables, tmp_path: Path) -> None:
+    tables["monthly_usage"].loc[4, "month"] = pd.Timestamp("2024-02-15")
+    write_dataset(tables, tmp_path, fmt="parquet")
+    usage = pq.read_table(tmp_path / "monthly_usage.parquet")
+    stamps = pa.array(tables["monthly_usage"]["month"]).cast(pa.timestamp("us"))
+    pq.write_table(usage.set_column(1, "month", stamps), tmp_path / "monthly_usage.parquet")
+
+    problem = the_problem(validate_dataset(tmp_path))
+
+    assert (problem.column, problem.rule) == ("month", Rule.NOT_A_MONTH)
+    assert problem.examples == [{"row": 4, "value": "2024-02-15"}]
+
+
+def test_blank_lines_in_a_csv_keep_line_numbers_right(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    folder = write(tables, "csv")
+    path = folder / "monthly_usage.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(3, "")  # a blank line 4
+    lines.insert(5, ",,,,,,,")  # and a row of empty cells, line 6, as Excel leaves them
+    lines[8] = lines[8].replace("C002", "C404")  # data that was on line 7 is now on line 9
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    problem = the_problem(validate_dataset(folder))
+
+    assert problem.rule == Rule.UNKNOWN_CUSTOMER
+    assert places(problem) == [9]
+
+
+# --- load_dataset on bad data ----------------------------------------------------------------
+
+
+def test_load_dataset_raises_with_the_whole_report_and_writes_nothing(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    tables["monthly_usage"].loc[2, "kwh_total"] = -1.0
+    tables["service_tickets"].loc[0, "customer_id"] = "C999"
+    folder = write(tables, "csv")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
+
+    with pytest.raises(InvalidDatasetError) as caught:
+        load_dataset(folder)
+
+    assert len(caught.value.report.problems) >= 2
+    message = str(caught.value)
+    assert "monthly_usage.csv" in message
+    assert "must be >= 0" in message
+    assert "C999" in message
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
+
+
+def test_customer_names_never_reach_the_log(
+    tables: Tables, write: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    tables["customers"].loc[1, "voltage_kv"] = 11.0
+    folder = write(tables, "csv")
+
+    with caplog.at_level(logging.DEBUG):
+        report = validate_dataset(folder)
+        report.to_text()
+
+    assert not report.ok
+    assert caplog.records
+    for name in tables["customers"]["customer_name"]:
+        assert name not in caplog.text
