@@ -19,14 +19,15 @@ from retention.data.simulator import (
 from retention.data.validation import validate_dataset, validate_tables
 
 
-
 def test_output_passes_the_contract(simulation: SimulationResult, simulated_dir: Path) -> None:
     assert validate_tables(simulation.tables).ok
     report = validate_dataset(simulated_dir)
     assert report.ok, report.to_dict()
     assert not report.warnings
     assert {p.name for p in (simulated_dir / TRUTH_DIR).iterdir()} == {
-        "churn_events.parquet", "churn_probability.parquet", "accounts.parquet",
+        "churn_events.parquet",
+        "churn_probability.parquet",
+        "accounts.parquet",
     }
 
 
@@ -128,8 +129,12 @@ def test_churners_show_lead_signals(simulation: SimulationResult) -> None:
     rng = np.random.default_rng(0)
     stayers = [c for c in t["customers"]["customer_id"] if c not in churners]
     reference = start + pd.DateOffset(months=28)
-    churner_ratio = np.nanmedian([drop_before(c, d) for c, d in events[
-        ["customer_id", "event_date"]].itertuples(index=False)])
+    churner_ratio = np.nanmedian(
+        [
+            drop_before(c, d)
+            for c, d in events[["customer_id", "event_date"]].itertuples(index=False)
+        ]
+    )
     stayer_ratio = np.nanmedian([drop_before(c, reference) for c in rng.choice(stayers, 300)])
     assert churner_ratio < stayer_ratio - 0.08
 
@@ -138,10 +143,16 @@ def test_churners_show_lead_signals(simulation: SimulationResult) -> None:
     by_customer = worrying.groupby("customer_id")["opened_at"].apply(list).to_dict()
 
     def tickets_before(customer: str, when: pd.Timestamp) -> int:
-        return sum(when - pd.DateOffset(months=6) <= x < when for x in by_customer.get(customer, []))
+        return sum(
+            when - pd.DateOffset(months=6) <= x < when for x in by_customer.get(customer, [])
+        )
 
-    churner_tickets = np.mean([tickets_before(c, d) for c, d in events[
-        ["customer_id", "event_date"]].itertuples(index=False)])
+    churner_tickets = np.mean(
+        [
+            tickets_before(c, d)
+            for c, d in events[["customer_id", "event_date"]].itertuples(index=False)
+        ]
+    )
     stayer_tickets = np.mean([tickets_before(c, reference) for c in rng.choice(stayers, 300)])
     assert churner_tickets > 1.5 * stayer_tickets
 
@@ -159,14 +170,17 @@ def test_truth_events_are_visible_in_the_data(simulation: SimulationResult) -> N
     done = orders[orders["status"] == "completed"]
     cuts = events[events["churn_type"] == "capacity_loss"]
     for customer, when in cuts[["customer_id", "event_date"]].itertuples(index=False):
-        own = done[(done["customer_id"] == customer)
-                   & (done["completed_at"].dt.normalize() == when)]
+        own = done[
+            (done["customer_id"] == customer) & (done["completed_at"].dt.normalize() == when)
+        ]
         assert own["order_type"].isin(["capacity_reduction", "suspension"]).any(), customer
 
     usage = t["monthly_usage"].set_index(["customer_id", "month"])["kwh_total"]
     start = t["monthly_usage"]["month"].min()
-    lost = events[(events["churn_type"] == "volume_loss")
-                  & (events["event_date"] >= start + pd.DateOffset(months=14))]
+    lost = events[
+        (events["churn_type"] == "volume_loss")
+        & (events["event_date"] >= start + pd.DateOffset(months=14))
+    ]
     assert len(lost) > 5
     for customer, when in lost[["customer_id", "event_date"]].itertuples(index=False):
         months = [when - pd.DateOffset(months=k) for k in (0, 1, 2)]
@@ -175,9 +189,7 @@ def test_truth_events_are_visible_in_the_data(simulation: SimulationResult) -> N
         assert (now <= 0.5 * before.to_numpy()).all(), customer
 
 
-@pytest.mark.parametrize(
-    ("field", "value"), [("accounts", 3), ("months", 5), ("start", "2024-13")]
-)
+@pytest.mark.parametrize(("field", "value"), [("accounts", 3), ("months", 5), ("start", "2024-13")])
 def test_config_refuses_absurd_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         SimulationConfig(**{field: value})

@@ -120,7 +120,11 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
         config.accounts, config.start_month, config.months, config.new_account_share, rng
     )
     outcome = engine.run(
-        portfolio, config.start_month, config.months, config.burn_in_months, rng,
+        portfolio,
+        config.start_month,
+        config.months,
+        config.burn_in_months,
+        rng,
         on_month=on_month if callable(on_month) else None,
     )
     tables = _tables(config, portfolio, outcome)
@@ -213,7 +217,7 @@ def _days(values: np.ndarray) -> np.ndarray:
 def _seconds(values: np.ndarray) -> pd.Series:
     """Seconds since the epoch, -1 for missing, as naive timestamps."""
     out = pd.Series(np.asarray(values, dtype=np.int64).astype("datetime64[s]")).astype(
-        "datetime64[ns]"
+        "datetime64[us]"
     )
     return out.where(np.asarray(values) >= 0)
 
@@ -233,7 +237,8 @@ def _tables(
     keep = orders["applied"] < extract_s
     change = np.where(
         np.isin(kinds, ["new_connection", "capacity_increase", "capacity_reduction"]),
-        orders["change"], 0.0,
+        orders["change"],
+        0.0,
     )
     order_frame = pd.DataFrame(
         {
@@ -266,9 +271,9 @@ def _tables(
             "tariff_category": np.array(TARIFFS)[p.tariff],
             "market_mode": np.array(MARKET_MODES)[o.market],
             "account_manager_id": pd.array(p.manager_id, dtype="str"),
-            "open_date": pd.Series(p.open_day.astype("datetime64[ns]")),
+            "open_date": pd.Series(p.open_day.astype("datetime64[us]")),
             "close_date": pd.Series(
-                _days(np.where(closed, o.closed_day, 0)).astype("datetime64[ns]")
+                _days(np.where(closed, o.closed_day, 0)).astype("datetime64[us]")
             ).where(closed),
             "self_generation_kw": np.round(o.self_generation_kw, 1),
         }
@@ -278,7 +283,7 @@ def _tables(
     usage = pd.DataFrame(
         {
             "customer_id": ids[u["who"]],
-            "month": pd.Series(months[u["t"]].astype("datetime64[ns]")),
+            "month": pd.Series(months[u["t"]].astype("datetime64[us]")),
             "kwh_total": u["kwh_total"],
             "kwh_peak": u["kwh_peak"],
             "kwh_flat": u["kwh_flat"],
@@ -291,12 +296,13 @@ def _tables(
     billing = pd.DataFrame(
         {
             "customer_id": ids[b["who"]],
-            "month": pd.Series(months[b["t"]].astype("datetime64[ns]")),
+            "month": pd.Series(months[b["t"]].astype("datetime64[us]")),
             "amount_due_cny": b["amount_due_cny"],
             "amount_paid_cny": b["amount_paid_cny"],
-            "due_date": pd.Series(_days(b["due_day"]).astype("datetime64[ns]")),
-            "paid_date": pd.Series(_days(np.maximum(b["paid_day"], 0)).astype("datetime64[ns]"))
-            .where(b["paid_day"] >= 0),
+            "due_date": pd.Series(_days(b["due_day"]).astype("datetime64[us]")),
+            "paid_date": pd.Series(
+                _days(np.maximum(b["paid_day"], 0)).astype("datetime64[us]")
+            ).where(b["paid_day"] >= 0),
         }
     )
     tk = o.tickets
@@ -338,7 +344,7 @@ def _tables(
         "work_orders": order_frame,
         "outages": outages,
     }
-    for name, frame in frames.items():
+    for _name, frame in frames.items():
         frame.reset_index(drop=True, inplace=True)
         for column in frame.columns:
             if frame[column].dtype == object:
@@ -351,7 +357,7 @@ def _events(p: engine.Portfolio, o: engine.Outcome) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "customer_id": pd.array(p.customer_id[e["who"]], dtype="str"),
-            "event_date": pd.Series(_days(e["day"]).astype("datetime64[ns]")),
+            "event_date": pd.Series(_days(e["day"]).astype("datetime64[us]")),
             "churn_type": pd.array(e["type"].astype(str), dtype="str"),
         }
     )
@@ -366,7 +372,9 @@ def _oracle(config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome) ->
     def matrix(k: int) -> np.ndarray:
         if k not in cache:
             cache[k] = process.transition_matrix(
-                o.rates, engine.hazard_cycle(k, p.industry, o.cycle_phase)
+                o.rates,
+                engine.hazard_cycle(k, p.industry, o.cycle_phase),
+                volume_possible=k >= engine.VOLUME_LOSS_FROM,
             )
         return cache[k]
 

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from retention.data.simulator import process
-from retention.data.simulator.portfolio import MARKET_MODES, TARIFFS, Portfolio, _standard_size
-from retention.data.simulator.process import C, E, H, L, V1, V2, W
+from retention.data.simulator.portfolio import TARIFFS, Portfolio, _standard_size
+from retention.data.simulator.process import V1, C, E, H, L, W
 from retention.data.simulator.profiles import (
     CAPACITY_CHARGE,
     DEMAND_CHARGE,
@@ -28,12 +27,22 @@ from retention.data.simulator.profiles import (
 )
 
 DAY = 86_400
+# A volume loss is measured against the same month a year earlier, so the load can only be
+# seen leaving once the data hold a year: before that, such exits close instead.
+VOLUME_LOSS_FROM = 12
+MIN_SHARE_BEFORE_LOSS = 0.64
 NEVER = np.iinfo(np.int64).max // 4
 PV_SEASON = np.array([0.70, 0.80, 0.95, 1.05, 1.15, 1.10, 1.20, 1.25, 1.05, 0.95, 0.80, 0.70])
 CAPTIVE_CF, PV_CF = 0.75, 0.13
 ORDER_TYPES = (
-    "new_connection", "capacity_increase", "capacity_reduction", "suspension", "resumption",
-    "closure", "tariff_change", "transfer",
+    "new_connection",
+    "capacity_increase",
+    "capacity_reduction",
+    "suspension",
+    "resumption",
+    "closure",
+    "tariff_change",
+    "transfer",
 )
 NEW, INCREASE, REDUCTION, SUSPEND, RESUME, CLOSE, TARIFF, TRANSFER = range(8)
 CATEGORIES = ("complaint", "opinion", "inquiry", "repair", "praise")
@@ -157,8 +166,10 @@ def run(
     ind_festival = np.array([ind.festival_dip for ind in INDUSTRIES])[p.industry]
     ind_winter_stop = np.array([ind.winter_stop for ind in INDUSTRIES])[p.industry]
     flat_price = np.array(
-        [FLAT_PRICE[TARIFFS[t]].get(v, FLAT_PRICE[TARIFFS[t]][10.0])
-         for t, v in zip(p.tariff, p.voltage_kv, strict=True)]
+        [
+            FLAT_PRICE[TARIFFS[t]].get(v, FLAT_PRICE[TARIFFS[t]][10.0])
+            for t, v in zip(p.tariff, p.voltage_kv, strict=True)
+        ]
     )
     extract_day = int((start + months).astype("datetime64[D]").astype(np.int64))
     open_day = p.open_day.astype(np.int64)
@@ -188,8 +199,13 @@ def run(
     # Accounts that open during the data get their connection order before opening.
     new = np.flatnonzero(p.opens_at >= 0)
     applied = open_day[new] - rng.integers(40, 150, new.size)
-    orders.add(new, NEW, applied * DAY + _work_seconds(rng, new.size), open_day[new] * DAY + 9 * 3600,
-               change=capacity[new])
+    orders.add(
+        new,
+        NEW,
+        applied * DAY + _work_seconds(rng, new.size),
+        open_day[new] * DAY + 9 * 3600,
+        change=capacity[new],
+    )
 
     for t in range(-burn_in, months):
         month = start + t
@@ -204,11 +220,16 @@ def run(
         if t == 0:
             capacity_start = capacity.copy()
         cyc = cycle_value(t, p.industry, phase)
-        matrix = process.transition_matrix(rates, hazard_cycle(t, p.industry, phase))
+        volume_possible = t >= VOLUME_LOSS_FROM
+        matrix = process.transition_matrix(
+            rates, hazard_cycle(t, p.industry, phase), volume_possible
+        )
         movers = (p.opens_at < t) & (state != C)
         previous = state.copy()
         state[movers] = process.step(state[movers], matrix[movers], rng)
-        new_route = process.draw_route(previous, state, rates.route_mix, rng)
+        new_route = process.draw_route(
+            previous, state, process.exit_mix(rates, volume_possible), rng
+        )
         left = movers & (new_route >= 0)
         route[left] = new_route[left]
         if t < 0:  # burn-in: an account that leaves is replaced by a healthy one
@@ -231,8 +252,24 @@ def run(
 
         churned = movers & (state == C) & (previous != C)
         if churned.any() and record:
-            _churn(churned, previous, route, d0, dim, capacity, filed_day, closed_day,
-                   susp_start, susp_end, distress, level, extract_day, orders, events, rng)
+            _churn(
+                churned,
+                previous,
+                route,
+                d0,
+                dim,
+                capacity,
+                filed_day,
+                closed_day,
+                susp_start,
+                susp_end,
+                distress,
+                level,
+                extract_day,
+                orders,
+                events,
+                rng,
+            )
 
         lost = movers & (state == V1) & (previous != V1)
         if lost.any():
@@ -241,7 +278,7 @@ def run(
             target = rng.uniform(0.04, 0.26, idx.size) * np.minimum(past, 1.0)
             self_driven = p.driver[idx] == 1
             # The load leaves: to captive generation (self-generation driver) or elsewhere.
-            demand_kw = capacity[idx] * p.utilisation[idx] * 0.9 * level[idx]
+            demand_kw = p.capacity_kva[idx] * p.utilisation[idx] * 0.9 * level[idx]
             need = np.maximum(distress[idx] - target, 0.0) * demand_kw / CAPTIVE_CF
             captive_kw[idx[self_driven]] += np.round(need[self_driven], -1)
             distress[idx[~self_driven]] = target[~self_driven]
@@ -257,14 +294,18 @@ def run(
         # Most accounts that weaken leave a trace that month (a visit, a call, an application).
         deciding = movers & in_l & (previous == W)
         trigger = (weakened | deciding) & (rng.random(n) < 0.85 * vis)
-        distress = np.where(deciding & decline_like,
-                            np.maximum(distress * (1 - rng.uniform(0.05, 0.15, n) * vis), 0.62),
-                            distress)
+        distress = np.where(
+            deciding & decline_like,
+            np.maximum(distress * (1 - rng.uniform(0.05, 0.15, n) * vis), 0.62),
+            distress,
+        )
         first_panels = trigger & (p.driver == 1)
-        distress = np.where(in_w & decline_like, np.maximum(distress * (1 - 0.022 * vis), 0.75),
-                            distress)
-        distress = np.where(in_l & decline_like, np.maximum(distress * (1 - 0.08 * vis), 0.62),
-                            distress)
+        distress = np.where(
+            in_w & decline_like, np.maximum(distress * (1 - 0.022 * vis), 0.75), distress
+        )
+        distress = np.where(
+            in_l & decline_like, np.maximum(distress * (1 - 0.08 * vis), 0.62), distress
+        )
         distress = np.where(state == H, distress + (1 - distress) * 0.4, distress)
         pv_install = opened & (
             first_panels
@@ -286,8 +327,24 @@ def run(
         not_suspended = (susp_start >= d1) | (susp_end <= d0)
         background = alive & (state != C) & not_suspended & (state != E)
         _background_orders(
-            t, record, background, state, trigger, p, capacity, level, last_reduction, susp_start,
-            susp_end, d0, dim, calendar_month, ind_winter_stop, extract_day, orders, rng,
+            t,
+            record,
+            background,
+            state,
+            trigger,
+            p,
+            capacity,
+            level,
+            last_reduction,
+            susp_start,
+            susp_end,
+            d0,
+            dim,
+            calendar_month,
+            ind_winter_stop,
+            extract_day,
+            orders,
+            rng,
         )
 
         agency_noise = 0.7 * agency_noise + 0.3 * rng.lognormal(0, 0.03)
@@ -310,12 +367,16 @@ def run(
         active_days = np.maximum(active_to - active_from, 0)
         running = np.maximum(active_days - suspended_days, 0) / dim
         on_book = active_days / dim
-        base = capacity[idx] * p.utilisation[idx] * 0.9 * 730 * level[idx]
+        base = p.capacity_kva[idx] * p.utilisation[idx] * 0.9 * 730 * level[idx]
         expected = base * season * (1 + cyc[idx]) * festival * growth * ramp
         demand = expected * rng.lognormal(0, 0.035, idx.size)
         pv_kwh = self_gen[idx] * PV_CF * 730 * PV_SEASON[calendar_month]
         captive_kwh = captive_kw[idx] * CAPTIVE_CF * 730
         grid = np.maximum(demand * distress[idx] - pv_kwh - captive_kwh, 0.03 * demand)
+        # Until the load has gone (V1 on), trouble alone never halves consumption: that is
+        # what a volume loss means, and it is dated by the hidden process, not by chance.
+        still_here = np.isin(state[idx], [H, W, L, E])
+        grid = np.where(still_here, np.maximum(grid, MIN_SHARE_BEFORE_LOSS * demand), grid)
         grid = grid * running + 0.02 * expected * suspended_days / dim
         ratio = grid / np.maximum(expected * on_book, 1e-9)
         ring[idx, t % 12] = np.where(on_book > 0.5, ratio, ring[idx, t % 12])
@@ -329,21 +390,29 @@ def run(
         peak, flat = np.round(kwh * shares[:, 0], 0), np.round(kwh * shares[:, 1], 0)
         valley = np.maximum(kwh - peak - flat, 0)
         max_demand = np.minimum(
-            grid / (730 * np.maximum(running, 0.05)) / p.load_factor[idx] * rng.lognormal(0, 0.04, idx.size),
+            grid
+            / (730 * np.maximum(running, 0.05))
+            / p.load_factor[idx]
+            * rng.lognormal(0, 0.04, idx.size),
             capacity[idx] * 0.98,
         )
         price_trouble = (p.driver[idx] == 3) & ((state[idx] == W) | (state[idx] == L))
         pf = np.clip(
             p.power_factor[idx] - 0.06 * vis[idx] * price_trouble + rng.normal(0, 0.007, idx.size),
-            0.6, 1.0,
+            0.6,
+            1.0,
         )
         no_tou = (p.tariff[idx] == 2) & (idx % 2 == 0)
         usage.add(
-            who=idx, t=np.full(idx.size, t), kwh_total=kwh,
-            kwh_peak=np.where(no_tou, np.nan, peak), kwh_flat=np.where(no_tou, np.nan, flat),
+            who=idx,
+            t=np.full(idx.size, t),
+            kwh_total=kwh,
+            kwh_peak=np.where(no_tou, np.nan, peak),
+            kwh_flat=np.where(no_tou, np.nan, flat),
             kwh_valley=np.where(no_tou, np.nan, valley),
-            max_demand_kw=np.where((p.tariff[idx] == 1) & (idx % 3 == 0), np.nan,
-                                   np.round(max_demand, 1)),
+            max_demand_kw=np.where(
+                (p.tariff[idx] == 1) & (idx % 3 == 0), np.nan, np.round(max_demand, 1)
+            ),
             power_factor=np.where(rng.random(idx.size) < 0.01, np.nan, np.round(pf, 3)),
         )
 
@@ -353,26 +422,54 @@ def run(
         tou_kwh = np.where(no_tou, kwh, peak * fp + flat * ff + valley * fv)
         energy = tou_kwh * unit
         large = p.tariff[idx] == 0
-        basic = np.where(
-            p.demand_charged[idx], max_demand * DEMAND_CHARGE * running,
-            capacity[idx] * CAPACITY_CHARGE * running,
-        ) * large
+        basic = (
+            np.where(
+                p.demand_charged[idx],
+                max_demand * DEMAND_CHARGE * running,
+                capacity[idx] * CAPACITY_CHARGE * running,
+            )
+            * large
+        )
         adjust = np.where(pf < 0.9, (0.9 - pf) * 0.5, -np.minimum(pf - 0.9, 0.05) * 0.15)
         due = np.round((energy + basic) * (1 + adjust), 2)
         _bills(idx, t, due, d1, state, p, extract_day, billing, rng)
-        _tickets(idx, state, trigger, p, d0, dim, extract_day, tickets, rng, month_idx=t,
-                 outages=_outages(idx, p, d0, dim, calendar_month, extract_day, outages, rng))
+        _tickets(
+            idx,
+            state,
+            trigger,
+            p,
+            d0,
+            dim,
+            extract_day,
+            tickets,
+            rng,
+            month_idx=t,
+            outages=_outages(idx, p, d0, dim, calendar_month, extract_day, outages, rng),
+        )
         if on_month is not None:
             on_month()
 
     return Outcome(
-        usage=usage.frame(), billing=billing.frame(), tickets=tickets.frame(),
-        orders=orders.rows.frame(), outages=outages.frame(), states=states,
-        events=events.frame() if events.parts else {"who": np.array([], int),
-                                                    "day": np.array([], np.int64),
-                                                    "type": np.array([], object)},
-        capacity_start=capacity_start, market=market, self_generation_kw=self_gen + captive_kw,
-        closed_day=closed_day, rates=rates, cycle_phase=phase, open_day=open_day,
+        usage=usage.frame(),
+        billing=billing.frame(),
+        tickets=tickets.frame(),
+        orders=orders.rows.frame(),
+        outages=outages.frame(),
+        states=states,
+        events=events.frame()
+        if events.parts
+        else {
+            "who": np.array([], int),
+            "day": np.array([], np.int64),
+            "type": np.array([], object),
+        },
+        capacity_start=capacity_start,
+        market=market,
+        self_generation_kw=self_gen + captive_kw,
+        closed_day=closed_day,
+        rates=rates,
+        cycle_phase=phase,
+        open_day=open_day,
     )
 
 
@@ -382,7 +479,11 @@ def _work_seconds(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _file_exit(
-    orders: Orders, who: np.ndarray, kind: int, day: np.ndarray, capacity: np.ndarray,
+    orders: Orders,
+    who: np.ndarray,
+    kind: int,
+    day: np.ndarray,
+    capacity: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
     """A closure or large reduction application filed this month, completing next month."""
@@ -399,10 +500,22 @@ def _keep_after_cut(capacity: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 
 def _churn(
-    churned: np.ndarray, previous: np.ndarray, route: np.ndarray, d0: int, dim: int,
-    capacity: np.ndarray, filed_day: np.ndarray, closed_day: np.ndarray,
-    susp_start: np.ndarray, susp_end: np.ndarray, distress: np.ndarray, level: np.ndarray,
-    extract_day: int, orders: Orders, events: Rows, rng: np.random.Generator,
+    churned: np.ndarray,
+    previous: np.ndarray,
+    route: np.ndarray,
+    d0: int,
+    dim: int,
+    capacity: np.ndarray,
+    filed_day: np.ndarray,
+    closed_day: np.ndarray,
+    susp_start: np.ndarray,
+    susp_end: np.ndarray,
+    distress: np.ndarray,
+    level: np.ndarray,
+    extract_day: int,
+    orders: Orders,
+    events: Rows,
+    rng: np.random.Generator,
 ) -> None:
     """Write the churn event of every account that churns this month, and its work orders."""
     idx = np.flatnonzero(churned)
@@ -410,7 +523,8 @@ def _churn(
     r = route[idx]
     apply_day = np.where(was_filed, filed_day[idx], d0 + rng.integers(0, 12, idx.size))
     done_day = np.where(
-        was_filed, d0 + rng.integers(1, 20, idx.size),
+        was_filed,
+        d0 + rng.integers(1, 20, idx.size),
         np.minimum(apply_day + rng.integers(3, 13, idx.size), d0 + dim - 2),
     )
     done_s = done_day * DAY + _work_seconds(rng, idx.size)
@@ -419,35 +533,63 @@ def _churn(
     close = idx[r == process.CLOSURE]
     if close.size:
         direct = close[~was_filed[r == process.CLOSURE]]
-        orders.add(direct, CLOSE, apply_day[np.isin(idx, direct)] * DAY + _work_seconds(
-            rng, direct.size), np.full(direct.size, -1))
+        orders.add(
+            direct,
+            CLOSE,
+            apply_day[np.isin(idx, direct)] * DAY + _work_seconds(rng, direct.size),
+            np.full(direct.size, -1),
+        )
         closed_day[close] = done_day[r == process.CLOSURE]
     cut = idx[r == process.REDUCTION]
     if cut.size:
         direct = cut[~was_filed[r == process.REDUCTION]]
         keep = _keep_after_cut(capacity[direct], rng)
-        orders.add(direct, REDUCTION, apply_day[np.isin(idx, direct)] * DAY + _work_seconds(
-            rng, direct.size), np.full(direct.size, -1), change=-(capacity[direct] - keep))
+        orders.add(
+            direct,
+            REDUCTION,
+            apply_day[np.isin(idx, direct)] * DAY + _work_seconds(rng, direct.size),
+            np.full(direct.size, -1),
+            change=-(capacity[direct] - keep),
+        )
     stop = idx[r == process.SUSPENSION]
     if stop.size:
         start_day = done_day[r == process.SUSPENSION]
         lasting = rng.integers(100, 400, stop.size)
         end = np.where(rng.random(stop.size) < 0.5, start_day + lasting, NEVER)
         susp_start[stop], susp_end[stop] = start_day, end
-        orders.add(stop, SUSPEND, apply_day[r == process.SUSPENSION] * DAY + _work_seconds(
-            rng, stop.size), start_day * DAY + 9 * 3600)
+        orders.add(
+            stop,
+            SUSPEND,
+            apply_day[r == process.SUSPENSION] * DAY + _work_seconds(rng, stop.size),
+            start_day * DAY + 9 * 3600,
+        )
         back = end < extract_day
-        orders.add(stop[back], RESUME, (end[back] - rng.integers(3, 10, back.sum())) * DAY
-                   + _work_seconds(rng, int(back.sum())), end[back] * DAY + 9 * 3600)
+        orders.add(
+            stop[back],
+            RESUME,
+            (end[back] - rng.integers(3, 10, back.sum())) * DAY
+            + _work_seconds(rng, int(back.sum())),
+            end[back] * DAY + 9 * 3600,
+        )
     # Completion of filed and direct exits is written by `_complete` once capacity is known.
-    _complete(orders, idx[r != process.SUSPENSION], done_s[r != process.SUSPENSION],
-              capacity, distress, level)
+    _complete(
+        orders,
+        idx[r != process.SUSPENSION],
+        done_s[r != process.SUSPENSION],
+        capacity,
+        distress,
+        level,
+    )
     events.add(who=idx, day=day, type=np.array(process.CHURN_TYPE_OF_ROUTE, dtype=object)[r])
 
 
 def _complete(
-    orders: Orders, who: np.ndarray, done_s: np.ndarray, capacity: np.ndarray,
-    distress: np.ndarray, level: np.ndarray,
+    orders: Orders,
+    who: np.ndarray,
+    done_s: np.ndarray,
+    capacity: np.ndarray,
+    distress: np.ndarray,
+    level: np.ndarray,
 ) -> None:
     """Complete the open exit orders of these accounts and apply large reductions."""
     if who.size == 0 or "who" not in orders.rows.parts:
@@ -455,8 +597,10 @@ def _complete(
     # Open exit orders are the last ones written for an account; patch them in place.
     pending = {int(w): s for w, s in zip(who, done_s, strict=True)}
     for part_who, part_kind, part_done, part_change in zip(
-        reversed(orders.rows.parts["who"]), reversed(orders.rows.parts["kind"]),
-        reversed(orders.rows.parts["completed"]), reversed(orders.rows.parts["change"]),
+        reversed(orders.rows.parts["who"]),
+        reversed(orders.rows.parts["kind"]),
+        reversed(orders.rows.parts["completed"]),
+        reversed(orders.rows.parts["change"]),
         strict=True,
     ):
         open_exit = (part_done < 0) & np.isin(part_kind, [CLOSE, REDUCTION])
@@ -474,11 +618,24 @@ def _complete(
 
 
 def _background_orders(
-    t: int, record: bool, eligible: np.ndarray, state: np.ndarray, trigger: np.ndarray,
+    t: int,
+    record: bool,
+    eligible: np.ndarray,
+    state: np.ndarray,
+    trigger: np.ndarray,
     p: Portfolio,
-    capacity: np.ndarray, level: np.ndarray, last_reduction: np.ndarray, susp_start: np.ndarray,
-    susp_end: np.ndarray, d0: int, dim: int, calendar_month: int, winter_stop: np.ndarray,
-    extract_day: int, orders: Orders, rng: np.random.Generator,
+    capacity: np.ndarray,
+    level: np.ndarray,
+    last_reduction: np.ndarray,
+    susp_start: np.ndarray,
+    susp_end: np.ndarray,
+    d0: int,
+    dim: int,
+    calendar_month: int,
+    winter_stop: np.ndarray,
+    extract_day: int,
+    orders: Orders,
+    rng: np.random.Generator,
 ) -> None:
     """Everyday change-of-use orders; more reductions and stops when an account is in trouble."""
     n = state.size
@@ -503,11 +660,20 @@ def _background_orders(
         end = start + rng.integers(20, 46, stop.size)
         susp_start[stop], susp_end[stop] = start, end
         if record:
-            orders.add(stop, SUSPEND, (start - rng.integers(3, 10, stop.size)) * DAY
-                       + _work_seconds(rng, stop.size), start * DAY + 9 * 3600)
+            orders.add(
+                stop,
+                SUSPEND,
+                (start - rng.integers(3, 10, stop.size)) * DAY + _work_seconds(rng, stop.size),
+                start * DAY + 9 * 3600,
+            )
             back = end < extract_day
-            orders.add(stop[back], RESUME, (end[back] - rng.integers(2, 7, back.sum())) * DAY
-                       + _work_seconds(rng, int(back.sum())), end[back] * DAY + 9 * 3600)
+            orders.add(
+                stop[back],
+                RESUME,
+                (end[back] - rng.integers(2, 7, back.sum())) * DAY
+                + _work_seconds(rng, int(back.sum())),
+                end[back] * DAY + 9 * 3600,
+            )
 
     # Partial capacity reductions: at most 30%, at least 7 months apart (never a churn alone).
     p_cut = np.select([cut_now, in_l, in_w & decline, in_w], [1.0, 0.04, 0.02, 0.006], 0.0008)
@@ -517,7 +683,7 @@ def _background_orders(
         ok = (keep < capacity[cut]) & (keep >= 0.7 * capacity[cut])
         cut, keep = cut[ok], keep[ok]
         change = -(capacity[cut] - keep)
-        level[cut] *= 1 + 0.5 * change / capacity[cut]
+        level[cut] *= 1 + 0.2 * change / capacity[cut]  # idle transformers go first
         capacity[cut] = keep
         last_reduction[cut] = t
         if record:
@@ -532,35 +698,58 @@ def _background_orders(
         cancelled = rng.random(grow.size) < 0.06
         if record:
             applied = (d0 + rng.integers(0, dim, grow.size)) * DAY + _work_seconds(rng, grow.size)
-            orders.add(grow, INCREASE, applied, applied + durations(30, 90, grow.size, grow),
-                       change, cancelled)
+            orders.add(
+                grow,
+                INCREASE,
+                applied,
+                applied + durations(30, 90, grow.size, grow),
+                change,
+                cancelled,
+            )
         done = grow[~cancelled]
         level[done] *= 1 + 0.5 * change[~cancelled] / capacity[done]
         capacity[done] += change[~cancelled]
 
-    for kind, rate in ((TARIFF, np.full(n, 0.0008)), (TRANSFER, np.where(in_w | in_l, 0.003,
-                                                                             0.0004))):
+    for kind, rate in (
+        (TARIFF, np.full(n, 0.0008)),
+        (TRANSFER, np.where(in_w | in_l, 0.003, 0.0004)),
+    ):
         who = np.flatnonzero(eligible & (rng.random(n) < rate))
         if who.size and record:
             applied = (d0 + rng.integers(0, dim, who.size)) * DAY + _work_seconds(rng, who.size)
-            orders.add(who, kind, applied, applied + durations(5, 20, who.size, who),
-                       cancelled=rng.random(who.size) < 0.05)
+            orders.add(
+                who,
+                kind,
+                applied,
+                applied + durations(5, 20, who.size, who),
+                cancelled=rng.random(who.size) < 0.05,
+            )
 
 
 def _bills(
-    idx: np.ndarray, t: int, due: np.ndarray, d1: int, state: np.ndarray, p: Portfolio,
-    extract_day: int, billing: Rows, rng: np.random.Generator,
+    idx: np.ndarray,
+    t: int,
+    due: np.ndarray,
+    d1: int,
+    state: np.ndarray,
+    p: Portfolio,
+    extract_day: int,
+    billing: Rows,
+    rng: np.random.Generator,
 ) -> None:
     """Bills are due in the next month; late payers and arrears grow when a business declines."""
     s = state[idx]
     trouble = (p.driver[idx] == 0) | (p.driver[idx] == 3)
     vis = p.visibility[idx]
-    late_p = p.late_trait[idx] + trouble * vis * np.select([s == W, s == L, s == E], [0.25, 0.5, 0.6], 0)
+    late_p = p.late_trait[idx] + trouble * vis * np.select(
+        [s == W, s == L, s == E], [0.25, 0.5, 0.6], 0
+    )
     unpaid_p = 0.002 + trouble * vis * np.select([s == W, s == L, s == E], [0.03, 0.15, 0.3], 0)
     u = rng.random(idx.size)
     due_day = d1 + p.due_day[idx] - 1
     paid_day = np.where(
-        u < late_p, due_day + 1 + rng.exponential(np.where(s == L, 30, 12)).astype(int),
+        u < late_p,
+        due_day + 1 + rng.exponential(np.where(s == L, 30, 12)).astype(int),
         due_day - rng.integers(0, 12, idx.size),
     )
     unpaid = rng.random(idx.size) < unpaid_p
@@ -568,15 +757,24 @@ def _bills(
     paid = np.where(partial, np.round(due * rng.uniform(0.3, 0.9, idx.size), 2), due)
     not_yet = unpaid | (paid_day >= extract_day)
     billing.add(
-        who=idx, t=np.full(idx.size, t), amount_due_cny=due,
-        amount_paid_cny=np.where(not_yet, 0.0, paid), due_day=due_day,
+        who=idx,
+        t=np.full(idx.size, t),
+        amount_due_cny=due,
+        amount_paid_cny=np.where(not_yet, 0.0, paid),
+        due_day=due_day,
         paid_day=np.where(not_yet, -1, paid_day),
     )
 
 
 def _outages(
-    idx: np.ndarray, p: Portfolio, d0: int, dim: int, calendar_month: int, extract_day: int,
-    outages: Rows, rng: np.random.Generator,
+    idx: np.ndarray,
+    p: Portfolio,
+    d0: int,
+    dim: int,
+    calendar_month: int,
+    extract_day: int,
+    outages: Rows,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Planned and fault outages; summer storms add faults. Returns faults per account."""
     storm = 1.6 if calendar_month in (5, 6, 7, 8) else 1.0
@@ -593,16 +791,29 @@ def _outages(
         hours = rng.lognormal(np.log(median_h), 0.7 if is_planned else 1.0, who.size)
         end = start + np.maximum(hours * 3600, 300).astype(np.int64)
         keep = end < extract_day * DAY
-        outages.add(who=who[keep], start=start[keep], end=end[keep],
-                    planned=np.full(int(keep.sum()), is_planned))
+        outages.add(
+            who=who[keep],
+            start=start[keep],
+            end=end[keep],
+            planned=np.full(int(keep.sum()), is_planned),
+        )
     full = np.zeros(p.size, dtype=np.int64)
     full[idx] = faults
     return full
 
 
 def _tickets(
-    idx: np.ndarray, state: np.ndarray, trigger: np.ndarray, p: Portfolio, d0: int, dim: int, extract_day: int,
-    tickets: Rows, rng: np.random.Generator, month_idx: int, outages: np.ndarray,
+    idx: np.ndarray,
+    state: np.ndarray,
+    trigger: np.ndarray,
+    p: Portfolio,
+    d0: int,
+    dim: int,
+    extract_day: int,
+    tickets: Rows,
+    rng: np.random.Generator,
+    month_idx: int,
+    outages: np.ndarray,
 ) -> None:
     """95598 and other-channel tickets: trouble shows as inquiries, opinions and complaints."""
     s = state[idx]
@@ -613,12 +824,17 @@ def _tickets(
     manager = p.manager_id[idx] != None  # noqa: E711
     faults = outages[idx]
     rates = np.zeros((idx.size, 5))
-    rates[:, 0] = 0.006 + vis * ((drv == 2) * (0.15 * w + 0.3 * lv) + (drv == 3) * (
-        0.04 * w + 0.08 * lv)) + 0.03 * faults
-    rates[:, 1] = 0.015 + vis * ((drv == 3) * (0.2 * w + 0.35 * lv) + (drv == 2) * (
-        0.08 * w + 0.15 * lv))
-    rates[:, 2] = 0.10 * size + vis * ((drv == 0) * (0.3 * w + 0.5 * lv) + (drv == 1) * (
-        0.25 * w + 0.4 * lv))
+    rates[:, 0] = (
+        0.006
+        + vis * ((drv == 2) * (0.15 * w + 0.3 * lv) + (drv == 3) * (0.04 * w + 0.08 * lv))
+        + 0.03 * faults
+    )
+    rates[:, 1] = 0.015 + vis * (
+        (drv == 3) * (0.2 * w + 0.35 * lv) + (drv == 2) * (0.08 * w + 0.15 * lv)
+    )
+    rates[:, 2] = 0.10 * size + vis * (
+        (drv == 0) * (0.3 * w + 0.5 * lv) + (drv == 1) * (0.25 * w + 0.4 * lv)
+    )
     rates[:, 3] = 0.02 + 0.3 * faults
     rates[:, 4] = 0.015 * np.where(manager, 2.0, 1.0) * np.where(w | lv, 0.3, 1.0)
     # The trace left when an account weakens: a complaint (service), an opinion on the bill
@@ -637,8 +853,9 @@ def _tickets(
     mix[~has_manager, 3] = 0.0
     mix /= mix.sum(axis=1, keepdims=True)
     channel = np.minimum((rng.random(who.size)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1), 3)
-    opened = (d0 + rng.integers(0, dim, who.size)) * DAY + rng.integers(7 * 3600, 21 * 3600,
-                                                                         who.size)
+    opened = (d0 + rng.integers(0, dim, who.size)) * DAY + rng.integers(
+        7 * 3600, 21 * 3600, who.size
+    )
     troubled = np.isin(state[who], [W, L, E]) & (p.driver[who] == 2)
     hours = rng.lognormal(np.log(TICKET_HOURS[category]), 0.9) * np.where(troubled, 2.2, 1.0)
     closed = opened + (hours * 3600).astype(np.int64)
@@ -652,5 +869,13 @@ def _tickets(
     score = np.clip(score - worse - (category == 0) * rng.integers(0, 2, who.size), 1, 5)
     score = np.where((rng.random(who.size) < 0.4) | (closed < 0), -1, score)
     score = np.where(category == 4, np.maximum(score, 4) * (score > 0) - (score < 0), score)
-    tickets.add(who=who, t=np.full(who.size, month_idx), category=category, channel=channel,
-                opened=opened, closed=closed, satisfaction=score, sla=sla)
+    tickets.add(
+        who=who,
+        t=np.full(who.size, month_idx),
+        category=category,
+        channel=channel,
+        opened=opened,
+        closed=closed,
+        satisfaction=score,
+        sla=sla,
+    )

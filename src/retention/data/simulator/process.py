@@ -60,11 +60,25 @@ class Rates:
     surprise_weak: float = 0.004  # W -> exit
 
 
-def transition_matrix(rates: Rates, cycle: np.ndarray) -> np.ndarray:
-    """(n, 7, 7) transition probabilities for one month; `cycle` scales H -> W per account."""
+def exit_mix(rates: Rates, volume_possible: bool) -> np.ndarray:
+    """The exit-route mix; without a year of history a volume loss cannot be seen, so closes."""
+    if volume_possible:
+        return rates.route_mix
+    mix = rates.route_mix.copy()
+    mix[:, CLOSURE] += mix[:, VOLUME]
+    mix[:, VOLUME] = 0.0
+    return mix
+
+
+def transition_matrix(rates: Rates, cycle: np.ndarray, volume_possible: bool = True) -> np.ndarray:
+    """(n, 7, 7) transition probabilities for one month; `cycle` scales H -> W per account.
+
+    `volume_possible` is False in the first year of data: a volume loss is defined against
+    the same month a year earlier, so there the exit routes that would be one close instead.
+    """
     n = rates.drift.shape[0]
     p = np.zeros((n, N_STATES, N_STATES))
-    mix = rates.route_mix
+    mix = exit_mix(rates, volume_possible)
     early = FILED_EARLY[None, :]
 
     def exit_row(row: int, prob: np.ndarray | float) -> None:
@@ -94,7 +108,7 @@ def step(state: np.ndarray, matrix: np.ndarray, rng: np.random.Generator) -> np.
     """Draw next month's state of every account from its row of the transition matrix."""
     rows = matrix[np.arange(state.shape[0]), state]
     cumulative = np.cumsum(rows, axis=1)
-    u = rng.random(state.shape[0])[:, None]
+    u = rng.random((state.shape[0], 1))
     return np.minimum((u > cumulative).sum(axis=1), N_STATES - 1)
 
 
@@ -119,9 +133,7 @@ def draw_route(
     return route
 
 
-def churn_within(
-    states_before: np.ndarray, matrices: list[np.ndarray]
-) -> np.ndarray:
+def churn_within(states_before: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
     """P(reach C within len(matrices) months) given each account's state in the month before."""
     n = states_before.shape[0]
     u = np.zeros((n, N_STATES))
