@@ -1,3 +1,3 @@
-"""Churn prediction and retention follow-up for the key accounts (大客户) of power supply companies."""
+"""Churn prediction and retention follow-up for the key accounts (大客户) of power suppliers."""
 
 __version__ = "0.1.0"

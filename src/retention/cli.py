@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from retention.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from retention.data.io import Dataset
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -56,6 +62,24 @@ def validate(
 
 
 @app.command()
+def features(
+    folder: DatasetDir,
+    snapshot: Annotated[str, typer.Option(help="Snapshot date T, YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
+    encoding: Encoding = None,
+) -> None:
+    """Write one snapshot's feature frame (active accounts at T, data before T only)."""
+    from retention.features.export import SUFFIXES, write_feature_frame
+
+    when = _date(snapshot, "--snapshot")
+    if out.suffix.lower() not in SUFFIXES:
+        raise typer.BadParameter(f"{out} must end in .parquet or .csv", param_hint="--out")
+    dataset = _load(folder, encoding)
+    rows = write_feature_frame(dataset, when, out)
+    console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write the dataset to.")],
     accounts: Annotated[int, typer.Option(min=10, help="Number of key accounts.")] = 3000,
@@ -78,6 +102,26 @@ def demo() -> None:
     from retention.demo import run_demo
 
     run_demo(Settings(), console)
+
+
+def _load(folder: Path, encoding: str | None) -> Dataset:
+    """Load and validate a dataset; an invalid one stops the job with its report."""
+    from retention.data.io import InvalidDatasetError, load_dataset
+
+    try:
+        return load_dataset(folder, encoding=encoding)
+    except InvalidDatasetError as err:
+        err.report.print(err_console)
+        raise typer.Exit(1) from err
+
+
+def _date(text: str, option: str) -> pd.Timestamp:
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(datetime.date.fromisoformat(text))
+    except ValueError as err:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from err
 
 
 if __name__ == "__main__":  # pragma: no cover

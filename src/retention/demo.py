@@ -8,7 +8,7 @@ from retention.settings import Settings
 
 
 def run_demo(settings: Settings, console: Console) -> None:
-    """Simulate the demo portfolio (unless RETENTION_DATA_DIR points at real data) and validate it."""
+    """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data); validate it."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder
     from retention.data.validation import validate_dataset
 

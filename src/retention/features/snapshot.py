@@ -1,0 +1,198 @@
+"""Feature frames for one snapshot or many, and the stacked training set.
+
+One code path serves every use: `build_snapshots` computes all rows of all requested snapshots
+at once (each feature group is a pure function of the arranged tables and the grid of rows);
+`build_features` is the one-snapshot case; `build_training_set` picks every month with enough
+history before it and a complete label window after it and adds the labels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from retention.data.io import Dataset
+from retention.features import (
+    consumption,
+    contract_market,
+    payment,
+    price_bill,
+    profile,
+    reliability,
+    service,
+    work_orders,
+)
+from retention.features.catalogue import Catalogue, load_catalogue
+from retention.features.grid import Grid, to_seconds
+from retention.features.labels import ChurnDefinition, ChurnEvents
+from retention.features.sources import Columns, Sources, Tables
+
+GROUPS: tuple[Callable[[Sources], Columns], ...] = (
+    consumption.features,
+    price_bill.features,
+    payment.features,
+    service.features,
+    work_orders.features,
+    reliability.features,
+    contract_market.features,
+    profile.features,
+)
+MIN_HISTORY_MONTHS = 12
+CHUNK_SNAPSHOTS = 2
+
+
+def snapshot_index(snapshots: Iterable[pd.Timestamp | str]) -> pd.DatetimeIndex:
+    """Sorted, distinct snapshot dates at the dataset's time resolution."""
+    unique = sorted({pd.Timestamp(s) for s in snapshots})
+    return pd.DatetimeIndex(np.array(unique, dtype="datetime64[us]"))
+
+
+def _full_grid(tables: Tables, snapshots: pd.DatetimeIndex) -> Grid:
+    n = tables.customer_ids.size
+    return Grid(
+        customer_ids=tables.customer_ids,
+        snapshots=snapshots,
+        account=np.tile(np.arange(n), snapshots.size),
+        snap=np.repeat(np.arange(snapshots.size), n),
+    )
+
+
+def active_grid(
+    tables: Tables, snapshots: pd.DatetimeIndex, events: ChurnEvents, catalogue: Catalogue
+) -> Grid:
+    """Rows for accounts active at each T: opened before T, not closed, not already lost."""
+    full = _full_grid(tables, snapshots)
+    opened = to_seconds(tables.dataset.customers["open_date"])[full.account]
+    sources = Sources(tables, full, catalogue)
+
+    def capacity_at(accounts: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+        probe = Grid(
+            tables.customer_ids,
+            pd.DatetimeIndex([snapshots[0]]),
+            accounts,
+            np.zeros(accounts.size, dtype=int),
+        )
+        return Sources(tables, probe, catalogue).capacity_at(seconds)
+
+    lost = events.known_before(full, capacity_at)
+    keep = (opened < full.t_seconds) & ~lost
+    del sources
+    return Grid(tables.customer_ids, snapshots, full.account[keep], full.snap[keep])
+
+
+def build_snapshots(
+    dataset: Dataset | Tables,
+    snapshots: Iterable[pd.Timestamp | str],
+    catalogue: Catalogue | None = None,
+    definition: ChurnDefinition | None = None,
+    with_labels: bool = False,
+) -> pd.DataFrame:
+    """Features of every active account at every snapshot, indexed by (snapshot_date, customer_id).
+
+    Columns: the catalogue's features in catalogue order, `in_exit_process`, and with
+    `with_labels` the label columns `churn`, `churn_type`, `churn_date`.
+    """
+    tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
+    catalogue = catalogue or load_catalogue()
+    definition = definition or ChurnDefinition()
+    dates = snapshot_index(snapshots)
+    events = ChurnEvents(tables, definition)
+    # Snapshots go in small chunks: the arrangements of the tables are shared, the per-row
+    # temporaries stay small enough for the cache, and chunks run on all cores (numpy
+    # releases the GIL). The first chunk runs alone so the shared arrangements are built once.
+    chunks = [dates[i : i + CHUNK_SNAPSHOTS] for i in range(0, len(dates), CHUNK_SNAPSHOTS)]
+    parts = [_build_chunk(tables, chunks[0], catalogue, events, with_labels)]
+    if len(chunks) > 1:
+        workers = max(1, min(len(chunks) - 1, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts += pool.map(
+                lambda chunk: _build_chunk(tables, chunk, catalogue, events, with_labels),
+                chunks[1:],
+            )
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
+
+
+def _build_chunk(
+    tables: Tables,
+    dates: pd.DatetimeIndex,
+    catalogue: Catalogue,
+    events: ChurnEvents,
+    with_labels: bool,
+) -> pd.DataFrame:
+    grid = active_grid(tables, dates, events, catalogue)
+    sources = Sources(tables, grid, catalogue)
+    computed: Columns = {}
+    for group in GROUPS:
+        computed.update(group(sources))
+    columns: dict[str, object] = {}
+    for feature in catalogue.features:
+        values = computed.get(feature.name)
+        if values is None:  # an optional table is absent: the feature is missing, not an error
+            columns[feature.name] = np.full(grid.size, np.nan)
+        elif feature.categorical:
+            columns[feature.name] = values  # a pandas Categorical from the feature group
+        else:
+            columns[feature.name] = np.asarray(values, dtype=float)
+    capacity_t = sources.capacity_at(grid.t_seconds)
+    columns["in_exit_process"] = events.in_exit_process(grid, capacity_t)
+    frame = pd.DataFrame(columns, index=grid.index())
+    if with_labels:
+        labels = events.labels(grid, capacity_t)
+        labels.index = frame.index
+        frame = frame.join(labels)
+    return frame
+
+
+def build_features(
+    dataset: Dataset | Tables,
+    snapshot: pd.Timestamp | str,
+    catalogue: Catalogue | None = None,
+    definition: ChurnDefinition | None = None,
+) -> pd.DataFrame:
+    """The feature frame of one snapshot, indexed by customer_id."""
+    frame = build_snapshots(dataset, [snapshot], catalogue, definition)
+    return frame.droplevel("snapshot_date")
+
+
+def training_snapshots(tables: Tables, definition: ChurnDefinition) -> pd.DatetimeIndex:
+    """First days of months with 12 months of data before them and a full label window after."""
+    first = pd.Timestamp(
+        min(
+            tables.dataset.monthly_usage["month"].min(),
+            tables.dataset.monthly_billing["month"].min(),
+        )
+    )
+    start = first + pd.DateOffset(months=MIN_HISTORY_MONTHS)
+    last = tables.data_end - pd.DateOffset(months=definition.horizon_months)
+    return snapshot_index(pd.date_range(start, last, freq="MS"))
+
+
+def build_training_set(
+    dataset: Dataset | Tables,
+    catalogue: Catalogue | None = None,
+    definition: ChurnDefinition | None = None,
+    snapshots: Iterable[pd.Timestamp | str] | None = None,
+) -> pd.DataFrame:
+    """Stacked monthly snapshots with labels, for training and evaluation.
+
+    Rows in exit process and rows whose label cannot be known yet are left out.
+    """
+    tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
+    definition = definition or ChurnDefinition()
+    dates = (
+        snapshot_index(snapshots)
+        if snapshots is not None
+        else training_snapshots(tables, definition)
+    )
+    if dates.empty:
+        raise ValueError(
+            f"the data are too short for training: need {MIN_HISTORY_MONTHS} months of history "
+            f"and a {definition.horizon_months}-month label window after a snapshot"
+        )
+    frame = build_snapshots(tables, dates, catalogue, definition, with_labels=True)
+    keep = ~frame["in_exit_process"] & frame["churn"].notna()
+    return frame[keep.to_numpy()]

@@ -1,0 +1,208 @@
+"""What the feature groups read: the dataset's tables arranged once, viewed for a grid of rows.
+
+`Tables` arranges each table once (monthly tables as account x month panels, event tables as
+sorted event indexes); `Sources` binds those arrangements to the rows being computed. The same
+`Tables` serves the eligibility grid and the feature grid, and any number of snapshots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from retention.data.io import Dataset
+from retention.features.catalogue import Catalogue
+from retention.features.grid import (
+    END_OF_TIME,
+    NAT,
+    EventIndex,
+    EventView,
+    Grid,
+    MonthPanel,
+    PanelView,
+    account_codes,
+    to_seconds,
+)
+
+USAGE_COLUMNS = [
+    "kwh_total",
+    "kwh_peak",
+    "kwh_flat",
+    "kwh_valley",
+    "max_demand_kw",
+    "power_factor",
+    "kwh_total_tou",
+    "pf_penalty",
+]
+BILLING_COLUMNS = ["amount_due_cny", "amount_paid_cny", "due_seconds", "paid_seconds"]
+FAR_FUTURE = np.iinfo(np.int64).max // 4
+# What a feature group returns: one array (or categorical) per feature, one value per row.
+Columns = dict[str, np.ndarray | pd.Categorical]
+
+
+@dataclass(eq=False)
+class Tables:
+    """A dataset with its tables arranged for fast windows; built once per dataset."""
+
+    dataset: Dataset
+    _events: dict[tuple[str, str, str | None], EventIndex] = field(default_factory=dict, repr=False)
+    _codes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _categories: dict[str, pd.Categorical] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def customer_ids(self) -> pd.Index:
+        return pd.Index(self.dataset.customers["customer_id"])
+
+    def codes(self, customer_id: pd.Series) -> np.ndarray:
+        return account_codes(self.customer_ids, customer_id)
+
+    def table_codes(self, table: str) -> np.ndarray:
+        """Account codes of every row of a table, computed once."""
+        if table not in self._codes:
+            frame = self.dataset.table(table)
+            assert frame is not None
+            self._codes[table] = self.codes(frame["customer_id"])
+        return self._codes[table]
+
+    @cached_property
+    def usage(self) -> MonthPanel:
+        usage = self.dataset.monthly_usage
+        table = usage.assign(
+            # consumption of the months whose time-of-use split is known (shares need both)
+            kwh_total_tou=usage["kwh_total"].where(usage["kwh_peak"].notna()),
+            pf_penalty=(usage["power_factor"] < 0.9)
+            .astype(float)
+            .where(usage["power_factor"].notna()),
+        )
+        panel = MonthPanel.build(self.customer_ids, table, USAGE_COLUMNS)
+        # Month-by-month comparisons with a year earlier, once per account and month.
+        yoy = panel.year_on_year("kwh_total")
+        log_yoy = np.log(np.clip(yoy, 0.05, 20))
+        panel.values["kwh_yoy"] = yoy
+        panel.values["kwh_low_yoy"] = np.where(np.isnan(yoy), np.nan, (yoy <= 0.7).astype(float))
+        panel.values["kwh_log_yoy"] = log_yoy
+        panel.values["kwh_log_yoy_sq"] = log_yoy**2
+        return panel
+
+    @cached_property
+    def billing(self) -> MonthPanel:
+        bills = self.dataset.monthly_billing
+        table = pd.DataFrame(
+            {
+                "customer_id": bills["customer_id"],
+                "month": bills["month"],
+                "amount_due_cny": bills["amount_due_cny"],
+                "amount_paid_cny": bills["amount_paid_cny"],
+                "due_seconds": _seconds_or_nan(bills["due_date"]),
+                "paid_seconds": _seconds_or_nan(bills["paid_date"]),
+            }
+        )
+        return MonthPanel.build(self.customer_ids, table, BILLING_COLUMNS)
+
+    def events(
+        self, table: str, time_column: str, where: tuple[str, object] | None = None
+    ) -> EventIndex | None:
+        """Rows of a table keyed by a time column (optionally only where column == value).
+
+        None when the optional table is absent, so its features stay missing.
+        """
+        frame = self.dataset.table(table)
+        if frame is None:
+            return None
+        key = (table, time_column, None if where is None else f"{where[0]}={where[1]}")
+        if key not in self._events:
+            codes = self.table_codes(table)
+            if where is not None:
+                match = (frame[where[0]] == where[1]).fillna(False).to_numpy(dtype=bool)
+                codes = np.where(match, codes, -1)
+            self._events[key] = EventIndex.build(codes, to_seconds(frame[time_column]))
+        return self._events[key]
+
+    def categories(self, column: str) -> pd.Categorical:
+        """A customers column as a categorical over the accounts, computed once."""
+        if column not in self._categories:
+            self._categories[column] = pd.Categorical(self.dataset.customers[column])
+        return self._categories[column]
+
+    @cached_property
+    def capacity_changes(self) -> EventIndex | None:
+        """Completed capacity increases and reductions, by completion time."""
+        orders = self.dataset.work_orders
+        if orders is None:
+            return None
+        changing = orders["order_type"].isin(["capacity_increase", "capacity_reduction"])
+        done = (changing & (orders["status"] == "completed")).to_numpy(dtype=bool)
+        codes = np.where(done, self.table_codes("work_orders"), -1)
+        return EventIndex.build(codes, to_seconds(orders["completed_at"]))
+
+    @cached_property
+    def data_end(self) -> pd.Timestamp:
+        """The first day after the latest month of usage or billing: the extract date."""
+        last = max(
+            self.dataset.monthly_usage["month"].max(), self.dataset.monthly_billing["month"].max()
+        )
+        return pd.Timestamp(last) + pd.DateOffset(months=1)
+
+
+@dataclass(eq=False)
+class Sources:
+    """The arranged tables, viewed for the rows of one grid, and the catalogue."""
+
+    tables: Tables
+    grid: Grid
+    catalogue: Catalogue
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.tables.dataset
+
+    @cached_property
+    def usage(self) -> PanelView:
+        return self.tables.usage.on(self.grid)
+
+    @cached_property
+    def billing(self) -> PanelView:
+        return self.tables.billing.on(self.grid)
+
+    def events(
+        self, table: str, time_column: str, where: tuple[str, object] | None = None
+    ) -> EventView | None:
+        index = self.tables.events(table, time_column, where)
+        return None if index is None else index.on(self.grid)
+
+    def customer_column(self, column: str) -> np.ndarray:
+        """A customers column, per row of the grid."""
+        return np.asarray(self.dataset.customers[column])[self.grid.account]
+
+    def customer_category(self, column: str) -> pd.Categorical:
+        """A customers text column as a categorical, per row (cheap: codes, not strings)."""
+        categories = self.tables.categories(column)
+        return pd.Categorical.from_codes(categories.codes[self.grid.account], categories.categories)
+
+    def capacity_at(self, seconds: np.ndarray) -> np.ndarray:
+        """Contract capacity per row at a time: today's capacity less the changes since.
+
+        The archive holds today's capacity; completed increases and reductions on or after the
+        time are undone, so the value is what the archive said then.
+        """
+        current = np.asarray(self.dataset.customers["contract_capacity_kva"], dtype=float)
+        capacity = current[self.grid.account]
+        changes = self.tables.capacity_changes
+        if changes is None:
+            return capacity
+        orders = self.dataset.work_orders
+        assert orders is not None
+        later = changes.on(self.grid).total(
+            orders["capacity_change_kva"].to_numpy(dtype=float),
+            start=seconds,
+            end=np.full_like(seconds, END_OF_TIME),
+        )
+        return capacity - later
+
+
+def _seconds_or_nan(values: pd.Series) -> np.ndarray:
+    seconds = to_seconds(values)
+    return np.where(seconds == NAT, np.nan, seconds.astype(float))

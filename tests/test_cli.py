@@ -1,0 +1,88 @@
+"""The `retention` command end to end on a tiny simulated portfolio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from retention.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli") / "data"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--out",
+            str(folder),
+            "--accounts",
+            "120",
+            "--months",
+            "20",
+            "--start",
+            "2024-01",
+            "--seed",
+            "3",
+            "--format",
+            "csv",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_simulate_writes_a_valid_dataset_and_its_truth(tiny: Path) -> None:
+    assert (tiny / "customers.csv").exists() and (tiny / "_truth" / "churn_events.parquet").exists()
+    result = runner.invoke(app, ["validate", str(tiny)])
+    assert result.exit_code == 0, result.output
+
+
+def test_simulate_refuses_a_bad_start_month(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--start", "2024-13"])
+    assert result.exit_code != 0
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_features_writes_one_snapshot(tiny: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"features{suffix}"
+    result = runner.invoke(
+        app, ["features", str(tiny), "--snapshot", "2025-08-01", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out, encoding="utf-8-sig")
+    assert {"customer_id", "snapshot_date", "kwh_3m_yoy", "in_exit_process"} <= set(frame.columns)
+    assert frame["customer_id"].is_unique and len(frame) > 50
+
+
+def test_features_refuses_bad_options_before_reading(tiny: Path, tmp_path: Path) -> None:
+    bad_date = runner.invoke(
+        app, ["features", str(tiny), "--snapshot", "2025-02-30", "--out", str(tmp_path / "f.csv")]
+    )
+    assert bad_date.exit_code == 2 and "not a date" in bad_date.output
+    bad_out = runner.invoke(
+        app, ["features", str(tiny), "--snapshot", "2025-08-01", "--out", str(tmp_path / "f.txt")]
+    )
+    assert bad_out.exit_code == 2 and ".parquet or .csv" in bad_out.output
+
+
+def test_features_on_an_invalid_dataset_writes_nothing(tiny: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in tiny.glob("*.csv"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    (broken / "monthly_usage.csv").write_text("customer_id,month\n", encoding="utf-8")
+    out = tmp_path / "f.parquet"
+    result = runner.invoke(
+        app, ["features", str(broken), "--snapshot", "2025-08-01", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "monthly_usage" in result.output
+    assert not out.exists()
