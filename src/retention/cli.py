@@ -53,7 +53,8 @@ def validate(
     """Check a dataset against the data contract and report every problem at once."""
     from retention.data.validation import validate_dataset
 
-    report = validate_dataset(folder, encoding=encoding)
+    with err_console.status("校验中 / validating ..."):
+        report = validate_dataset(folder, encoding=encoding)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -75,7 +76,8 @@ def features(
     if out.suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"{out} must end in .parquet or .csv", param_hint="--out")
     dataset = _load(folder, encoding)
-    rows = write_feature_frame(dataset, when, out)
+    with err_console.status("计算特征 / building features ..."):
+        rows = write_feature_frame(dataset, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
 
 
@@ -109,7 +111,8 @@ def _load(folder: Path, encoding: str | None) -> Dataset:
     from retention.data.io import InvalidDatasetError, load_dataset
 
     try:
-        return load_dataset(folder, encoding=encoding)
+        with err_console.status("读取并校验数据 / reading and validating ..."):
+            return load_dataset(folder, encoding=encoding)
     except InvalidDatasetError as err:
         err.report.print(err_console)
         raise typer.Exit(1) from err
