@@ -82,6 +82,78 @@ def features(
 
 
 @app.command()
+def train(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
+    table: Annotated[Path | None, typer.Option(help="Train on your own feature table.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Id column of --table.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="0/1 label column of --table.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Time column: split by time.")] = None,
+    test_table: Annotated[Path | None, typer.Option(help="Evaluate on this table.")] = None,
+    predictions_out: Annotated[
+        Path | None, typer.Option(help="Write id and probability of the test rows.")
+    ] = None,
+) -> None:
+    """Train, calibrate, compare with baselines, track in MLflow, register the model."""
+    from retention.data.io import InvalidDatasetError
+    from retention.training.config import ConfigError, load_config
+    from retention.training.pipeline import fit_evaluate_log
+    from retention.training.rows import TableError, rows_from_dataset, rows_from_table
+
+    settings = Settings()
+    try:
+        training = load_config(config)
+        with err_console.status("准备训练数据 / building training rows ..."):
+            if table is not None:
+                if id_column is None or label_column is None:
+                    raise typer.BadParameter("--table needs --id-column and --label-column")
+                rows = rows_from_table(table, id_column, label_column, time_column, test_table)
+                run_name = f"table:{table.name}"
+            else:
+                rows = rows_from_dataset(folder or settings.dataset_dir, training)
+                run_name = f"dataset:{(folder or settings.dataset_dir).name}"
+        with err_console.status("训练中 / training ..."):
+            result = fit_evaluate_log(
+                rows, training, settings.capacity, settings.tracking_uri, run_name
+            )
+    except InvalidDatasetError as err:
+        err.report.print(err_console)
+        raise typer.Exit(1) from err
+    except (ConfigError, TableError, ValueError) as err:
+        err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
+        raise typer.Exit(1) from err
+    result.print(console)
+    if predictions_out is not None:
+        result.predictions.to_csv(predictions_out, index=False, encoding="utf-8-sig")
+        console.print(f"predictions -> {predictions_out}")
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str | None, typer.Option(help="Version to promote (default: latest).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate refuses.")] = False,
+) -> None:
+    """Make a registered model the champion if it is not worse than the current one."""
+    from retention.training.registry import PromotionRefused, configure
+    from retention.training.registry import promote as promote_version
+
+    configure(Settings().tracking_uri)
+    try:
+        decision = promote_version(version, force=force)
+    except PromotionRefused as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    console.print(decision.text())
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write the dataset to.")],
     accounts: Annotated[int, typer.Option(min=10, help="Number of key accounts.")] = 3000,

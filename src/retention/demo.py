@@ -8,7 +8,8 @@ from retention.settings import Settings
 
 
 def run_demo(settings: Settings, console: Console) -> None:
-    """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data); validate it."""
+    """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data), validate it,
+    train, compare and register a model, and promote it through the champion gate."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder
     from retention.data.validation import validate_dataset
 
@@ -31,6 +32,25 @@ def run_demo(settings: Settings, console: Console) -> None:
     report.print(console)
     if not report.ok:
         raise SystemExit(1)
+    console.rule("3. 训练、比较、登记 / train, compare with baselines, register")
+    from retention.training.config import load_config
+    from retention.training.pipeline import fit_evaluate_log
+    from retention.training.registry import promote
+    from retention.training.rows import rows_from_dataset
+
+    training = load_config()
+    with console.status("训练中 / training ..."):
+        rows = rows_from_dataset(folder, training)
+        result = fit_evaluate_log(rows, training, settings.capacity, settings.tracking_uri, "demo")
+    result.print(console)
+    console.rule("4. 晋级 / promote")
+    try:
+        decision = promote(result.version)
+        console.print(decision.text())
+    except RuntimeError as refused:  # the gate said no: the previous champion stays
+        console.print(str(refused))
+
     console.rule("完成 / done")
     console.print(f"数据目录 / dataset: {folder}")
-    console.print(f"校验 / validate again: .venv/bin/retention validate {folder}")
+    console.print(f"模型登记 / MLflow: {settings.tracking_uri}")
+    console.print("  .venv/bin/mlflow ui --backend-store-uri " + settings.tracking_uri)

@@ -88,7 +88,8 @@ def scramble_from(dataset: Dataset, t: pd.Timestamp, seed: int) -> Dataset:
 
 def test_frame_has_every_catalogue_feature(dataset: Dataset, catalogue: Catalogue) -> None:
     frame = build_features(dataset, "2026-06-01", catalogue)
-    assert list(frame.columns) == [*catalogue.names(), "in_exit_process"]
+    assert list(frame.columns) == [*catalogue.names(), "in_exit_process", "expected_revenue_cny"]
+    assert (frame["expected_revenue_cny"].dropna() > 0).all()
     assert frame.index.name == "customer_id" and frame.index.is_unique
     numeric = [f.name for f in catalogue.features if not f.categorical]
     assert frame[numeric].notna().mean().min() > 0.2  # every feature is computed for most rows

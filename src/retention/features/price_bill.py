@@ -29,3 +29,11 @@ def features(src: Sources) -> Columns:
         "bill_3m_yoy": relative_change(bill_now, bill_before),
         "pf_penalty_months_12m": usage.total("pf_penalty", 12),
     }
+
+
+def expected_revenue(src: Sources) -> np.ndarray:
+    """Expected bills of the next 12 months (元): the last 12 months' average bill, times 12.
+
+    Not a model feature: it turns a churn probability into money at risk.
+    """
+    return 12.0 * src.billing.mean("amount_due_cny", 12)

@@ -43,6 +43,7 @@ GROUPS: tuple[Callable[[Sources], Columns], ...] = (
 )
 MIN_HISTORY_MONTHS = 12
 CHUNK_SNAPSHOTS = 2
+EXPECTED_REVENUE = "expected_revenue_cny"  # next 12 months' bills: money at risk = P x this
 
 
 def snapshot_index(snapshots: Iterable[pd.Timestamp | str]) -> pd.DatetimeIndex:
@@ -93,7 +94,8 @@ def build_snapshots(
 ) -> pd.DataFrame:
     """Features of every active account at every snapshot, indexed by (snapshot_date, customer_id).
 
-    Columns: the catalogue's features in catalogue order, `in_exit_process`, and with
+    Columns: the catalogue's features in catalogue order, `in_exit_process`,
+    `expected_revenue_cny` (not a feature: it turns probability into money at risk), and with
     `with_labels` the label columns `churn`, `churn_type`, `churn_date`.
     """
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
@@ -139,6 +141,7 @@ def _build_chunk(
             columns[feature.name] = np.asarray(values, dtype=float)
     capacity_t = sources.capacity_at(grid.t_seconds)
     columns["in_exit_process"] = events.in_exit_process(grid, capacity_t)
+    columns[EXPECTED_REVENUE] = price_bill.expected_revenue(sources)
     frame = pd.DataFrame(columns, index=grid.index())
     if with_labels:
         labels = events.labels(grid, capacity_t)

@@ -30,7 +30,7 @@ DAY = 86_400
 # A volume loss is measured against the same month a year earlier, so the load can only be
 # seen leaving once the data hold a year: before that, such exits close instead.
 VOLUME_LOSS_FROM = 12
-MIN_SHARE_BEFORE_LOSS = 0.64
+MIN_SHARE_BEFORE_LOSS = 0.56
 NEVER = np.iinfo(np.int64).max // 4
 PV_SEASON = np.array([0.70, 0.80, 0.95, 1.05, 1.15, 1.10, 1.20, 1.25, 1.05, 0.95, 0.80, 0.70])
 CAPTIVE_CF, PV_CF = 0.75, 0.13
@@ -296,7 +296,7 @@ def run(
         trigger = (weakened | deciding) & (rng.random(n) < 0.85 * vis)
         distress = np.where(
             deciding & decline_like,
-            np.maximum(distress * (1 - rng.uniform(0.05, 0.15, n) * vis), 0.62),
+            np.maximum(distress * (1 - rng.uniform(0.05, 0.15, n) * vis), 0.56),
             distress,
         )
         first_panels = trigger & (p.driver == 1)
@@ -304,16 +304,16 @@ def run(
             in_w & decline_like, np.maximum(distress * (1 - 0.022 * vis), 0.75), distress
         )
         distress = np.where(
-            in_l & decline_like, np.maximum(distress * (1 - 0.08 * vis), 0.62), distress
+            in_l & decline_like, np.maximum(distress * (1 - 0.10 * vis), 0.56), distress
         )
         distress = np.where(state == H, distress + (1 - distress) * 0.4, distress)
         pv_install = opened & (
             first_panels
             | ((state == H) & (rng.random(n) < 0.003))
             | (in_w & (p.driver == 1) & (rng.random(n) < 0.12 * vis))
-            | (in_l & (p.driver == 1) & (rng.random(n) < 0.3 * vis))
+            | (in_l & (p.driver == 1) & (rng.random(n) < 0.4 * vis))
         )
-        pv_size = np.where((state == H), rng.uniform(0.03, 0.10, n), rng.uniform(0.2, 0.4, n))
+        pv_size = np.where((state == H), rng.uniform(0.03, 0.10, n), rng.uniform(0.4, 0.8, n))
         self_gen = np.where(pv_install, self_gen + np.round(capacity * pv_size, -1), self_gen)
         captive_step = opened & in_l & (p.driver == 1) & p.captive & (rng.random(n) < 0.15 * vis)
         captive_kw = np.where(
@@ -826,14 +826,14 @@ def _tickets(
     rates = np.zeros((idx.size, 5))
     rates[:, 0] = (
         0.006
-        + vis * ((drv == 2) * (0.15 * w + 0.3 * lv) + (drv == 3) * (0.04 * w + 0.08 * lv))
+        + vis * ((drv == 2) * (0.15 * w + 0.6 * lv) + (drv == 3) * (0.04 * w + 0.2 * lv))
         + 0.03 * faults
     )
     rates[:, 1] = 0.015 + vis * (
-        (drv == 3) * (0.2 * w + 0.35 * lv) + (drv == 2) * (0.08 * w + 0.15 * lv)
+        (drv == 3) * (0.2 * w + 0.7 * lv) + (drv == 2) * (0.08 * w + 0.3 * lv)
     )
     rates[:, 2] = 0.10 * size + vis * (
-        (drv == 0) * (0.3 * w + 0.5 * lv) + (drv == 1) * (0.25 * w + 0.4 * lv)
+        (drv == 0) * (0.3 * w + 0.9 * lv) + (drv == 1) * (0.25 * w + 0.8 * lv)
     )
     rates[:, 3] = 0.02 + 0.3 * faults
     rates[:, 4] = 0.015 * np.where(manager, 2.0, 1.0) * np.where(w | lv, 0.3, 1.0)

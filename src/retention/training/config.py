@@ -1,0 +1,81 @@
+"""Training configurations: small YAML files under training/, validated into frozen models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from retention.features.catalogue import PROJECT_ROOT
+from retention.features.labels import ChurnDefinition
+
+DEFAULT_CONFIG = PROJECT_ROOT / "training" / "default.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SplitConfig(_Frozen):
+    """How snapshots are split by time."""
+
+    test_snapshots: int = Field(default=3, ge=1, le=24)
+    validation_snapshots: int = Field(default=3, ge=1, le=24)
+    gap_months: int | None = Field(default=None, ge=0, le=36)
+
+
+class LightGBMConfig(_Frozen):
+    learning_rate: float = Field(default=0.03, gt=0, le=1)
+    num_leaves: int = Field(default=15, ge=2, le=1024)
+    min_child_samples: int = Field(default=80, ge=1)
+    feature_fraction: float = Field(default=0.7, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_freq: int = Field(default=1, ge=0)
+    lambda_l2: float = Field(default=5.0, ge=0)
+    max_rounds: int = Field(default=3000, ge=1)
+    early_stopping_rounds: int = Field(default=200, ge=1)
+    seed: int = 42
+
+
+class TrainingConfig(_Frozen):
+    """Everything a training run needs besides the data."""
+
+    name: str = "default"
+    churn: ChurnDefinition = ChurnDefinition()
+    split: SplitConfig = SplitConfig()
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    monotone_constraints: bool = True
+    calibration: Literal["temperature", "sigmoid", "isotonic"] = "temperature"
+    rule_threshold: float = Field(default=-0.30, gt=-1, lt=0)
+
+    @property
+    def gap_months(self) -> int:
+        return (
+            self.split.gap_months
+            if self.split.gap_months is not None
+            else (self.churn.horizon_months)
+        )
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the field."""
+
+
+def load_config(path: Path | None = None) -> TrainingConfig:
+    """Read a training configuration (default: training/default.yaml)."""
+    path = path or DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: training configuration not found") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    try:
+        return TrainingConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from err

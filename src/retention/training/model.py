@@ -1,0 +1,196 @@
+"""The churn model: a LightGBM booster, its calibration and the columns it reads.
+
+`ChurnModel` is what scoring and serving use directly (fast numpy path, per-row contributions
+for reasons); the MLflow pyfunc wrapper in `pyfunc.py` delegates to it. Categorical features
+are encoded with the categories seen in training (unknown values become missing), so the
+DataFrame and the array paths give the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from retention.training.config import LightGBMConfig
+
+BOOSTER_FILE = "booster.txt"
+META_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Raw LightGBM score -> probability.
+
+    temperature: P = 1 / (1 + exp(-a * raw)), the spread corrected, the level kept from the
+    (longer) training window; sigmoid (Platt): P = 1 / (1 + exp(-(a * raw + b))); isotonic: a
+    step function over the raw score. The churn rate moves from one window to the next, and
+    an intercept fitted on a few validation snapshots chases that window's rate, which is why
+    temperature is the default.
+    """
+
+    method: str
+    a: float = 1.0
+    b: float = 0.0
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, label: np.ndarray, method: str) -> Calibration:
+        raw = np.asarray(raw, dtype=float)
+        if method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, label)
+            return cls(method, x=tuple(iso.X_thresholds_), y=tuple(iso.y_thresholds_))
+        with_intercept = method == "sigmoid"
+        platt = LogisticRegression(C=1e6, max_iter=1000, fit_intercept=with_intercept)
+        platt.fit(raw.reshape(-1, 1), label)
+        b = float(platt.intercept_[0]) if with_intercept else 0.0
+        return cls(method, a=float(platt.coef_[0, 0]), b=b)
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            return np.interp(raw, self.x, self.y)
+        return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
+
+
+@dataclass
+class ChurnModel:
+    """A fitted booster with what it needs to read a feature frame and give probabilities."""
+
+    booster: lgb.Booster
+    features: list[str]
+    categories: dict[str, list[str]]
+    calibration: Calibration
+    groups: dict[str, str] = field(default_factory=dict)  # feature -> catalogue group
+    info: dict[str, object] = field(default_factory=dict)  # trained_at, horizon, metrics, ...
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The frame's features as a float matrix in training order (categories as codes)."""
+        return feature_matrix(frame, self.features, self.categories)
+
+    def raw_score(self, matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=float)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of churn within the horizon, one per row."""
+        return self.calibration(self.raw_score(self.matrix(frame)))
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per-row contributions to the raw score (last column: the bias); rows sum to it."""
+        return np.asarray(self.booster.predict(matrix, pred_contrib=True), dtype=float)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(folder / BOOSTER_FILE))
+        meta = {
+            "features": self.features,
+            "categories": self.categories,
+            "calibration": self.calibration.__dict__,
+            "groups": self.groups,
+            "info": self.info,
+        }
+        (folder / META_FILE).write_text(
+            json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+        )
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ChurnModel:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        calibration = meta["calibration"]
+        return cls(
+            booster=lgb.Booster(model_file=str(folder / BOOSTER_FILE)),
+            features=list(meta["features"]),
+            categories={k: list(v) for k, v in meta["categories"].items()},
+            calibration=Calibration(
+                method=calibration["method"],
+                a=calibration["a"],
+                b=calibration["b"],
+                x=tuple(calibration["x"]),
+                y=tuple(calibration["y"]),
+            ),
+            groups=dict(meta.get("groups", {})),
+            info=dict(meta.get("info", {})),
+        )
+
+
+def feature_matrix(
+    frame: pd.DataFrame, features: list[str], categories: dict[str, list[str]]
+) -> np.ndarray:
+    """Features as a float matrix in the given order; categories as codes of the training
+    categories (an unseen value or a missing column becomes missing)."""
+    columns = []
+    for name in features:
+        values = frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+        if name in categories:
+            codes = pd.Categorical(values.astype("object"), categories=categories[name]).codes
+            columns.append(np.where(codes < 0, np.nan, codes).astype(float))
+        else:
+            columns.append(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float))
+    return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+
+def category_levels(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[str]]:
+    """The categories of each categorical column, as seen in training."""
+    levels = {}
+    for name in columns:
+        values = frame[name].astype("object").dropna()
+        levels[name] = sorted(str(v) for v in values.unique())
+    return levels
+
+
+def fit_booster(
+    train: np.ndarray,
+    train_label: np.ndarray,
+    valid: np.ndarray,
+    valid_label: np.ndarray,
+    features: list[str],
+    categorical: list[str],
+    monotone: list[int],
+    params: LightGBMConfig,
+) -> lgb.Booster:
+    """LightGBM with early stopping on the validation snapshots; no resampling or weights, so
+    the raw probabilities stay close to the true rate and calibration has little to fix."""
+    lgb_params = {
+        "objective": "binary",
+        "metric": "binary_logloss",  # early stopping watches the probabilities, nothing else
+        "learning_rate": params.learning_rate,
+        "num_leaves": params.num_leaves,
+        "min_child_samples": params.min_child_samples,
+        "feature_fraction": params.feature_fraction,
+        "bagging_fraction": params.bagging_fraction,
+        "bagging_freq": params.bagging_freq,
+        "lambda_l2": params.lambda_l2,
+        "seed": params.seed,
+        "deterministic": True,
+        "num_threads": 2,
+        "verbosity": -1,
+        "monotone_constraints": monotone,
+        "monotone_constraints_method": "advanced",
+        "first_metric_only": True,
+    }
+    categorical_index = [features.index(c) for c in categorical]
+    train_set = lgb.Dataset(
+        train,
+        train_label,
+        feature_name=features,
+        categorical_feature=categorical_index,
+        free_raw_data=False,
+    )
+    valid_set = lgb.Dataset(valid, valid_label, reference=train_set)
+    return lgb.train(
+        lgb_params,
+        train_set,
+        num_boost_round=params.max_rounds,
+        valid_sets=[valid_set],
+        valid_names=["validation"],
+        callbacks=[
+            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
+        ],
+    )
