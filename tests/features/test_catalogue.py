@@ -68,3 +68,13 @@ def test_a_broken_catalogue_fails_loudly_naming_the_field(tmp_path: Path) -> Non
         load_catalogue(path)
     with pytest.raises(CatalogueError, match="not found"):
         load_catalogue(tmp_path / "missing.yaml")
+
+
+def test_gaps_against_the_industry_read_as_below_or_above() -> None:
+    feature = load_catalogue().by_name["kwh_3m_yoy_vs_industry"]
+    assert feature.peer_of == "kwh_3m_yoy"
+    assert feature.reason(-0.37, "zh") == "近 3 个月用电量同比变化比同行业低 37 个百分点"
+    assert (
+        feature.reason(-0.37, "en")
+        == "consumption over the last 3 months 37 points below its industry"
+    )

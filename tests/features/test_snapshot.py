@@ -202,3 +202,15 @@ def test_definition_rejects_absurd_thresholds() -> None:
         ChurnDefinition(capacity_loss_share=1.5)
     with pytest.raises(ValueError):
         ChurnDefinition(horizon_months=0)
+
+
+def test_changes_against_industry_peers_are_centred_on_each_industry(
+    dataset: Dataset, catalogue: Catalogue
+) -> None:
+    frame = build_features(dataset, "2026-06-01", catalogue)
+    big = frame.groupby("industry_code", observed=True)["kwh_3m_yoy"].transform("count") >= 5
+    centred = frame[big].groupby("industry_code", observed=True)["kwh_3m_yoy_vs_industry"]
+    assert (centred.median().abs() < 1e-9).all()
+    own = (frame["kwh_3m_yoy"] - frame["kwh_3m_yoy_vs_industry"]).round(9)
+    # Everyone in an industry is compared with the same number: the industry's median change.
+    assert (own[big].groupby(frame.loc[big, "industry_code"], observed=True).nunique() <= 1).all()

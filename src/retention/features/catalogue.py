@@ -22,6 +22,7 @@ Unit = Literal[
     "change",
     "share",
     "points",
+    "gap_points",
     "ratio",
     "count",
     "months",
@@ -71,6 +72,7 @@ class Feature(_Frozen):
     reason_zh: str
     reason_en: str
     point_in_time: bool = True
+    peer_of: str | None = None  # this feature less its industry's median at the same snapshot
 
     @property
     def categorical(self) -> bool:
@@ -97,6 +99,9 @@ class Catalogue(_Frozen):
         unknown = sorted({f.group for f in self.features} - set(self.groups))
         if unknown:
             raise ValueError(f"features name unknown groups: {', '.join(unknown)}")
+        for feature in self.features:
+            if feature.peer_of is not None and feature.peer_of not in names:
+                raise ValueError(f"{feature.name}: peer_of names no feature: {feature.peer_of}")
         for feature in self.features:
             for template in (feature.reason_zh, feature.reason_en):
                 try:
@@ -168,6 +173,11 @@ def format_value(value: object, unit: str, lang: Lang) -> str:
         if zh:
             return f"{'下降' if x < 0 else '上升'} {pts:g} 个百分点"
         return f"{'down' if x < 0 else 'up'} {pts:g} points"
+    if unit == "gap_points":
+        pts = round(abs(x) * 100, 1)
+        if zh:
+            return f"{'低' if x < 0 else '高'} {pts:g} 个百分点"
+        return f"{pts:g} points {'below' if x < 0 else 'above'}"
     if unit == "share":
         return f"{x * 100:.0f}%"
     if unit == "ratio":

@@ -43,6 +43,7 @@ GROUPS: tuple[Callable[[Sources], Columns], ...] = (
 )
 MIN_HISTORY_MONTHS = 12
 CHUNK_SNAPSHOTS = 2
+MIN_PEERS = 5  # fewer accounts of an industry at a snapshot: compare with all accounts
 EXPECTED_REVENUE = "expected_revenue_cny"  # next 12 months' bills: money at risk = P x this
 
 
@@ -130,6 +131,7 @@ def _build_chunk(
     computed: Columns = {}
     for group in GROUPS:
         computed.update(group(sources))
+    computed |= _against_industry(computed, catalogue, grid, sources)
     columns: dict[str, object] = {}
     for feature in catalogue.features:
         values = computed.get(feature.name)
@@ -148,6 +150,29 @@ def _build_chunk(
         labels.index = frame.index
         frame = frame.join(labels)
     return frame
+
+
+def _against_industry(
+    computed: Columns, catalogue: Catalogue, grid: Grid, sources: Sources
+) -> Columns:
+    """Features less the median of the same feature among the industry's accounts at the
+    same snapshot (all accounts when the industry has fewer than MIN_PEERS of them)."""
+    peers = [f for f in catalogue.features if f.peer_of is not None and f.peer_of in computed]
+    if not peers:
+        return {}
+    keys = pd.DataFrame(
+        {"snap": grid.snap, "industry": sources.customer_category("industry_code").codes}
+    )
+    sizes = keys.groupby(["snap", "industry"])["snap"].transform("size").to_numpy()
+    out: Columns = {}
+    for feature in peers:
+        assert feature.peer_of is not None
+        values = pd.Series(np.asarray(computed[feature.peer_of], dtype=float))
+        by_industry = values.groupby([keys["snap"], keys["industry"]]).transform("median")
+        overall = values.groupby(keys["snap"]).transform("median")
+        median = np.where(sizes >= MIN_PEERS, by_industry.to_numpy(), overall.to_numpy())
+        out[feature.name] = values.to_numpy() - median
+    return out
 
 
 def build_features(
