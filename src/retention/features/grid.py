@@ -320,13 +320,6 @@ class EventView:
         return np.where(np.isfinite(out), out, np.nan)
 
 
-def window_mean(window: np.ndarray, min_count: int) -> np.ndarray:
-    """Mean over a window's observed months; NaN with fewer than min_count of them."""
-    count = np.sum(~np.isnan(window), axis=1)
-    total = np.nansum(window, axis=1)
-    return np.where(count >= min_count, total / np.maximum(count, 1), np.nan)
-
-
 def window_total(window: np.ndarray, min_count: int) -> np.ndarray:
     """Sum over a window's observed months; NaN with fewer than min_count of them."""
     count = np.sum(~np.isnan(window), axis=1)

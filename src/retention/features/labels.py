@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from retention.features.grid import NAT, Grid, month_ordinal, to_seconds
+from retention.features.grid import NAT, Grid, to_seconds
 from retention.features.sources import FAR_FUTURE, Tables
 
 CHURN_TYPES = ("closure", "capacity_loss", "volume_loss")
@@ -368,6 +368,3 @@ def _first_in_window(
             first = chosen.groupby("row")["start"].min()
             out[first.index.to_numpy(dtype=int)] = first.to_numpy(dtype=np.int64)
     return long_first, unresolved_first
-
-
-__all__ = ["CHURN_TYPES", "ChurnDefinition", "ChurnEvents", "month_ordinal"]

@@ -69,7 +69,6 @@ def active_grid(
     """Rows for accounts active at each T: opened before T, not closed, not already lost."""
     full = _full_grid(tables, snapshots)
     opened = to_seconds(tables.dataset.customers["open_date"])[full.account]
-    sources = Sources(tables, full, catalogue)
 
     def capacity_at(accounts: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         probe = Grid(
@@ -82,7 +81,6 @@ def active_grid(
 
     lost = events.known_before(full, capacity_at)
     keep = (opened < full.t_seconds) & ~lost
-    del sources
     return Grid(tables.customer_ids, snapshots, full.account[keep], full.snap[keep])
 
 

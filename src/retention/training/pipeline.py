@@ -113,20 +113,6 @@ class TrainResult:
         console.print(" · ".join(f"{k.removeprefix('window_')} {v}" for k, v in window.items()))
         console.print(f"{self.rounds} rounds, {self.seconds:.0f} s · MLflow run {self.run_id}")
 
-    def headline(self) -> pd.DataFrame:
-        keys = [
-            "roc_auc",
-            "pr_auc",
-            "ece",
-            "brier",
-            "lift_top10pct",
-            "recall_top_k",
-            "money_captured_top_k",
-        ]
-        return pd.DataFrame(
-            {name: {k: m.get(k, np.nan) for k in keys} for name, m in self.metrics.items()}
-        ).T
-
 
 def fit_evaluate_log(
     rows: TrainingRows,
