@@ -8,9 +8,13 @@ horizon and the team's capacity).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import Field, field_validator
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class Settings(BaseSettings):
@@ -60,3 +64,25 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{Path('mlruns').resolve() / 'mlflow.db'}"
+
+
+class ConfigFileError(ValueError):
+    """A YAML file users edit (catalogue, training config, playbook) that cannot be used;
+    the message names the file and the field."""
+
+
+def load_yaml_model(path: Path, model: type[_Model], what: str) -> _Model:
+    """Read a YAML file into a validated pydantic model, every problem named with its field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as err:
+        raise ConfigFileError(f"{path}: {what} not found") from err
+    except yaml.YAMLError as err:
+        raise ConfigFileError(f"{path}: not valid YAML: {err}") from err
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigFileError(f"{path}: {problems}") from err

@@ -12,8 +12,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from retention.settings import ConfigFileError, load_yaml_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CATALOGUE = PROJECT_ROOT / "features" / "catalogue.yaml"
@@ -127,26 +128,16 @@ class Catalogue(_Frozen):
         return self.by_name[name].group
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConfigFileError):
     """The catalogue file is missing or breaks its rules; the message names file and field."""
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Read and validate the catalogue (default: features/catalogue.yaml of the project)."""
-    path = path or DEFAULT_CATALOGUE
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise CatalogueError(f"{path}: feature catalogue not found") from err
-    except yaml.YAMLError as err:
-        raise CatalogueError(f"{path}: not valid YAML: {err}") from err
-    try:
-        return Catalogue.model_validate(raw)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise CatalogueError(f"{path}: {problems}") from err
+        return load_yaml_model(path or DEFAULT_CATALOGUE, Catalogue, "feature catalogue")
+    except ConfigFileError as err:
+        raise CatalogueError(str(err)) from err
 
 
 def format_value(value: object, unit: str, lang: Lang) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from retention.features.catalogue import PROJECT_ROOT
 from retention.features.labels import ChurnDefinition
+from retention.settings import ConfigFileError, load_yaml_model
 
 DEFAULT_CONFIG = PROJECT_ROOT / "training" / "default.yaml"
 
@@ -59,23 +59,13 @@ class TrainingConfig(_Frozen):
         )
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigFileError):
     """A configuration file that cannot be used; the message names the file and the field."""
 
 
 def load_config(path: Path | None = None) -> TrainingConfig:
     """Read a training configuration (default: training/default.yaml)."""
-    path = path or DEFAULT_CONFIG
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as err:
-        raise ConfigError(f"{path}: training configuration not found") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    try:
-        return TrainingConfig.model_validate(raw)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from err
+        return load_yaml_model(path or DEFAULT_CONFIG, TrainingConfig, "training configuration")
+    except ConfigFileError as err:
+        raise ConfigError(str(err)) from err

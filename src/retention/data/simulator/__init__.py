@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from retention.data.contract import MARKET_MODES
 from retention.data.simulator import engine, process
-from retention.data.simulator.portfolio import MARKET_MODES, TARIFFS, draw_portfolio
+from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 
 if TYPE_CHECKING:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from retention.data.contract import CHANNELS as CONTRACT_CHANNELS
+from retention.data.contract import ORDER_TYPES, TICKET_CATEGORIES
 from retention.data.simulator import process
 from retention.data.simulator.portfolio import TARIFFS, Portfolio, _standard_size
 from retention.data.simulator.process import V1, C, E, H, L, W
@@ -34,19 +36,9 @@ MIN_SHARE_BEFORE_LOSS = 0.56
 NEVER = np.iinfo(np.int64).max // 4
 PV_SEASON = np.array([0.70, 0.80, 0.95, 1.05, 1.15, 1.10, 1.20, 1.25, 1.05, 0.95, 0.80, 0.70])
 CAPTIVE_CF, PV_CF = 0.75, 0.13
-ORDER_TYPES = (
-    "new_connection",
-    "capacity_increase",
-    "capacity_reduction",
-    "suspension",
-    "resumption",
-    "closure",
-    "tariff_change",
-    "transfer",
-)
-NEW, INCREASE, REDUCTION, SUSPEND, RESUME, CLOSE, TARIFF, TRANSFER = range(8)
-CATEGORIES = ("complaint", "opinion", "inquiry", "repair", "praise")
-CHANNELS = ("hotline_95598", "online_app", "service_hall", "account_manager")
+# Positions in the contract's enums (the order the matrices below follow).
+NEW, INCREASE, REDUCTION, SUSPEND, RESUME, CLOSE, TARIFF, TRANSFER = range(len(ORDER_TYPES))
+CATEGORIES, CHANNELS = TICKET_CATEGORIES, CONTRACT_CHANNELS
 CHANNEL_MIX = np.array(
     [
         [0.60, 0.25, 0.05, 0.10],  # complaint

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retention.data.contract import TARIFF_CATEGORIES
 from retention.data.simulator.profiles import (
     BRANDS,
     CITY_PREFIX,
@@ -15,8 +16,7 @@ from retention.data.simulator.profiles import (
     STANDARD_KVA,
 )
 
-MARKET_MODES = ("grid_agency", "direct_trading", "retailer")
-TARIFFS = ("large_industry", "general_commercial", "other")
+TARIFFS = TARIFF_CATEGORIES
 
 
 @dataclass
