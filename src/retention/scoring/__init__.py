@@ -1,0 +1,1 @@
+"""Batch scoring: reasons, playbook actions, working-day due dates, money at risk."""

@@ -1,0 +1,140 @@
+"""The playbook (serving/playbook.yaml): which follow-up an account gets, who owns it, by when.
+
+Rules are data users edit; this module only reads them and applies them to an account's risk
+band, top reason groups and facts, with due dates in Chinese working days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from retention.data.contract import ACTION_CODES
+from retention.features.catalogue import PROJECT_ROOT
+from retention.scoring.calendar import WorkingCalendar
+from retention.settings import load_yaml_model
+
+DEFAULT_PLAYBOOK = PROJECT_ROOT / "serving" / "playbook.yaml"
+Band = Literal["high", "medium", "low"]
+FactValue = str | bool | list[str] | list[bool]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Role(_Frozen):
+    zh: str
+    en: str
+
+
+class Action(_Frozen):
+    zh: str
+    en: str
+    owner: str
+    due_working_days: int = Field(ge=0, le=60)
+
+
+class Condition(_Frozen):
+    bands: tuple[Band, ...] | None = None
+    reason_groups: tuple[str, ...] | None = None
+    facts: dict[str, FactValue] = {}
+    in_exit_process: bool | None = None
+
+    def holds(self, band: str, groups: set[str], facts: dict[str, object], leaving: bool) -> bool:
+        if self.in_exit_process is not None and self.in_exit_process != leaving:
+            return False
+        if self.bands is not None and band not in self.bands:
+            return False
+        if self.reason_groups is not None and not groups & set(self.reason_groups):
+            return False
+        for name, wanted in self.facts.items():
+            value = facts.get(name)
+            if isinstance(wanted, list) and value not in wanted:
+                return False
+            if not isinstance(wanted, list) and value != wanted:
+                return False
+        return True
+
+
+class Rule(_Frozen):
+    when: Condition
+    then: tuple[str, ...] = Field(min_length=1)
+
+
+class Playbook(_Frozen):
+    roles: dict[str, Role]
+    actions: dict[str, Action]
+    rules: tuple[Rule, ...]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Playbook:
+        unknown = sorted(set(self.actions) - set(ACTION_CODES))
+        if unknown:
+            raise ValueError(f"actions not in the playbook codes of SPEC.md: {unknown}")
+        for code, action in self.actions.items():
+            if action.owner not in self.roles:
+                raise ValueError(f"actions.{code}.owner: unknown role {action.owner!r}")
+        for i, rule in enumerate(self.rules):
+            missing = [code for code in rule.then if code not in self.actions]
+            if missing:
+                raise ValueError(f"rules.{i}.then: unknown actions {missing}")
+        return self
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended follow-up with its owner and due date."""
+
+    code: str
+    text_zh: str
+    text_en: str
+    owner: str  # the account manager's id where the account has one, else the role
+    owner_zh: str
+    owner_en: str
+    due_date: dt.date
+    due_working_days: int
+
+
+def load_playbook(path: Path | None = None) -> Playbook:
+    return load_yaml_model(path or DEFAULT_PLAYBOOK, Playbook, "playbook")
+
+
+def recommend(
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    scored_on: dt.date,
+    band: str,
+    reason_groups: list[str],
+    facts: dict[str, object],
+    in_exit_process: bool = False,
+    manager_id: str | None = None,
+) -> list[Recommendation]:
+    """The actions every applicable rule names, once each, with owners and due dates."""
+    codes: list[str] = []
+    groups = set(reason_groups)
+    for rule in playbook.rules:
+        if rule.when.holds(band, groups, facts, in_exit_process):
+            codes += [code for code in rule.then if code not in codes]
+    out = []
+    for code in codes:
+        action = playbook.actions[code]
+        role = playbook.roles[action.owner]
+        personal = action.owner == "account_manager" and manager_id
+        out.append(
+            Recommendation(
+                code=code,
+                text_zh=action.zh,
+                text_en=action.en,
+                owner=str(manager_id) if personal else action.owner,
+                owner_zh=role.zh,
+                owner_en=role.en,
+                due_date=calendar.add_working_days(scored_on, action.due_working_days),
+                due_working_days=action.due_working_days,
+            )
+        )
+    return out
