@@ -78,9 +78,9 @@ def test_champion_loads_in_a_fresh_process_and_gives_probabilities(
     assert champion_version() == trained.version
     rows = tmp_path / "rows.parquet"
     model = load_version(trained.version)
-    from retention.training.registry import test_rows
+    from retention.training.registry import evaluation_rows
 
-    frame = test_rows(trained.version)[model.features].head(200)
+    frame = evaluation_rows(trained.version)[model.features].head(200)
     frame.to_parquet(rows)
     code = (
         "import sys, mlflow, pandas as pd\n"
@@ -145,9 +145,9 @@ def test_more_risk_never_lowers_the_probability(trained: TrainResult) -> None:
     from retention.features.catalogue import load_catalogue
 
     model = load_version(trained.version)
-    from retention.training.registry import test_rows
+    from retention.training.registry import evaluation_rows
 
-    rows = test_rows(trained.version).head(500)
+    rows = evaluation_rows(trained.version).head(500)
     base = model.predict_proba(rows)
     for name in ("complaints_3m", "late_bills_6m", "capacity_reductions_12m", "arrears_cny"):
         assert load_catalogue().by_name[name].direction == 1
@@ -162,9 +162,9 @@ def test_more_risk_never_lowers_the_probability(trained: TrainResult) -> None:
 def test_name_and_id_do_not_change_the_score(trained: TrainResult) -> None:
     """Invariance: the model reads no name or id."""
     model = load_version(trained.version)
-    from retention.training.registry import test_rows
+    from retention.training.registry import evaluation_rows
 
-    rows = test_rows(trained.version).head(300)
+    rows = evaluation_rows(trained.version).head(300)
     renamed = rows.assign(customer_id=[f"X{i}" for i in range(len(rows))], customer_name="某某公司")
     assert "customer_id" not in model.features and "customer_name" not in model.features
     np.testing.assert_array_equal(model.predict_proba(rows), model.predict_proba(renamed))

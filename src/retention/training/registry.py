@@ -102,7 +102,7 @@ class PromotionRefused(RuntimeError):
         self.decision = decision
 
 
-def test_rows(version: str) -> pd.DataFrame:
+def evaluation_rows(version: str) -> pd.DataFrame:
     """The test rows (features and labels) logged with a version's training run."""
     client = MlflowClient()
     run_id = client.get_model_version(MODEL_NAME, version).run_id
@@ -130,7 +130,7 @@ def promote(version: str | None = None, force: bool = False) -> PromotionDecisio
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, challenger)
         return PromotionDecision(True, challenger, current, reasons, {})
 
-    rows = test_rows(challenger)
+    rows = evaluation_rows(challenger)
     label = rows["churn"].to_numpy(dtype=int)
     scores = {v: load_version(v).predict_proba(rows) for v in (challenger, current)}
     comparison = {

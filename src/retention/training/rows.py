@@ -253,8 +253,8 @@ def _split(frame: pd.DataFrame, time_column: str | None, label_column: str, seed
     label = frame.loc[pool, label_column].astype(int)
     rest = pool
     if not has_test:
-        rest, test_rows = train_test_split(pool, test_size=0.2, stratify=label, random_state=seed)
-        parts.loc[test_rows] = "test"
+        rest, test_part = train_test_split(pool, test_size=0.2, stratify=label, random_state=seed)
+        parts.loc[test_part] = "test"
     train_rows, valid_rows = train_test_split(
         rest, test_size=0.25, stratify=label.loc[rest], random_state=seed
     )

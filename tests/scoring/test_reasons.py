@@ -1,0 +1,48 @@
+"""Reasons come from the model's contributions and carry the account's own values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retention.features.catalogue import load_catalogue
+from retention.scoring.reasons import contributions, top_reasons
+from retention.training.pipeline import TrainResult
+from retention.training.registry import evaluation_rows, load_version
+
+
+@pytest.fixture(scope="module")
+def scored(trained: TrainResult):  # type: ignore[no-untyped-def]
+    model = load_version(trained.version)
+    rows = evaluation_rows(trained.version).head(400).reset_index(drop=True)
+    return model, rows
+
+
+def test_contributions_and_bias_add_up_to_the_raw_score(scored) -> None:  # type: ignore[no-untyped-def]
+    model, rows = scored
+    matrix = model.matrix(rows)
+    parts = contributions(model, matrix)
+    np.testing.assert_allclose(parts.raw_score, model.raw_score(matrix), rtol=1e-6, atol=1e-6)
+    groups = {f.name: f.group for f in load_catalogue().features}
+    np.testing.assert_allclose(
+        parts.by_group(groups).sum(axis=1) + parts.bias,
+        model.raw_score(matrix),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def test_top_reasons_raise_risk_and_quote_the_accounts_values(scored) -> None:  # type: ignore[no-untyped-def]
+    model, rows = scored
+    catalogue = load_catalogue()
+    reasons = top_reasons(rows, contributions(model, model.matrix(rows)), catalogue)
+    riskiest = int(np.argmax(model.predict_proba(rows)))
+    top = reasons[riskiest]
+    assert 1 <= len(top) <= 3
+    assert all(r.contribution > 0 for r in top)
+    assert [r.contribution for r in top] == sorted((r.contribution for r in top), reverse=True)
+    for reason in top:
+        feature = catalogue.by_name[reason.feature]
+        assert reason.text_zh == feature.reason(rows.iloc[riskiest][reason.feature], "zh")
+        assert reason.group_zh == catalogue.groups[reason.group].zh
+    assert any(len(r) for r in reasons)
