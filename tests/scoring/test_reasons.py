@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retention.features.catalogue import load_catalogue
-from retention.scoring.reasons import contributions, top_reasons
+from retention.scoring.reasons import contributions, reason_table
 from retention.training.pipeline import TrainResult
 from retention.training.registry import evaluation_rows, load_version
 
@@ -35,14 +35,14 @@ def test_contributions_and_bias_add_up_to_the_raw_score(scored) -> None:  # type
 def test_top_reasons_raise_risk_and_quote_the_accounts_values(scored) -> None:  # type: ignore[no-untyped-def]
     model, rows = scored
     catalogue = load_catalogue()
-    reasons = top_reasons(rows, contributions(model, model.matrix(rows)), catalogue)
+    table = reason_table(rows, contributions(model, model.matrix(rows)), catalogue)
     riskiest = int(np.argmax(model.predict_proba(rows)))
-    top = reasons[riskiest]
-    assert 1 <= len(top) <= 3
-    assert all(r.contribution > 0 for r in top)
-    assert [r.contribution for r in top] == sorted((r.contribution for r in top), reverse=True)
-    for reason in top:
+    top = table[table["row"] == riskiest]
+    assert 1 <= len(top) <= 3 and list(top["rank"]) == list(range(1, len(top) + 1))
+    assert (top["contribution"] > 0).all()
+    assert list(top["contribution"]) == sorted(top["contribution"], reverse=True)
+    for reason in top.itertuples():
         feature = catalogue.by_name[reason.feature]
         assert reason.text_zh == feature.reason(rows.iloc[riskiest][reason.feature], "zh")
         assert reason.group_zh == catalogue.groups[reason.group].zh
-    assert any(len(r) for r in reasons)
+    assert table.groupby("row").size().max() <= 3

@@ -20,21 +20,6 @@ TOP_REASONS = 3
 
 
 @dataclass(frozen=True)
-class Reason:
-    """One reason: a feature group, its share of the raw score, and the account's own value."""
-
-    rank: int
-    group: str
-    group_zh: str
-    group_en: str
-    contribution: float  # summed raw-score contribution of the group (log-odds)
-    feature: str
-    value: object
-    text_zh: str
-    text_en: str
-
-
-@dataclass(frozen=True)
 class Contributions:
     """Per-row contributions by feature (n, features) and the bias, for one matrix."""
 
@@ -60,41 +45,49 @@ def contributions(model: ChurnModel, matrix: np.ndarray) -> Contributions:
     )
 
 
-def top_reasons(
+def reason_table(
     frame: pd.DataFrame, parts: Contributions, catalogue: Catalogue, top: int = TOP_REASONS
-) -> list[list[Reason]]:
-    """Per row of `frame` (aligned with the contributions): its risk-raising reasons."""
+) -> pd.DataFrame:
+    """Long table of every row's risk-raising reasons: row, rank, group, contribution,
+    feature, value, text_zh, text_en (vectorised over rows; only the texts are per reason)."""
     groups = {f.name: f.group for f in catalogue.features}
     by_group = parts.by_group(groups)
-    feature_index = {name: i for i, name in enumerate(parts.features)}
-    out: list[list[Reason]] = []
-    group_values = by_group.to_numpy()
-    group_names = list(by_group.columns)
-    for row in range(len(frame)):
-        order = np.argsort(-group_values[row], kind="stable")
-        reasons: list[Reason] = []
-        for position in order:
-            value = float(group_values[row, position])
-            if value <= 0 or len(reasons) == top:
-                break  # only what raises risk is a reason
-            group = group_names[position]
-            members = [f for f in parts.features if groups.get(f) == group]
-            strongest = max(members, key=lambda f: parts.by_feature[row, feature_index[f]])
-            feature = catalogue.by_name[strongest]
-            own = frame.iloc[row][strongest]
-            meta = catalogue.groups[group]
-            reasons.append(
-                Reason(
-                    rank=len(reasons) + 1,
-                    group=group,
-                    group_zh=meta.zh,
-                    group_en=meta.en,
-                    contribution=value,
-                    feature=strongest,
-                    value=own,
-                    text_zh=feature.reason(own, "zh"),
-                    text_en=feature.reason(own, "en"),
-                )
-            )
-        out.append(reasons)
-    return out
+    names = np.array(by_group.columns)
+    values = by_group.to_numpy()
+    n = values.shape[0]
+    # The strongest feature of each group, per row.
+    strongest = np.empty((n, len(names)), dtype=object)
+    for g, group in enumerate(names):
+        members = [i for i, f in enumerate(parts.features) if groups.get(f) == group]
+        best = np.argmax(parts.by_feature[:, members], axis=1)
+        strongest[:, g] = np.array(parts.features, dtype=object)[np.array(members)[best]]
+    order = np.argsort(-values, axis=1, kind="stable")[:, :top]
+    rows = np.repeat(np.arange(n), order.shape[1])
+    picked = order.ravel()
+    contribution = values[rows, picked]
+    keep = contribution > 0  # only what raises risk is a reason
+    rows, picked, contribution = rows[keep], picked[keep], contribution[keep]
+    features = strongest[rows, picked]
+    own = np.empty(len(rows), dtype=object)
+    for name in set(features):
+        chosen = features == name
+        own[chosen] = frame[name].to_numpy(dtype=object)[rows[chosen]]
+    table = pd.DataFrame(
+        {
+            "row": rows,
+            "rank": pd.Series(rows).groupby(rows).cumcount().to_numpy() + 1,
+            "group": names[picked],
+            "contribution": contribution,
+            "feature": features,
+            "value": own,
+        }
+    )
+    table["group_zh"] = [catalogue.groups[g].zh for g in table["group"]]
+    table["group_en"] = [catalogue.groups[g].en for g in table["group"]]
+    table["text_zh"] = [
+        catalogue.by_name[f].reason(v, "zh") for f, v in zip(table["feature"], own, strict=True)
+    ]
+    table["text_en"] = [
+        catalogue.by_name[f].reason(v, "en") for f, v in zip(table["feature"], own, strict=True)
+    ]
+    return table
