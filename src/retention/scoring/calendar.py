@@ -54,6 +54,7 @@ class WorkingCalendar:
                         f"{holiday_file}: year {year} lists {wrong[0]}, a day of another year"
                     )
         self.fallback_years: set[int] = set()
+        self._due: dict[tuple[dt.date, int], dt.date] = {}
 
     def source(self, year: int) -> str:
         """Where a year's days come from: 'chinese_calendar', 'holiday file' or 'Mon-Fri'."""
@@ -85,11 +86,14 @@ class WorkingCalendar:
         """The `days`-th working day after `start` (start itself does not count)."""
         if days < 0:
             raise ValueError("days must be >= 0")
-        day, counted = start, 0
-        while counted < days:
-            day += dt.timedelta(days=1)
-            counted += self.is_workday(day)
-        return day
+        key = (start, days)
+        if key not in self._due:  # a batch asks the same few questions thousands of times
+            day, counted = start, 0
+            while counted < days:
+                day += dt.timedelta(days=1)
+                counted += self.is_workday(day)
+            self._due[key] = day
+        return self._due[key]
 
 
 @lru_cache(maxsize=64)
