@@ -51,3 +51,8 @@ def test_every_high_account_has_reasons_and_a_dated_owned_action(scored: ScoredL
 def test_accounts_leaving_are_apart_with_an_exit_visit(scored: ScoredList) -> None:
     assert not set(scored.leaving["customer_id"]) & set(scored.accounts["customer_id"])
     assert (scored.leaving["action"] == "capacity_change_visit").all()
+
+
+def test_reasons_are_computed_for_the_accounts_the_team_acts_on(scored: ScoredList) -> None:
+    acted_on = set(scored.accounts.loc[scored.accounts["band"] != "low", "customer_id"])
+    assert set(scored.reasons["customer_id"]) <= acted_on
