@@ -97,11 +97,15 @@ def train(
     ] = None,
 ) -> None:
     """Train, calibrate, compare with baselines, track in MLflow, register the model."""
-    from retention.data.io import InvalidDatasetError
+    from retention.data.io import FRAME_SUFFIXES, InvalidDatasetError
     from retention.training.config import ConfigError, load_config
     from retention.training.pipeline import fit_evaluate_log
     from retention.training.rows import TableError, rows_from_dataset, rows_from_table
 
+    if predictions_out is not None and predictions_out.suffix.lower() not in FRAME_SUFFIXES:
+        raise typer.BadParameter(
+            f"{predictions_out} must end in .parquet or .csv", param_hint="--predictions-out"
+        )
     settings = Settings()
     try:
         training = load_config(config)
@@ -126,7 +130,9 @@ def train(
         raise typer.Exit(1) from err
     result.print(console)
     if predictions_out is not None:
-        result.predictions.to_csv(predictions_out, index=False, encoding="utf-8-sig")
+        from retention.data.io import write_frame
+
+        write_frame(result.predictions, predictions_out)
         console.print(f"predictions -> {predictions_out}")
 
 

@@ -32,6 +32,20 @@ def _table(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def _train(table: Path, *extra: str) -> list[str]:
+    """`retention train` on a table with the id and label columns of `_table`."""
+    return [
+        "train",
+        "--table",
+        str(table),
+        "--id-column",
+        "account",
+        "--label-column",
+        "churned",
+        *extra,
+    ]
+
+
 def _runs(tracking_uri: str) -> int:
     experiment = mlflow.get_experiment_by_name("key-account-churn")
     return 0 if experiment is None else len(MlflowClient().search_runs([experiment.experiment_id]))
@@ -48,20 +62,7 @@ def test_own_table_trains_by_time_and_writes_predictions(env: str, tmp_path: Pat
     _table().to_csv(table, index=False)
     out = tmp_path / "predictions.csv"
     result = runner.invoke(
-        app,
-        [
-            "train",
-            "--table",
-            str(table),
-            "--id-column",
-            "account",
-            "--label-column",
-            "churned",
-            "--time-column",
-            "month",
-            "--predictions-out",
-            str(out),
-        ],
+        app, _train(table, "--time-column", "month", "--predictions-out", str(out))
     )
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(out, encoding="utf-8-sig")
@@ -107,20 +108,7 @@ def test_bad_tables_are_refused_clearly_and_leave_no_run(
     table = tmp_path / "bad.csv"
     change(_table()).to_csv(table, index=False)  # type: ignore[operator]
     before = _runs(env)
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--table",
-            str(table),
-            "--id-column",
-            "account",
-            "--label-column",
-            "churned",
-            "--time-column",
-            "month",
-        ],
-    )
+    result = runner.invoke(app, _train(table, "--time-column", "month"))
     assert result.exit_code == 1
     said = " ".join(result.output.split())  # the console wraps long lines
     assert message in said and "bad.csv" in said

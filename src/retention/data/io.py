@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -358,6 +359,30 @@ def write_dataset(
         written.append(path)
     log.info("wrote %d tables to %s (%s)", len(written), folder, fmt)
     return written
+
+
+FRAME_SUFFIXES = (".parquet", ".csv")  # files write_frame can write
+
+
+def write_frame(frame: pd.DataFrame, out: Path) -> Path:
+    """Write a frame for people and tools to open: `.csv` (UTF-8 with a BOM, so Excel shows
+    Chinese text) or `.parquet`, to a temporary name moved into place, so a reader never sees
+    half a file."""
+    suffix = out.suffix.lower()
+    if suffix not in FRAME_SUFFIXES:
+        raise ValueError(f"{out}: the output must end in .parquet or .csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(handle)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(staging, index=False, encoding="utf-8-sig")
+        else:
+            frame.to_parquet(staging, index=False)
+        os.replace(staging, out)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    return out
 
 
 _DATETIME_KINDS = ("month", "date", "timestamp")
