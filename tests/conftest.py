@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from retention.data.io import Dataset
 from retention.data.simulator import SimulationConfig, SimulationResult, simulate, write_result
+from retention.features.catalogue import load_catalogue
+from retention.scoring.batch import ScoredList, score_snapshot
+from retention.scoring.calendar import WorkingCalendar
+from retention.scoring.playbook import load_playbook
 from retention.training.config import LightGBMConfig, TrainingConfig
 from retention.training.pipeline import TrainingRows, TrainResult, fit_evaluate_log
-from retention.training.registry import configure
+from retention.training.registry import configure, load_version, promote
 from retention.training.rows import rows_from_dataset
 
 SMALL = SimulationConfig(accounts=1500, months=36, start="2023-11", seed=7)
@@ -59,3 +69,59 @@ def trained(training_rows: TrainingRows, tracking_uri: str) -> TrainResult:
     return fit_evaluate_log(
         training_rows, FAST, capacity=50, tracking_uri=tracking_uri, run_name="tests"
     )
+
+
+@pytest.fixture(scope="session")
+def champion(trained: TrainResult) -> str:
+    """The tests' model as champion (tests that move the alias put it back)."""
+    promote(trained.version, force=True)
+    return trained.version
+
+
+@pytest.fixture(scope="session")
+def scored(trained: TrainResult, simulation: SimulationResult) -> ScoredList:
+    """The small portfolio scored at the month after its data, team capacity 40."""
+    return score_snapshot(
+        Dataset(**simulation.tables),
+        load_version(trained.version),
+        load_catalogue(),
+        load_playbook(),
+        WorkingCalendar(),
+        capacity=40,
+    )
+
+
+POSTGRES = os.environ.get(
+    "RETENTION_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A fresh schema in the PostgreSQL at 127.0.0.1:5432 (database test), dropped after."""
+    schema = f"retention_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        with _postgres_schema() as url:
+            yield url

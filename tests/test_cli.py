@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retention.cli import app
+from retention.training.registry import configure
 
 runner = CliRunner()
 
@@ -86,3 +87,54 @@ def test_features_on_an_invalid_dataset_writes_nothing(tiny: Path, tmp_path: Pat
     assert result.exit_code == 1
     assert "monthly_usage" in result.output
     assert not out.exists()
+
+
+def test_score_stores_a_batch_that_export_and_batches_show(
+    simulated_dir: Path,
+    champion: str,
+    tracking_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a champion and an empty work folder
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("RETENTION_CAPACITY", "30")
+    # when the dataset is scored at an explicit snapshot
+    result = runner.invoke(app, ["score", str(simulated_dir), "--snapshot", "2026-10-01"])
+    assert result.exit_code == 0, result.output
+    # then a batch is stored: the summary names it, without customer names
+    assert "批次 / batch 1" in result.output and "2026-10-01" in result.output
+    assert f"v{champion}" in result.output
+    listed = runner.invoke(app, ["batches"])
+    assert listed.exit_code == 0 and "complete" in listed.output
+    # and both exports land in the outputs folder, named after the batch
+    for fmt in ("csv", "xlsx"):
+        exported = runner.invoke(app, ["export", "--format", fmt])
+        assert exported.exit_code == 0, exported.output
+    outputs = sorted(p.name for p in (tmp_path / "outputs").iterdir())
+    assert outputs == ["batch-1-20261001-zh.csv", "batch-1-20261001-zh.xlsx"]
+    english = tmp_path / "en.csv"
+    result = runner.invoke(
+        app, ["export", "--format", "csv", "--lang", "en", "--out", str(english)]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(english, encoding="utf-8-sig")
+    assert frame["Risk band"].head(30).eq("high").all()
+
+
+def test_score_without_a_champion_or_export_without_a_batch_says_what_to_do(
+    simulated_dir: Path, tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        result = runner.invoke(app, ["score", str(simulated_dir)])
+    finally:
+        configure(tracking_uri)  # MLflow's URI is process-wide: give the session's back
+    assert result.exit_code == 1
+    assert "retention promote" in result.output
+    result = runner.invoke(app, ["export", "--format", "csv"])
+    assert result.exit_code == 1 and "retention score" in result.output
+    result = runner.invoke(app, ["export", "--format", "pdf"])
+    assert result.exit_code == 2 and "csv or xlsx" in result.output

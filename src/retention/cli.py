@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from retention.data.io import Dataset
+    from retention.scoring.job import ScoringRun
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -157,6 +158,121 @@ def promote(
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     console.print(decision.text())
+
+
+@app.command()
+def score(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="Snapshot date YYYY-MM-DD (default: the month after the latest data)."),
+    ] = None,
+    encoding: Encoding = None,
+) -> None:
+    """Score every active account with the champion and store the list as a new batch."""
+    from retention.scoring.job import run_scoring
+    from retention.store.database import StoreError, open_store
+    from retention.training.registry import NoChampion
+
+    settings = Settings()
+    when = _date(snapshot, "--snapshot") if snapshot else None
+    dataset = _load(folder or settings.dataset_dir, encoding)
+    try:
+        engine = open_store(settings.store_url)
+        with err_console.status("评分中 / scoring ..."):
+            run = run_scoring(settings, dataset, engine, snapshot=when)
+    except (NoChampion, StoreError) as err:
+        err_console.print(f"[red]无法评分 / cannot score:[/red] {err}")
+        raise typer.Exit(1) from err
+    print_run(run)
+
+
+def print_run(run: ScoringRun) -> None:
+    """The batch in a few lines: counts by band, the top of the list, the time it took."""
+    from rich.table import Table
+
+    batch, scored = run.batch, run.scored
+    counts = scored.accounts["band"].value_counts()
+    console.print(
+        f"批次 / batch {batch.id}: 评估日期 / snapshot {batch.snapshot_date}, "
+        f"模型版本 / model v{batch.model_version}, {batch.accounts:,} 个账户 / accounts"
+    )
+    console.print(
+        f"  高 high {counts.get('high', 0):,} · 中 medium {counts.get('medium', 0):,} · "
+        f"低 low {counts.get('low', 0):,} · 正在办理销户/减容 in exit process "
+        f"{len(scored.leaving):,}"
+    )
+    money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
+    console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
+    top = Table("排名 rank", "户号 customer", "流失概率 P", "风险电费 money at risk (元)")
+    for row in scored.accounts.head(5).itertuples():
+        top.add_row(
+            str(row.rank),
+            str(row.customer_id),
+            f"{row.probability:.1%}",
+            f"{row.money_at_risk_cny:,.0f}",
+        )
+    console.print(top)
+    console.print(
+        "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in run.seconds.items())
+    )
+
+
+@app.command()
+def export(
+    batch: Annotated[int | None, typer.Option(help="Batch id (default: the latest).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "xlsx",
+    lang: Annotated[str, typer.Option(help="zh or en: headers and texts.")] = "zh",
+    out: Annotated[
+        Path | None, typer.Option(help="Output file (default: outputs/<batch>-<lang>.<format>).")
+    ] = None,
+) -> None:
+    """Write a scored batch as CSV (UTF-8 with BOM) or a formatted Excel workbook."""
+    from retention.scoring.export import FORMATS, default_name, write_export
+    from retention.store.batches import BatchNotFound, load_batch
+    from retention.store.database import StoreError, open_store
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r}: choose csv or xlsx", param_hint="--format")
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter(f"{lang!r}: choose zh or en", param_hint="--lang")
+    settings = Settings()
+    try:
+        stored = load_batch(open_store(settings.store_url), batch)
+    except (BatchNotFound, StoreError) as err:
+        err_console.print(f"[red]无法导出 / cannot export:[/red] {err}")
+        raise typer.Exit(1) from err
+    target = out or settings.outputs_dir / default_name(stored, fmt, lang)  # type: ignore[arg-type]
+    write_export(stored, fmt, target, lang)  # type: ignore[arg-type]
+    console.print(f"{len(stored.scores):,} 个账户 / accounts -> {target}")
+
+
+@app.command()
+def batches() -> None:
+    """List the scoring batches in the store, newest first (running and failed ones too)."""
+    from rich.table import Table
+
+    from retention.store.batches import list_batches
+    from retention.store.database import StoreError, open_store
+
+    try:
+        found = list_batches(open_store(Settings().store_url))
+    except StoreError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    table = Table("batch", "status", "snapshot", "model", "accounts", "created (UTC)")
+    for info in found:
+        table.add_row(
+            str(info.id),
+            info.status,
+            str(info.snapshot_date),
+            f"v{info.model_version}",
+            "" if info.accounts is None else f"{info.accounts:,}",
+            str(info.created_at),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     capacity: int = Field(
         default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."
     )
+    medium_probability: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="Accounts outside the top K with at least this probability are medium risk.",
+    )
 
     # The embedded demo: a simulated portfolio, see retention.data.simulator.
     demo_accounts: int = Field(default=3000, ge=50)
@@ -56,6 +62,11 @@ class Settings(BaseSettings):
     @property
     def dataset_dir(self) -> Path:
         return self.data_dir or self.work_dir / "demo-data"
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where exports and reports are written by default."""
+        return self.work_dir / "outputs"
 
     @property
     def store_url(self) -> str:

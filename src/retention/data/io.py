@@ -23,7 +23,8 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -366,23 +367,30 @@ FRAME_SUFFIXES = (".parquet", ".csv")  # files write_frame can write
 
 def write_frame(frame: pd.DataFrame, out: Path) -> Path:
     """Write a frame for people and tools to open: `.csv` (UTF-8 with a BOM, so Excel shows
-    Chinese text) or `.parquet`, to a temporary name moved into place, so a reader never sees
-    half a file."""
+    Chinese text) or `.parquet`, atomically (see `staged`)."""
     suffix = out.suffix.lower()
     if suffix not in FRAME_SUFFIXES:
         raise ValueError(f"{out}: the output must end in .parquet or .csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(handle)
-    try:
+    with staged(out) as staging:
         if suffix == ".csv":
             frame.to_csv(staging, index=False, encoding="utf-8-sig")
         else:
             frame.to_parquet(staging, index=False)
+    return out
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary path beside `out`, moved into place only when the block succeeds, so a
+    reader never sees half a file and a failed write leaves the previous file as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(handle)
+    try:
+        yield Path(staging)
         os.replace(staging, out)
     finally:
         Path(staging).unlink(missing_ok=True)
-    return out
 
 
 _DATETIME_KINDS = ("month", "date", "timestamp")

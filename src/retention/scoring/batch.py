@@ -8,8 +8,9 @@ columns, so a feature the model never saw cannot slip in.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,19 @@ ACCOUNT_COLUMNS = [
     "account_manager_id",
     "contract_capacity_kva",
 ]
+ACTION_COLUMNS = [
+    "customer_id",
+    "position",
+    "code",
+    "text_zh",
+    "text_en",
+    "role",
+    "owner",
+    "owner_zh",
+    "owner_en",
+    "due_date",
+    "due_working_days",
+]
 
 
 @dataclass(frozen=True)
@@ -40,8 +54,20 @@ class ScoredList:
     snapshot: pd.Timestamp
     accounts: pd.DataFrame  # one row per account, ranked by money at risk
     reasons: pd.DataFrame  # customer_id, rank, group, contribution, feature, value, texts
-    actions: pd.DataFrame  # customer_id, code, texts, owner, due_date
-    leaving: pd.DataFrame  # accounts in exit process, with their exit visit
+    actions: pd.DataFrame  # ACTION_COLUMNS, for every account listed (leaving ones too)
+    leaving: pd.DataFrame  # accounts in exit process (band "exit"); their visit is in actions
+    seconds: dict[str, float] = field(default_factory=dict)  # time per step
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = now - self._last
+        self._last = now
 
 
 def default_snapshot(dataset: Dataset | Tables) -> pd.Timestamp:
@@ -72,10 +98,12 @@ def score_snapshot(
     scored_on: dt.date | None = None,
 ) -> ScoredList:
     """Score the accounts active at the snapshot (default: after the latest data)."""
+    clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
     today = scored_on or when.date()
     frame = build_features(tables, when, catalogue)
+    clock.lap("features")
     customers = tables.dataset.customers.set_index("customer_id")
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
     rows = frame[~leaving_mask]
@@ -90,78 +118,54 @@ def score_snapshot(
     accounts["expected_revenue_cny"] = revenue
     accounts["money_at_risk_cny"] = money
     accounts["band"] = band
+    clock.lap("predict")
 
-    # Reasons (TreeSHAP, ~100x a plain predict) for the accounts the team acts on: the high
-    # and medium bands. A low-band account's reasons are computed when someone asks for them.
-    acted_on = np.flatnonzero(band != "low")
-    reasons = reason_table(rows.iloc[acted_on], contributions(model, matrix[acted_on]), catalogue)
-    reasons["row"] = acted_on[reasons["row"].to_numpy()]
+    # Every listed account's reasons, from the model's own per-row contributions (TreeSHAP:
+    # about 100x a plain predict, so this is the batch's longest step; benchmarks/score.py).
+    reasons = reason_table(rows, contributions(model, matrix), catalogue)
     reasons.insert(0, "customer_id", rows.index.to_numpy()[reasons["row"].to_numpy()])
     reasons = reasons.drop(columns="row")
+    clock.lap("reasons")
     groups_of: dict[str, list[str]] = defaultdict(list)
     for customer, group in zip(reasons["customer_id"], reasons["group"], strict=True):
         groups_of[customer].append(group)
 
+    customer_rows = customers.reindex(frame.index)
     facts = pd.DataFrame(
         {
-            "market_mode": rows["market_mode"].astype("object").to_numpy(),
-            "self_generation": customers.reindex(rows.index)["self_generation_kw"]
-            .fillna(0)
-            .to_numpy()
-            > 0,
-            "slow_orders": rows["order_delay_days_12m"].fillna(0).to_numpy() > 0,
-            "has_manager": rows["has_dedicated_manager"].to_numpy() > 0,
+            "market_mode": frame["market_mode"].astype("object").to_numpy(),
+            "self_generation": customer_rows["self_generation_kw"].fillna(0).to_numpy() > 0,
+            "slow_orders": frame["order_delay_days_12m"].fillna(0).to_numpy() > 0,
+            "has_manager": frame["has_dedicated_manager"].to_numpy() > 0,
         },
-        index=rows.index,
+        index=frame.index,
     )
-    managers = customers["account_manager_id"]
+    band_of = dict(zip(rows.index, band, strict=True))
+    managers = customer_rows["account_manager_id"]
     records = []
     account_facts: list[dict[str, object]] = facts.to_dict("records")  # type: ignore[assignment]
-    for customer, account_band, known in zip(rows.index, band, account_facts, strict=True):
-        for item in recommend(
+    for customer, leaves, known, manager in zip(
+        frame.index, leaving_mask, account_facts, managers, strict=True
+    ):
+        recommended = recommend(
             playbook,
             calendar,
             today,
-            account_band,
+            "exit" if leaves else band_of[customer],
             groups_of.get(customer, []),
             known,
-            manager_id=_manager(managers, customer),
-        ):
-            records.append({"customer_id": customer, **item.__dict__})
-    actions = pd.DataFrame.from_records(
-        records,
-        columns=[
-            "customer_id",
-            "code",
-            "text_zh",
-            "text_en",
-            "owner",
-            "owner_zh",
-            "owner_en",
-            "due_date",
-            "due_working_days",
-        ],
-    )
+            in_exit_process=bool(leaves),
+            manager_id=None if pd.isna(manager) else str(manager),
+        )
+        for position, item in enumerate(recommended, start=1):
+            records.append({"customer_id": customer, "position": position, **item.__dict__})
+    actions = pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)
 
     leaving_rows = frame[leaving_mask]
     leaving = customers.reindex(leaving_rows.index)[ACCOUNT_COLUMNS[1:]].reset_index()
     leaving["expected_revenue_cny"] = leaving_rows[EXPECTED_REVENUE].to_numpy(dtype=float)
-    exits = [
-        recommend(
-            playbook,
-            calendar,
-            today,
-            "low",
-            [],
-            {},
-            in_exit_process=True,
-            manager_id=_manager(managers, c),
-        )[0]
-        for c in leaving_rows.index
-    ]
-    leaving["action"] = [e.code for e in exits]
-    leaving["owner"] = [e.owner for e in exits]
-    leaving["due_date"] = [e.due_date for e in exits]
+    leaving["band"] = "exit"
+    clock.lap("actions")
 
     accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
     accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
@@ -171,9 +175,5 @@ def score_snapshot(
         reasons=reasons,
         actions=actions,
         leaving=leaving,
+        seconds=clock.laps,
     )
-
-
-def _manager(managers: pd.Series, customer: str) -> str | None:
-    value = managers.get(customer)
-    return None if value is None or pd.isna(value) else str(value)

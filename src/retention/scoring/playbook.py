@@ -19,7 +19,7 @@ from retention.scoring.calendar import WorkingCalendar
 from retention.settings import load_yaml_model
 
 DEFAULT_PLAYBOOK = PROJECT_ROOT / "serving" / "playbook.yaml"
-Band = Literal["high", "medium", "low"]
+Band = Literal["high", "medium", "low", "exit"]
 FactValue = str | bool | list[str] | list[bool]
 
 
@@ -93,6 +93,7 @@ class Recommendation:
     code: str
     text_zh: str
     text_en: str
+    role: str
     owner: str  # the account manager's id where the account has one, else the role
     owner_zh: str
     owner_en: str
@@ -130,6 +131,7 @@ def recommend(
                 code=code,
                 text_zh=action.zh,
                 text_en=action.en,
+                role=action.owner,
                 owner=str(manager_id) if personal else action.owner,
                 owner_zh=role.zh,
                 owner_en=role.en,

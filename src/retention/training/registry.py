@@ -66,6 +66,22 @@ def load_version(version: str | int) -> ChurnModel:
     return ChurnModel.load(local_model_dir(version))
 
 
+class NoChampion(LookupError):
+    """Nothing has been promoted yet: there is no model to score with."""
+
+
+def load_champion() -> tuple[str, ChurnModel]:
+    """The champion's version and model, loaded through `models:/key-account-churn@champion`."""
+    version = champion_version()
+    if version is None:
+        raise NoChampion(
+            f"no champion model in the registry yet: run `retention train` then "
+            f"`retention promote` (registry: {mlflow.get_registry_uri()})"
+        )
+    root = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}@{CHAMPION}"))
+    return version, ChurnModel.load(root / "artifacts" / ARTIFACT_KEY)
+
+
 def champion_version() -> str | None:
     """The version the champion alias points to, or None before the first promotion."""
     try:

@@ -1,0 +1,189 @@
+"""The scored list as the team opens it: CSV (UTF-8 with BOM) or a formatted Excel workbook.
+
+One row per account in list order, then the accounts in exit process; headers, bands,
+reasons and actions in the chosen language (Chinese by default). Each action reads
+"text（责任人 owner，完成时限 date）" so a manager sees what, who and by when in one cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from retention.data.io import staged
+from retention.store.batches import StoredBatch
+
+Lang = Literal["zh", "en"]
+FORMATS = ("csv", "xlsx")
+TOP_REASONS = 3
+
+# column: (中文, English), in the order of the file
+HEADERS: dict[str, tuple[str, str]] = {
+    "rank": ("排名", "Rank"),
+    "customer_id": ("户号", "Customer ID"),
+    "customer_name": ("户名", "Customer name"),
+    "band": ("风险等级", "Risk band"),
+    "probability": ("流失概率", "Churn probability"),
+    "money_at_risk_cny": ("风险电费(元)", "Money at risk (CNY)"),
+    "expected_revenue_cny": ("预计年电费(元)", "Expected 12-month revenue (CNY)"),
+    "reason_1": ("主要风险因素1", "Reason 1"),
+    "reason_2": ("主要风险因素2", "Reason 2"),
+    "reason_3": ("主要风险因素3", "Reason 3"),
+    "actions": ("建议措施（责任人，完成时限）", "Recommended actions (owner, due date)"),
+    "first_due_date": ("最早完成时限", "Earliest due date"),
+    "account_manager_id": ("客户经理", "Account manager"),
+    "industry_code": ("行业", "Industry"),
+    "region": ("供电单位", "Supplying unit"),
+    "contract_capacity_kva": ("合同容量(kVA)", "Contract capacity (kVA)"),
+}
+BAND_TEXT = {
+    "high": ("高", "high"),
+    "medium": ("中", "medium"),
+    "low": ("低", "low"),
+    "exit": ("正在办理销户/减容", "in exit process"),
+}
+SHEETS = {"list": ("风险名单", "Risk list"), "about": ("说明", "About")}
+ABOUT = {
+    "batch": ("批次", "Batch"),
+    "snapshot_date": ("评估日期", "Snapshot date"),
+    "scored_on": ("评分日期（完成时限起算日）", "Scored on (due dates count from)"),
+    "model": ("模型版本", "Model version"),
+    "capacity": ("团队走访能力（高风险户数）", "Team capacity (high-risk accounts)"),
+    "accounts": ("账户数", "Accounts"),
+    "created_at": ("生成时间 (UTC)", "Created (UTC)"),
+}
+
+
+def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
+    """The batch as one table with the export's columns (identifiers as headers)."""
+    scores = batch.scores.copy()
+    reasons = batch.reasons.pivot(index="customer_id", columns="rank", values=f"text_{lang}")
+    for rank in range(1, TOP_REASONS + 1):
+        scores[f"reason_{rank}"] = (
+            scores["customer_id"].map(reasons[rank]) if rank in reasons.columns else None
+        )
+    actions = batch.actions
+    owner = actions["owner"].where(
+        actions["role"] != "account_manager", actions["owner"] + " " + actions[f"owner_{lang}"]
+    )
+    owner = owner.where(actions["owner"] != actions["role"], actions[f"owner_{lang}"])
+    due = pd.to_datetime(actions["due_date"]).dt.strftime("%Y-%m-%d")
+    if lang == "zh":
+        line = actions["text_zh"] + "（责任人：" + owner + "，完成时限：" + due + "）"
+    else:
+        line = actions["text_en"] + " (owner: " + owner + ", due " + due + ")"
+    numbered = actions["position"].astype(str) + ". " + line
+    scores["actions"] = scores["customer_id"].map(
+        numbered.groupby(actions["customer_id"]).agg("\n".join)
+    )
+    scores["first_due_date"] = scores["customer_id"].map(
+        actions.groupby("customer_id")["due_date"].min()
+    )
+    scores["band"] = scores["band"].map(lambda b: _pick(BAND_TEXT[b], lang))
+    return scores[list(HEADERS)]
+
+
+def default_name(batch: StoredBatch, fmt: str, lang: Lang) -> str:
+    return f"{batch.info.label}-{lang}.{fmt}"
+
+
+def write_export(batch: StoredBatch, fmt: str, out: Path, lang: Lang = "zh") -> Path:
+    """Write the batch as `fmt` (csv or xlsx) to `out`, atomically."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    frame = export_frame(batch, lang)
+    headers = {name: _pick(pair, lang) for name, pair in HEADERS.items()}
+    with staged(out) as staging:
+        if fmt == "csv":
+            # UTF-8 with BOM: Excel then opens the Chinese text correctly.
+            frame.rename(columns=headers).to_csv(staging, index=False, encoding="utf-8-sig")
+        else:
+            _write_xlsx(frame, headers, batch, staging, lang)
+    return out
+
+
+def _write_xlsx(
+    frame: pd.DataFrame, headers: dict[str, str], batch: StoredBatch, path: Path, lang: Lang
+) -> None:
+    """Frozen header, filters, widths, wrapped reasons and actions, the high band in red.
+
+    Write-only mode: a 100,000-row list streams to disk instead of living in memory as cells.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(_pick(SHEETS["list"], lang))
+    widths = {
+        "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
+        "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
+        "reason_3": 38, "actions": 70, "first_due_date": 13, "account_manager_id": 12,
+        "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
+    }  # fmt: skip
+    for i, name in enumerate(frame.columns, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = widths.get(name, 12)
+    sheet.freeze_panes = "C2"  # header row and the account's id/rank stay in view
+    last = get_column_letter(len(frame.columns))
+    sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
+
+    bold = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    high_fill = PatternFill("solid", fgColor="F8CBAD")
+    exit_fill = PatternFill("solid", fgColor="EDEDED")
+    wrap = Alignment(wrap_text=True, vertical="top")
+    formats = {
+        "probability": "0.0%",
+        "money_at_risk_cny": "#,##0",
+        "expected_revenue_cny": "#,##0",
+        "contract_capacity_kva": "#,##0",
+        "first_due_date": "yyyy-mm-dd",
+    }
+    wrapped = {"reason_1", "reason_2", "reason_3", "actions"}
+
+    header = []
+    for name in frame.columns:
+        cell = WriteOnlyCell(sheet, value=headers[name])
+        cell.font, cell.fill = bold, header_fill
+        header.append(cell)
+    sheet.append(header)
+    high_text, exit_text = _pick(BAND_TEXT["high"], lang), _pick(BAND_TEXT["exit"], lang)
+    columns = list(frame.columns)
+    for values in frame.itertuples(index=False, name=None):
+        row_band = values[columns.index("band")]
+        fill = high_fill if row_band == high_text else exit_fill if row_band == exit_text else None
+        cells = []
+        for name, value in zip(columns, values, strict=True):
+            cell = WriteOnlyCell(sheet, value=None if pd.isna(value) else value)
+            if name in formats:
+                cell.number_format = formats[name]
+            if name in wrapped:
+                cell.alignment = wrap
+            if fill is not None:
+                cell.fill = fill
+            cells.append(cell)
+        sheet.append(cells)
+
+    about = book.create_sheet(_pick(SHEETS["about"], lang))
+    about.column_dimensions["A"].width = 34
+    about.column_dimensions["B"].width = 30
+    info = batch.info
+    facts = {
+        "batch": info.id,
+        "snapshot_date": info.snapshot_date,
+        "scored_on": info.scored_on,
+        "model": f"{info.model_name} v{info.model_version}",
+        "capacity": info.capacity,
+        "accounts": info.accounts,
+        "created_at": info.created_at,
+    }
+    for key, value in facts.items():
+        about.append([_pick(ABOUT[key], lang), value])
+    book.save(path)

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy tables, Alembic migrations and the few queries the service needs."""

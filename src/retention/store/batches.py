@@ -1,0 +1,275 @@
+"""Scoring batches in the store: written whole or not at all, read back as frames.
+
+A batch row is committed first as `running` (so an administrator sees a job at work); its
+scores, reasons and actions and the flip to `complete` are then one transaction. Readers only
+ever see complete batches, so a job killed half-way leaves the previous batch as the latest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, insert, select, update
+
+from retention.scoring.batch import ACCOUNT_COLUMNS, ACTION_COLUMNS, ScoredList
+from retention.store.tables import (
+    BATCH_ABANDONED,
+    BATCH_COMPLETE,
+    BATCH_FAILED,
+    BATCH_RUNNING,
+    Action,
+    Reason,
+    Score,
+    ScoringBatch,
+    utc_now,
+)
+
+SCORE_COLUMNS = [
+    "customer_id",
+    "rank",
+    "band",
+    "probability",
+    "expected_revenue_cny",
+    "money_at_risk_cny",
+    *ACCOUNT_COLUMNS[1:],
+]
+REASON_COLUMNS = [
+    "customer_id",
+    "rank",
+    "group",
+    "contribution",
+    "feature",
+    "value_number",
+    "value_text",
+    "text_zh",
+    "text_en",
+]
+CHUNK_ROWS = 5_000
+# Core tables: batches move as many rows at once, not as ORM objects.
+BATCHES: Table = ScoringBatch.__table__  # type: ignore[assignment]
+SCORES: Table = Score.__table__  # type: ignore[assignment]
+REASONS: Table = Reason.__table__  # type: ignore[assignment]
+ACTIONS: Table = Action.__table__  # type: ignore[assignment]
+Progress = Callable[[int, int], None]  # rows written so far, rows in all
+
+
+class BatchNotFound(LookupError):
+    """No such batch, or no complete batch yet."""
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    id: int
+    snapshot_date: dt.date
+    scored_on: dt.date
+    model_name: str
+    model_version: str
+    capacity: int
+    status: str
+    accounts: int | None
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+    @property
+    def label(self) -> str:
+        """How files and pages name the batch."""
+        return f"batch-{self.id}-{self.snapshot_date:%Y%m%d}"
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions."""
+
+    info: BatchInfo
+    scores: pd.DataFrame
+    reasons: pd.DataFrame
+    actions: pd.DataFrame
+
+
+def score_rows(scored: ScoredList) -> pd.DataFrame:
+    """The list, then the accounts leaving (by id), as one frame in the scores table's columns;
+    the order `load_batch` reads back."""
+    leaving = scored.leaving.sort_values("customer_id", kind="stable").assign(
+        probability=np.nan, money_at_risk_cny=np.nan, band="exit"
+    )
+    frame = pd.concat([scored.accounts, leaving], ignore_index=True)
+    frame["rank"] = frame["rank"].astype("Int64")  # the leaving have no rank
+    return frame[SCORE_COLUMNS]
+
+
+def reason_rows(scored: ScoredList) -> pd.DataFrame:
+    """Reasons with the feature's value split into a number or a text (categories)."""
+    values = scored.reasons["value"]
+    numeric = pd.to_numeric(values, errors="coerce")
+    is_text = values.notna() & numeric.isna()
+    frame = scored.reasons.assign(
+        value_number=numeric.astype(float),
+        value_text=values.where(is_text).astype(object),
+    )
+    return frame[REASON_COLUMNS]
+
+
+def save_batch(
+    engine: Engine,
+    scored: ScoredList,
+    model_name: str,
+    model_version: str,
+    capacity: int,
+    scored_on: dt.date,
+    progress: Progress | None = None,
+) -> int:
+    """Write a scored list as a new batch; it becomes the latest only when all of it is in."""
+    parts = [
+        (SCORES, score_rows(scored)),
+        (REASONS, reason_rows(scored)),
+        (ACTIONS, scored.actions[ACTION_COLUMNS]),
+    ]
+    total = sum(len(frame) for _, frame in parts)
+    with engine.begin() as connection:
+        batch_id = connection.execute(
+            insert(BATCHES)
+            .values(
+                snapshot_date=scored.snapshot.date(),
+                scored_on=scored_on,
+                model_name=model_name,
+                model_version=str(model_version),
+                capacity=capacity,
+                status=BATCH_RUNNING,
+                created_at=utc_now(),
+            )
+            .returning(BATCHES.c.id)
+        ).scalar_one()
+    try:
+        with engine.begin() as connection:
+            written = 0
+            for table, frame in parts:
+                for records in _chunks(frame, batch_id):
+                    connection.execute(insert(table), records)
+                    written += len(records)
+                    if progress is not None:
+                        progress(written, total)
+            # Jobs that died before completing can never complete now: say so.
+            connection.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id < batch_id, BATCHES.c.status == BATCH_RUNNING)
+                .values(status=BATCH_ABANDONED)
+            )
+            connection.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id == batch_id)
+                .values(
+                    status=BATCH_COMPLETE,
+                    accounts=len(scored.accounts) + len(scored.leaving),
+                    completed_at=utc_now(),
+                )
+            )
+    except BaseException as err:
+        _mark_failed(engine, batch_id, err)
+        raise
+    return int(batch_id)
+
+
+def _mark_failed(engine: Engine, batch_id: int, err: BaseException) -> None:
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id == batch_id)
+                .values(status=BATCH_FAILED, error=type(err).__name__)
+            )
+    except Exception:  # the store itself is gone; the batch stays `running`, never latest
+        pass
+
+
+def _chunks(frame: pd.DataFrame, batch_id: int) -> Iterator[list[dict[str, Any]]]:
+    """Plain Python records (None for missing), CHUNK_ROWS at a time."""
+    for start in range(0, len(frame), CHUNK_ROWS):
+        part = frame.iloc[start : start + CHUNK_ROWS].astype(object)
+        part = part.where(part.notna(), None)
+        records = part.to_dict("records")
+        for record in records:
+            record["batch_id"] = batch_id
+            for key, value in record.items():
+                if isinstance(value, np.generic):
+                    record[key] = value.item()
+        yield records  # type: ignore[misc]
+
+
+def _info(row: Any) -> BatchInfo:
+    return BatchInfo(
+        id=row.id,
+        snapshot_date=row.snapshot_date,
+        scored_on=row.scored_on,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        capacity=row.capacity,
+        status=row.status,
+        accounts=row.accounts,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+    )
+
+
+def list_batches(engine: Engine, complete_only: bool = False) -> list[BatchInfo]:
+    """Every batch, newest first (running and failed ones too, unless complete_only)."""
+    query = select(BATCHES).order_by(BATCHES.c.id.desc())
+    if complete_only:
+        query = query.where(BATCHES.c.status == BATCH_COMPLETE)
+    with engine.connect() as connection:
+        return [_info(row) for row in connection.execute(query)]
+
+
+def batch_info(engine: Engine, batch_id: int | None = None) -> BatchInfo:
+    """A complete batch by id, or the latest complete one."""
+    table = BATCHES
+    query = select(table).where(table.c.status == BATCH_COMPLETE)
+    if batch_id is None:
+        query = query.order_by(table.c.id.desc()).limit(1)
+    else:
+        query = query.where(table.c.id == batch_id)
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        raise BatchNotFound(
+            "no complete scoring batch yet: run `retention score`"
+            if batch_id is None
+            else f"batch {batch_id} does not exist or is not complete"
+        )
+    return _info(row)
+
+
+def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
+    """A complete batch (default: the latest) with its scores, reasons and actions."""
+    info = batch_info(engine, batch_id)
+    with engine.connect() as connection:
+        scores = _frame(connection, SCORES, info.id, SCORE_COLUMNS)
+        reasons = _frame(connection, REASONS, info.id, REASON_COLUMNS)
+        actions = _frame(connection, ACTIONS, info.id, ACTION_COLUMNS)
+    listed = scores["rank"].notna()
+    scores = pd.concat(
+        [
+            scores[listed].sort_values("rank", kind="stable"),
+            scores[~listed].sort_values("customer_id", kind="stable"),
+        ],
+        ignore_index=True,
+    )
+    reasons = reasons.sort_values(["customer_id", "rank"], ignore_index=True)
+    actions = actions.sort_values(["customer_id", "position"], ignore_index=True)
+    return StoredBatch(info=info, scores=scores, reasons=reasons, actions=actions)
+
+
+def _frame(connection: Connection, table: Table, batch_id: int, columns: list[str]) -> pd.DataFrame:
+    query = select(*(table.c[name] for name in columns)).where(table.c.batch_id == batch_id)
+    rows = connection.execute(query).all()
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for name in columns:
+        if name in ("rank", "position", "due_working_days"):
+            frame[name] = frame[name].astype("Int64")
+        elif table.c[name].type.python_type is float:
+            frame[name] = frame[name].astype(float)
+    return frame

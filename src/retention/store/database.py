@@ -1,0 +1,86 @@
+"""Opening the store and bringing its schema up to date (Alembic migrations, run in-process).
+
+SQLite by default (a file under the work folder); PostgreSQL when RETENTION_DATABASE_URL says
+so. Every job calls `open_store`, which migrates to the newest schema before anything reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or is not at a schema this code knows."""
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for the URL; SQLite gets WAL (readers never wait for a scoring job's write),
+    enforced foreign keys and its parent folder."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to `revision` (idempotent: nothing happens when it is there)."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def open_store(url: str) -> Engine:
+    """An engine on a store at the newest schema."""
+    engine = engine_for(url)
+    try:
+        migrate(engine)
+    except Exception as err:  # a server that is down, a read-only file, an unknown revision
+        engine.dispose()
+        raise StoreError(f"cannot open the store at {_safe(url)}: {err}") from err
+    return engine
+
+
+def _safe(url: str) -> str:
+    """The URL without its password (URLs end up in messages and logs)."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,186 @@
+"""The store's tables, designed once for every stage of the service.
+
+Scoring writes a batch (its scores, reasons and actions); the team's follow-ups, the users of
+the web page and the CRM's API keys live beside them. Times are naive UTC everywhere, so
+SQLite and PostgreSQL read back the same values. The schema is created and changed only by the
+migrations under `store/migrations/` (Alembic); these classes are what the code queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+BATCH_RUNNING = "running"
+BATCH_COMPLETE = "complete"
+BATCH_FAILED = "failed"
+BATCH_ABANDONED = "abandoned"  # a job that died before completing (found by a later batch)
+BATCH_STATUSES = (BATCH_RUNNING, BATCH_COMPLETE, BATCH_FAILED, BATCH_ABANDONED)
+
+BANDS = ("high", "medium", "low", "exit")  # exit: in exit process, listed apart
+OUTCOMES = ("pending", "contacted", "retained", "churned", "unreachable")
+ROLES = ("admin", "team", "crm")
+
+# Stable constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ScoringBatch(Base):
+    """One scoring run; visible to readers only once `status` is complete."""
+
+    __tablename__ = "scoring_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_date: Mapped[dt.date] = mapped_column(Date)
+    scored_on: Mapped[dt.date] = mapped_column(Date)  # due dates count from this day
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(20))
+    capacity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=BATCH_RUNNING)
+    accounts: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_scoring_batches_status_id", "status", "id"),)
+
+
+class Score(Base):
+    """An account's place in a batch: probability, money at risk, band, and the facts the list
+    shows (copied, so a batch reads the same however the archive changes later)."""
+
+    __tablename__ = "scores"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank: Mapped[int | None] = mapped_column(Integer)  # None for accounts in exit process
+    band: Mapped[str] = mapped_column(String(8))
+    probability: Mapped[float | None] = mapped_column(Double)
+    expected_revenue_cny: Mapped[float | None] = mapped_column(Double)
+    money_at_risk_cny: Mapped[float | None] = mapped_column(Double)
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    industry_code: Mapped[str | None] = mapped_column(String(16))
+    region: Mapped[str | None] = mapped_column(String(100))
+    account_manager_id: Mapped[str | None] = mapped_column(String(64))
+    contract_capacity_kva: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (Index("ix_scores_batch_rank", "batch_id", "rank"),)
+
+
+class Reason(Base):
+    """One of an account's top risk-raising feature groups, in words with its own value."""
+
+    __tablename__ = "reasons"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group: Mapped[str] = mapped_column(String(32))
+    contribution: Mapped[float] = mapped_column(Double)  # log-odds the group adds
+    feature: Mapped[str] = mapped_column(String(64))
+    value_number: Mapped[float | None] = mapped_column(Double)
+    value_text: Mapped[str | None] = mapped_column(String(100))
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+
+
+class Action(Base):
+    """A recommended follow-up from the playbook, with owner and due date."""
+
+    __tablename__ = "actions"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # the playbook's order for this account
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(40))
+    owner: Mapped[str] = mapped_column(String(64))  # the account manager's id, else the role
+    owner_zh: Mapped[str] = mapped_column(String(100))
+    owner_en: Mapped[str] = mapped_column(String(100))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    due_working_days: Mapped[int] = mapped_column(Integer)
+
+
+class User(Base):
+    """A person who signs in to the web page (team, admin) or owns API keys."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+
+
+class ApiKey(Base):
+    """A machine credential (the CRM): only a hash is kept; the prefix identifies it in lists."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class FollowUp(Base):
+    """What the team did for an account and what came of it (跟进记录)."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="SET NULL")
+    )
+    action_code: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    note: Mapped[str | None] = mapped_column(Text)
+    contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A retried POST with the same key is stored once (the API scopes keys by caller).
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)

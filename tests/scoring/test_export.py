@@ -1,0 +1,91 @@
+"""Exports the team opens in Excel: CSV with BOM and a formatted workbook, in zh or en."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from retention.scoring.batch import ScoredList
+from retention.scoring.export import HEADERS, export_frame, write_export
+from retention.store.batches import StoredBatch, load_batch, save_batch
+from retention.store.database import open_store
+
+
+@pytest.fixture(scope="module")
+def stored(scored: ScoredList, tmp_path_factory: pytest.TempPathFactory) -> StoredBatch:
+    engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('export') / 'store.db'}")
+    save_batch(engine, scored, "key-account-churn", "7", 40, dt.date(2026, 11, 30))
+    return load_batch(engine)
+
+
+def test_csv_has_a_bom_chinese_headers_and_every_account(
+    stored: StoredBatch, tmp_path: Path
+) -> None:
+    out = write_export(stored, "csv", tmp_path / "list.csv", lang="zh")
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel then reads UTF-8
+    frame = pd.read_csv(out, encoding="utf-8-sig", dtype={"户号": str})
+    assert list(frame.columns) == [zh for zh, _ in HEADERS.values()]
+    assert len(frame) == len(stored.scores)
+    assert frame["户号"].tolist() == stored.scores["customer_id"].tolist()
+    assert set(frame["风险等级"]) <= {"高", "中", "低", "正在办理销户/减容"}
+    assert (frame["风险等级"].iloc[:40] == "高").all()
+    # The first account's reason is its own reason text, with its own value.
+    first = stored.scores["customer_id"].iloc[0]
+    own = stored.reasons[(stored.reasons["customer_id"] == first) & (stored.reasons["rank"] == 1)]
+    assert frame["主要风险因素1"].iloc[0] == own["text_zh"].iloc[0]
+    assert "完成时限：" in frame["建议措施（责任人，完成时限）"].iloc[0]
+
+
+def test_english_export_uses_english_headers_and_texts(stored: StoredBatch) -> None:
+    frame = export_frame(stored, "en")
+    assert set(frame["band"]) <= {"high", "medium", "low", "in exit process"}
+    first_actions = frame["actions"].iloc[0]
+    assert (
+        first_actions.startswith("1. ")
+        and "(owner: " in first_actions
+        and "due 20" in first_actions
+    )
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in frame["reason_1"].dropna().iloc[0][:8])
+
+
+def test_xlsx_is_formatted_for_the_team(stored: StoredBatch, tmp_path: Path) -> None:
+    out = write_export(stored, "xlsx", tmp_path / "list.xlsx", lang="zh")
+    book = load_workbook(out)
+    assert book.sheetnames == ["风险名单", "说明"]
+    sheet = book["风险名单"]
+    assert sheet.freeze_panes == "C2"
+    assert sheet.auto_filter.ref == f"A1:P{len(stored.scores) + 1}"
+    assert sheet["A1"].value == "排名" and sheet["A1"].font.b
+    assert sheet.max_row == len(stored.scores) + 1
+    assert sheet.column_dimensions["K"].width == 70  # actions
+    band = [c.value for c in sheet[1]].index("风险等级") + 1
+    high = sheet.cell(row=2, column=band)
+    low_row = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(r, band).value == "低")
+    assert high.value == "高" and high.fill.fgColor.rgb.endswith("F8CBAD")
+    assert sheet.cell(low_row, band).fill.fill_type is None
+    probability = [c.value for c in sheet[1]].index("流失概率") + 1
+    assert sheet.cell(2, probability).number_format == "0.0%"
+    assert book["说明"]["B1"].value == stored.info.id
+
+
+def test_a_failed_export_leaves_the_previous_file(
+    stored: StoredBatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "list.xlsx"
+    out.write_bytes(b"previous")
+
+    def disk_full(frame, headers, batch, path, lang):  # type: ignore[no-untyped-def]
+        path.write_bytes(b"half a workbook")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("retention.scoring.export._write_xlsx", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_export(stored, "xlsx", out)
+    assert out.read_bytes() == b"previous"
+    assert list(tmp_path.iterdir()) == [out]  # no staging file left behind
+    with pytest.raises(ValueError, match="choose one of"):
+        write_export(stored, "pdf", out)

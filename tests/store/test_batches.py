@@ -1,0 +1,157 @@
+"""The store: migrations, batches written whole or not at all, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
+
+from retention.scoring.batch import ScoredList
+from retention.store.batches import (
+    BatchNotFound,
+    list_batches,
+    load_batch,
+    reason_rows,
+    save_batch,
+    score_rows,
+)
+from retention.store.database import current_revision, head_revision, open_store
+from retention.store.tables import Base, Reason, Score
+
+SCORED_ON = dt.date(2026, 11, 30)
+
+
+def _save(engine, scored: ScoredList, version: str = "1", **kwargs) -> int:  # type: ignore[no-untyped-def]
+    return save_batch(engine, scored, "key-account-churn", version, 40, SCORED_ON, **kwargs)
+
+
+def test_migrations_build_exactly_the_schema_the_code_queries(store_url: str) -> None:
+    engine = open_store(store_url)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    open_store(store_url)  # opening again migrates nothing and loses nothing
+
+
+def test_a_batch_reads_back_as_it_was_written(store_url: str, scored: ScoredList) -> None:
+    # Given a scored list, when it is saved and loaded back
+    engine = open_store(store_url)
+    batch_id = _save(engine, scored)
+    stored = load_batch(engine)
+    # then it is the latest batch, complete, and every value is the one written
+    assert stored.info.id == batch_id and stored.info.status == "complete"
+    assert stored.info.accounts == len(scored.accounts) + len(scored.leaving)
+    assert stored.info.snapshot_date == scored.snapshot.date()
+    expected = score_rows(scored)
+    pd.testing.assert_frame_equal(stored.scores, expected, check_dtype=False)
+    reasons = reason_rows(scored).sort_values(["customer_id", "rank"], ignore_index=True)
+    pd.testing.assert_frame_equal(stored.reasons, reasons, check_dtype=False)
+    actions = scored.actions.sort_values(["customer_id", "position"], ignore_index=True)
+    pd.testing.assert_frame_equal(stored.actions, actions, check_dtype=False)
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgresql_hold_the_same_batch(
+    tmp_path: Path, postgres_url: str, scored: ScoredList
+) -> None:
+    sqlite = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    postgres = open_store(postgres_url)
+    _save(sqlite, scored)
+    _save(postgres, scored)
+    a, b = load_batch(sqlite), load_batch(postgres)
+    for name in ("scores", "reasons", "actions"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert (a.info.snapshot_date, a.info.accounts) == (b.info.snapshot_date, b.info.accounts)
+    postgres.dispose()
+
+
+def test_the_latest_is_the_newest_complete_batch_and_a_failure_leaves_nothing(
+    store_url: str, scored: ScoredList
+) -> None:
+    engine = open_store(store_url)
+    with pytest.raises(BatchNotFound, match="retention score"):
+        load_batch(engine)
+    first = _save(engine, scored, version="1")
+
+    def fail_half_way(written: int, total: int) -> None:
+        if written > total / 2:
+            raise RuntimeError("the disk is full")
+
+    with pytest.raises(RuntimeError, match="disk is full"):
+        _save(engine, scored, version="2", progress=fail_half_way)
+    assert load_batch(engine).info.id == first
+    statuses = {b.id: b.status for b in list_batches(engine)}
+    assert statuses == {first: "complete", first + 1: "failed"}
+    with engine.connect() as connection:
+        for table in (Score, Reason):
+            rows = select(func.count()).select_from(table).where(table.batch_id == first + 1)
+            assert connection.execute(rows).scalar_one() == 0
+    with pytest.raises(BatchNotFound, match="not complete"):
+        load_batch(engine, first + 1)
+    second = _save(engine, scored, version="3")
+    assert load_batch(engine).info.model_version == "3"
+    assert load_batch(engine, first).info.model_version == "1"
+    assert second > first
+
+
+KILLED_JOB = """
+import datetime as dt, os, pickle, sys, time
+from retention.store.batches import save_batch
+from retention.store.database import open_store
+
+scored = pickle.load(open(sys.argv[2], "rb"))
+engine = open_store(sys.argv[1])
+
+def pause(written, total):
+    if written > total / 3:
+        print("half-way", flush=True)
+        time.sleep(60)  # the test kills us here, mid-transaction
+
+save_batch(engine, scored, "key-account-churn", "2", 40, dt.date(2026, 11, 30), progress=pause)
+"""
+
+
+def test_a_job_killed_half_way_leaves_the_previous_batch_the_latest(
+    store_url: str, scored: ScoredList, tmp_path: Path
+) -> None:
+    import pickle
+
+    # Given a complete batch in the store
+    engine = open_store(store_url)
+    previous = _save(engine, scored, version="1")
+    before = load_batch(engine)
+    pickled = tmp_path / "scored.pkl"
+    pickled.write_bytes(pickle.dumps(scored))
+    # when another scoring process is killed (SIGKILL) while writing its batch
+    job = subprocess.Popen(
+        [sys.executable, "-c", KILLED_JOB, store_url, str(pickled)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert job.stdout is not None
+    assert job.stdout.readline().strip() == "half-way"
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=30)
+    # then the previous batch is intact and still the latest
+    engine.dispose()
+    engine = open_store(store_url)
+    after = load_batch(engine)
+    assert after.info.id == previous
+    for name in ("scores", "reasons", "actions"):
+        pd.testing.assert_frame_equal(getattr(after, name), getattr(before, name))
+    statuses = {b.id: b.status for b in list_batches(engine)}
+    assert statuses == {previous: "complete", previous + 1: "running"}
+    # and the next complete batch marks the dead one abandoned
+    _save(engine, scored, version="3")
+    assert {b.id: b.status for b in list_batches(engine)}[previous + 1] == "abandoned"
