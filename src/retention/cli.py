@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from retention.data.io import Dataset
-    from retention.scoring.job import ScoringRun
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -186,38 +185,7 @@ def score(
     except (NoChampion, StoreError) as err:
         err_console.print(f"[red]无法评分 / cannot score:[/red] {err}")
         raise typer.Exit(1) from err
-    print_run(run)
-
-
-def print_run(run: ScoringRun) -> None:
-    """The batch in a few lines: counts by band, the top of the list, the time it took."""
-    from rich.table import Table
-
-    batch, scored = run.batch, run.scored
-    counts = scored.accounts["band"].value_counts()
-    console.print(
-        f"批次 / batch {batch.id}: 评估日期 / snapshot {batch.snapshot_date}, "
-        f"模型版本 / model v{batch.model_version}, {batch.accounts:,} 个账户 / accounts"
-    )
-    console.print(
-        f"  高 high {counts.get('high', 0):,} · 中 medium {counts.get('medium', 0):,} · "
-        f"低 low {counts.get('low', 0):,} · 正在办理销户/减容 in exit process "
-        f"{len(scored.leaving):,}"
-    )
-    money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
-    console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
-    top = Table("排名 rank", "户号 customer", "流失概率 P", "风险电费 money at risk (元)")
-    for row in scored.accounts.head(5).itertuples():
-        top.add_row(
-            str(row.rank),
-            str(row.customer_id),
-            f"{row.probability:.1%}",
-            f"{row.money_at_risk_cny:,.0f}",
-        )
-    console.print(top)
-    console.print(
-        "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in run.seconds.items())
-    )
+    run.print(console)
 
 
 @app.command()

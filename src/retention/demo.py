@@ -9,7 +9,8 @@ from retention.settings import Settings
 
 def run_demo(settings: Settings, console: Console) -> None:
     """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data), validate it,
-    train, compare and register a model, and promote it through the champion gate."""
+    train, compare and register a model, promote it through the champion gate, score the
+    portfolio into the store and export the list (CSV and Excel)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder
     from retention.data.validation import validate_dataset
 
@@ -50,7 +51,28 @@ def run_demo(settings: Settings, console: Console) -> None:
     except RuntimeError as refused:  # the gate said no: the previous champion stays
         console.print(str(refused))
 
+    console.rule("5. 评分 / score the portfolio into the store")
+    from retention.data.io import load_dataset
+    from retention.scoring.export import default_name, write_export
+    from retention.scoring.job import run_scoring
+    from retention.store.batches import load_batch
+    from retention.store.database import open_store, safe_url
+
+    engine = open_store(settings.store_url)
+    with console.status("评分中 / scoring ..."):
+        run = run_scoring(settings, load_dataset(folder), engine)
+    run.print(console)
+    console.rule("6. 导出 / export the scored list")
+    stored = load_batch(engine, run.batch.id)
+    exports = [
+        write_export(stored, fmt, settings.outputs_dir / default_name(stored, fmt, "zh"), "zh")
+        for fmt in ("xlsx", "csv")
+    ]
+
     console.rule("完成 / done")
     console.print(f"数据目录 / dataset: {folder}")
+    for path in exports:
+        console.print(f"风险名单 / scored list: {path}")
+    console.print(f"数据库 / store: {safe_url(settings.store_url)}")
     console.print(f"模型登记 / MLflow: {settings.tracking_uri}")
     console.print("  .venv/bin/mlflow ui --backend-store-uri " + settings.tracking_uri)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
+from rich.console import Console
 from sqlalchemy import Engine
 
 from retention.data.io import Dataset
@@ -24,6 +25,36 @@ class ScoringRun:
     batch: BatchInfo
     scored: ScoredList
     seconds: dict[str, float]  # features, predict, reasons, actions, store
+
+    def print(self, console: Console) -> None:
+        """The batch in a few lines: counts by band, the top of the list, the time it took."""
+        from rich.table import Table
+
+        batch, scored = self.batch, self.scored
+        counts = scored.accounts["band"].value_counts()
+        console.print(
+            f"批次 / batch {batch.id}: 评估日期 / snapshot {batch.snapshot_date}, "
+            f"模型版本 / model v{batch.model_version}, {batch.accounts:,} 个账户 / accounts"
+        )
+        console.print(
+            f"  高 high {counts.get('high', 0):,} · 中 medium {counts.get('medium', 0):,} · "
+            f"低 low {counts.get('low', 0):,} · 正在办理销户/减容 in exit process "
+            f"{len(scored.leaving):,}"
+        )
+        money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
+        console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
+        top = Table("排名 rank", "户号 customer", "流失概率 P", "风险电费 money at risk (元)")
+        for row in scored.accounts.head(5).itertuples():
+            top.add_row(
+                str(row.rank),
+                str(row.customer_id),
+                f"{row.probability:.1%}",
+                f"{row.money_at_risk_cny:,.0f}",
+            )
+        console.print(top)
+        console.print(
+            "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
+        )
 
 
 def run_scoring(

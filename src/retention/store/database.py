@@ -77,10 +77,10 @@ def open_store(url: str) -> Engine:
         migrate(engine)
     except Exception as err:  # a server that is down, a read-only file, an unknown revision
         engine.dispose()
-        raise StoreError(f"cannot open the store at {_safe(url)}: {err}") from err
+        raise StoreError(f"cannot open the store at {safe_url(url)}: {err}") from err
     return engine
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password (URLs end up in messages and logs)."""
     return make_url(url).render_as_string(hide_password=True)
