@@ -86,6 +86,10 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
         actions.groupby("customer_id")["due_date"].min()
     )
     scores["band"] = scores["band"].map(lambda b: _pick(BAND_TEXT[b], lang))
+    # What a person reads: whole yuan and kVA, probabilities to 0.01 percentage points.
+    for name in ("money_at_risk_cny", "expected_revenue_cny", "contract_capacity_kva"):
+        scores[name] = scores[name].round(0).astype("Int64")
+    scores["probability"] = scores["probability"].round(4)
     return scores[list(HEADERS)]
 
 
