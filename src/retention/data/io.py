@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,17 @@ class Dataset:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables present, in contract order."""
         return {name: f for name in TABLE_NAMES if (f := self.table(name)) is not None}
+
+    def only(self, customer_ids: Iterable[str]) -> Dataset:
+        """The same dataset restricted to some accounts (every table's rows of them)."""
+        keep = set(customer_ids)
+        return Dataset(
+            **{
+                name: frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
+                for name, frame in self.tables().items()
+            },
+            folder=self.folder,
+        )
 
 
 class InvalidDatasetError(ValueError):

@@ -90,8 +90,13 @@ def build_snapshots(
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
     with_labels: bool = False,
+    peers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features of every active account at every snapshot, indexed by (snapshot_date, customer_id).
+
+    Features against the industry compare with the medians of the accounts in the same
+    snapshot, or with `peers` (from `peer_medians` of a batch) when a few accounts are
+    scored on their own.
 
     Columns: the catalogue's features in catalogue order, `in_exit_process`,
     `expected_revenue_cny` (not a feature: it turns probability into money at risk), and with
@@ -106,12 +111,12 @@ def build_snapshots(
     # temporaries stay small enough for the cache, and chunks run on all cores (numpy
     # releases the GIL). The first chunk runs alone so the shared arrangements are built once.
     chunks = [dates[i : i + CHUNK_SNAPSHOTS] for i in range(0, len(dates), CHUNK_SNAPSHOTS)]
-    parts = [_build_chunk(tables, chunks[0], catalogue, events, with_labels)]
+    parts = [_build_chunk(tables, chunks[0], catalogue, events, with_labels, peers)]
     if len(chunks) > 1:
         workers = max(1, min(len(chunks) - 1, os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts += pool.map(
-                lambda chunk: _build_chunk(tables, chunk, catalogue, events, with_labels),
+                lambda chunk: _build_chunk(tables, chunk, catalogue, events, with_labels, peers),
                 chunks[1:],
             )
     return parts[0] if len(parts) == 1 else pd.concat(parts)
@@ -123,13 +128,14 @@ def _build_chunk(
     catalogue: Catalogue,
     events: ChurnEvents,
     with_labels: bool,
+    peers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     grid = active_grid(tables, dates, events, catalogue)
     sources = Sources(tables, grid, catalogue)
     computed: Columns = {}
     for group in GROUPS:
         computed.update(group(sources))
-    computed |= _against_industry(computed, catalogue, grid, sources)
+    computed |= _against_industry(computed, catalogue, grid, sources, peers)
     columns: dict[str, object] = {}
     for feature in catalogue.features:
         values = computed.get(feature.name)
@@ -151,16 +157,22 @@ def _build_chunk(
 
 
 def _against_industry(
-    computed: Columns, catalogue: Catalogue, grid: Grid, sources: Sources
+    computed: Columns,
+    catalogue: Catalogue,
+    grid: Grid,
+    sources: Sources,
+    given: pd.DataFrame | None = None,
 ) -> Columns:
     """Features less the median of the same feature among the industry's accounts at the
-    same snapshot (all accounts when the industry has fewer than MIN_PEERS of them)."""
+    same snapshot (all accounts when the industry has fewer than MIN_PEERS of them), or less
+    the `given` medians."""
     peers = [f for f in catalogue.features if f.peer_of is not None and f.peer_of in computed]
     if not peers:
         return {}
-    keys = pd.DataFrame(
-        {"snap": grid.snap, "industry": sources.customer_category("industry_code").codes}
-    )
+    industry = sources.customer_category("industry_code")
+    if given is not None:
+        return _against_given(computed, peers, np.asarray(industry, dtype=object), given)
+    keys = pd.DataFrame({"snap": grid.snap, "industry": industry.codes})
     sizes = keys.groupby(["snap", "industry"])["snap"].transform("size").to_numpy()
     out: Columns = {}
     for feature in peers:
@@ -173,14 +185,54 @@ def _against_industry(
     return out
 
 
+def _against_given(
+    computed: Columns, features: list, industry: np.ndarray, given: pd.DataFrame
+) -> Columns:
+    """Features less a batch's medians: the industry's where it had MIN_PEERS accounts, else
+    all accounts' ("*")."""
+    table = given.set_index(["industry_code", "feature"])
+    usable = table[table["peers"] >= MIN_PEERS]["median"]
+    overall = table.xs("*", level="industry_code")["median"] if "*" in table.index else None
+    out: Columns = {}
+    for feature in features:
+        values = np.asarray(computed[feature.peer_of], dtype=float)
+        keys = pd.MultiIndex.from_arrays([industry, np.full(industry.size, feature.peer_of)])
+        median = usable.reindex(keys).to_numpy(dtype=float)
+        if overall is not None and feature.peer_of in overall.index:
+            median = np.where(np.isnan(median), float(overall[feature.peer_of]), median)
+        out[feature.name] = values - median
+    return out
+
+
+def peer_medians(frame: pd.DataFrame, industry: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
+    """One snapshot's medians of the features compared with peers, per industry and overall
+    ("*"): industry_code, feature, median, peers. `frame` is indexed by customer_id."""
+    names = sorted({f.peer_of for f in catalogue.features if f.peer_of and f.peer_of in frame})
+    values = frame[names].astype(float)
+    codes = industry.reindex(frame.index).astype(object).to_numpy()
+    by_industry = values.groupby(codes).median()
+    counts = values.groupby(codes).size()
+    rows = [
+        (str(code), name, by_industry.at[code, name], int(counts[code]))
+        for code in by_industry.index
+        for name in names
+    ]
+    overall = values.median()
+    rows += [("*", name, overall[name], len(frame)) for name in names]
+    table = pd.DataFrame.from_records(rows, columns=["industry_code", "feature", "median", "peers"])
+    table["median"] = table["median"].astype(float)
+    return table
+
+
 def build_features(
     dataset: Dataset | Tables,
     snapshot: pd.Timestamp | str,
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
+    peers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The feature frame of one snapshot, indexed by customer_id."""
-    frame = build_snapshots(dataset, [snapshot], catalogue, definition)
+    frame = build_snapshots(dataset, [snapshot], catalogue, definition, peers=peers)
     return frame.droplevel("snapshot_date")
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from retention.data.io import Dataset
 from retention.features.catalogue import Catalogue
-from retention.features.snapshot import EXPECTED_REVENUE, build_features
+from retention.features.snapshot import EXPECTED_REVENUE, build_features, peer_medians
 from retention.features.sources import Tables
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, recommend
@@ -57,6 +57,8 @@ class ScoredList:
     actions: pd.DataFrame  # ACTION_COLUMNS, for every account listed (leaving ones too)
     leaving: pd.DataFrame  # accounts in exit process (band "exit"); their visit is in actions
     seconds: dict[str, float] = field(default_factory=dict)  # time per step
+    # The snapshot's peer medians, so an account scored on demand meets the same peers.
+    peers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class _Clock:
@@ -176,4 +178,5 @@ def score_snapshot(
         actions=actions,
         leaving=leaving,
         seconds=clock.laps,
+        peers=peer_medians(frame, customers["industry_code"], catalogue),
     )

@@ -23,6 +23,7 @@ from retention.store.tables import (
     BATCH_FAILED,
     BATCH_RUNNING,
     Action,
+    PeerMedian,
     Reason,
     Score,
     ScoringBatch,
@@ -55,6 +56,8 @@ BATCHES: Table = ScoringBatch.__table__  # type: ignore[assignment]
 SCORES: Table = Score.__table__  # type: ignore[assignment]
 REASONS: Table = Reason.__table__  # type: ignore[assignment]
 ACTIONS: Table = Action.__table__  # type: ignore[assignment]
+PEER_MEDIANS: Table = PeerMedian.__table__  # type: ignore[assignment]
+PEER_COLUMNS = ["industry_code", "feature", "median", "peers"]
 Progress = Callable[[int, int], None]  # rows written so far, rows in all
 
 
@@ -128,6 +131,7 @@ def save_batch(
         (SCORES, score_rows(scored)),
         (REASONS, reason_rows(scored)),
         (ACTIONS, scored.actions[ACTION_COLUMNS]),
+        (PEER_MEDIANS, scored.peers.reindex(columns=PEER_COLUMNS)),
     ]
     total = sum(len(frame) for _, frame in parts)
     with engine.begin() as connection:
@@ -273,3 +277,9 @@ def _frame(connection: Connection, table: Table, batch_id: int, columns: list[st
         elif table.c[name].type.python_type is float:
             frame[name] = frame[name].astype(float)
     return frame
+
+
+def load_peer_medians(engine: Engine, batch_id: int) -> pd.DataFrame:
+    """The batch's peer medians (industry_code, feature, median, peers)."""
+    with engine.connect() as connection:
+        return _frame(connection, PEER_MEDIANS, batch_id, PEER_COLUMNS)

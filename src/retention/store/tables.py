@@ -32,7 +32,7 @@ BATCH_STATUSES = (BATCH_RUNNING, BATCH_COMPLETE, BATCH_FAILED, BATCH_ABANDONED)
 
 BANDS = ("high", "medium", "low", "exit")  # exit: in exit process, listed apart
 OUTCOMES = ("pending", "contacted", "retained", "churned", "unreachable")
-ROLES = ("admin", "team", "crm")
+ROLES = ("crm", "retention", "admin")  # the CRM system, the retention team, administrators
 
 # Stable constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
 NAMING = {
@@ -156,10 +156,11 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The person who holds the key; None for a system such as the CRM.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
-    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)  # sha256 of the key
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -176,11 +177,30 @@ class FollowUp(Base):
         ForeignKey("scoring_batches.id", ondelete="SET NULL")
     )
     action_code: Mapped[str] = mapped_column(String(40))
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)  # from the batch's action
     outcome: Mapped[str] = mapped_column(String(16), default="pending")
     note: Mapped[str | None] = mapped_column(Text)
     contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # A retried POST with the same key is stored once (the API scopes keys by caller).
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    # A retried POST with the same key is stored once (the API scopes keys by caller); the
+    # request's hash tells a true retry from a different request reusing a key.
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class PeerMedian(Base):
+    """A batch's median of a feature among an industry's accounts ("*": all accounts), so one
+    account scored on demand is compared with the same peers as in the batch."""
+
+    __tablename__ = "peer_medians"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    industry_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    median: Mapped[float | None] = mapped_column(Double)
+    peers: Mapped[int] = mapped_column(Integer)

@@ -1,4 +1,4 @@
-"""initial schema: batches, scores, reasons, actions, users, api keys, follow-ups
+"""initial schema: batches, scores, reasons, actions, peer medians, users, api keys, follow-ups
 
 Revision ID: 0001
 Revises:
@@ -72,7 +72,7 @@ def upgrade() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=128), nullable=False),
@@ -86,38 +86,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
     )
     op.create_table(
-        "follow_ups",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("customer_id", sa.String(length=64), nullable=False),
-        sa.Column("batch_id", sa.Integer(), nullable=True),
-        sa.Column("action_code", sa.String(length=40), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("contacted_at", sa.DateTime(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.Column("created_by", sa.Integer(), nullable=True),
-        sa.Column("idempotency_key", sa.String(length=128), nullable=True),
+        "peer_medians",
+        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("industry_code", sa.String(length=16), nullable=False),
+        sa.Column("feature", sa.String(length=64), nullable=False),
+        sa.Column("median", sa.Double(), nullable=True),
+        sa.Column("peers", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["batch_id"],
             ["scoring_batches.id"],
-            name=op.f("fk_follow_ups_batch_id_scoring_batches"),
-            ondelete="SET NULL",
+            name=op.f("fk_peer_medians_batch_id_scoring_batches"),
+            ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["created_by"],
-            ["users.id"],
-            name=op.f("fk_follow_ups_created_by_users"),
-            ondelete="SET NULL",
+        sa.PrimaryKeyConstraint(
+            "batch_id", "industry_code", "feature", name=op.f("pk_peer_medians")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_follow_ups")),
-        sa.UniqueConstraint("idempotency_key", name=op.f("uq_follow_ups_idempotency_key")),
     )
-    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_follow_ups_customer_id"), ["customer_id"], unique=False
-        )
-
     op.create_table(
         "reasons",
         sa.Column("batch_id", sa.Integer(), nullable=False),
@@ -163,17 +147,56 @@ def upgrade() -> None:
     with op.batch_alter_table("scores", schema=None) as batch_op:
         batch_op.create_index("ix_scores_batch_rank", ["batch_id", "rank"], unique=False)
 
+    op.create_table(
+        "follow_ups",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("customer_id", sa.String(length=64), nullable=False),
+        sa.Column("batch_id", sa.Integer(), nullable=True),
+        sa.Column("action_code", sa.String(length=40), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("due_date", sa.Date(), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("contacted_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=160), nullable=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["scoring_batches.id"],
+            name=op.f("fk_follow_ups_batch_id_scoring_batches"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["api_keys.id"],
+            name=op.f("fk_follow_ups_created_by_api_keys"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_follow_ups")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_follow_ups_idempotency_key")),
+    )
+    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_follow_ups_customer_id"), ["customer_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_follow_ups_owner"), ["owner"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_follow_ups_owner"))
+        batch_op.drop_index(batch_op.f("ix_follow_ups_customer_id"))
+
+    op.drop_table("follow_ups")
     with op.batch_alter_table("scores", schema=None) as batch_op:
         batch_op.drop_index("ix_scores_batch_rank")
 
     op.drop_table("scores")
     op.drop_table("reasons")
-    with op.batch_alter_table("follow_ups", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_follow_ups_customer_id"))
-
-    op.drop_table("follow_ups")
+    op.drop_table("peer_medians")
     op.drop_table("api_keys")
     op.drop_table("actions")
     op.drop_table("users")
