@@ -111,6 +111,12 @@ def _postgres_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def postgres_schema():  # type: ignore[no-untyped-def]
+    """A context manager giving a URL to a fresh PostgreSQL schema, for wider scopes."""
+    return _postgres_schema
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     with _postgres_schema() as url:

@@ -244,6 +244,77 @@ def batches() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=16)] = 1,
+) -> None:
+    """Serve the HTTP API (and its docs at /docs) with the champion and the store."""
+    import uvicorn
+
+    console.print(f"API: http://{host}:{port}/v1  ·  docs: http://{host}:{port}/docs")
+    uvicorn.run(
+        "retention.serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="crm, retention or admin.")],
+    name: Annotated[str, typer.Option(help="Who holds the key, e.g. crm-prod.")],
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from retention.store.database import open_store
+    from retention.store.keys import create_key
+
+    try:
+        key, info = create_key(open_store(Settings().store_url), role, name)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    err_console.print(f"key {info.prefix} ({info.role}, {info.name}); shown once, keep it safe:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The keys in the store (prefix, role, name; never the key)."""
+    from rich.table import Table
+
+    from retention.store.database import open_store
+    from retention.store.keys import list_keys
+
+    table = Table("prefix", "role", "name", "created (UTC)", "revoked (UTC)")
+    for info in list_keys(open_store(Settings().store_url)):
+        table.add_row(
+            info.prefix, info.role, info.name, str(info.created_at), str(info.revoked_at or "")
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (keys list).")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    from retention.store.database import open_store
+    from retention.store.keys import revoke_key
+
+    if revoke_key(open_store(Settings().store_url), prefix) == 0:
+        err_console.print(f"[red]no active key with prefix {prefix}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked {prefix}")
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write the dataset to.")],
     accounts: Annotated[int, typer.Option(min=10, help="Number of key accounts.")] = 3000,

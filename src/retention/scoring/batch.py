@@ -79,10 +79,19 @@ def default_snapshot(dataset: Dataset | Tables) -> pd.Timestamp:
 
 
 def bands(
-    money_at_risk: np.ndarray, probability: np.ndarray, capacity: int, medium_probability: float
+    money_at_risk: np.ndarray,
+    probability: np.ndarray,
+    capacity: int,
+    medium_probability: float,
+    high_floor: float | None = None,
 ) -> np.ndarray:
-    """high: the top K by money at risk (K = the team's capacity); then medium by probability."""
+    """high: the top K by money at risk (K = the team's capacity), or, for a few accounts
+    scored on demand, at least the batch's smallest high money at risk (`high_floor`); then
+    medium by probability."""
     band = np.where(probability >= medium_probability, "medium", "low").astype(object)
+    if high_floor is not None:
+        band[np.nan_to_num(money_at_risk) >= high_floor] = "high"
+        return band
     top = np.argsort(-np.nan_to_num(money_at_risk), kind="stable")[:capacity]
     band[top] = "high"
     return band
@@ -98,13 +107,19 @@ def score_snapshot(
     medium_probability: float = 0.10,
     snapshot: pd.Timestamp | None = None,
     scored_on: dt.date | None = None,
+    peers: pd.DataFrame | None = None,
+    high_floor: float | None = None,
 ) -> ScoredList:
-    """Score the accounts active at the snapshot (default: after the latest data)."""
+    """Score the accounts active at the snapshot (default: after the latest data).
+
+    A few accounts scored on demand pass the latest batch's `peers` (peer medians) and
+    `high_floor` (see `bands`), so they are judged as the batch judged its accounts.
+    """
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
     today = scored_on or when.date()
-    frame = build_features(tables, when, catalogue)
+    frame = build_features(tables, when, catalogue, peers=peers)
     clock.lap("features")
     customers = tables.dataset.customers.set_index("customer_id")
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
@@ -114,7 +129,7 @@ def score_snapshot(
     probability = model.calibration(model.raw_score(matrix))
     revenue = rows[EXPECTED_REVENUE].to_numpy(dtype=float)
     money = probability * np.nan_to_num(revenue)
-    band = bands(money, probability, capacity, medium_probability)
+    band = bands(money, probability, capacity, medium_probability, high_floor)
     accounts = customers.reindex(rows.index)[[c for c in ACCOUNT_COLUMNS[1:]]].reset_index()
     accounts["probability"] = probability
     accounts["expected_revenue_cny"] = revenue
@@ -178,5 +193,7 @@ def score_snapshot(
         actions=actions,
         leaving=leaving,
         seconds=clock.laps,
-        peers=peer_medians(frame, customers["industry_code"], catalogue),
+        peers=peers
+        if peers is not None
+        else peer_medians(frame, customers["industry_code"], catalogue),
     )

@@ -1,0 +1,88 @@
+"""The FastAPI application: the model is loaded in `lifespan`, the rest is routers.
+
+`create_app()` serves the registry's champion and the store of the settings; tests pass their
+own settings and model loader.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from retention.serving import metrics
+from retention.serving.model import ServingModel, load_champion_for_serving
+from retention.serving.routers import accounts, admin, follow_ups, health, score
+from retention.settings import Settings
+from retention.store.database import open_store
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+大客户流失预警与挽留 API · Key-account churn risk, reasons, recommended actions and
+follow-ups for the CRM and the retention team.
+
+Every route except `/healthz` and `/readyz` needs `Authorization: Bearer <API key>`
+(`retention keys create --role crm|retention|admin --name NAME`). Roles: `crm` reads, scores
+and logs follow-ups; `retention` reads and logs follow-ups; `admin` does everything.
+Errors are JSON: `{"code": "...", "message": "..."}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    load_model: Callable[[], ServingModel] | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    loader = load_model or (lambda: load_champion_for_serving(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = open_store(settings.store_url)
+        app.state.load_model = loader
+        app.state.model = loader()
+        metrics.set_model(app.state.model.name, app.state.model.version)
+        log.info("serving model %s v%s", app.state.model.name, app.state.model.version)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Key-account retention API · 大客户流失预警",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.middleware("http")(metrics.record)
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    for router in (health.router, accounts.router, follow_ups.router, score.router, admin.router):
+        app.include_router(router)
+    return app
+
+
+async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    if isinstance(exc.detail, tuple):
+        code, message = exc.detail
+    else:
+        code, message = _CODES.get(exc.status_code, "error"), str(exc.detail)
+    return JSONResponse(
+        {"code": code, "message": message},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:20]]
+    return JSONResponse(
+        {"code": "invalid_request", "message": "; ".join(problems)},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}

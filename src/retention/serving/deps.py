@@ -1,0 +1,77 @@
+"""Dependencies as Annotated aliases: the store, the model, the caller and their role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from retention.serving.model import ServingModel
+from retention.settings import Settings
+from retention.store.keys import Caller, caller_for
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `retention keys create`.")
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_model(request: Request) -> ServingModel:
+    model: ServingModel = request.app.state.model
+    return model
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Store = Annotated[Engine, Depends(get_engine)]
+Model = Annotated[ServingModel, Depends(get_model)]
+Config = Annotated[Settings, Depends(get_settings)]
+
+
+def get_caller(
+    engine: Store,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=("unauthenticated", "send Authorization: Bearer <API key>"),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    caller = caller_for(engine, credentials.credentials)
+    if caller is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=("invalid_key", "the API key is unknown or revoked"),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return caller
+
+
+def allow(*roles: str) -> Callable[[Caller], Caller]:
+    """A dependency that lets only these roles through (admin always)."""
+    permitted = {*roles, "admin"}
+
+    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if caller.role not in permitted:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=("forbidden", f"the role {caller.role!r} may not do this"),
+            )
+        return caller
+
+    return check
+
+
+Reader = Annotated[Caller, Depends(allow("crm", "retention"))]
+Scorer = Annotated[Caller, Depends(allow("crm"))]
+Logger = Annotated[Caller, Depends(allow("crm", "retention"))]  # posts follow-ups
+Admin = Annotated[Caller, Depends(allow())]

@@ -1,0 +1,32 @@
+"""What the serving process holds: the champion and what scoring with it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from retention.features.catalogue import Catalogue, load_catalogue
+from retention.scoring.calendar import WorkingCalendar
+from retention.scoring.playbook import Playbook, load_playbook
+from retention.settings import Settings
+from retention.training.model import ChurnModel
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """Swapped whole on reload, so a request in flight keeps the model it started with."""
+
+    name: str
+    version: str
+    model: ChurnModel
+    catalogue: Catalogue = field(default_factory=load_catalogue)
+    playbook: Playbook = field(default_factory=load_playbook)
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+
+
+def load_champion_for_serving(settings: Settings) -> ServingModel:
+    """The registry's champion (`models:/key-account-churn@champion`)."""
+    from retention.training.registry import MODEL_NAME, configure, load_champion
+
+    configure(settings.tracking_uri)
+    version, model = load_champion()
+    return ServingModel(name=MODEL_NAME, version=version, model=model)

@@ -1,0 +1,97 @@
+"""The scored list and one account's risk, from the latest complete batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from retention.serving.deps import Model, Reader, Store
+from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
+from retention.store.batches import BatchInfo, BatchNotFound, batch_info
+from retention.store.follow_ups import list_follow_ups
+from retention.store.risk import ListFilters, account_risk, risk_list
+
+router = APIRouter(prefix="/v1", tags=["risk"])
+CustomerId = Annotated[str, Path(min_length=1, max_length=64, examples=["3275022069"])]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error}}
+
+
+def latest_batch(engine: Store) -> BatchInfo:
+    try:
+        return batch_info(engine)
+    except BatchNotFound as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", str(err))) from err
+
+
+@router.get("/model", response_model=ModelInfo, summary="The champion model")
+def model_info(serving: Model, _: Reader) -> ModelInfo:
+    info: dict[str, Any] = serving.model.info
+    metrics: dict[str, Any] = info.get("test_metrics") or {}
+    return ModelInfo(
+        name=serving.name,
+        version=serving.version,
+        trained_at=str(info["trained_at"]) if "trained_at" in info else None,
+        horizon_months=int(info["horizon_months"]) if "horizon_months" in info else None,
+        test_metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
+        feature_groups={
+            name: f"{group.zh} / {group.en}" for name, group in serving.catalogue.groups.items()
+        },
+    )
+
+
+@router.get(
+    "/accounts/{customer_id}/risk",
+    response_model=AccountRisk,
+    summary="One account's risk, reasons, actions and follow-ups",
+    responses=NOT_FOUND,
+)
+def get_account_risk(
+    customer_id: CustomerId, engine: Store, serving: Model, _: Reader
+) -> AccountRisk:
+    batch = latest_batch(engine)
+    found = account_risk(engine, batch.id, customer_id)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=("not_found", f"customer {customer_id} is not in the latest batch ({batch.id})"),
+        )
+    score, reasons, actions = found
+    follow_ups, _count = list_follow_ups(engine, dt.date.today(), customer_id=customer_id)
+    return AccountRisk.model_validate(
+        {
+            **score,
+            "batch_id": batch.id,
+            "snapshot_date": batch.snapshot_date,
+            "model_version": batch.model_version,
+            "in_exit_process": score["band"] == "exit",
+            "reasons": reasons,
+            "actions": actions,
+            "follow_ups": follow_ups,
+        }
+    )
+
+
+@router.get(
+    "/risk-list",
+    response_model=RiskList,
+    summary="The latest batch ranked by money at risk",
+    responses=NOT_FOUND,
+)
+def get_risk_list(
+    engine: Store,
+    _: Reader,
+    band: Band | None = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    account_manager_id: Annotated[str | None, Query(max_length=64)] = None,
+    industry_code: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> RiskList:
+    batch = latest_batch(engine)
+    filters = ListFilters(band, region, account_manager_id, industry_code)
+    rows, total = risk_list(engine, batch.id, filters, limit, offset)
+    return RiskList.model_validate(
+        {"batch_id": batch.id, "snapshot_date": batch.snapshot_date, "data": rows, "count": total}
+    )

@@ -1,0 +1,125 @@
+"""Follow-ups (跟进记录) and the zero-churn KPIs (零流失考核指标)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+
+from retention.serving.deps import Logger, Reader, Store
+from retention.serving.routers.accounts import CustomerId, latest_batch
+from retention.serving.schemas import (
+    ActionCode,
+    Error,
+    FollowUp,
+    FollowUpIn,
+    FollowUpPatch,
+    FollowUps,
+    Kpis,
+)
+from retention.store.follow_ups import (
+    IdempotencyConflict,
+    NewFollowUp,
+    create_follow_up,
+    kpis,
+    list_follow_ups,
+    update_follow_up,
+)
+from retention.store.risk import account_risk
+
+router = APIRouter(prefix="/v1", tags=["follow-ups"])
+
+
+@router.post(
+    "/accounts/{customer_id}/follow-ups",
+    response_model=FollowUp,
+    status_code=status.HTTP_201_CREATED,
+    summary="Log what was done for an account (retries with one Idempotency-Key store once)",
+    responses={404: {"model": Error}, 409: {"model": Error}},
+)
+def post_follow_up(
+    customer_id: CustomerId,
+    body: FollowUpIn,
+    engine: Store,
+    caller: Logger,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=128, examples=["crm-7f3a-0001"])
+    ] = None,
+) -> FollowUp:
+    batch = latest_batch(engine)
+    if account_risk(engine, batch.id, customer_id) is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=("not_found", f"customer {customer_id} is not in the latest batch ({batch.id})"),
+        )
+    item = NewFollowUp(customer_id=customer_id, **body.model_dump())
+    try:
+        row, replayed = create_follow_up(engine, item, batch.id, caller.key_id, idempotency_key)
+    except IdempotencyConflict as err:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=("idempotency_conflict", str(err))
+        ) from err
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return FollowUp.model_validate(row)
+
+
+@router.patch(
+    "/follow-ups/{follow_up_id}",
+    response_model=FollowUp,
+    summary="Record contact time, outcome or a note",
+    responses={404: {"model": Error}},
+)
+def patch_follow_up(
+    follow_up_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: FollowUpPatch,
+    engine: Store,
+    _: Logger,
+) -> FollowUp:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("outcome", "") is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=("invalid_request", "outcome cannot be null"),
+        )
+    row = update_follow_up(engine, follow_up_id, changes)
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=("not_found", f"no follow-up {follow_up_id}")
+        )
+    return FollowUp.model_validate(row)
+
+
+@router.get("/follow-ups", response_model=FollowUps, summary="Follow-ups, newest first")
+def get_follow_ups(
+    engine: Store,
+    _: Reader,
+    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+    owner: Annotated[str | None, Query(max_length=64)] = None,
+    action_code: ActionCode | None = None,
+    overdue: Annotated[
+        bool | None, Query(description="not contacted and past the due date")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> FollowUps:
+    rows, total = list_follow_ups(
+        engine, dt.date.today(), customer_id, owner, action_code, overdue, limit, offset
+    )
+    return FollowUps.model_validate({"data": rows, "count": total})
+
+
+@router.get(
+    "/kpis",
+    response_model=Kpis,
+    summary="Zero-churn figures of the latest batch, by account manager and supplying unit",
+    responses={404: {"model": Error}},
+)
+def get_kpis(engine: Store, _: Reader) -> Kpis:
+    batch = latest_batch(engine)
+    figures = kpis(engine, batch.id, dt.date.today())
+    return Kpis.model_validate(
+        {"batch_id": batch.id, "snapshot_date": batch.snapshot_date, **figures}
+    )

@@ -1,0 +1,77 @@
+"""POST /v1/score: fresh rows in, risk, reasons and actions out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, status
+
+from retention.serving.deps import Config, Model, Scorer, Store
+from retention.serving.metrics import ACCOUNTS_SCORED
+from retention.serving.on_demand import InvalidRows, score_request, scored_accounts
+from retention.serving.schemas import Error, ScoreResponse
+from retention.serving.score_input import MAX_ACCOUNTS, ScoreRequest
+from retention.store.batches import BatchNotFound, batch_info, load_peer_medians
+from retention.store.risk import high_band_floor
+
+router = APIRouter(prefix="/v1", tags=["score"])
+
+
+@router.post(
+    "/score",
+    response_model=ScoreResponse,
+    summary=f"Score up to {MAX_ACCOUNTS} accounts from their recent rows",
+    responses={413: {"model": Error}, 422: {"model": Error}},
+)
+def post_score(
+    request: Annotated[ScoreRequest, Body()],
+    engine: Store,
+    serving: Model,
+    settings: Config,
+    _: Scorer,
+) -> ScoreResponse:
+    if len(request.accounts) > MAX_ACCOUNTS:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=(
+                "too_many_accounts",
+                f"{len(request.accounts)} accounts in one call; at most {MAX_ACCOUNTS}: "
+                "split the request, or use `retention score` for a whole portfolio",
+            ),
+        )
+    ids = [a.customer.customer_id for a in request.accounts]  # type: ignore[attr-defined]
+    if len(set(ids)) != len(ids):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=("duplicate_accounts", "each account may appear once in a request"),
+        )
+    try:
+        batch = batch_info(engine)
+        peers, floor = load_peer_medians(engine, batch.id), high_band_floor(engine, batch.id)
+    except BatchNotFound:  # no batch yet: peers from the request itself, no high band
+        peers, floor = None, float("inf")
+    try:
+        scored = score_request(
+            request, serving, peers, floor, settings.medium_probability, dt.date.today()
+        )
+    except InvalidRows as err:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=("invalid_rows", err.report.to_text()),
+        ) from err
+    items = scored_accounts(scored)
+    missing = sorted(set(ids) - {item["customer_id"] for item in items})
+    if missing:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=(
+                "not_active",
+                f"not active at the snapshot {scored.snapshot.date()} (closed, not yet open, "
+                f"or already lost): {', '.join(missing[:10])}",
+            ),
+        )
+    ACCOUNTS_SCORED.labels(source="on_demand").inc(len(items))
+    return ScoreResponse.model_validate(
+        {"model_version": serving.version, "data": items, "count": len(items)}
+    )

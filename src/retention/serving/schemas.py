@@ -1,0 +1,190 @@
+"""Request and response models: what the CRM sends and gets, with examples that work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Band = Literal["high", "medium", "low", "exit"]
+Outcome = Literal["pending", "contacted", "retained", "churned", "unreachable"]
+ActionCode = Literal[
+    "dedicated_manager",
+    "tariff_plan",
+    "dispatch_reliability_plan",
+    "connection_project",
+    "capacity_change_visit",
+    "new_energy_support",
+    "integrated_channel",
+    "payment_arrangement",
+    "market_retention_offer",
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Error(BaseModel):
+    """Every error: a machine-readable code and a message for people."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["customer 1234567890 is not in the latest batch"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    model_version: str
+    latest_batch: int | None
+
+
+class Reason(_Out):
+    rank: int
+    group: str = Field(description="feature group, e.g. consumption")
+    feature: str
+    value_number: float | None
+    value_text: str | None
+    contribution: float = Field(description="log-odds this group adds to the risk")
+    text_zh: str = Field(examples=["近 3 个月用电量同比下降 42%"])
+    text_en: str = Field(examples=["consumption down 42% year on year over 3 months"])
+
+
+class RecommendedAction(_Out):
+    code: ActionCode
+    text_zh: str
+    text_en: str
+    role: str
+    owner: str = Field(description="the account manager's id where there is one, else the role")
+    owner_zh: str
+    owner_en: str
+    due_date: dt.date
+    due_working_days: int
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action_code: ActionCode
+    outcome: Outcome = "pending"
+    note: str | None = Field(default=None, max_length=2000)
+    contacted_at: dt.datetime | None = None
+
+
+class FollowUpPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome | None = None
+    note: str | None = Field(default=None, max_length=2000)
+    contacted_at: dt.datetime | None = None
+
+
+class FollowUp(_Out):
+    id: int
+    customer_id: str
+    batch_id: int | None
+    action_code: str
+    owner: str | None
+    due_date: dt.date | None
+    outcome: Outcome
+    note: str | None
+    contacted_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class FollowUps(BaseModel):
+    data: list[FollowUp]
+    count: int
+
+
+class ListedAccount(_Out):
+    customer_id: str
+    rank: int | None = Field(description="place in the list; none for accounts in exit process")
+    band: Band
+    probability: float | None
+    money_at_risk_cny: float | None
+    expected_revenue_cny: float | None
+    customer_name: str | None
+    industry_code: str | None
+    region: str | None
+    account_manager_id: str | None
+    contract_capacity_kva: float | None
+
+
+class RiskList(BaseModel):
+    batch_id: int
+    snapshot_date: dt.date
+    data: list[ListedAccount]
+    count: int = Field(description="accounts matching the filters, over all pages")
+
+
+class AccountRisk(ListedAccount):
+    batch_id: int
+    snapshot_date: dt.date
+    model_version: str
+    in_exit_process: bool
+    reasons: list[Reason]
+    actions: list[RecommendedAction]
+    follow_ups: list[FollowUp]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    trained_at: str | None
+    horizon_months: int | None
+    test_metrics: dict[str, float]
+    feature_groups: dict[str, str] = Field(description="group: 中文 / English")
+
+
+class ScoredAccount(BaseModel):
+    customer_id: str
+    snapshot_date: dt.date
+    probability: float | None
+    band: Band
+    money_at_risk_cny: float | None
+    expected_revenue_cny: float | None
+    in_exit_process: bool
+    reasons: list[Reason]
+    actions: list[RecommendedAction]
+
+
+class ScoreResponse(BaseModel):
+    model_version: str
+    data: list[ScoredAccount]
+    count: int
+
+
+class KpiFigures(BaseModel):
+    high_risk_accounts: int
+    followed_up: int
+    coverage: float = Field(description="跟进覆盖率: high-risk accounts with a follow-up")
+    contacted_on_time: int
+    on_time_contact_rate: float = Field(description="按时联系率")
+    overdue: int
+    money_at_risk_cny: float
+    money_at_risk_covered_cny: float
+    money_covered_share: float
+
+
+class KpiGroup(KpiFigures):
+    key: str
+
+
+class Kpis(BaseModel):
+    batch_id: int
+    snapshot_date: dt.date
+    overall: KpiFigures
+    outcomes: dict[str, int]
+    by_account_manager: list[KpiGroup]
+    by_region: list[KpiGroup]
+
+
+class Reloaded(BaseModel):
+    previous_version: str
+    model_version: str

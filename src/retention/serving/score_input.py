@@ -1,0 +1,116 @@
+"""The body of POST /v1/score, generated from the data contract so it cannot drift from it.
+
+Each account brings its customer record and its recent rows of the contract's tables, in the
+same columns as the files (without customer_id, which the account gives). The rows become
+text tables and go through the same contract checks as a dataset folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from retention.data.contract import TABLES, ColumnSpec
+
+MAX_ACCOUNTS = 100
+ROW_TABLES = ("monthly_usage", "monthly_billing", "service_tickets", "work_orders", "outages")
+MAX_ROWS = 400  # per table and account: 3 years of months, or a busy account's tickets
+
+
+def _annotation(column: ColumnSpec) -> Any:
+    kind = column.kind
+    if kind == "enum" and column.values:
+        base: Any = Literal[tuple(column.values)]
+    elif kind in ("string", "enum"):
+        base = str
+    elif kind == "float":
+        base = float
+    elif kind == "int":
+        base = int
+    elif kind == "bool":
+        base = bool
+    elif kind == "date":
+        base = dt.date
+    elif kind == "timestamp":
+        base = dt.datetime
+    else:  # month
+        base = str
+    return base | None if column.nullable else base
+
+
+def _field(column: ColumnSpec) -> Any:
+    extra: dict[str, Any] = {"description": column.description or None}
+    if column.kind == "month":
+        extra["pattern"] = r"^\d{4}-(0[1-9]|1[0-2])$"
+        extra["examples"] = ["2026-10"]
+    if column.kind == "string":
+        extra["max_length"] = 200
+    return Field(default=None, **extra) if column.nullable else Field(**extra)
+
+
+def _row_model(table: str, skip_id: bool) -> type[BaseModel]:
+    spec = TABLES[table]
+    fields = {
+        c.name: (_annotation(c), _field(c))
+        for c in spec.columns
+        if not (skip_id and c.name == "customer_id")
+    }
+    name = "".join(part.title() for part in table.split("_")) + ("Row" if skip_id else "Record")
+    return create_model(  # type: ignore[call-overload]
+        name, __config__=ConfigDict(extra="forbid"), **fields
+    )
+
+
+CustomerRecord = _row_model("customers", skip_id=False)
+ROW_MODELS = {table: _row_model(table, skip_id=True) for table in ROW_TABLES}
+
+AccountData = create_model(  # type: ignore[call-overload]
+    "AccountData",
+    __config__=ConfigDict(extra="forbid"),
+    customer=(CustomerRecord, ...),
+    **{
+        table: (list[model], Field(default_factory=list, max_length=MAX_ROWS))  # type: ignore[valid-type]
+        for table, model in ROW_MODELS.items()
+    },
+)
+
+
+class ScoreRequest(BaseModel):
+    """Up to 100 accounts, each with its record and recent rows (12+ months for full features)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[AccountData] = Field(min_length=1)  # type: ignore[valid-type]
+    snapshot_date: dt.date | None = Field(
+        default=None,
+        description="Score at this date (first day of a month); default: after the latest row.",
+    )
+
+
+def _text(value: Any) -> Any:
+    """A cell as a CSV would hold it."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def request_tables(request: ScoreRequest) -> dict[str, list[dict[str, Any]]]:
+    """The request as text rows per contract table (customer_id filled in)."""
+    tables: dict[str, list[dict[str, Any]]] = {"customers": []}
+    for account in request.accounts:
+        record = account.customer.model_dump()  # type: ignore[attr-defined]
+        customer_id = record["customer_id"]
+        tables["customers"].append({k: _text(v) for k, v in record.items()})
+        for table in ROW_TABLES:
+            for row in getattr(account, table):
+                values = {"customer_id": customer_id, **row.model_dump()}
+                tables.setdefault(table, []).append({k: _text(v) for k, v in values.items()})
+    return tables

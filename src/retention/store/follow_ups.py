@@ -1,0 +1,268 @@
+"""Follow-ups (跟进记录): logged once even when a request is retried, and the zero-churn KPIs.
+
+A POST with an Idempotency-Key stores one row per (caller, key); a retry with the same body
+gets the same row back, a different body with a used key is a conflict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Table, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from retention.store.batches import ACTIONS, SCORES
+from retention.store.tables import FollowUp, utc_now
+
+FOLLOW_UPS: Table = FollowUp.__table__  # type: ignore[assignment]
+
+
+class IdempotencyConflict(ValueError):
+    """The key was used before for a different request."""
+
+
+@dataclass(frozen=True)
+class NewFollowUp:
+    customer_id: str
+    action_code: str
+    outcome: str = "pending"
+    note: str | None = None
+    contacted_at: dt.datetime | None = None
+
+
+def request_hash(item: NewFollowUp) -> str:
+    text = json.dumps(item.__dict__, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def create_follow_up(
+    engine: Engine,
+    item: NewFollowUp,
+    batch_id: int | None,
+    caller_id: int | None,
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Store a follow-up (owner and due date from the batch's recommended action, if any).
+
+    Returns the row and whether it was stored before (a retry)."""
+    scoped = None if idempotency_key is None else f"{caller_id}:{idempotency_key}"
+    digest = request_hash(item)
+    if scoped is not None:
+        found = _by_key(engine, scoped)
+        if found is not None:
+            return _replay(found, digest)
+    owner, due = _recommended(engine, batch_id, item)
+    now = utc_now()
+    try:
+        with engine.begin() as connection:
+            new_id = connection.execute(
+                insert(FOLLOW_UPS)
+                .values(
+                    customer_id=item.customer_id,
+                    batch_id=batch_id,
+                    action_code=item.action_code,
+                    owner=owner,
+                    due_date=due,
+                    outcome=item.outcome,
+                    note=item.note,
+                    contacted_at=item.contacted_at,
+                    created_at=now,
+                    updated_at=now,
+                    created_by=caller_id,
+                    idempotency_key=scoped,
+                    request_hash=digest,
+                )
+                .returning(FOLLOW_UPS.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        # A concurrent retry stored it first: answer as that one did.
+        found = _by_key(engine, scoped) if scoped is not None else None
+        if found is None:
+            raise
+        return _replay(found, digest)
+    row = get_follow_up(engine, int(new_id))
+    assert row is not None
+    return row, False
+
+
+def _replay(found: dict[str, Any], digest: str) -> tuple[dict[str, Any], bool]:
+    if found["request_hash"] != digest:
+        raise IdempotencyConflict("this Idempotency-Key was used for a different follow-up")
+    return found, True
+
+
+def _by_key(engine: Engine, scoped: str) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        row = (
+            connection.execute(select(FOLLOW_UPS).where(FOLLOW_UPS.c.idempotency_key == scoped))
+            .mappings()
+            .first()
+        )
+    return None if row is None else dict(row)
+
+
+def _recommended(
+    engine: Engine, batch_id: int | None, item: NewFollowUp
+) -> tuple[str | None, dt.date | None]:
+    if batch_id is None:
+        return None, None
+    query = select(ACTIONS.c.owner, ACTIONS.c.due_date).where(
+        ACTIONS.c.batch_id == batch_id,
+        ACTIONS.c.customer_id == item.customer_id,
+        ACTIONS.c.code == item.action_code,
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    return (None, None) if row is None else (row.owner, row.due_date)
+
+
+def get_follow_up(engine: Engine, follow_up_id: int) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        row = (
+            connection.execute(select(FOLLOW_UPS).where(FOLLOW_UPS.c.id == follow_up_id))
+            .mappings()
+            .first()
+        )
+    return None if row is None else dict(row)
+
+
+def update_follow_up(
+    engine: Engine, follow_up_id: int, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Change outcome, contact time or note; None when there is no such follow-up."""
+    allowed = {k: v for k, v in changes.items() if k in ("outcome", "contacted_at", "note")}
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(FOLLOW_UPS)
+            .where(FOLLOW_UPS.c.id == follow_up_id)
+            .values(**allowed, updated_at=utc_now())
+        )
+    if result.rowcount == 0:
+        return None
+    return get_follow_up(engine, follow_up_id)
+
+
+def list_follow_ups(
+    engine: Engine,
+    today: dt.date,
+    customer_id: str | None = None,
+    owner: str | None = None,
+    action_code: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Follow-ups, newest first; `overdue`: not contacted and past the due date."""
+    where = []
+    if customer_id is not None:
+        where.append(FOLLOW_UPS.c.customer_id == customer_id)
+    if owner is not None:
+        where.append(FOLLOW_UPS.c.owner == owner)
+    if action_code is not None:
+        where.append(FOLLOW_UPS.c.action_code == action_code)
+    late = and_(FOLLOW_UPS.c.contacted_at.is_(None), FOLLOW_UPS.c.due_date < today)
+    if overdue is True:
+        where.append(late)
+    elif overdue is False:
+        where.append(~late)
+    with engine.connect() as connection:
+        total = connection.execute(
+            select(func.count()).select_from(FOLLOW_UPS).where(*where)
+        ).scalar_one()
+        rows = (
+            connection.execute(
+                select(FOLLOW_UPS)
+                .where(*where)
+                .order_by(FOLLOW_UPS.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows], int(total)
+
+
+def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
+    """The zero-churn figures of a batch's high band, overall and by manager and unit.
+
+    An account counts as followed up when a follow-up was logged against this batch; as
+    contacted on time when one has a contact time on or before its first action's due date;
+    as overdue when it has no contact yet and its first due date has passed.
+    """
+    with engine.connect() as connection:
+        high = pd.DataFrame(
+            connection.execute(
+                select(
+                    SCORES.c.customer_id,
+                    SCORES.c.account_manager_id,
+                    SCORES.c.region,
+                    SCORES.c.money_at_risk_cny,
+                ).where(SCORES.c.batch_id == batch_id, SCORES.c.band == "high")
+            ).all(),
+            columns=["customer_id", "account_manager_id", "region", "money_at_risk_cny"],
+        )
+        due = pd.DataFrame(
+            connection.execute(
+                select(ACTIONS.c.customer_id, ACTIONS.c.due_date).where(
+                    ACTIONS.c.batch_id == batch_id, ACTIONS.c.position == 1
+                )
+            ).all(),
+            columns=["customer_id", "first_due"],
+        )
+        follow = pd.DataFrame(
+            connection.execute(
+                select(
+                    FOLLOW_UPS.c.customer_id, FOLLOW_UPS.c.contacted_at, FOLLOW_UPS.c.outcome
+                ).where(FOLLOW_UPS.c.batch_id == batch_id)
+            ).all(),
+            columns=["customer_id", "contacted_at", "outcome"],
+        )
+    high = high.merge(due, on="customer_id", how="left")
+    contacted = follow.dropna(subset=["contacted_at"]).groupby("customer_id")["contacted_at"].min()
+    high["followed"] = high["customer_id"].isin(set(follow["customer_id"]))
+    first_contact = pd.to_datetime(high["customer_id"].map(contacted))
+    high["contacted"] = first_contact.notna()
+    high["on_time"] = high["contacted"] & (first_contact.dt.date <= high["first_due"]).fillna(False)
+    high["overdue"] = ~high["contacted"] & (high["first_due"] < today).fillna(False)
+    outcomes = {
+        outcome: int(count)
+        for outcome, count in follow.drop_duplicates("customer_id", keep="last")["outcome"]
+        .value_counts()
+        .items()
+    }
+    return {
+        "overall": _figures(high),
+        "outcomes": outcomes,
+        "by_account_manager": _grouped(high, "account_manager_id"),
+        "by_region": _grouped(high, "region"),
+    }
+
+
+def _figures(frame: pd.DataFrame) -> dict[str, Any]:
+    n = len(frame)
+    money = float(frame["money_at_risk_cny"].sum())
+    covered = float(frame.loc[frame["followed"], "money_at_risk_cny"].sum())
+    return {
+        "high_risk_accounts": n,
+        "followed_up": int(frame["followed"].sum()),
+        "coverage": float(frame["followed"].mean()) if n else 0.0,
+        "contacted_on_time": int(frame["on_time"].sum()),
+        "on_time_contact_rate": float(frame["on_time"].mean()) if n else 0.0,
+        "overdue": int(frame["overdue"].sum()),
+        "money_at_risk_cny": money,
+        "money_at_risk_covered_cny": covered,
+        "money_covered_share": covered / money if money else 0.0,
+    }
+
+
+def _grouped(frame: pd.DataFrame, column: str) -> list[dict[str, Any]]:
+    return [
+        {"key": "" if pd.isna(key) else str(key), **_figures(part)}
+        for key, part in frame.groupby(frame[column].fillna(""), sort=True)
+    ]

@@ -1,0 +1,92 @@
+"""The read queries the API and the page need: one account's risk, the ranked list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from retention.store.batches import ACTIONS, REASONS, SCORES
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    band: str | None = None
+    region: str | None = None
+    account_manager_id: str | None = None
+    industry_code: str | None = None
+
+
+def account_risk(
+    engine: Engine, batch_id: int, customer_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """An account's score, reasons and actions in a batch; None when it is not in it."""
+    with engine.connect() as connection:
+        score = (
+            connection.execute(
+                select(SCORES).where(
+                    SCORES.c.batch_id == batch_id, SCORES.c.customer_id == customer_id
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if score is None:
+            return None
+        reasons = connection.execute(
+            select(REASONS)
+            .where(REASONS.c.batch_id == batch_id, REASONS.c.customer_id == customer_id)
+            .order_by(REASONS.c.rank)
+        ).mappings()
+        reasons_list = [dict(r) for r in reasons]
+        actions = connection.execute(
+            select(ACTIONS)
+            .where(ACTIONS.c.batch_id == batch_id, ACTIONS.c.customer_id == customer_id)
+            .order_by(ACTIONS.c.position)
+        ).mappings()
+        return dict(score), reasons_list, [dict(a) for a in actions]
+
+
+def risk_list(
+    engine: Engine, batch_id: int, filters: ListFilters, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the batch's list in rank order (accounts in exit process last), and the
+    number of accounts that match the filters."""
+    where = [SCORES.c.batch_id == batch_id]
+    for column, value in (
+        ("band", filters.band),
+        ("region", filters.region),
+        ("account_manager_id", filters.account_manager_id),
+        ("industry_code", filters.industry_code),
+    ):
+        if value is not None:
+            where.append(SCORES.c[column] == value)
+    with engine.connect() as connection:
+        total = connection.execute(
+            select(func.count()).select_from(SCORES).where(*where)
+        ).scalar_one()
+        rows = (
+            connection.execute(
+                select(SCORES)
+                .where(*where)
+                .order_by(SCORES.c.rank.is_(None), SCORES.c.rank, SCORES.c.customer_id)
+                .limit(limit)
+                .offset(offset)
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows], int(total)
+
+
+def high_band_floor(engine: Engine, batch_id: int) -> float | None:
+    """The smallest money at risk in the batch's high band: an account scored on demand at
+    or above it would have been among the team's top K."""
+    with engine.connect() as connection:
+        value = connection.execute(
+            select(func.min(SCORES.c.money_at_risk_cny)).where(
+                SCORES.c.batch_id == batch_id, SCORES.c.band == "high"
+            )
+        ).scalar_one()
+    return None if value is None else float(value)

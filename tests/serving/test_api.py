@@ -1,0 +1,229 @@
+"""Every route, role and error of the API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from retention.store.database import open_store
+from retention.store.keys import create_key, revoke_key
+
+
+def test_health_checks_need_no_key_and_readiness_names_the_model(served) -> None:  # type: ignore[no-untyped-def]
+    assert served.client.get("/healthz").json() == {"status": "ok"}
+    ready = served.client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["model_version"]
+    assert ready["latest_batch"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/v1/model"),
+        ("get", "/v1/risk-list"),
+        ("get", "/v1/accounts/1/risk"),
+        ("get", "/v1/follow-ups"),
+        ("get", "/v1/kpis"),
+        ("get", "/metrics"),
+        ("post", "/v1/score"),
+        ("post", "/v1/accounts/1/follow-ups"),
+        ("patch", "/v1/follow-ups/1"),
+        ("post", "/v1/admin/reload"),
+    ],
+)
+def test_every_other_route_needs_a_key(served, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
+    response = getattr(served.client, method)(path)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthenticated"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    wrong = getattr(served.client, method)(path, headers={"Authorization": "Bearer rk_0_nope"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_key"
+
+
+def test_a_revoked_key_stops_working_at_once(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    key, info = create_key(engine, "crm", "leaving-soon")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert served.client.get("/v1/model", headers=headers).status_code == 200
+    assert revoke_key(engine, info.prefix) == 1
+    assert served.client.get("/v1/model", headers=headers).status_code == 401
+    engine.dispose()
+
+
+def test_roles_separate_the_crm_the_team_and_administrators(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    top = served.scored.accounts["customer_id"].iloc[0]
+    body = body_for([top])
+    # the retention team reads and logs follow-ups, but does not score or administer
+    assert served.post("/v1/score", role="retention", json=body).status_code == 403
+    assert served.post("/v1/admin/reload", role="retention").status_code == 403
+    assert served.post("/v1/admin/reload", role="crm").json()["code"] == "forbidden"
+    # the CRM scores; the admin may do everything
+    assert served.post("/v1/score", role="crm", json=body).status_code == 200
+    assert served.post("/v1/score", role="admin", json=body).status_code == 200
+    reloaded = served.post("/v1/admin/reload", role="admin")
+    assert reloaded.status_code == 200, reloaded.text
+    assert reloaded.json()["model_version"] == reloaded.json()["previous_version"]
+
+
+def test_model_describes_the_champion(served) -> None:  # type: ignore[no-untyped-def]
+    info = served.get("/v1/model").json()
+    assert info["name"] == "key-account-churn"
+    assert 0.5 < info["test_metrics"]["roc_auc"] <= 1
+    assert info["feature_groups"]["consumption"].startswith("用电")
+
+
+def test_risk_of_an_account_is_the_batch_row_with_reasons_actions_and_follow_ups(served) -> None:  # type: ignore[no-untyped-def]
+    first = served.scored.accounts.iloc[0]
+    risk = served.get(f"/v1/accounts/{first['customer_id']}/risk").json()
+    assert risk["rank"] == 1 and risk["band"] == "high" and not risk["in_exit_process"]
+    assert risk["probability"] == pytest.approx(first["probability"])
+    assert risk["money_at_risk_cny"] == pytest.approx(first["money_at_risk_cny"])
+    own = served.scored.reasons[served.scored.reasons["customer_id"] == first["customer_id"]]
+    assert [r["text_zh"] for r in risk["reasons"]] == own["text_zh"].tolist()
+    assert risk["actions"][0]["code"] == "dedicated_manager"
+    # scored on Sunday 1 Nov 2026: one working day later is Monday 2 Nov
+    assert risk["actions"][0]["due_date"] == "2026-11-02"
+    assert isinstance(risk["follow_ups"], list)
+    leaving = served.scored.leaving["customer_id"].iloc[0]
+    exit_risk = served.get(f"/v1/accounts/{leaving}/risk").json()
+    assert exit_risk["in_exit_process"] and exit_risk["band"] == "exit"
+    assert exit_risk["actions"][0]["code"] == "capacity_change_visit"
+
+
+def test_unknown_account_is_a_404_with_a_code(served) -> None:  # type: ignore[no-untyped-def]
+    response = served.get("/v1/accounts/0000000000/risk")
+    assert response.status_code == 404
+    assert (
+        response.json()
+        == {
+            "code": "not_found",
+            "message": response.json()["message"],
+        }
+        and "0000000000" in response.json()["message"]
+    )
+
+
+def test_risk_list_pages_filters_and_counts(served) -> None:  # type: ignore[no-untyped-def]
+    listed = served.scored.accounts
+    page = served.get("/v1/risk-list", params={"limit": 10, "offset": 5}).json()
+    assert page["count"] == len(listed) + len(served.scored.leaving)
+    assert [a["rank"] for a in page["data"]] == list(range(6, 16))
+    high = served.get("/v1/risk-list", params={"band": "high", "limit": 500}).json()
+    assert high["count"] == 40 and {a["band"] for a in high["data"]} == {"high"}
+    region = listed["region"].iloc[0]
+    by_region = served.get("/v1/risk-list", params={"region": region, "limit": 500}).json()
+    assert (
+        by_region["count"]
+        == (listed["region"] == region).sum() + (served.scored.leaving["region"] == region).sum()
+    )
+    assert served.get("/v1/risk-list", params={"limit": 501}).status_code == 422
+    assert served.get("/v1/risk-list", params={"band": "extreme"}).json()["code"] == (
+        "invalid_request"
+    )
+
+
+def test_follow_up_is_logged_once_per_idempotency_key(served) -> None:  # type: ignore[no-untyped-def]
+    customer = served.scored.accounts["customer_id"].iloc[1]
+    path = f"/v1/accounts/{customer}/follow-ups"
+    body = {"action_code": "dedicated_manager", "note": "电话联系，约定周三上门"}
+    key = {"Idempotency-Key": f"once-{served.url[-12:]}"}
+    first = served.post(path, role="retention", json=body, headers=key)
+    assert first.status_code == 201, first.text
+    again = served.post(path, role="retention", json=body, headers=key)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = served.post(path, role="retention", json={**body, "note": "x"}, headers=key)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+    # owner and due date come from the batch's recommended action
+    row = first.json()
+    assert row["due_date"] == "2026-11-02" and row["outcome"] == "pending"
+    mine = served.get("/v1/follow-ups", params={"customer_id": customer}).json()
+    assert mine["count"] == 1 and mine["data"][0]["id"] == row["id"]
+
+
+def test_follow_up_errors_are_404_and_422_never_500(served) -> None:  # type: ignore[no-untyped-def]
+    customer = served.scored.accounts["customer_id"].iloc[2]
+    unknown = served.post("/v1/accounts/0000000000/follow-ups", json={"action_code": "tariff_plan"})
+    assert unknown.status_code == 404
+    bad = served.post(f"/v1/accounts/{customer}/follow-ups", json={"action_code": "bribe"})
+    assert bad.status_code == 422 and "action_code" in bad.json()["message"]
+    missing = served.post(f"/v1/accounts/{customer}/follow-ups", json={})
+    assert missing.status_code == 422
+    assert served.patch("/v1/follow-ups/999999", json={"outcome": "retained"}).status_code == 404
+    assert served.patch("/v1/follow-ups/1", json={"outcome": None}).status_code == 422
+    assert served.patch("/v1/follow-ups/1", json={"outcome": "won"}).status_code == 422
+
+
+def test_outcomes_and_kpis_follow_what_the_team_logged(served) -> None:  # type: ignore[no-untyped-def]
+    before = served.get("/v1/kpis").json()
+    assert before["overall"]["high_risk_accounts"] == 40
+    customer = served.scored.accounts["customer_id"].iloc[3]
+    created = served.post(
+        f"/v1/accounts/{customer}/follow-ups", json={"action_code": "dedicated_manager"}
+    ).json()
+    contacted = served.patch(
+        f"/v1/follow-ups/{created['id']}",
+        json={"outcome": "contacted", "contacted_at": "2026-11-02T15:00:00"},  # the due day
+    )
+    assert contacted.status_code == 200 and contacted.json()["outcome"] == "contacted"
+    after = served.get("/v1/kpis").json()
+    assert after["overall"]["followed_up"] == before["overall"]["followed_up"] + 1
+    assert after["overall"]["contacted_on_time"] == before["overall"]["contacted_on_time"] + 1
+    assert after["outcomes"].get("contacted", 0) >= 1
+    # a contact after the due date covers the account but is not on time
+    late_customer = served.scored.accounts["customer_id"].iloc[4]
+    late = served.post(
+        f"/v1/accounts/{late_customer}/follow-ups",
+        json={"action_code": "dedicated_manager", "contacted_at": "2026-11-30T09:00:00"},
+    )
+    assert late.status_code == 201
+    latest = served.get("/v1/kpis").json()["overall"]
+    assert latest["followed_up"] == after["overall"]["followed_up"] + 1
+    assert latest["contacted_on_time"] == after["overall"]["contacted_on_time"]
+    manager = served.scored.accounts["account_manager_id"].iloc[3]
+    group = next(g for g in after["by_account_manager"] if g["key"] == (manager or ""))
+    assert group["followed_up"] >= 1
+    assert {g["key"] for g in after["by_region"]} <= set(served.scored.accounts["region"])
+    overdue = served.get("/v1/follow-ups", params={"overdue": True}).json()
+    assert all(f["contacted_at"] is None for f in overdue["data"])
+
+
+def test_score_on_demand_gives_the_batch_result_for_the_same_rows(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    accounts = served.scored.accounts
+    chosen = [accounts["customer_id"].iloc[i] for i in (0, 45, len(accounts) - 1)]
+    response = served.post("/v1/score", json=body_for(chosen))
+    assert response.status_code == 200, response.text
+    result = {a["customer_id"]: a for a in response.json()["data"]}
+    assert set(result) == set(chosen)
+    batch = accounts.set_index("customer_id")
+    for customer in chosen:
+        assert result[customer]["probability"] == pytest.approx(batch.at[customer, "probability"])
+        assert result[customer]["band"] == batch.at[customer, "band"]
+    assert result[chosen[0]]["reasons"][0]["text_zh"]
+    assert result[chosen[0]]["actions"][0]["due_date"] > dt.date.today().isoformat()
+
+
+def test_score_refuses_too_many_accounts_and_bad_rows_with_clear_messages(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    one = served.scored.accounts["customer_id"].iloc[0]
+    body = body_for([one])
+    too_many = {"accounts": body["accounts"] * 101}
+    response = served.post("/v1/score", json=too_many)
+    assert response.status_code == 413 and response.json()["code"] == "too_many_accounts"
+    negative = body_for([one])
+    negative["accounts"][0]["monthly_usage"][0]["kwh_total"] = -5.0
+    bad = served.post("/v1/score", json=negative)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_rows"
+    assert "monthly_usage" in bad.json()["message"] and "kwh_total" in bad.json()["message"]
+    twice = {"accounts": body["accounts"] * 2}
+    assert served.post("/v1/score", json=twice).json()["code"] == "duplicate_accounts"
+    assert served.post("/v1/score", json={"accounts": []}).status_code == 422
+    assert served.post("/v1/score", content=b"{not json").status_code == 422
+
+
+def test_metrics_count_requests_by_route_and_name_the_model(served) -> None:  # type: ignore[no-untyped-def]
+    served.get("/v1/model")
+    text = served.get("/metrics").text
+    assert 'retention_http_requests_total{method="GET",route="/v1/model",status="200"}' in text
+    assert "retention_model_info{" in text
+    assert "/v1/accounts/{customer_id}/risk" in text or "retention_http_request_seconds" in text
