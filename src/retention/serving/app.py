@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from retention.serving import metrics
 from retention.serving.model import ServingModel, load_champion_for_serving
 from retention.serving.routers import accounts, admin, follow_ups, health, score
+from retention.serving.schemas import Error
 from retention.settings import Settings
 from retention.store.database import open_store
 
@@ -56,6 +57,8 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Errors are documented as they are sent: {"code", "message"} (see deps.AUTH_ERRORS).
+        responses={422: {"model": Error, "description": "the request breaks its schema"}},
     )
     app.middleware("http")(metrics.record)
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from retention.serving.model import ServingModel
+from retention.serving.schemas import Error
 from retention.settings import Settings
 from retention.store.keys import Caller, caller_for
 
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Error, "description": "no key, or an unknown or revoked key"},
+    403: {"model": Error, "description": "the key's role may not do this"},
+}
 bearer = HTTPBearer(auto_error=False, description="An API key: `retention keys create`.")
 
 

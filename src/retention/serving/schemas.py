@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from retention.data.io import LOCAL_TIMEZONE
+
+_LOCAL = ZoneInfo(LOCAL_TIMEZONE)
+
+
+def _stored_utc(value: dt.datetime) -> dt.datetime:
+    """A time from the store (naive UTC) as an RFC 3339 instant."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _to_store(value: dt.datetime) -> dt.datetime:
+    """A time sent by a client as the store keeps it (naive UTC); a time without a zone is
+    local time (Asia/Shanghai), as the CRM and the team mean it."""
+    zoned = value.replace(tzinfo=_LOCAL) if value.tzinfo is None else value
+    return zoned.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+Instant = Annotated[dt.datetime, AfterValidator(_stored_utc)]
+ClientTime = Annotated[
+    dt.datetime,
+    AfterValidator(_to_store),
+    Field(description="with a zone, or local time (Asia/Shanghai) without one"),
+]
 
 Band = Literal["high", "medium", "low", "exit"]
 Outcome = Literal["pending", "contacted", "retained", "churned", "unreachable"]
@@ -72,7 +97,7 @@ class FollowUpIn(BaseModel):
     action_code: ActionCode
     outcome: Outcome = "pending"
     note: str | None = Field(default=None, max_length=2000)
-    contacted_at: dt.datetime | None = None
+    contacted_at: ClientTime | None = None
 
 
 class FollowUpPatch(BaseModel):
@@ -80,7 +105,7 @@ class FollowUpPatch(BaseModel):
 
     outcome: Outcome | None = None
     note: str | None = Field(default=None, max_length=2000)
-    contacted_at: dt.datetime | None = None
+    contacted_at: ClientTime | None = None
 
 
 class FollowUp(_Out):
@@ -92,9 +117,9 @@ class FollowUp(_Out):
     due_date: dt.date | None
     outcome: Outcome
     note: str | None
-    contacted_at: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    contacted_at: Instant | None
+    created_at: Instant
+    updated_at: Instant
 
 
 class FollowUps(BaseModel):

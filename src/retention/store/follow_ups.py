@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, Table, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from retention.data.io import LOCAL_TIMEZONE
 from retention.store.batches import ACTIONS, SCORES
 from retention.store.tables import FollowUp, utc_now
 
@@ -226,7 +227,12 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
     high = high.merge(due, on="customer_id", how="left")
     contacted = follow.dropna(subset=["contacted_at"]).groupby("customer_id")["contacted_at"].min()
     high["followed"] = high["customer_id"].isin(set(follow["customer_id"]))
-    first_contact = pd.to_datetime(high["customer_id"].map(contacted))
+    # Stored in UTC; the due date is a local (Beijing time) working day.
+    first_contact = (
+        pd.to_datetime(high["customer_id"].map(contacted))
+        .dt.tz_localize("UTC")
+        .dt.tz_convert(LOCAL_TIMEZONE)
+    )
     high["contacted"] = first_contact.notna()
     high["on_time"] = high["contacted"] & (first_contact.dt.date <= high["first_due"]).fillna(False)
     high["overdue"] = ~high["contacted"] & (high["first_due"] < today).fillna(False)

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from retention.serving.deps import Model, Reader, Store
+from retention.serving.deps import AUTH_ERRORS, Model, Reader, Store
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
 from retention.store.follow_ups import list_follow_ups
 from retention.store.risk import ListFilters, account_risk, risk_list
 
-router = APIRouter(prefix="/v1", tags=["risk"])
+router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS)
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, examples=["3275022069"])]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error}}
 

@@ -7,11 +7,11 @@ import threading
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from retention.serving.deps import Admin, Reader
+from retention.serving.deps import AUTH_ERRORS, Admin, Reader
 from retention.serving.metrics import set_model
 from retention.serving.schemas import Error, Reloaded
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
 _reloading = threading.Lock()
 
 

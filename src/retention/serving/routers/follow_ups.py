@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 
-from retention.serving.deps import Logger, Reader, Store
+from retention.serving.deps import AUTH_ERRORS, Logger, Reader, Store
 from retention.serving.routers.accounts import CustomerId, latest_batch
 from retention.serving.schemas import (
     ActionCode,
@@ -28,7 +28,7 @@ from retention.store.follow_ups import (
 )
 from retention.store.risk import account_risk
 
-router = APIRouter(prefix="/v1", tags=["follow-ups"])
+router = APIRouter(prefix="/v1", tags=["follow-ups"], responses=AUTH_ERRORS)
 
 
 @router.post(

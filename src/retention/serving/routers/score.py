@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, status
 
-from retention.serving.deps import Config, Model, Scorer, Store
+from retention.serving.deps import AUTH_ERRORS, Config, Model, Scorer, Store
 from retention.serving.metrics import ACCOUNTS_SCORED
 from retention.serving.on_demand import InvalidRows, score_request, scored_accounts
 from retention.serving.schemas import Error, ScoreResponse
@@ -15,7 +15,7 @@ from retention.serving.score_input import MAX_ACCOUNTS, ScoreRequest
 from retention.store.batches import BatchNotFound, batch_info, load_peer_medians
 from retention.store.risk import high_band_floor
 
-router = APIRouter(prefix="/v1", tags=["score"])
+router = APIRouter(prefix="/v1", tags=["score"], responses=AUTH_ERRORS)
 
 
 @router.post(
