@@ -6,18 +6,15 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from retention.data.io import Dataset
 from retention.scoring.batch import ScoredList
-from retention.serving.score_input import ROW_TABLES
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
+from retention.serving.score_input import body_from_dataset
 from retention.settings import Settings
 from retention.store.batches import save_batch
 from retention.store.database import open_store
@@ -86,44 +83,8 @@ def served(
             yield from run(url)
 
 
-def _cell(value: Any) -> Any:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return (
-            value.strftime("%Y-%m-%d %H:%M:%S")
-            if value.time() != dt.time()
-            else value.strftime("%Y-%m-%d")
-        )
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 @pytest.fixture(scope="session")
 def body_for(simulation):  # type: ignore[no-untyped-def]
     """body_for(ids): a POST /v1/score body for these accounts of the test portfolio."""
     dataset = Dataset(**simulation.tables)
-    return lambda customer_ids: score_body(dataset, customer_ids)
-
-
-def score_body(dataset: Dataset, customer_ids: list[str]) -> dict[str, Any]:
-    """A POST /v1/score body with these accounts' records and all their rows."""
-    accounts = []
-    customers = dataset.customers.set_index("customer_id", drop=False)
-    for customer in customer_ids:
-        record = {k: _cell(v) for k, v in customers.loc[customer].items()}
-        account: dict[str, Any] = {"customer": record}
-        for table in ROW_TABLES:
-            frame = dataset.table(table)
-            if frame is None:
-                continue
-            rows = frame[frame["customer_id"] == customer].drop(columns="customer_id")
-            account[table] = [
-                {k: _cell(v) for k, v in row.items()} for row in rows.to_dict("records")
-            ]
-            if table == "monthly_usage" or table == "monthly_billing":
-                for row in account[table]:
-                    row["month"] = row["month"][:7]
-        accounts.append(account)
-    return {"accounts": accounts}
+    return lambda customer_ids: body_from_dataset(dataset, customer_ids)

@@ -227,3 +227,17 @@ def test_metrics_count_requests_by_route_and_name_the_model(served) -> None:  # 
     assert 'retention_http_requests_total{method="GET",route="/v1/model",status="200"}' in text
     assert "retention_model_info{" in text
     assert "/v1/accounts/{customer_id}/risk" in text or "retention_http_request_seconds" in text
+
+
+def test_the_documented_examples_work_as_written(served) -> None:  # type: ignore[no-untyped-def]
+    spec = served.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    score_example = schemas["ScoreRequest"]["examples"][0]
+    scored = served.post("/v1/score", json=score_example)
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["data"][0]["probability"] is not None
+    follow_example = schemas["FollowUpIn"]["examples"][0]
+    customer = served.scored.accounts["customer_id"].iloc[5]
+    logged = served.post(f"/v1/accounts/{customer}/follow-ups", json=follow_example)
+    assert logged.status_code == 201, logged.text
+    assert logged.json()["contacted_at"] == "2026-11-30T02:30:00Z"  # 10:30 Beijing time

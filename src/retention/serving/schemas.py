@@ -92,7 +92,19 @@ class RecommendedAction(_Out):
 
 
 class FollowUpIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "action_code": "dedicated_manager",
+                    "outcome": "contacted",
+                    "note": "客户经理已电话联系，约定周三上门 / called, visit on Wednesday",
+                    "contacted_at": "2026-11-30T10:30:00+08:00",
+                }
+            ]
+        },
+    )
 
     action_code: ActionCode
     outcome: Outcome = "pending"

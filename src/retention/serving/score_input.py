@@ -8,11 +8,16 @@ text tables and go through the same contract checks as a dataset folder.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from importlib import resources
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from retention.data.contract import TABLES, ColumnSpec
+from retention.data.io import Dataset
 
 MAX_ACCOUNTS = 100
 ROW_TABLES = ("monthly_usage", "monthly_billing", "service_tickets", "work_orders", "outages")
@@ -77,10 +82,18 @@ AccountData = create_model(  # type: ignore[call-overload]
 )
 
 
-class ScoreRequest(BaseModel):
-    """Up to 100 accounts, each with its record and recent rows (12+ months for full features)."""
+def _example() -> dict[str, Any]:
+    """One simulated account with 24 months of rows (resources/score_example.json)."""
+    text = resources.files("retention").joinpath("resources/score_example.json").read_text("utf-8")
+    example: dict[str, Any] = json.loads(text)
+    return example
 
-    model_config = ConfigDict(extra="forbid")
+
+class ScoreRequest(BaseModel):
+    """Up to 100 accounts, each with its record and recent rows (24 months for every feature:
+    12-month windows compared with the year before)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_example()]})
 
     accounts: list[AccountData] = Field(min_length=1)  # type: ignore[valid-type]
     snapshot_date: dt.date | None = Field(
@@ -114,3 +127,39 @@ def request_tables(request: ScoreRequest) -> dict[str, list[dict[str, Any]]]:
                 values = {"customer_id": customer_id, **row.model_dump()}
                 tables.setdefault(table, []).append({k: _text(v) for k, v in values.items()})
     return tables
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return (
+            value.strftime("%Y-%m-%d %H:%M:%S")
+            if value.time() != dt.time()
+            else value.strftime("%Y-%m-%d")
+        )
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def body_from_dataset(dataset: Dataset, customer_ids: list[str]) -> dict[str, Any]:
+    """A POST /v1/score body (JSON) with these accounts' records and all their rows."""
+    accounts = []
+    customers = dataset.customers.set_index("customer_id", drop=False)
+    for customer in customer_ids:
+        record = {k: _cell(v) for k, v in customers.loc[customer].items()}
+        account: dict[str, Any] = {"customer": record}
+        for table in ROW_TABLES:
+            frame = dataset.table(table)
+            if frame is None:
+                continue
+            rows = frame[frame["customer_id"] == customer].drop(columns="customer_id")
+            account[table] = [
+                {k: _cell(v) for k, v in row.items()} for row in rows.to_dict("records")
+            ]
+            if table == "monthly_usage" or table == "monthly_billing":
+                for row in account[table]:
+                    row["month"] = row["month"][:7]
+        accounts.append(account)
+    return {"accounts": accounts}
