@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the package with its test tools
 
-run: setup  ## the main job on embedded defaults
+run: setup  ## the main job on embedded defaults, ending by serving the API (Ctrl-C stops)
 	$(BIN)/retention demo
 
 test: setup  ## the whole test suite (slow tests included)

@@ -332,11 +332,15 @@ def simulate(
 
 
 @app.command()
-def demo() -> None:
-    """The main job on embedded defaults: simulate the demo portfolio, validate it, summarise."""
+def demo(
+    serve: Annotated[bool, typer.Option(help="End by serving the API (Ctrl-C stops).")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """The main job on embedded defaults: simulate, validate, train, promote, score, export,
+    serve."""
     from retention.demo import run_demo
 
-    run_demo(Settings(), console)
+    run_demo(Settings(), console, serve=serve, port=port)
 
 
 def _load(folder: Path, encoding: str | None) -> Dataset:

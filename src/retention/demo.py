@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from rich.console import Console
+from sqlalchemy import Engine
 
 from retention.settings import Settings
 
 
-def run_demo(settings: Settings, console: Console) -> None:
+def run_demo(settings: Settings, console: Console, serve: bool = True, port: int = 8000) -> None:
     """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data), validate it,
     train, compare and register a model, promote it through the champion gate, score the
-    portfolio into the store and export the list (CSV and Excel)."""
+    portfolio into the store and export the list (CSV and Excel); then serve the API on
+    127.0.0.1 with a fresh admin key (until Ctrl-C)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder
     from retention.data.validation import validate_dataset
 
@@ -76,3 +78,25 @@ def run_demo(settings: Settings, console: Console) -> None:
     console.print(f"数据库 / store: {safe_url(settings.store_url)}")
     console.print(f"模型登记 / MLflow: {settings.tracking_uri}")
     console.print("  .venv/bin/mlflow ui --backend-store-uri " + settings.tracking_uri)
+    if serve:
+        _serve(settings, console, engine, port)
+
+
+def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> None:
+    """Create an admin key for this run and serve the API on 127.0.0.1 until Ctrl-C."""
+    import uvicorn
+
+    from retention.serving.app import create_app
+    from retention.store.keys import create_key
+
+    key, info = create_key(engine, "admin", "demo-admin")
+    base = f"http://127.0.0.1:{port}"
+    console.rule("7. 服务 / serving the API (Ctrl-C to stop)")
+    console.print(f"API:  {base}/v1/risk-list")
+    console.print(f"文档 / docs: {base}/docs")
+    console.print(
+        f"管理员密钥 / admin key (shown once; revoke with `retention keys revoke {info.prefix}`):"
+    )
+    console.print(f"  {key}")
+    console.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/risk-list?band=high')
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
