@@ -133,16 +133,23 @@ def main() -> None:
                 time.sleep(0.1)
             ready = time.perf_counter() - began
             headers = {"Authorization": f"Bearer {key}"}
+            c = args.concurrency
+            # The score target is a latency: one CRM call while a manager is on the phone;
+            # its throughput under `c` concurrent callers is printed beside it.
             scenarios = {
-                "GET /healthz": ("GET", f"{base}/healthz", None),
-                "GET /v1/accounts/{id}/risk": ("GET", f"{base}/v1/accounts/{customer}/risk", None),
-                "POST /v1/score (1 account)": ("POST", f"{base}/v1/score", body),
+                "GET /healthz": ("GET", f"{base}/healthz", None, c),
+                "GET /v1/accounts/{id}/risk": (
+                    "GET",
+                    f"{base}/v1/accounts/{customer}/risk",
+                    None,
+                    c,
+                ),
+                "POST /v1/score (1 account)": ("POST", f"{base}/v1/score", body, 1),
+                f"POST /v1/score, {c} callers": ("POST", f"{base}/v1/score", body, c),
             }
             results = {}
-            for name, (method, url, payload) in scenarios.items():
-                results[name] = measure(
-                    url, method, headers, payload, args.seconds, args.concurrency
-                )
+            for name, (method, url, payload, threads) in scenarios.items():
+                results[name] = measure(url, method, headers, payload, args.seconds, threads)
         finally:
             server.terminate()
             server.wait(timeout=30)

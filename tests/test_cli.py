@@ -138,3 +138,21 @@ def test_score_without_a_champion_or_export_without_a_batch_says_what_to_do(
     assert result.exit_code == 1 and "retention score" in result.output
     result = runner.invoke(app, ["export", "--format", "pdf"])
     assert result.exit_code == 2 and "csv or xlsx" in result.output
+
+
+def test_keys_are_printed_once_listed_by_prefix_and_revoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
+    created = runner.invoke(app, ["keys", "create", "--role", "crm", "--name", "crm-prod"])
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("rk_")
+    prefix = key.split("_")[1]
+    listed = runner.invoke(app, ["keys", "list"])
+    assert prefix in listed.output and "crm-prod" in listed.output
+    assert key not in listed.output  # only the prefix is ever shown again
+    assert runner.invoke(app, ["keys", "revoke", prefix]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", prefix]).exit_code == 1
+    wrong = runner.invoke(app, ["keys", "create", "--role", "root", "--name", "x"])
+    assert wrong.exit_code == 2 and "crm, retention, admin" in wrong.output

@@ -189,17 +189,21 @@ def _against_given(
     computed: Columns, features: list, industry: np.ndarray, given: pd.DataFrame
 ) -> Columns:
     """Features less a batch's medians: the industry's where it had MIN_PEERS accounts, else
-    all accounts' ("*")."""
-    table = given.set_index(["industry_code", "feature"])
-    usable = table[table["peers"] >= MIN_PEERS]["median"]
-    overall = table.xs("*", level="industry_code")["median"] if "*" in table.index else None
+    all accounts' ("*"). Plain lookups: this path serves a handful of accounts per request."""
+    median_of = {
+        (code, name): value
+        for code, name, value, peers in given[
+            ["industry_code", "feature", "median", "peers"]
+        ].itertuples(index=False, name=None)
+        if peers >= MIN_PEERS or code == "*"
+    }
     out: Columns = {}
     for feature in features:
         values = np.asarray(computed[feature.peer_of], dtype=float)
-        keys = pd.MultiIndex.from_arrays([industry, np.full(industry.size, feature.peer_of)])
-        median = usable.reindex(keys).to_numpy(dtype=float)
-        if overall is not None and feature.peer_of in overall.index:
-            median = np.where(np.isnan(median), float(overall[feature.peer_of]), median)
+        overall = median_of.get(("*", feature.peer_of), np.nan)
+        median = np.array(
+            [median_of.get((code, feature.peer_of), overall) for code in industry], dtype=float
+        )
         out[feature.name] = values - median
     return out
 
