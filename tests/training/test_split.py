@@ -26,3 +26,17 @@ def test_too_short_a_history_is_refused_with_the_reason() -> None:
     config = TrainingConfig(split=SplitConfig(test_snapshots=3, validation_snapshots=3))
     with pytest.raises(ValueError, match="too short to split by time"):
         split_by_time(dates, config)
+
+
+def test_validation_accounts_are_not_trained_on() -> None:
+    from retention.training.split import hold_out_accounts
+
+    accounts = pd.Series([f"a{i % 40}" for i in range(400)])
+    parts = pd.Series(["train"] * 200 + ["validation"] * 120 + ["test"] * 80)
+    out = hold_out_accounts(parts, accounts, 0.25, seed=1)
+    trained = set(accounts[out.eq("train")])
+    validated = set(accounts[out.eq("validation")])
+    assert not trained & validated
+    assert len(validated) == 10 and len(trained) == 30
+    assert out[parts.eq("test")].eq("test").all()
+    assert hold_out_accounts(parts, accounts, 0.0, seed=1).equals(parts)

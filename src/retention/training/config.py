@@ -24,6 +24,9 @@ class SplitConfig(_Frozen):
     test_snapshots: int = Field(default=3, ge=1, le=24)
     validation_snapshots: int = Field(default=3, ge=1, le=24)
     gap_months: int | None = Field(default=None, ge=0, le=36)
+    # Share of accounts whose rows make the validation (and are left out of training): the
+    # same accounts in both would let early stopping reward memorising accounts.
+    validation_accounts: float = Field(default=0.25, ge=0, lt=1)
 
 
 class LightGBMConfig(_Frozen):

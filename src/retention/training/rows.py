@@ -13,11 +13,12 @@ from retention.data.io import load_dataset
 from retention.data.simulator import ORACLE_HORIZON, TRUTH_DIR
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_training_set
-from retention.training.config import TrainingConfig
+from retention.training.config import SplitConfig, TrainingConfig
 from retention.training.pipeline import ID, LABEL, PART, REVENUE, TIME, TrainingRows
-from retention.training.split import split_by_time
+from retention.training.split import hold_out_accounts, split_by_time
 
 log = logging.getLogger(__name__)
+VALIDATION_ACCOUNTS = SplitConfig().validation_accounts
 
 
 def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
@@ -26,7 +27,12 @@ def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
     catalogue = load_catalogue()
     stacked = build_training_set(dataset, catalogue, config.churn).reset_index()
     split = split_by_time(pd.DatetimeIndex(stacked[TIME].unique()), config)
-    stacked[PART] = split.part_of(stacked[TIME])
+    stacked[PART] = hold_out_accounts(
+        split.part_of(stacked[TIME]),
+        stacked[ID],
+        config.split.validation_accounts,
+        config.lightgbm.seed,
+    )
     stacked = stacked[stacked[PART].notna()].reset_index(drop=True)
     stacked[LABEL] = stacked[LABEL].astype(int)
     features = catalogue.names(point_in_time_only=True)
@@ -37,6 +43,7 @@ def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
         "rows": f"{len(stacked):,}",
         **{f"window_{k}": v for k, v in split.describe().items()},
         "gap_months": str(split.gap_months),
+        "validation_accounts": str(config.split.validation_accounts),
     }
     return TrainingRows(
         frame=stacked,
@@ -121,6 +128,13 @@ def rows_from_table(
         frame[PART] = None
     features, categorical, frame = _prepare(frame, id_column, label_column, time_column, reference)
     frame[PART] = _split(frame, time_column, label_column, seed)
+    if frame[id_column].duplicated().any():
+        # The same account at several times: validate on accounts left out of training, or
+        # early stopping rewards memorising accounts (see split.hold_out_accounts).
+        frame[PART] = hold_out_accounts(
+            frame[PART], frame[id_column].astype(str), VALIDATION_ACCOUNTS, seed
+        )
+        frame = frame[frame[PART].notna()].reset_index(drop=True)
     frame[LABEL] = frame[label_column].astype(int)
     frame[ID] = frame[id_column].astype(str)
     frame[TIME] = frame[time_column] if time_column else pd.NaT

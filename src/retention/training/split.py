@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from retention.training.config import TrainingConfig
@@ -60,3 +61,26 @@ def split_by_time(snapshots: pd.DatetimeIndex, config: TrainingConfig) -> TimeSp
             f"least 2 training snapshots are needed"
         )
     return TimeSplit(train=train, validation=validation, test=test, gap_months=gap)
+
+
+def hold_out_accounts(parts: pd.Series, accounts: pd.Series, share: float, seed: int) -> pd.Series:
+    """Validation on accounts the booster never saw: a share of the accounts is held out.
+
+    Snapshots of one account a month apart have nearly the same features and, within a
+    horizon, the same label, and the training label windows run into the validation's. With
+    the same accounts on both sides, early stopping rewards memorising accounts (thousands of
+    rounds that do worse on the test) and calibration learns the same optimism. The held-out
+    accounts' training rows and the other accounts' validation rows are left out (None);
+    accounts with no training rows (opened later) stay in the validation. share 0: as before.
+    """
+    if share <= 0:
+        return parts
+    ids = np.sort(accounts[parts.eq("train")].astype(str).unique())
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(ids, size=round(share * len(ids)), replace=False))
+    is_held = accounts.astype(str).isin(held)
+    trained = accounts.astype(str).isin(set(ids) - held)
+    out = parts.copy()
+    out[parts.eq("train") & is_held] = None
+    out[parts.eq("validation") & trained] = None
+    return out
