@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
 
     # The embedded demo: a simulated portfolio, see retention.data.simulator.
-    demo_accounts: int = Field(default=3000, ge=50)
+    demo_accounts: int = Field(default=5000, ge=50)
     demo_months: int = Field(default=36, ge=24, le=120)
     demo_start: str = Field(default="2023-11", pattern=r"^\d{4}-\d{2}$")
     demo_seed: int = 20261129

@@ -6,6 +6,7 @@ own settings and model loader.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -49,6 +50,10 @@ def create_app(
         app.state.model = loader()
         metrics.set_model(app.state.model.name, app.state.model.version)
         log.info("serving model %s v%s", app.state.model.name, app.state.model.version)
+        # What start-up loaded (libraries, the model) lives as long as the process: keep it out
+        # of the garbage collector's full passes, which otherwise add tens of ms to some requests.
+        gc.collect()
+        gc.freeze()
         yield
         app.state.engine.dispose()
 
@@ -60,7 +65,7 @@ def create_app(
         # Errors are documented as they are sent: {"code", "message"} (see deps.AUTH_ERRORS).
         responses={422: {"model": Error, "description": "the request breaks its schema"}},
     )
-    app.middleware("http")(metrics.record)
+    app.add_middleware(metrics.RecordRequests)
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (health.router, accounts.router, follow_ups.router, score.router, admin.router):

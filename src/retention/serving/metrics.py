@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("retention_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -19,16 +18,32 @@ MODEL_VERSION = Gauge("retention_model_info", "The champion being served", ["nam
 ACCOUNTS_SCORED = Counter("retention_accounts_scored_total", "Accounts scored", ["source"])
 
 
-async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Middleware: count and time every request under its route template (not its path, so
-    customer ids never become label values)."""
-    began = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")
-    LATENCY.labels(request.method, template).observe(time.perf_counter() - began)
-    REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-    return response
+class RecordRequests:
+    """ASGI middleware: count and time every request under its route template (not its path,
+    so customer ids never become label values). Plain ASGI: cheaper than BaseHTTPMiddleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = [500]
+
+        async def remember_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember_status)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            LATENCY.labels(method, template).observe(time.perf_counter() - began)
+            REQUESTS.labels(method, template, str(status[0])).inc()
 
 
 def set_model(name: str, version: str) -> None:

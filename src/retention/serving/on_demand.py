@@ -10,7 +10,7 @@ import pandas as pd
 from retention.data.validation import ValidationReport, validate_tables
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.serving.model import ServingModel
-from retention.serving.score_input import ScoreRequest, request_tables
+from retention.serving.score_input import ScoreRequest, request_frames
 
 
 class InvalidRows(ValueError):
@@ -31,10 +31,7 @@ def score_request(
 ) -> ScoredList:
     """Validate the rows like a dataset folder, then score them like a batch (same features,
     the latest batch's peer medians and high-band floor)."""
-    frames = {
-        name: pd.DataFrame.from_records(rows) for name, rows in request_tables(request).items()
-    }
-    report = validate_tables(frames, source="request")
+    report = validate_tables(request_frames(request), source="request")
     if not report.ok or report.dataset is None:
         raise InvalidRows(report)
     snapshot = None if request.snapshot_date is None else pd.Timestamp(request.snapshot_date)

@@ -102,31 +102,34 @@ class ScoreRequest(BaseModel):
     )
 
 
-def _text(value: Any) -> Any:
-    """A cell as a CSV would hold it."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def request_tables(request: ScoreRequest) -> dict[str, list[dict[str, Any]]]:
-    """The request as text rows per contract table (customer_id filled in)."""
-    tables: dict[str, list[dict[str, Any]]] = {"customers": []}
+def request_frames(request: ScoreRequest) -> dict[str, pd.DataFrame]:
+    """The request as one frame per contract table, in the contract's dtypes (customer_id
+    filled in), ready for the contract's checks. JSON already typed the values, so no text is
+    parsed again (that is a third of the validation's time)."""
+    rows: dict[str, list[dict[str, Any]]] = {"customers": []}
     for account in request.accounts:
         record = account.customer.model_dump()  # type: ignore[attr-defined]
-        customer_id = record["customer_id"]
-        tables["customers"].append({k: _text(v) for k, v in record.items()})
+        rows["customers"].append(record)
         for table in ROW_TABLES:
             for row in getattr(account, table):
-                values = {"customer_id": customer_id, **row.model_dump()}
-                tables.setdefault(table, []).append({k: _text(v) for k, v in values.items()})
-    return tables
+                rows.setdefault(table, []).append(
+                    {"customer_id": record["customer_id"], **row.model_dump()}
+                )
+    return {table: _typed(table, records) for table, records in rows.items()}
+
+
+def _typed(table: str, records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records)
+    for column in TABLES[table].columns:
+        if column.name not in frame:
+            continue
+        values = frame[column.name]
+        if column.kind == "month":
+            values = pd.to_datetime(values, format="%Y-%m", errors="coerce")
+        elif column.kind in ("date", "timestamp"):
+            values = pd.to_datetime(values, errors="coerce")
+        frame[column.name] = values.astype(column.dtype)
+    return frame
 
 
 def _cell(value: Any) -> Any:

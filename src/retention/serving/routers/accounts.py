@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from retention.serving.deps import AUTH_ERRORS, Model, Reader, Store
+from retention.serving.deps import AUTH_ERRORS, Model, Reader, Store, json_response
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
 from retention.store.follow_ups import list_follow_ups
 from retention.store.risk import ListFilters, account_risk, risk_list
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS)
+# The read routes are coroutines that query the store directly: a few indexed sub-millisecond
+# lookups cost less than the hop to a worker thread (benchmarks/api.py).
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, examples=["3275022069"])]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error}}
 
@@ -26,7 +28,7 @@ def latest_batch(engine: Store) -> BatchInfo:
 
 
 @router.get("/model", response_model=ModelInfo, summary="The champion model")
-def model_info(serving: Model, _: Reader) -> ModelInfo:
+async def model_info(serving: Model, _: Reader) -> ModelInfo:
     info: dict[str, Any] = serving.model.info
     metrics: dict[str, Any] = info.get("test_metrics") or {}
     return ModelInfo(
@@ -47,9 +49,9 @@ def model_info(serving: Model, _: Reader) -> ModelInfo:
     summary="One account's risk, reasons, actions and follow-ups",
     responses=NOT_FOUND,
 )
-def get_account_risk(
+async def get_account_risk(
     customer_id: CustomerId, engine: Store, serving: Model, _: Reader
-) -> AccountRisk:
+) -> Response:
     batch = latest_batch(engine)
     found = account_risk(engine, batch.id, customer_id)
     if found is None:
@@ -59,17 +61,19 @@ def get_account_risk(
         )
     score, reasons, actions = found
     follow_ups, _count = list_follow_ups(engine, dt.date.today(), customer_id=customer_id)
-    return AccountRisk.model_validate(
-        {
-            **score,
-            "batch_id": batch.id,
-            "snapshot_date": batch.snapshot_date,
-            "model_version": batch.model_version,
-            "in_exit_process": score["band"] == "exit",
-            "reasons": reasons,
-            "actions": actions,
-            "follow_ups": follow_ups,
-        }
+    return json_response(
+        AccountRisk.model_validate(
+            {
+                **score,
+                "batch_id": batch.id,
+                "snapshot_date": batch.snapshot_date,
+                "model_version": batch.model_version,
+                "in_exit_process": score["band"] == "exit",
+                "reasons": reasons,
+                "actions": actions,
+                "follow_ups": follow_ups,
+            }
+        )
     )
 
 
@@ -79,7 +83,7 @@ def get_account_risk(
     summary="The latest batch ranked by money at risk",
     responses=NOT_FOUND,
 )
-def get_risk_list(
+async def get_risk_list(
     engine: Store,
     _: Reader,
     band: Band | None = None,
@@ -88,10 +92,17 @@ def get_risk_list(
     industry_code: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> RiskList:
+) -> Response:
     batch = latest_batch(engine)
     filters = ListFilters(band, region, account_manager_id, industry_code)
     rows, total = risk_list(engine, batch.id, filters, limit, offset)
-    return RiskList.model_validate(
-        {"batch_id": batch.id, "snapshot_date": batch.snapshot_date, "data": rows, "count": total}
+    return json_response(
+        RiskList.model_validate(
+            {
+                "batch_id": batch.id,
+                "snapshot_date": batch.snapshot_date,
+                "data": rows,
+                "count": total,
+            }
+        )
     )

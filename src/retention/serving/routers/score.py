@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, status
+import pandas as pd
+from fastapi import APIRouter, Body, HTTPException, Response, status
+from sqlalchemy import Engine
 
-from retention.serving.deps import AUTH_ERRORS, Config, Model, Scorer, Store
+from retention.serving.deps import AUTH_ERRORS, Config, Model, Scorer, Store, json_response
 from retention.serving.metrics import ACCOUNTS_SCORED
 from retention.serving.on_demand import InvalidRows, score_request, scored_accounts
 from retention.serving.schemas import Error, ScoreResponse
@@ -16,6 +19,12 @@ from retention.store.batches import BatchNotFound, batch_info, load_peer_medians
 from retention.store.risk import high_band_floor
 
 router = APIRouter(prefix="/v1", tags=["score"], responses=AUTH_ERRORS)
+
+
+@lru_cache(maxsize=4)
+def batch_reference(engine: Engine, batch_id: int) -> tuple[pd.DataFrame, float | None]:
+    """A complete batch's peer medians and high-band floor (a complete batch never changes)."""
+    return load_peer_medians(engine, batch_id), high_band_floor(engine, batch_id)
 
 
 @router.post(
@@ -30,7 +39,7 @@ def post_score(
     serving: Model,
     settings: Config,
     _: Scorer,
-) -> ScoreResponse:
+) -> Response:
     if len(request.accounts) > MAX_ACCOUNTS:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
@@ -47,8 +56,7 @@ def post_score(
             detail=("duplicate_accounts", "each account may appear once in a request"),
         )
     try:
-        batch = batch_info(engine)
-        peers, floor = load_peer_medians(engine, batch.id), high_band_floor(engine, batch.id)
+        peers, floor = batch_reference(engine, batch_info(engine).id)
     except BatchNotFound:  # no batch yet: peers from the request itself, no high band
         peers, floor = None, float("inf")
     try:
@@ -72,6 +80,8 @@ def post_score(
             ),
         )
     ACCOUNTS_SCORED.labels(source="on_demand").inc(len(items))
-    return ScoreResponse.model_validate(
-        {"model_version": serving.version, "data": items, "count": len(items)}
+    return json_response(
+        ScoreResponse.model_validate(
+            {"model_version": serving.version, "data": items, "count": len(items)}
+        )
     )
