@@ -241,3 +241,33 @@ def test_the_documented_examples_work_as_written(served) -> None:  # type: ignor
     logged = served.post(f"/v1/accounts/{customer}/follow-ups", json=follow_example)
     assert logged.status_code == 201, logged.text
     assert logged.json()["contacted_at"] == "2026-11-30T02:30:00Z"  # 10:30 Beijing time
+
+
+def test_times_with_a_zone_in_scored_rows_are_read_as_beijing_time(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    # Found by schemathesis: a ticket time with a zone made a 500.
+    customer = served.scored.accounts["customer_id"].iloc[0]
+    body = body_for([customer])
+    tickets = body["accounts"][0]["service_tickets"]
+    assert tickets, "the account needs a ticket for this test"
+    tickets[0]["opened_at"] = "2026-03-01T02:00:00+00:00"  # 10:00 in Beijing
+    tickets[0]["closed_at"] = "2026-03-01 09:59:00"  # before it opened: 1 minute, local time
+    response = served.post("/v1/score", json=body)
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("service_tickets.closed_at: closed_at must be")
+    assert "opened_at=2026-03-01 10:00:00" in response.json()["message"]
+    tickets[0]["closed_at"] = "2026-03-01T10:30:00+08:00"
+    assert served.post("/v1/score", json=body).status_code == 200
+
+
+def test_values_outside_a_dtype_range_are_named_not_a_500(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    # Found by schemathesis: a year 0070 due date and a 19-digit satisfaction made 500s.
+    customer = served.scored.accounts["customer_id"].iloc[0]
+    body = body_for([customer])
+    body["accounts"][0]["monthly_billing"][0]["due_date"] = "0070-01-15"
+    body["accounts"][0]["service_tickets"][0]["satisfaction"] = 9223372036854775296
+    response = served.post("/v1/score", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith("service_tickets.satisfaction: must be 1..5")
+    # the contract has no range for due dates: year 70 is read, not a crash
+    del body["accounts"][0]["service_tickets"][0]["satisfaction"]
+    assert served.post("/v1/score", json=body).status_code == 200

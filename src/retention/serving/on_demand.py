@@ -21,6 +21,20 @@ class InvalidRows(ValueError):
         self.report = report
 
 
+def rows_message(report: ValidationReport) -> str:
+    """Every problem on one line: table.column: rule (rows; examples by 0-based row of the
+    table, counting all accounts' rows in request order)."""
+    lines = []
+    for problem in report.problems:
+        where = problem.file + (f".{problem.column}" if problem.column else "")
+        examples = "; ".join(
+            ", ".join(f"{k}={v}" for k, v in example.items()) for example in problem.examples[:3]
+        )
+        count = f" ({problem.count} rows: {examples})" if problem.count else ""
+        lines.append(f"{where}: {problem.rule}{count}")
+    return "\n".join(lines)
+
+
 def score_request(
     request: ScoreRequest,
     serving: ServingModel,

@@ -11,13 +11,14 @@ import datetime as dt
 import json
 from importlib import resources
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from retention.data.contract import TABLES, ColumnSpec
-from retention.data.io import Dataset
+from retention.data.io import LOCAL_TIMEZONE, Dataset
 
 MAX_ACCOUNTS = 100
 ROW_TABLES = ("monthly_usage", "monthly_billing", "service_tickets", "work_orders", "outages")
@@ -118,18 +119,44 @@ def request_frames(request: ScoreRequest) -> dict[str, pd.DataFrame]:
     return {table: _typed(table, records) for table, records in rows.items()}
 
 
+def _local_naive(value: Any) -> Any:
+    """A time with a zone as Beijing wall-clock time, as the contract's loader reads it."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(ZoneInfo(LOCAL_TIMEZONE)).replace(tzinfo=None)
+    return value
+
+
 def _typed(table: str, records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records)
     for column in TABLES[table].columns:
         if column.name not in frame:
             continue
-        values = frame[column.name]
-        if column.kind == "month":
-            values = pd.to_datetime(values, format="%Y-%m", errors="coerce")
-        elif column.kind in ("date", "timestamp"):
-            values = pd.to_datetime(values, errors="coerce")
-        frame[column.name] = values.astype(column.dtype)
+        raw = frame[column.name]
+        try:
+            if column.kind == "month":
+                values = pd.to_datetime(raw, format="%Y-%m", errors="coerce")
+            elif column.kind in ("date", "timestamp"):
+                values = pd.to_datetime(raw.map(_local_naive), errors="coerce")
+            else:
+                values = raw
+            if (values.isna() & raw.notna()).any():
+                raise ValueError("a value outside the dtype's range")
+            frame[column.name] = values.astype(column.dtype)
+        except (TypeError, ValueError, OverflowError):
+            # Out of range for the dtype (year 0070, a 25-digit integer): as text, so the
+            # contract's parser names the cell and the rule.
+            frame[column.name] = raw.map(_text).astype(object)
     return frame
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _cell(value: Any) -> Any:

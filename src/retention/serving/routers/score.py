@@ -12,7 +12,12 @@ from sqlalchemy import Engine
 
 from retention.serving.deps import AUTH_ERRORS, Config, Model, Scorer, Store, json_response
 from retention.serving.metrics import ACCOUNTS_SCORED
-from retention.serving.on_demand import InvalidRows, score_request, scored_accounts
+from retention.serving.on_demand import (
+    InvalidRows,
+    rows_message,
+    score_request,
+    scored_accounts,
+)
 from retention.serving.schemas import Error, ScoreResponse
 from retention.serving.score_input import MAX_ACCOUNTS, ScoreRequest
 from retention.store.batches import BatchNotFound, batch_info, load_peer_medians
@@ -66,7 +71,7 @@ def post_score(
     except InvalidRows as err:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=("invalid_rows", err.report.to_text()),
+            detail=("invalid_rows", rows_message(err.report)),
         ) from err
     items = scored_accounts(scored)
     missing = sorted(set(ids) - {item["customer_id"] for item in items})
