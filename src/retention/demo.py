@@ -97,6 +97,8 @@ def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> N
     console.print(
         f"管理员密钥 / admin key (shown once; revoke with `retention keys revoke {info.prefix}`):"
     )
-    console.print(f"  {key}")
-    console.print(f'  curl -H "Authorization: Bearer {key}" {base}/v1/risk-list?band=high')
+    console.print(f"  {key}", soft_wrap=True)  # one line, so it copies whole
+    console.print(
+        f'  curl -H "Authorization: Bearer {key}" "{base}/v1/risk-list?band=high"', soft_wrap=True
+    )
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

@@ -271,3 +271,10 @@ def test_values_outside_a_dtype_range_are_named_not_a_500(served, body_for) -> N
     # the contract has no range for due dates: year 70 is read, not a crash
     del body["accounts"][0]["service_tickets"][0]["satisfaction"]
     assert served.post("/v1/score", json=body).status_code == 200
+
+
+def test_the_docs_pages_need_no_internet(served) -> None:  # type: ignore[no-untyped-def]
+    for page in ("/docs", "/redoc"):
+        html = served.client.get(page).text
+        assert "https://" not in html and "http://" not in html, page
+    assert served.client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200

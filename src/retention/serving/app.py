@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from retention.serving import metrics
 from retention.serving.model import ServingModel, load_champion_for_serving
@@ -57,7 +58,8 @@ def create_app(
         yield
         app.state.engine.dispose()
 
-    app = FastAPI(
+    # The intranet has no internet: the docs pages' scripts are served from the package.
+    app = FastAPIOffline(
         title="Key-account retention API · 大客户流失预警",
         version="1",
         description=DESCRIPTION,
