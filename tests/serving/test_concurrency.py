@@ -6,7 +6,9 @@ import datetime as dt
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +31,51 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a real uvicorn server on 127.0.0.1; yields its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_a_reload_does_not_fail_requests_in_flight(
+    store_url: str, scored: ScoredList, trained: TrainResult, tmp_path: Path
+) -> None:
+    engine = open_store(store_url)
+    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
+    admin, _ = create_key(engine, "admin", "ops")
+    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
+
+    def slow_load() -> ServingModel:  # a registry download takes a while
+        time.sleep(0.5)
+        return model
+
+    app = create_app(Settings(database_url=store_url, work_dir=tmp_path), load_model=slow_load)
+    customer = scored.accounts["customer_id"].iloc[0]
+    headers = {"Authorization": f"Bearer {admin}"}
+    with running(app) as base, httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            reloads = [pool.submit(client.post, "/v1/admin/reload") for _ in range(2)]
+            reads = list(
+                pool.map(lambda _: client.get(f"/v1/accounts/{customer}/risk"), range(200))
+            )
+        statuses = sorted(r.result().status_code for r in reloads)
+    assert {r.status_code for r in reads} == {200}
+    assert statuses in ([200, 200], [200, 409])  # a second reload at once is told to wait
+    engine.dispose()
 
 
 def test_fifty_concurrent_retries_store_one_follow_up(
