@@ -314,6 +314,36 @@ def keys_revoke(
     console.print(f"revoked {prefix}")
 
 
+users_app = typer.Typer(help="People who sign in to the web page.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name to sign in with.")],
+    role: Annotated[str, typer.Option(help="retention or admin.")] = "retention",
+    display_name: Annotated[str | None, typer.Option(help="Name shown on the page.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user, or set a new password and role for an existing one."""
+    import sys
+
+    from retention.store.database import open_store
+    from retention.store.users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
+    try:
+        person = create_user(open_store(Settings().store_url), name, password, role, display_name)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    console.print(f"user {person.username} ({person.role}) can sign in")
+
+
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write the dataset to.")],

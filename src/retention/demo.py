@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from rich.console import Console
 from sqlalchemy import Engine
 
@@ -88,12 +90,18 @@ def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> N
 
     from retention.serving.app import create_app
     from retention.store.keys import create_key
+    from retention.store.users import create_user
 
     key, info = create_key(engine, "admin", "demo-admin")
+    password = secrets.token_urlsafe(9)
+    create_user(engine, "demo", password, "admin", display_name="演示用户 demo")
     base = f"http://127.0.0.1:{port}"
     console.rule("7. 服务 / serving the API (Ctrl-C to stop)")
     console.print(f"API:  {base}/v1/risk-list")
     console.print(f"文档 / docs: {base}/docs")
+    console.print(
+        f"网页 / web page: {base}/list  登录 / sign in: demo / {password}", soft_wrap=True
+    )
     console.print(
         f"管理员密钥 / admin key (shown once; revoke with `retention keys revoke {info.prefix}`):"
     )

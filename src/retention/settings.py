@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     capacity: int = Field(
         default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs the web page's session cookies; default: a random key kept in "
+        "<work_dir>/secret_key (set it in production so every server shares one).",
+    )
     medium_probability: float = Field(
         default=0.10,
         gt=0,
@@ -62,6 +67,22 @@ class Settings(BaseSettings):
     @property
     def dataset_dir(self) -> Path:
         return self.data_dir or self.work_dir / "demo-data"
+
+    def session_secret(self) -> str:
+        """The key that signs session cookies: the setting, or one generated once per work
+        folder (readable only by its owner)."""
+        if self.secret_key:
+            if len(self.secret_key) < 32 or self.secret_key.lower() in {"changeme", "secret"}:
+                raise ValueError("RETENTION_SECRET_KEY must be a random string of 32+ characters")
+            return self.secret_key
+        path = self.work_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
 
     @property
     def outputs_dir(self) -> Path:

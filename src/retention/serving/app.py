@@ -10,20 +10,27 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.sessions import SessionMiddleware
 
 from retention.serving import metrics
 from retention.serving.model import ServingModel, load_champion_for_serving
 from retention.serving.routers import accounts, admin, follow_ups, health, score
 from retention.serving.schemas import Error
+from retention.serving.web import pages
+from retention.serving.web.auth import SignInRequired
 from retention.settings import Settings
 from retention.store.database import open_store
 
 log = logging.getLogger(__name__)
+WEB = Path(__file__).parent / "web"
 
 DESCRIPTION = """
 大客户流失预警与挽留 API · Key-account churn risk, reasons, recommended actions and
@@ -67,12 +74,26 @@ def create_app(
         # Errors are documented as they are sent: {"code", "message"} (see deps.AUTH_ERRORS).
         responses={422: {"model": Error, "description": "the request breaks its schema"}},
     )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret(),
+        session_cookie="retention_session",
+        same_site="lax",
+        max_age=12 * 3600,  # a working day
+    )
     app.add_middleware(metrics.RecordRequests)
+    app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (health.router, accounts.router, follow_ups.router, score.router, admin.router):
         app.include_router(router)
+    app.include_router(pages.router)
     return app
+
+
+async def _to_sign_in(_: Request, exc: SignInRequired) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(exc.next_path)}", status.HTTP_303_SEE_OTHER)
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

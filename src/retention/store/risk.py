@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
-from retention.store.batches import ACTIONS, REASONS, SCORES
+from retention.store.batches import ACTIONS, BATCHES, REASONS, SCORES
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class ListFilters:
     region: str | None = None
     account_manager_id: str | None = None
     industry_code: str | None = None
+    text: str | None = None  # the start of a customer id, or part of a name
 
 
 def account_risk(
@@ -49,7 +50,12 @@ def account_risk(
 
 
 def risk_list(
-    engine: Engine, batch_id: int, filters: ListFilters, limit: int, offset: int
+    engine: Engine,
+    batch_id: int,
+    filters: ListFilters,
+    limit: int,
+    offset: int,
+    sort: str = "rank",
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of the batch's list in rank order (accounts in exit process last), and the
     number of accounts that match the filters."""
@@ -62,17 +68,26 @@ def risk_list(
     ):
         if value is not None:
             where.append(SCORES.c[column] == value)
+    if filters.text:
+        like = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(
+            or_(
+                SCORES.c.customer_id.like(f"{like}%", escape="\\"),
+                SCORES.c.customer_name.like(f"%{like}%", escape="\\"),
+            )
+        )
+    order = (
+        (SCORES.c.probability.is_(None), SCORES.c.probability.desc(), SCORES.c.customer_id)
+        if sort == "probability"
+        else (SCORES.c.rank.is_(None), SCORES.c.rank, SCORES.c.customer_id)
+    )
     with engine.connect() as connection:
         total = connection.execute(
             select(func.count()).select_from(SCORES).where(*where)
         ).scalar_one()
         rows = (
             connection.execute(
-                select(SCORES)
-                .where(*where)
-                .order_by(SCORES.c.rank.is_(None), SCORES.c.rank, SCORES.c.customer_id)
-                .limit(limit)
-                .offset(offset)
+                select(SCORES).where(*where).order_by(*order).limit(limit).offset(offset)
             )
             .mappings()
             .all()
@@ -90,3 +105,47 @@ def high_band_floor(engine: Engine, batch_id: int) -> float | None:
             )
         ).scalar_one()
     return None if value is None else float(value)
+
+
+def firsts(
+    engine: Engine, batch_id: int, customer_ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each account's top reason and first action in a batch (for a page of the list)."""
+    if not customer_ids:
+        return {}, {}
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            select(REASONS).where(
+                REASONS.c.batch_id == batch_id,
+                REASONS.c.rank == 1,
+                REASONS.c.customer_id.in_(customer_ids),
+            )
+        ).mappings()
+        top = {r["customer_id"]: dict(r) for r in reasons}
+        actions = connection.execute(
+            select(ACTIONS).where(
+                ACTIONS.c.batch_id == batch_id,
+                ACTIONS.c.position == 1,
+                ACTIONS.c.customer_id.in_(customer_ids),
+            )
+        ).mappings()
+        first = {a["customer_id"]: dict(a) for a in actions}
+    return top, first
+
+
+def account_history(engine: Engine, customer_id: str) -> list[dict[str, Any]]:
+    """The account in every complete batch, oldest first: snapshot, probability, band."""
+    query = (
+        select(
+            BATCHES.c.id,
+            BATCHES.c.snapshot_date,
+            SCORES.c.probability,
+            SCORES.c.band,
+            SCORES.c.money_at_risk_cny,
+        )
+        .join(SCORES, SCORES.c.batch_id == BATCHES.c.id)
+        .where(BATCHES.c.status == "complete", SCORES.c.customer_id == customer_id)
+        .order_by(BATCHES.c.snapshot_date, BATCHES.c.id)
+    )
+    with engine.connect() as connection:
+        return [dict(r) for r in connection.execute(query).mappings()]

@@ -1,0 +1,1 @@
+"""The retention team's web page: server-rendered (Jinja2), every asset in the package."""

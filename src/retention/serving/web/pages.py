@@ -1,0 +1,354 @@
+"""The team's pages: sign-in, the list, an account, the assessment, the model.
+
+Rendered on the server; each page reads the latest complete batch with the same queries as
+the API, so the page and the CRM always show the same list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from retention.serving.deps import Model, Store
+from retention.serving.web.auth import Csrf, PageAdmin, Viewer, csrf_token, signed_in
+from retention.serving.web.texts import translator
+from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
+from retention.store.follow_ups import (
+    NewFollowUp,
+    create_follow_up,
+    kpis,
+    list_follow_ups,
+    update_follow_up,
+)
+from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
+from retention.store.users import authenticate
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+ACTION_CODES = (
+    "dedicated_manager", "tariff_plan", "dispatch_reliability_plan", "connection_project",
+    "capacity_change_visit", "new_energy_support", "integrated_channel",
+    "payment_arrangement", "market_retention_offer",
+)  # fmt: skip
+OUTCOMES = ("pending", "contacted", "retained", "churned", "unreachable")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _lang(request: Request) -> str:
+    wanted = request.query_params.get("lang")
+    if wanted in ("zh", "en"):
+        request.session["lang"] = wanted
+    return str(request.session.get("lang", "zh"))
+
+
+def render(request: Request, name: str, person: Any = None, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "t": translator(lang),
+            "lang": lang,
+            "user": person,
+            "csrf": csrf_token(request),
+            **context,
+        },
+    )
+
+
+def _batch(engine: Store) -> BatchInfo | None:
+    try:
+        return batch_info(engine)
+    except BatchNotFound:
+        return None
+
+
+@router.get("/login")
+def login_page(request: Request, engine: Store, next: str = "/list") -> Response:
+    if signed_in(request, engine) is not None:
+        return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    return render(request, "login.html", next=_safe_next(next), failed=False)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    engine: Store,
+    _: Csrf,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form()] = "/list",
+) -> Response:
+    person = authenticate(engine, username, password)
+    if person is None:
+        response = render(request, "login.html", next=_safe_next(next), failed=True)
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        return response
+    lang = request.session.get("lang", "zh")
+    request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
+    request.session.update({"user_id": person.id, "lang": lang})
+    return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/logout")
+def logout(request: Request, _: Csrf) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site (never another host) after sign-in."""
+    return target if target.startswith("/") and not target.startswith("//") else "/list"
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/list", status.HTTP_303_SEE_OTHER)
+
+
+def _filters(
+    band: str | None, region: str | None, manager: str | None, industry: str | None, q: str | None
+) -> ListFilters:
+    return ListFilters(
+        band=band or None,
+        region=region or None,
+        account_manager_id=manager or None,
+        industry_code=industry or None,
+        text=(q or "").strip() or None,
+    )
+
+
+@router.get("/list")
+def list_page(
+    request: Request,
+    engine: Store,
+    person: Viewer,
+    band: Annotated[str | None, Query(max_length=8)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    manager: Annotated[str | None, Query(max_length=64)] = None,
+    industry: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[str, Query(pattern="^(rank|probability)$")] = "rank",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    tab: Annotated[str, Query(pattern="^(list|exit)$")] = "list",
+) -> Response:
+    batch = _batch(engine)
+    if batch is None:
+        return render(request, "list.html", person, batch=None)
+    filters = _filters("exit" if tab == "exit" else band, region, manager, industry, q)
+    rows, count = risk_list(engine, batch.id, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE, sort)
+    if tab == "list":  # the ranked list; accounts in exit process have their own tab
+        rows = [r for r in rows if r["band"] != "exit"]
+    top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
+    figures = kpis(engine, batch.id, dt.date.today())["overall"]
+    overdue = list_follow_ups(engine, dt.date.today(), overdue=True, limit=1)[1]
+    query = {
+        "band": band or "",
+        "region": region or "",
+        "manager": manager or "",
+        "industry": industry or "",
+        "q": q or "",
+        "sort": sort,
+        "tab": tab,
+    }
+    return render(
+        request,
+        "list.html",
+        person,
+        batch=batch,
+        rows=rows,
+        top=top,
+        first=first,
+        count=count,
+        page=page,
+        pages=max(1, math.ceil(count / PAGE_SIZE)),
+        figures=figures,
+        overdue=overdue,
+        query=query,
+    )
+
+
+@router.get("/list.xlsx")
+def list_export(
+    request: Request,
+    engine: Store,
+    person: Viewer,
+    band: Annotated[str | None, Query(max_length=8)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    manager: Annotated[str | None, Query(max_length=64)] = None,
+    industry: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    tab: Annotated[str, Query(pattern="^(list|exit)$")] = "list",
+) -> Response:
+    """The current view (all its pages) as the formatted workbook of `retention export`."""
+    from retention.scoring.export import write_export
+
+    try:
+        stored = load_batch(engine)
+    except BatchNotFound as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", str(err))) from err
+    filters = _filters("exit" if tab == "exit" else band, region, manager, industry, q)
+    rows, _count = risk_list(engine, stored.info.id, filters, 1_000_000, 0)
+    keep = {r["customer_id"] for r in rows if tab == "exit" or r["band"] != "exit"}
+    view = StoredBatch(
+        info=stored.info,
+        scores=stored.scores[stored.scores["customer_id"].isin(keep)].reset_index(drop=True),
+        reasons=stored.reasons[stored.reasons["customer_id"].isin(keep)],
+        actions=stored.actions[stored.actions["customer_id"].isin(keep)],
+    )
+    lang = _lang(request)
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_export(view, "xlsx", Path(folder) / "list.xlsx", lang)  # type: ignore[arg-type]
+        content = path.read_bytes()
+    name = f"{stored.info.label}-{tab}-{lang}.xlsx"
+    return Response(
+        content,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/accounts/{customer_id}")
+def account_page(request: Request, customer_id: str, engine: Store, person: Viewer) -> Response:
+    batch = _batch(engine)
+    found = None if batch is None else account_risk(engine, batch.id, customer_id)
+    if batch is None or found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=("not_found", f"customer {customer_id} is not in the latest batch"),
+        )
+    score, reasons, actions = found
+    follow_ups, _count = list_follow_ups(engine, dt.date.today(), customer_id=customer_id)
+    history = account_history(engine, customer_id)
+    return render(
+        request,
+        "account.html",
+        person,
+        batch=batch,
+        score=score,
+        reasons=reasons,
+        actions=actions,
+        follow_ups=follow_ups,
+        history=history,
+        chart=_history_svg(history),
+        action_codes=ACTION_CODES,
+        outcomes=OUTCOMES,
+    )
+
+
+@router.post("/accounts/{customer_id}/follow-ups")
+def log_follow_up(
+    customer_id: str,
+    engine: Store,
+    person: Viewer,
+    _: Csrf,
+    action_code: Annotated[str, Form()],
+    outcome: Annotated[str, Form()] = "pending",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    contacted_at: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    batch = _batch(engine)
+    if batch is None or account_risk(engine, batch.id, customer_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", customer_id))
+    if action_code not in ACTION_CODES or outcome not in OUTCOMES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "form"))
+    item = NewFollowUp(
+        customer_id=customer_id,
+        action_code=action_code,
+        outcome=outcome,
+        note=note.strip() or None,
+        contacted_at=_local_time(contacted_at),
+    )
+    create_follow_up(engine, item, batch.id, caller_id=None)
+    return RedirectResponse(f"/accounts/{customer_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/follow-ups/{follow_up_id}")
+def update_page_follow_up(
+    follow_up_id: int,
+    engine: Store,
+    person: Viewer,
+    _: Csrf,
+    outcome: Annotated[str, Form()],
+    customer_id: Annotated[str, Form(max_length=64)],
+    contacted_at: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    if outcome not in OUTCOMES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "outcome"))
+    changes: dict[str, Any] = {"outcome": outcome}
+    when = _local_time(contacted_at)
+    if when is not None:
+        changes["contacted_at"] = when
+    if update_follow_up(engine, follow_up_id, changes) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", str(follow_up_id)))
+    return RedirectResponse(f"/accounts/{customer_id}", status.HTTP_303_SEE_OTHER)
+
+
+def _local_time(text: str) -> dt.datetime | None:
+    """A datetime-local form value (Beijing time) as the store keeps it (naive UTC)."""
+    from retention.serving.schemas import _to_store
+
+    if not text.strip():
+        return None
+    try:
+        return _to_store(dt.datetime.fromisoformat(text.strip()))
+    except ValueError as err:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "contacted_at")
+        ) from err
+
+
+@router.get("/assessment")
+def assessment_page(request: Request, engine: Store, person: Viewer) -> Response:
+    batch = _batch(engine)
+    if batch is None:
+        return render(request, "assessment.html", person, batch=None)
+    figures = kpis(engine, batch.id, dt.date.today())
+    overdue, _count = list_follow_ups(engine, dt.date.today(), overdue=True, limit=500)
+    return render(request, "assessment.html", person, batch=batch, figures=figures, overdue=overdue)
+
+
+@router.get("/model")
+def model_page(request: Request, serving: Model, person: PageAdmin) -> Response:
+    info = serving.model.info
+    baselines = info.get("baselines") or {}
+    return render(
+        request,
+        "model.html",
+        person,
+        serving=serving,
+        info=info,
+        metrics=info.get("test_metrics") or {},
+        baselines=baselines,
+    )
+
+
+def _history_svg(history: list[dict[str, Any]], width: int = 520, height: int = 120) -> str:
+    """Probability over past batches as an inline SVG polyline (no script, no CDN)."""
+    points = [(h["snapshot_date"], h["probability"]) for h in history if h["probability"]]
+    if len(points) < 2:
+        return ""
+    step = (width - 40) / (len(points) - 1)
+    top = max(p for _, p in points) or 1.0
+    xy = [
+        (20 + i * step, height - 20 - (p / top) * (height - 40)) for i, (_, p) in enumerate(points)
+    ]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    labels = "".join(
+        f'<text x="{x:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">{d:%Y-%m}</text>'
+        for (x, _), (d, _) in zip(xy, points, strict=True)
+    )
+    return (
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
+        f'<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{line}"/>'
+        f"{labels}</svg>"
+    )

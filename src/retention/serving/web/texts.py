@@ -1,0 +1,91 @@
+"""The page's words in Chinese (default) and English, as GLOSSARY.md uses them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "title": ("大客户流失预警", "Key-account retention"),
+    "list": ("风险名单", "Risk list"),
+    "exit_tab": ("正在办理销户/减容", "In exit process"),
+    "assessment": ("考核", "Assessment"),
+    "model": ("模型", "Model"),
+    "sign_in": ("登录", "Sign in"),
+    "sign_out": ("退出", "Sign out"),
+    "username": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "bad_login": ("用户名或密码错误", "Wrong user name or password"),
+    "high_risk": ("高风险客户", "High-risk accounts"),
+    "coverage": ("跟进覆盖率", "Coverage"),
+    "on_time": ("按时联系率", "On-time contact rate"),
+    "overdue": ("已超期", "Overdue"),
+    "money_at_risk": ("风险电费", "Money at risk"),
+    "rank": ("排名", "Rank"),
+    "customer": ("户号 / 户名", "Customer"),
+    "industry": ("行业", "Industry"),
+    "region": ("供电单位", "Supplying unit"),
+    "manager": ("客户经理", "Account manager"),
+    "probability": ("流失概率", "Churn probability"),
+    "band": ("风险等级", "Risk band"),
+    "top_reason": ("主要风险因素", "Top reason"),
+    "reasons": ("主要风险因素", "Reasons"),
+    "next_action": ("建议措施", "Next action"),
+    "actions": ("建议措施", "Recommended actions"),
+    "owner": ("责任人", "Owner"),
+    "due": ("完成时限", "Due date"),
+    "search": ("户号或户名", "Id or name"),
+    "filter": ("筛选", "Filter"),
+    "all": ("全部", "All"),
+    "export": ("导出 Excel", "Export to Excel"),
+    "sort": ("排序", "Sort"),
+    "sort_rank": ("按风险电费", "By money at risk"),
+    "sort_probability": ("按流失概率", "By probability"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "page": ("第 {page} / {pages} 页，共 {count} 户", "Page {page} of {pages}, {count} accounts"),
+    "no_batch": (
+        "还没有评分结果：请先运行 retention score",
+        "No scored list yet: run retention score",
+    ),
+    "follow_ups": ("跟进记录", "Follow-ups"),
+    "log_follow_up": ("记录跟进", "Log a follow-up"),
+    "action": ("措施", "Action"),
+    "outcome": ("结果", "Outcome"),
+    "contacted_at": ("联系时间", "Contacted at"),
+    "note": ("备注", "Note"),
+    "save": ("保存", "Save"),
+    "history": ("历次评分", "Risk over past batches"),
+    "snapshot": ("评估日期", "Snapshot date"),
+    "expected_revenue": ("预计年电费", "Expected 12-month revenue"),
+    "capacity": ("合同容量", "Contract capacity"),
+    "none_yet": ("暂无", "None yet"),
+    "by_manager": ("按客户经理", "By account manager"),
+    "by_region": ("按供电单位", "By supplying unit"),
+    "followed": ("已跟进", "Followed up"),
+    "model_version": ("模型版本", "Model version"),
+    "trained_at": ("训练时间", "Trained at"),
+    "metric": ("指标", "Metric"),
+    "drift_report": ("数据漂移报告", "Drift report"),
+    "high": ("高", "high"),
+    "medium": ("中", "medium"),
+    "low": ("低", "low"),
+    "exit": ("正在办理销户/减容", "in exit process"),
+    "pending": ("跟进中", "pending"),
+    "contacted": ("已联系", "contacted"),
+    "retained": ("已挽留", "retained"),
+    "churned": ("已流失", "churned"),
+    "unreachable": ("无法联系", "unreachable"),
+    "zero_churn": ("零流失", "zero churn"),
+}
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """t(key, **values): the text in the page's language."""
+    index = 0 if lang == "zh" else 1
+
+    def t(key: str, **values: object) -> str:
+        pair = TEXTS.get(key)
+        text = key if pair is None else pair[index]
+        return text.format(**values) if values else text
+
+    return t

@@ -1,0 +1,88 @@
+"""People who sign in to the web page: a role and an argon2 password hash, never the password."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from retention.store.tables import User, utc_now
+
+USERS: Table = User.__table__  # type: ignore[assignment]
+PAGE_ROLES = ("retention", "admin")
+_hasher = PasswordHasher()
+# Verifying against a dummy hash for an unknown name takes as long as for a known one.
+_DUMMY = _hasher.hash("not a password anyone has")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    username: str
+    display_name: str | None
+    role: str
+
+
+def create_user(
+    engine: Engine, username: str, password: str, role: str, display_name: str | None = None
+) -> Person:
+    """A new user, or a new password and role for an existing one."""
+    if role not in PAGE_ROLES:
+        raise ValueError(f"role {role!r}: choose one of {', '.join(PAGE_ROLES)}")
+    if not username.strip() or len(username) > 64:
+        raise ValueError("a user name is 1 to 64 characters")
+    if len(password) < 8:
+        raise ValueError("a password has at least 8 characters")
+    values = {
+        "role": role,
+        "password_hash": _hasher.hash(password),
+        "display_name": display_name,
+        "active": True,
+    }
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(USERS).values(username=username.strip(), created_at=utc_now(), **values)
+            )
+    except IntegrityError:
+        with engine.begin() as connection:
+            connection.execute(
+                update(USERS).where(USERS.c.username == username.strip()).values(**values)
+            )
+    person = get_user_by_name(engine, username.strip())
+    assert person is not None
+    return person
+
+
+def get_user_by_name(engine: Engine, username: str) -> Person | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))
+        ).first()
+    return None if row is None else Person(row.id, row.username, row.display_name, row.role)
+
+
+def get_user(engine: Engine, user_id: int) -> Person | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True))
+        ).first()
+    return None if row is None else Person(row.id, row.username, row.display_name, row.role)
+
+
+def authenticate(engine: Engine, username: str, password: str) -> Person | None:
+    """The user when the password is right; None otherwise (same time either way)."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))
+        ).first()
+    try:
+        _hasher.verify(row.password_hash if row is not None else _DUMMY, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None:
+        return None
+    return Person(row.id, row.username, row.display_name, row.role)

@@ -1,0 +1,106 @@
+"""The team's pages through the app: sign-in, list, account, follow-up, export, roles, CSRF."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from openpyxl import load_workbook
+
+from retention.store.database import open_store
+from retention.store.users import create_user
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "every form carries a CSRF token"
+    return found.group(1)
+
+
+def _sign_in(client, username: str, password: str):  # type: ignore[no-untyped-def]
+    page = client.get("/login")
+    return client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf": _csrf(page.text),
+            "next": "/list",
+        },
+        follow_redirects=False,
+    )
+
+
+def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "wang", "s3cret-pass", "retention", display_name="王经理")
+    client = served.client
+    client.cookies.clear()
+    # a signed-out visit is sent to sign-in
+    away = client.get("/list", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"].startswith("/login?next=/list")
+    assert _sign_in(client, "wang", "wrong-pass").status_code == 401
+    signed = _sign_in(client, "wang", "s3cret-pass")
+    assert signed.status_code == 303 and signed.headers["location"] == "/list"
+    # the list: KPI strip, ranked rows, filters, Chinese first
+    page = client.get("/list")
+    assert page.status_code == 200 and "风险名单" in page.text and 'id="kpi-high">40<' in page.text
+    first = served.scored.accounts.iloc[0]
+    assert first["customer_id"] in page.text
+    high = client.get("/list", params={"band": "high"}).text
+    assert high.count('class="band-high"') == 40
+    found = client.get("/list", params={"q": first["customer_id"][:6]}).text
+    assert first["customer_id"] in found
+    assert "Risk list" in client.get("/list", params={"lang": "en"}).text
+    client.get("/list", params={"lang": "zh"})
+    exits = client.get("/list", params={"tab": "exit"}).text
+    assert served.scored.leaving["customer_id"].iloc[0] in exits
+    # an account: reasons with its values, actions, and a follow-up logged from the form
+    account = client.get(f"/accounts/{first['customer_id']}")
+    reason = served.scored.reasons[served.scored.reasons["customer_id"] == first["customer_id"]]
+    assert reason["text_zh"].iloc[0] in account.text
+    logged = client.post(
+        f"/accounts/{first['customer_id']}/follow-ups",
+        data={
+            "csrf": _csrf(account.text),
+            "action_code": "dedicated_manager",
+            "outcome": "contacted",
+            "contacted_at": "2026-11-02T09:30",
+            "note": "已上门走访",
+        },
+        follow_redirects=False,
+    )
+    assert logged.status_code == 303
+    again = client.get(f"/accounts/{first['customer_id']}").text
+    assert "已上门走访" in again and "已联系" in again
+    # export the current view and open it
+    book = client.get("/list.xlsx", params={"band": "high"})
+    assert book.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(book.content)).worksheets[0]
+    assert sheet.max_row == 41 and sheet["A1"].value == "排名"
+    # a retention user cannot reach the admin page; sign-out ends the session
+    assert client.get("/model").status_code == 403
+    out = client.post("/logout", data={"csrf": _csrf(again)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert client.get("/list", follow_redirects=False).status_code == 303
+
+
+def test_a_form_without_its_csrf_token_is_refused(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "li", "another-pass", "admin")
+    client = served.client
+    client.cookies.clear()
+    page = client.get("/login")
+    refused = client.post("/login", data={"username": "li", "password": "another-pass"})
+    assert refused.status_code == 403 and refused.json()["code"] == "csrf"
+    forged = client.post(
+        "/login", data={"username": "li", "password": "another-pass", "csrf": "forged"}
+    )
+    assert forged.status_code == 403
+    assert _sign_in(client, "li", "another-pass").status_code == 303
+    assert "model" in client.get("/model").text.lower()  # admins see the model page
+    customer = served.scored.accounts["customer_id"].iloc[1]
+    no_token = client.post(f"/accounts/{customer}/follow-ups", data={"action_code": "tariff_plan"})
+    assert no_token.status_code == 403
+    assert _csrf(page.text)
+    client.cookies.clear()
