@@ -241,6 +241,7 @@ def account_page(request: Request, customer_id: str, engine: Store, person: View
         history=history,
         chart=_history_svg(history),
         action_codes=ACTION_CODES,
+        action_names={code: (a.zh, a.en) for code, a in serving.playbook.actions.items()},
         outcomes=OUTCOMES,
     )
 
