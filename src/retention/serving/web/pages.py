@@ -218,7 +218,9 @@ def list_export(
 
 
 @router.get("/accounts/{customer_id}")
-def account_page(request: Request, customer_id: str, engine: Store, person: Viewer) -> Response:
+def account_page(
+    request: Request, customer_id: str, engine: Store, serving: Model, person: Viewer
+) -> Response:
     batch = _batch(engine)
     found = None if batch is None else account_risk(engine, batch.id, customer_id)
     if batch is None or found is None:
