@@ -155,3 +155,33 @@ def test_a_job_killed_half_way_leaves_the_previous_batch_the_latest(
     # and the next complete batch marks the dead one abandoned
     _save(engine, scored, version="3")
     assert {b.id: b.status for b in list_batches(engine)}[previous + 1] == "abandoned"
+
+
+def test_an_older_store_is_migrated_in_place_without_losing_batches(
+    tmp_path: Path, scored: ScoredList
+) -> None:
+    # Given a store at the first schema with a batch in it
+    from sqlalchemy import insert
+
+    from retention.store.batches import BATCHES
+    from retention.store.database import engine_for, migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = engine_for(url)
+    migrate(engine, "0001")
+    assert current_revision(engine) == "0001"
+    with engine.begin() as connection:
+        connection.execute(
+            insert(BATCHES).values(
+                id=1, snapshot_date=dt.date(2026, 10, 1), scored_on=SCORED_ON, model_name="m",
+                model_version="1", capacity=40, status="complete", accounts=0,
+                created_at=dt.datetime(2026, 10, 2),
+            )
+        )  # fmt: skip
+    engine.dispose()
+    # when a job opens it, then the schema is the newest and the old batch still reads
+    engine = open_store(url)
+    assert current_revision(engine) == head_revision()
+    assert load_batch(engine, 1).info.snapshot_date == dt.date(2026, 10, 1)
+    _save(engine, scored)
+    assert load_batch(engine).scores["kwh_36m"].notna().any()

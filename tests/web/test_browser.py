@@ -114,6 +114,7 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     page.click(f"a[href='/accounts/{first}']")
     page.wait_for_url(f"{site}/accounts/{first}")
     assert page.locator("#reasons li").count() >= 1
+    assert page.locator("#usage-chart svg polyline").count() == 2
     page.screenshot(path=str(SCREENSHOTS / "account.png"), full_page=True)
     form = page.locator("#log-follow-up")
     form.locator("select[name=action_code]").select_option("dedicated_manager")

@@ -61,6 +61,26 @@ class ScoredList:
     peers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+USAGE_COLUMN = "kwh_36m"
+USAGE_MONTHS = 36
+
+
+def usage_months(usage: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
+    """Each account's kWh of the 36 months before T, oldest first, as a JSON list (null for a
+    month without a reading): the account page draws 24 months against the year before."""
+    start = (when - pd.DateOffset(months=USAGE_MONTHS)).to_period("M").to_timestamp()
+    recent = usage[(usage["month"] >= start) & (usage["month"] < when)]
+    months = pd.date_range(start, periods=USAGE_MONTHS, freq="MS")
+    table = recent.pivot_table(
+        index="customer_id", columns="month", values="kwh_total", aggfunc="sum"
+    ).reindex(columns=months)
+    values = table.round(0).to_numpy()
+    texts = [
+        "[" + ",".join("null" if np.isnan(v) else str(int(v)) for v in row) + "]" for row in values
+    ]
+    return pd.Series(texts, index=table.index, dtype=object)
+
+
 class _Clock:
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
@@ -182,6 +202,9 @@ def score_snapshot(
     leaving = customers.reindex(leaving_rows.index)[ACCOUNT_COLUMNS[1:]].reset_index()
     leaving["expected_revenue_cny"] = leaving_rows[EXPECTED_REVENUE].to_numpy(dtype=float)
     leaving["band"] = "exit"
+    usage = usage_months(tables.dataset.monthly_usage, when)
+    accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
+    leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
     clock.lap("actions")
 
     accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")

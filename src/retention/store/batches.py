@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
-from retention.scoring.batch import ACCOUNT_COLUMNS, ACTION_COLUMNS, ScoredList
+from retention.scoring.batch import ACCOUNT_COLUMNS, ACTION_COLUMNS, USAGE_COLUMN, ScoredList
 from retention.store.tables import (
     BATCH_ABANDONED,
     BATCH_COMPLETE,
@@ -38,6 +38,7 @@ SCORE_COLUMNS = [
     "expected_revenue_cny",
     "money_at_risk_cny",
     *ACCOUNT_COLUMNS[1:],
+    USAGE_COLUMN,
 ]
 REASON_COLUMNS = [
     "customer_id",

@@ -92,6 +92,9 @@ class Score(Base):
     region: Mapped[str | None] = mapped_column(String(100))
     account_manager_id: Mapped[str | None] = mapped_column(String(64))
     contract_capacity_kva: Mapped[float | None] = mapped_column(Double)
+    # kWh of the 36 months before the snapshot, oldest first (JSON list): the account page's
+    # chart of 24 months against the year before, without the dataset at hand.
+    kwh_36m: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_scores_batch_rank", "batch_id", "rank"),)
 

@@ -242,6 +242,7 @@ def account_page(
         follow_ups=follow_ups,
         history=history,
         chart=_history_svg(history),
+        usage_chart=_usage_svg(score.get("kwh_36m"), batch.snapshot_date, lang=_lang(request)),
         action_codes=ACTION_CODES,
         action_names={code: (a.zh, a.en) for code, a in serving.playbook.actions.items()},
         outcomes=OUTCOMES,
@@ -355,3 +356,58 @@ def _history_svg(history: list[dict[str, Any]], width: int = 520, height: int = 
         f'<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{line}"/>'
         f"{labels}</svg>"
     )
+
+
+def _usage_svg(
+    kwh_36m: str | None, snapshot: dt.date, lang: str, width: int = 720, height: int = 200
+) -> str:
+    """24 months of kWh (solid) against the same months a year before (dashed), as SVG."""
+    import json
+
+    if not kwh_36m:
+        return ""
+    values = [None if v is None else float(v) for v in json.loads(kwh_36m)]
+    if len(values) < 36:
+        return ""
+    recent, year_before = values[12:], values[:24]
+    known = [v for v in recent + year_before if v is not None]
+    if not known:
+        return ""
+    top = max(known) or 1.0
+    step = (width - 60) / 23
+
+    def line(series: list[float | None]) -> str:
+        return " ".join(
+            f"{50 + i * step:.1f},{height - 25 - (v / top) * (height - 45):.1f}"
+            for i, v in enumerate(series)
+            if v is not None
+        )
+
+    first = (pd_month(snapshot, -24), pd_month(snapshot, -1))
+    legend = (
+        ("近 24 个月用电量", "上年同期")
+        if lang == "zh"
+        else ("kWh, last 24 months", "a year before")
+    )
+    ticks = "".join(
+        f'<text x="{50 + i * step:.1f}" y="{height - 8}" font-size="10" text-anchor="middle">'
+        f"{pd_month(snapshot, i - 24)}</text>"
+        for i in range(0, 24, 3)
+    )
+    return (
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{legend[0]} {first[0]}..{first[1]}">'
+        f'<text x="50" y="12" font-size="11">{top:,.0f} kWh</text>'
+        f'<polyline fill="none" stroke="#999" stroke-dasharray="4 3" stroke-width="1.5" '
+        f'points="{line(year_before)}"/>'
+        f'<polyline fill="none" stroke="#1f4e79" stroke-width="2" points="{line(recent)}"/>'
+        f'<text x="{width - 230}" y="12" font-size="11" fill="#1f4e79">— {legend[0]}</text>'
+        f'<text x="{width - 110}" y="12" font-size="11" fill="#777">- - {legend[1]}</text>'
+        f"{ticks}</svg>"
+    )
+
+
+def pd_month(snapshot: dt.date, offset: int) -> str:
+    """The month `offset` months from the snapshot's month, as YYYY-MM."""
+    index = snapshot.year * 12 + snapshot.month - 1 + offset
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

@@ -55,6 +55,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "note": ("备注", "Note"),
     "save": ("保存", "Save"),
     "history": ("历次评分", "Risk over past batches"),
+    "usage": ("用电量：近 24 个月与上年同期", "Consumption: 24 months against the year before"),
     "snapshot": ("评估日期", "Snapshot date"),
     "expected_revenue": ("预计年电费", "Expected 12-month revenue"),
     "capacity": ("合同容量", "Contract capacity"),
