@@ -78,6 +78,12 @@ def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None: 
     assert book.headers["content-type"].startswith("application/vnd.openxmlformats")
     sheet = load_workbook(io.BytesIO(book.content)).worksheets[0]
     assert sheet.max_row == 41 and sheet["A1"].value == "排名"
+    # the assessment, with the overdue follow-ups, exported for the weekly meeting
+    assessment = client.get("/assessment")
+    assert assessment.status_code == 200 and "按客户经理" in assessment.text
+    workbook = load_workbook(io.BytesIO(client.get("/assessment.xlsx").content))
+    assert workbook.sheetnames == ["按客户经理", "按供电单位", "已超期"]
+    assert workbook["按客户经理"]["B1"].value == "高风险客户"
     # a retention user cannot reach the admin page; sign-out ends the session
     assert client.get("/model").status_code == 403
     out = client.post("/logout", data={"csrf": _csrf(again)}, follow_redirects=False)

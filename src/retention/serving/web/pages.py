@@ -7,6 +7,7 @@ the API, so the page and the CRM always show the same list.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import tempfile
 from pathlib import Path
@@ -319,6 +320,64 @@ def assessment_page(request: Request, engine: Store, person: Viewer) -> Response
     figures = kpis(engine, batch.id, dt.date.today())
     overdue, _count = list_follow_ups(engine, dt.date.today(), overdue=True, limit=500)
     return render(request, "assessment.html", person, batch=batch, figures=figures, overdue=overdue)
+
+
+@router.get("/assessment.xlsx")
+def assessment_export(request: Request, engine: Store, person: Viewer) -> Response:
+    """The assessment as a workbook: by manager, by supplying unit, the overdue follow-ups."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    batch = _batch(engine)
+    if batch is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", "no scored list"))
+    t = translator(_lang(request))
+    figures = kpis(engine, batch.id, dt.date.today())
+    overdue, _count = list_follow_ups(engine, dt.date.today(), overdue=True, limit=100_000)
+    book = Workbook()
+    book.remove(book.active)
+    columns = [
+        ("high_risk_accounts", "high_risk"), ("followed_up", "followed"),
+        ("coverage", "coverage"), ("on_time_contact_rate", "on_time"),
+        ("overdue", "overdue"), ("money_at_risk_cny", "money_at_risk"),
+    ]  # fmt: skip
+    for key, title, first in (
+        ("by_account_manager", "by_manager", "manager"),
+        ("by_region", "by_region", "region"),
+    ):
+        sheet = book.create_sheet(t(title))
+        sheet.append([t(first)] + [t(label) for _, label in columns])
+        for group in figures[key]:
+            sheet.append([group["key"]] + [group[name] for name, _ in columns])
+        _format_sheet(sheet, Font(bold=True), percent=(4, 5))
+    sheet = book.create_sheet(t("overdue"))
+    sheet.append(["户号 customer", t("action"), t("owner"), t("due"), t("outcome")])
+    for item in overdue:
+        sheet.append(
+            [item["customer_id"], item["action_code"], item["owner"], item["due_date"],
+             t(item["outcome"])]
+        )  # fmt: skip
+    _format_sheet(sheet, Font(bold=True))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    name = f"assessment-{batch.label}.xlsx"
+    return Response(
+        buffer.getvalue(),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _format_sheet(sheet: Any, bold: Any, percent: tuple[int, ...] = ()) -> None:
+    for cell in sheet[1]:
+        cell.font = bold
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    for column in sheet.columns:
+        sheet.column_dimensions[column[0].column_letter].width = 16
+    for index in percent:
+        for cell in list(sheet.columns)[index - 1][1:]:
+            cell.number_format = "0.0%"
 
 
 @router.get("/model")
