@@ -134,6 +134,7 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     # a retention user cannot reach the admin page; sign out ends the session
     response = page.goto(f"{site}/model")
     assert response is not None and response.status == 403
+    assert "仅限管理员" in page.locator("main").inner_text()  # a page, not JSON
     page.goto(f"{site}/list")
     page.click("#sign-out")
     page.wait_for_url(f"{site}/login")

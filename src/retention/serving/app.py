@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
@@ -96,11 +96,17 @@ async def _to_sign_in(_: Request, exc: SignInRequired) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(exc.next_path)}", status.HTTP_303_SEE_OTHER)
 
 
-async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc.detail, tuple):
         code, message = exc.detail
     else:
         code, message = _CODES.get(exc.status_code, "error"), str(exc.detail)
+    if _is_page(request):  # a person in a browser gets a page, the CRM gets JSON
+        response = pages.render(
+            request, "error.html", None, status=exc.status_code, message=message
+        )
+        response.status_code = exc.status_code
+        return response
     return JSONResponse(
         {"code": code, "message": message},
         status_code=exc.status_code,
@@ -114,6 +120,12 @@ async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONRespo
         {"code": "invalid_request", "message": "; ".join(problems)},
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    api = path.startswith(("/v1/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi"))
+    return not api and "text/html" in request.headers.get("accept", "")
 
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
