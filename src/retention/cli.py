@@ -323,6 +323,9 @@ def users_create(
     name: Annotated[str, typer.Argument(help="User name to sign in with.")],
     role: Annotated[str, typer.Option(help="retention or admin.")] = "retention",
     display_name: Annotated[str | None, typer.Option(help="Name shown on the page.")] = None,
+    manager_id: Annotated[
+        str | None, typer.Option(help="The account manager id this person is (my accounts).")
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
@@ -338,7 +341,9 @@ def users_create(
     else:
         password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
     try:
-        person = create_user(open_store(Settings().store_url), name, password, role, display_name)
+        person = create_user(
+            open_store(Settings().store_url), name, password, role, display_name, manager_id
+        )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     console.print(f"user {person.username} ({person.role}) can sign in")

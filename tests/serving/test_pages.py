@@ -33,7 +33,8 @@ def _sign_in(client, username: str, password: str):  # type: ignore[no-untyped-d
 
 def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None:  # type: ignore[no-untyped-def]
     engine = open_store(served.url)
-    create_user(engine, "wang", "s3cret-pass", "retention", display_name="王经理")
+    manager = served.scored.accounts["account_manager_id"].dropna().iloc[0]
+    create_user(engine, "wang", "s3cret-pass", "retention", "王经理", account_manager_id=manager)
     client = served.client
     client.cookies.clear()
     # a signed-out visit is sent to sign-in
@@ -52,6 +53,11 @@ def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None: 
     found = client.get("/list", params={"q": first["customer_id"][:6]}).text
     assert first["customer_id"] in found
     assert "Risk list" in client.get("/list", params={"lang": "en"}).text
+    # an account manager's own accounts, one click away
+    assert f'href="/list?manager={manager}"' in page.text
+    mine = client.get("/list", params={"manager": manager}).text
+    theirs = served.scored.accounts[served.scored.accounts["account_manager_id"] == manager]
+    assert theirs["customer_id"].iloc[0] in mine
     client.get("/list", params={"lang": "zh"})
     exits = client.get("/list", params={"tab": "exit"}).text
     assert served.scored.leaving["customer_id"].iloc[0] in exits

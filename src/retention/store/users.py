@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,10 +25,16 @@ class Person:
     username: str
     display_name: str | None
     role: str
+    account_manager_id: str | None = None
 
 
 def create_user(
-    engine: Engine, username: str, password: str, role: str, display_name: str | None = None
+    engine: Engine,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    account_manager_id: str | None = None,
 ) -> Person:
     """A new user, or a new password and role for an existing one."""
     if role not in PAGE_ROLES:
@@ -40,6 +47,7 @@ def create_user(
         "role": role,
         "password_hash": _hasher.hash(password),
         "display_name": display_name,
+        "account_manager_id": account_manager_id,
         "active": True,
     }
     try:
@@ -62,7 +70,7 @@ def get_user_by_name(engine: Engine, username: str) -> Person | None:
         row = connection.execute(
             select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))
         ).first()
-    return None if row is None else Person(row.id, row.username, row.display_name, row.role)
+    return None if row is None else _person(row)
 
 
 def get_user(engine: Engine, user_id: int) -> Person | None:
@@ -70,7 +78,7 @@ def get_user(engine: Engine, user_id: int) -> Person | None:
         row = connection.execute(
             select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True))
         ).first()
-    return None if row is None else Person(row.id, row.username, row.display_name, row.role)
+    return None if row is None else _person(row)
 
 
 def authenticate(engine: Engine, username: str, password: str) -> Person | None:
@@ -85,4 +93,8 @@ def authenticate(engine: Engine, username: str, password: str) -> Person | None:
         return None
     if row is None:
         return None
-    return Person(row.id, row.username, row.display_name, row.role)
+    return _person(row)
+
+
+def _person(row: Any) -> Person:
+    return Person(row.id, row.username, row.display_name, row.role, row.account_manager_id)

@@ -37,6 +37,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "filter": ("筛选", "Filter"),
     "all": ("全部", "All"),
     "export": ("导出 Excel", "Export to Excel"),
+    "mine": ("我的客户", "My accounts"),
     "sort": ("排序", "Sort"),
     "sort_rank": ("按风险电费", "By money at risk"),
     "sort_probability": ("按流失概率", "By probability"),
