@@ -228,6 +228,22 @@ def test_a_date_that_is_not_a_date(tables: Tables, write: Callable[..., Path]) -
     assert (problem.column, problem.rule, places(problem)) == ("open_date", Rule.NOT_A_DATE, [3])
 
 
+def test_a_date_out_of_any_plausible_range(tables: Tables, write: Callable[..., Path]) -> None:
+    # A typo such as year 0070 parses as a date; the contract still refuses it.
+    billing = as_text(tables["monthly_billing"], "due_date")
+    billing.loc[2, "due_date"] = "0070-01-15"
+    tables["monthly_billing"] = billing
+
+    problem = the_problem(validate_dataset(write(tables, "csv")))
+
+    assert (problem.file, problem.column, problem.rule, places(problem)) == (
+        "monthly_billing.csv",
+        "due_date",
+        Rule.PLAUSIBLE_TIME,
+        [4],
+    )
+
+
 def test_unknown_customer_ids(tables: Tables, write: Callable[..., Path], fmt: str) -> None:
     tables["service_tickets"].loc[1, "customer_id"] = "C999"
     tables["outages"].loc[0, "customer_id"] = "c001"

@@ -47,6 +47,7 @@ PANDAS_DTYPES: dict[str, Any] = {
     "timestamp": DATETIME_DTYPE,
 }
 DATETIME_KINDS = frozenset({"date", "month", "timestamp"})
+EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31 23:59:59")
 
 # Columns holding personal or commercial data: never logged, masked in validation examples.
 PERSONAL_COLUMNS = frozenset({"customer_name"})
@@ -143,6 +144,7 @@ class Rule:
     NOT_A_MONTH = "not a month YYYY-MM / 月份格式错误"
     NOT_A_TIMESTAMP = "not a timestamp YYYY-MM-DD HH:MM[:SS] / 时间格式错误"
     NOT_NULL = "must not be empty / 不能为空"
+    PLAUSIBLE_TIME = "must be between 1900 and 2100 / 时间须在 1900 至 2100 年之间"
     NON_NEGATIVE = "must be >= 0 / 不能为负"
     POSITIVE = "must be > 0 / 必须大于 0"
     POWER_FACTOR = "must be in (0, 1] / 须在 (0, 1] 之间"
@@ -185,6 +187,10 @@ class ColumnSpec:
 
     def pandera_checks(self) -> list[pa.Check]:
         checks = list(self.checks)
+        if self.kind in DATETIME_KINDS:  # a year 70 due date is a typo, not a date
+            checks.append(
+                pa.Check.in_range(EARLIEST, LATEST, ignore_na=True, error=Rule.PLAUSIBLE_TIME)
+            )
         if self.values is not None:
             checks.append(pa.Check.isin(list(self.values), error=Rule.one_of(self.values)))
         return checks
