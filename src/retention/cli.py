@@ -357,11 +357,26 @@ def simulate(
     start: Annotated[str, typer.Option(help="First month, YYYY-MM.")] = "2023-11",
     seed: Annotated[int, typer.Option(help="Same seed, same dataset.")] = 20261129,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A shift from a month, KIND:YYYY-MM:TARGET:CHANGE, e.g. "
+            "tariff_reform:2026-06:large_industry:+0.3 or industry_downturn:2026-03:C31:-0.4 "
+            "(repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder
+    from retention.data.simulator.scenarios import Scenario
 
-    config = SimulationConfig(accounts=accounts, months=months, start=start, seed=seed)
+    try:
+        shifts = tuple(Scenario.parse(text) for text in scenario or [])
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--scenario") from err
+    config = SimulationConfig(
+        accounts=accounts, months=months, start=start, seed=seed, scenarios=shifts
+    )
     summary = simulate_to_folder(config, out, fmt=fmt, console=err_console)
     summary.print(console)
 

@@ -34,6 +34,7 @@ from retention.data.contract import MARKET_MODES
 from retention.data.simulator import engine, process
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
+from retention.data.simulator.scenarios import Scenario
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,6 +53,7 @@ class SimulationConfig:
     seed: int = 20261129
     burn_in_months: int = 12
     new_account_share: float = 0.08
+    scenarios: tuple[Scenario, ...] = ()  # shifts from a given month (scenarios.py)
 
     def __post_init__(self) -> None:
         if self.accounts < 10:
@@ -127,6 +129,7 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
         config.burn_in_months,
         rng,
         on_month=on_month if callable(on_month) else None,
+        scenarios=config.scenarios,
     )
     tables = _tables(config, portfolio, outcome)
     truth = {

@@ -27,6 +27,7 @@ from retention.data.simulator.profiles import (
     policy_multiplier,
     tou_factors,
 )
+from retention.data.simulator.scenarios import Scenario, factors
 
 DAY = 86_400
 # A volume loss is measured against the same month a year earlier, so the load can only be
@@ -149,9 +150,13 @@ def run(
     burn_in: int,
     rng: np.random.Generator,
     on_month: Callable[[], None] | None = None,
+    scenarios: tuple[Scenario, ...] = (),
 ) -> Outcome:
-    """Simulate burn_in hidden months, then `months` months of data."""
+    """Simulate burn_in hidden months, then `months` months of data (with `scenarios`'
+    shifts from their months)."""
     n = p.size
+    tariff_names = np.array(TARIFFS, dtype=object)[p.tariff]
+    industry_codes = np.array([ind.code for ind in INDUSTRIES], dtype=object)[p.industry]
     rates = build_rates(p)
     phase = rng.uniform(0, 60, len(INDUSTRIES))
     ind_season = np.array([ind.seasonality for ind in INDUSTRIES])
@@ -378,6 +383,7 @@ def run(
         shares[:, 0] *= 1 - 0.5 * pv_share
         shares[:, 1] *= 1 - 0.5 * pv_share
         shares /= shares.sum(axis=1, keepdims=True)
+        grid = grid * factors(scenarios, "industry_downturn", month, industry_codes[idx])
         kwh = np.round(grid, 0)
         peak, flat = np.round(kwh * shares[:, 0], 0), np.round(kwh * shares[:, 1], 0)
         valley = np.maximum(kwh - peak - flat, 0)
@@ -410,6 +416,7 @@ def run(
 
         fp, ff, fv = tou_factors(month)
         unit = flat_price[idx] * policy_multiplier(month) * discount[idx]
+        unit = unit * factors(scenarios, "tariff_reform", month, tariff_names[idx])
         unit = unit * np.where(market[idx] == 0, agency_noise, 1.0)
         tou_kwh = np.where(no_tou, kwh, peak * fp + flat * ff + valley * fv)
         energy = tou_kwh * unit
