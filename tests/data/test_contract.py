@@ -491,3 +491,18 @@ def test_in_memory_tables_get_the_same_checks(tables: Tables) -> None:
     assert ok.ok
     assert ok.dataset is not None
     assert str(ok.dataset.monthly_usage["month"].dtype) == "datetime64[us]"
+
+
+def test_a_year_zero_is_reported_not_a_crash() -> None:
+    # Found by schemathesis: a month 0000-01 made the report's examples crash.
+    from retention.data.validation import validate_tables
+
+    usage = pd.DataFrame(
+        {"customer_id": ["C1"], "month": [pd.Timestamp("2026-01-01")], "kwh_total": [1.0]}
+    )
+    usage["month"] = usage["month"].astype("datetime64[s]")
+    usage.loc[0, "month"] = np.datetime64("0000-01-01", "s")
+    report = validate_tables({"monthly_usage": usage})
+    problem = next(p for p in report.problems if p.column == "month")
+    assert problem.rule == Rule.PLAUSIBLE_TIME
+    assert problem.examples[0] == {"row": 0, "value": "0000-01"}

@@ -760,14 +760,15 @@ def _jsonable(value: Any, kind: str | None) -> Any:
     if isinstance(value, float) and np.isnan(value):
         return None
     if isinstance(value, pd.Timestamp | np.datetime64):
-        stamp = pd.Timestamp(value)
-        if pd.isna(stamp):
+        if pd.isna(value):
             return None
+        # numpy's text, not strftime: a typo such as year 0 must still be shown, not crash
+        text = np.datetime_as_string(np.datetime64(value, "s")).replace("T", " ")
         if kind == "month":
-            return stamp.strftime("%Y-%m")
-        if kind == "date" or (kind is None and stamp == stamp.normalize()):
-            return stamp.strftime("%Y-%m-%d")
-        return stamp.strftime("%Y-%m-%d %H:%M:%S")
+            return text[:7]
+        if kind == "date" or (kind is None and text.endswith("00:00:00")):
+            return text[:10]
+        return text
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, bool | int | float | str):
