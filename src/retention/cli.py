@@ -260,6 +260,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=False,  # query strings can hold a searched customer name; /metrics counts
     )
 
 

@@ -109,4 +109,6 @@ def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> N
     console.print(
         f'  curl -H "Authorization: Bearer {key}" "{base}/v1/risk-list?band=high"', soft_wrap=True
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )

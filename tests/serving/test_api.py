@@ -277,3 +277,40 @@ def test_the_docs_pages_need_no_internet(served) -> None:  # type: ignore[no-unt
         html = served.client.get(page).text
         assert "https://" not in html and "http://" not in html, page
     assert served.client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+
+
+def test_review_findings_are_4xx_not_500(served) -> None:  # type: ignore[no-untyped-def]
+    # From a review: each of these made a 500 (some only on PostgreSQL).
+    customer = served.scored.accounts["customer_id"].iloc[6]
+    path = f"/v1/accounts/{customer}/follow-ups"
+    far = served.post(
+        path, json={"action_code": "tariff_plan", "contacted_at": "0001-01-01T00:00:00"}
+    )
+    assert far.status_code == 422
+    assert served.get("/v1/accounts/a%00b/risk").status_code in (404, 422)
+    assert served.get("/v1/risk-list", params={"region": "a\x00b"}).status_code in (200, 422)
+    nul = served.post(path, json={"action_code": "tariff_plan", "note": "a\x00b"})
+    assert nul.status_code in (201, 422)
+    body = {"accounts": [], "snapshot_date": "1900-01-01"}
+    assert served.post("/v1/score", json=body).status_code == 422
+    mid = served.post("/v1/score", json={"accounts": [{}], "snapshot_date": "2026-11-15"})
+    assert mid.status_code == 422
+    missing = served.get("/v1/no-such-route")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_overdue_false_keeps_follow_ups_without_a_due_date(served) -> None:  # type: ignore[no-untyped-def]
+    customer = served.scored.accounts["customer_id"].iloc[7]
+    # an action the batch did not recommend for this account has no due date
+    recommended = set(
+        served.scored.actions.loc[served.scored.actions["customer_id"] == customer, "code"]
+    )
+    other = next(
+        c for c in ("market_retention_offer", "connection_project") if c not in recommended
+    )
+    created = served.post(f"/v1/accounts/{customer}/follow-ups", json={"action_code": other})
+    assert created.status_code == 201 and created.json()["due_date"] is None
+    everything = served.get("/v1/follow-ups", params={"customer_id": customer}).json()["count"]
+    late = served.get("/v1/follow-ups", params={"customer_id": customer, "overdue": True})
+    on_time = served.get("/v1/follow-ups", params={"customer_id": customer, "overdue": False})
+    assert late.json()["count"] + on_time.json()["count"] == everything

@@ -59,6 +59,8 @@ def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None: 
     theirs = served.scored.accounts[served.scored.accounts["account_manager_id"] == manager]
     assert theirs["customer_id"].iloc[0] in mine
     client.get("/list", params={"lang": "zh"})
+    # the list's count leaves the accounts in exit process to their own tab
+    assert f"共 {len(served.scored.accounts)} 户" in page.text
     exits = client.get("/list", params={"tab": "exit"}).text
     assert served.scored.leaving["customer_id"].iloc[0] in exits
     # an account: reasons with its values, actions, and a follow-up logged from the form
@@ -79,6 +81,7 @@ def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None: 
     assert logged.status_code == 303
     again = client.get(f"/accounts/{first['customer_id']}").text
     assert "已上门走访" in again and "已联系" in again
+    assert "2026-11-02 09:30" in again  # shown in Beijing time, as entered
     # export the current view and open it
     book = client.get("/list.xlsx", params={"band": "high"})
     assert book.headers["content-type"].startswith("application/vnd.openxmlformats")

@@ -17,6 +17,7 @@ months stored as dates, 1/0 and 是/否 booleans.
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import io
 import logging
 import os
@@ -46,6 +47,15 @@ log = logging.getLogger(__name__)
 FORMATS = ("parquet", "csv")
 FileFormat = Literal["parquet", "csv", "memory"]
 LOCAL_TIMEZONE = "Asia/Shanghai"  # zone-aware timestamps brought by users are converted to it
+
+
+def local_today() -> dt.date:
+    """Today in Beijing: due dates and "overdue" turn at local midnight, whatever the host's
+    clock zone."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).date()
+
 
 _BOM_UTF8 = codecs.BOM_UTF8
 _BOMS_UTF16 = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)

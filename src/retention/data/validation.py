@@ -763,7 +763,8 @@ def _jsonable(value: Any, kind: str | None) -> Any:
         if pd.isna(value):
             return None
         # numpy's text, not strftime: a typo such as year 0 must still be shown, not crash
-        text = np.datetime_as_string(np.datetime64(value, "s")).replace("T", " ")
+        raw = value.to_datetime64() if isinstance(value, pd.Timestamp) else value
+        text = np.datetime_as_string(raw.astype("datetime64[s]")).replace("T", " ")
         if kind == "month":
             return text[:7]
         if kind == "date" or (kind is None and text.endswith("00:00:00")):

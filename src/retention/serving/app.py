@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from retention.serving import metrics
@@ -85,6 +87,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    # Starlette's own 404/405 (no route) in the same {"code", "message"} form
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _unstorable)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     for router in (health.router, accounts.router, follow_ups.router, score.router, admin.router):
         app.include_router(router)
@@ -96,7 +101,7 @@ async def _to_sign_in(_: Request, exc: SignInRequired) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(exc.next_path)}", status.HTTP_303_SEE_OTHER)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if isinstance(exc.detail, tuple):
         code, message = exc.detail
     else:
@@ -111,6 +116,15 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
         {"code": code, "message": message},
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+    """A value the database cannot hold (PostgreSQL refuses text with a NUL byte): the
+    request is at fault, not the server."""
+    return JSONResponse(
+        {"code": "invalid_request", "message": "a value the store cannot hold (e.g. a NUL byte)"},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
 
 

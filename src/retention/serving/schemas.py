@@ -22,7 +22,13 @@ def _to_store(value: dt.datetime) -> dt.datetime:
     """A time sent by a client as the store keeps it (naive UTC); a time without a zone is
     local time (Asia/Shanghai), as the CRM and the team mean it."""
     zoned = value.replace(tzinfo=_LOCAL) if value.tzinfo is None else value
-    return zoned.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        stored = zoned.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError as err:
+        raise ValueError("time out of range") from err
+    if not 1900 <= stored.year <= 2100:
+        raise ValueError("time must be between 1900 and 2100")
+    return stored
 
 
 Instant = Annotated[dt.datetime, AfterValidator(_stored_utc)]

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from retention.data.contract import TABLES, ColumnSpec
 from retention.data.io import LOCAL_TIMEZONE, Dataset
@@ -101,6 +101,13 @@ class ScoreRequest(BaseModel):
         default=None,
         description="Score at this date (first day of a month); default: after the latest row.",
     )
+
+    @field_validator("snapshot_date")
+    @classmethod
+    def _first_of_a_month(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and (value.day != 1 or not 2000 <= value.year <= 2100):
+            raise ValueError("the first day of a month between 2000 and 2100")
+        return value
 
 
 def request_frames(request: ScoreRequest) -> dict[str, pd.DataFrame]:

@@ -97,6 +97,11 @@ def _replay(found: dict[str, Any], digest: str) -> tuple[dict[str, Any], bool]:
     return found, True
 
 
+def stored_reply(engine: Engine, caller_id: int | None, key: str) -> dict[str, Any] | None:
+    """The follow-up a caller already stored under this idempotency key, if any."""
+    return _by_key(engine, f"{caller_id}:{key}")
+
+
 def _by_key(engine: Engine, scoped: str) -> dict[str, Any] | None:
     with engine.connect() as connection:
         row = (
@@ -166,7 +171,11 @@ def list_follow_ups(
         where.append(FOLLOW_UPS.c.owner == owner)
     if action_code is not None:
         where.append(FOLLOW_UPS.c.action_code == action_code)
-    late = and_(FOLLOW_UPS.c.contacted_at.is_(None), FOLLOW_UPS.c.due_date < today)
+    late = and_(
+        FOLLOW_UPS.c.contacted_at.is_(None),
+        FOLLOW_UPS.c.due_date.is_not(None),
+        FOLLOW_UPS.c.due_date < today,
+    )
     if overdue is True:
         where.append(late)
     elif overdue is False:
@@ -218,9 +227,9 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
         )
         follow = pd.DataFrame(
             connection.execute(
-                select(
-                    FOLLOW_UPS.c.customer_id, FOLLOW_UPS.c.contacted_at, FOLLOW_UPS.c.outcome
-                ).where(FOLLOW_UPS.c.batch_id == batch_id)
+                select(FOLLOW_UPS.c.customer_id, FOLLOW_UPS.c.contacted_at, FOLLOW_UPS.c.outcome)
+                .where(FOLLOW_UPS.c.batch_id == batch_id)
+                .order_by(FOLLOW_UPS.c.id)  # the latest follow-up of an account is its outcome
             ).all(),
             columns=["customer_id", "contacted_at", "outcome"],
         )
@@ -238,7 +247,8 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
     high["overdue"] = ~high["contacted"] & (high["first_due"] < today).fillna(False)
     outcomes = {
         outcome: int(count)
-        for outcome, count in follow.drop_duplicates("customer_id", keep="last")["outcome"]
+        for outcome, count in follow[follow["customer_id"].isin(set(high["customer_id"]))]
+        .drop_duplicates("customer_id", keep="last")["outcome"]
         .value_counts()
         .items()
     }

@@ -17,6 +17,7 @@ class ListFilters:
     account_manager_id: str | None = None
     industry_code: str | None = None
     text: str | None = None  # the start of a customer id, or part of a name
+    exclude_exit: bool = False  # the ranked list without the accounts in exit process
 
 
 def account_risk(
@@ -68,6 +69,8 @@ def risk_list(
     ):
         if value is not None:
             where.append(SCORES.c[column] == value)
+    if filters.exclude_exit:
+        where.append(SCORES.c.band != "exit")
     if filters.text:
         like = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(

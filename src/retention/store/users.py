@@ -88,10 +88,11 @@ def authenticate(engine: Engine, username: str, password: str) -> Person | None:
             select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))
         ).first()
     try:
-        _hasher.verify(row.password_hash if row is not None else _DUMMY, password)
+        stored = row.password_hash if row is not None and row.password_hash else _DUMMY
+        _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None:
+    if row is None or not row.password_hash:
         return None
     return _person(row)
 

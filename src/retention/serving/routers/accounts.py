@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
+from retention.data.io import local_today
 from retention.serving.deps import AUTH_ERRORS, Model, Reader, Store, json_response
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
@@ -60,7 +60,7 @@ async def get_account_risk(
             detail=("not_found", f"customer {customer_id} is not in the latest batch ({batch.id})"),
         )
     score, reasons, actions = found
-    follow_ups, _count = list_follow_ups(engine, dt.date.today(), customer_id=customer_id)
+    follow_ups, _count = list_follow_ups(engine, local_today(), customer_id=customer_id)
     return json_response(
         AccountRisk.model_validate(
             {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 
+from retention.data.io import local_today
 from retention.serving.deps import AUTH_ERRORS, Logger, Reader, Store
 from retention.serving.routers.accounts import CustomerId, latest_batch
 from retention.serving.schemas import (
@@ -24,6 +24,8 @@ from retention.store.follow_ups import (
     create_follow_up,
     kpis,
     list_follow_ups,
+    request_hash,
+    stored_reply,
     update_follow_up,
 )
 from retention.store.risk import account_risk
@@ -48,6 +50,17 @@ def post_follow_up(
         str | None, Header(min_length=1, max_length=128, examples=["crm-7f3a-0001"])
     ] = None,
 ) -> FollowUp:
+    if idempotency_key is not None:  # a retry is answered as before, whatever changed since
+        replay = stored_reply(engine, caller.key_id, idempotency_key)
+        if replay is not None:
+            item = NewFollowUp(customer_id=customer_id, **body.model_dump())
+            if replay["request_hash"] != request_hash(item):
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    detail=("idempotency_conflict", "this Idempotency-Key was used for another"),
+                )
+            response.headers["Idempotent-Replayed"] = "true"
+            return FollowUp.model_validate(replay)
     batch = latest_batch(engine)
     if account_risk(engine, batch.id, customer_id) is None:
         raise HTTPException(
@@ -106,7 +119,7 @@ def get_follow_ups(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> FollowUps:
     rows, total = list_follow_ups(
-        engine, dt.date.today(), customer_id, owner, action_code, overdue, limit, offset
+        engine, local_today(), customer_id, owner, action_code, overdue, limit, offset
     )
     return FollowUps.model_validate({"data": rows, "count": total})
 
@@ -119,7 +132,7 @@ def get_follow_ups(
 )
 def get_kpis(engine: Store, _: Reader) -> Kpis:
     batch = latest_batch(engine)
-    figures = kpis(engine, batch.id, dt.date.today())
+    figures = kpis(engine, batch.id, local_today())
     return Kpis.model_validate(
         {"batch_id": batch.id, "snapshot_date": batch.snapshot_date, **figures}
     )

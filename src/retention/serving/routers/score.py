@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import lru_cache
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import pandas as pd
 from fastapi import APIRouter, Body, HTTPException, Response, status
 from sqlalchemy import Engine
 
+from retention.data.io import local_today
 from retention.serving.deps import AUTH_ERRORS, Config, Model, Scorer, Store, json_response
 from retention.serving.metrics import ACCOUNTS_SCORED
 from retention.serving.on_demand import (
@@ -66,7 +66,7 @@ def post_score(
         peers, floor = None, float("inf")
     try:
         scored = score_request(
-            request, serving, peers, floor, settings.medium_probability, dt.date.today()
+            request, serving, peers, floor, settings.medium_probability, local_today()
         )
     except InvalidRows as err:
         raise HTTPException(

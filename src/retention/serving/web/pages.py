@@ -10,13 +10,17 @@ import datetime as dt
 import io
 import math
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from retention.data.io import LOCAL_TIMEZONE, local_today
 from retention.serving.deps import Model, Store
 from retention.serving.web.auth import Csrf, PageAdmin, Viewer, csrf_token, signed_in
 from retention.serving.web.texts import translator
@@ -33,6 +37,17 @@ from retention.store.users import authenticate
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _beijing(value: dt.datetime | None) -> str:
+    """A stored time (naive UTC) as Beijing wall-clock time, as people entered it."""
+    if value is None:
+        return ""
+    local = value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(LOCAL_TIMEZONE))
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["beijing"] = _beijing
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 ACTION_CODES = (
@@ -146,12 +161,12 @@ def list_page(
     if batch is None:
         return render(request, "list.html", person, batch=None)
     filters = _filters("exit" if tab == "exit" else band, region, manager, industry, q)
+    # the ranked list; accounts in exit process have their own tab
+    filters = replace(filters, exclude_exit=tab == "list")
     rows, count = risk_list(engine, batch.id, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE, sort)
-    if tab == "list":  # the ranked list; accounts in exit process have their own tab
-        rows = [r for r in rows if r["band"] != "exit"]
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
-    figures = kpis(engine, batch.id, dt.date.today())["overall"]
-    overdue = list_follow_ups(engine, dt.date.today(), overdue=True, limit=1)[1]
+    figures = kpis(engine, batch.id, local_today())["overall"]
+    overdue = list_follow_ups(engine, local_today(), overdue=True, limit=1)[1]
     query = {
         "band": band or "",
         "region": region or "",
@@ -198,8 +213,9 @@ def list_export(
     except BatchNotFound as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", str(err))) from err
     filters = _filters("exit" if tab == "exit" else band, region, manager, industry, q)
+    filters = replace(filters, exclude_exit=tab == "list")
     rows, _count = risk_list(engine, stored.info.id, filters, 1_000_000, 0)
-    keep = {r["customer_id"] for r in rows if tab == "exit" or r["band"] != "exit"}
+    keep = {r["customer_id"] for r in rows}
     view = StoredBatch(
         info=stored.info,
         scores=stored.scores[stored.scores["customer_id"].isin(keep)].reset_index(drop=True),
@@ -230,7 +246,7 @@ def account_page(
             detail=("not_found", f"customer {customer_id} is not in the latest batch"),
         )
     score, reasons, actions = found
-    follow_ups, _count = list_follow_ups(engine, dt.date.today(), customer_id=customer_id)
+    follow_ups, _count = list_follow_ups(engine, local_today(), customer_id=customer_id)
     history = account_history(engine, customer_id)
     return render(
         request,
@@ -279,7 +295,7 @@ def log_follow_up(
 
 @router.post("/follow-ups/{follow_up_id}")
 def update_page_follow_up(
-    follow_up_id: int,
+    follow_up_id: Annotated[int, FastPath(ge=1, le=2**62)],
     engine: Store,
     person: Viewer,
     _: Csrf,
@@ -317,8 +333,8 @@ def assessment_page(request: Request, engine: Store, person: Viewer) -> Response
     batch = _batch(engine)
     if batch is None:
         return render(request, "assessment.html", person, batch=None)
-    figures = kpis(engine, batch.id, dt.date.today())
-    overdue, _count = list_follow_ups(engine, dt.date.today(), overdue=True, limit=500)
+    figures = kpis(engine, batch.id, local_today())
+    overdue, _count = list_follow_ups(engine, local_today(), overdue=True, limit=500)
     return render(request, "assessment.html", person, batch=batch, figures=figures, overdue=overdue)
 
 
@@ -332,8 +348,8 @@ def assessment_export(request: Request, engine: Store, person: Viewer) -> Respon
     if batch is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", "no scored list"))
     t = translator(_lang(request))
-    figures = kpis(engine, batch.id, dt.date.today())
-    overdue, _count = list_follow_ups(engine, dt.date.today(), overdue=True, limit=100_000)
+    figures = kpis(engine, batch.id, local_today())
+    overdue, _count = list_follow_ups(engine, local_today(), overdue=True, limit=100_000)
     book = Workbook()
     book.remove(book.active)
     columns = [
