@@ -89,3 +89,11 @@ def test_a_failed_export_leaves_the_previous_file(
     assert list(tmp_path.iterdir()) == [out]  # no staging file left behind
     with pytest.raises(ValueError, match="choose one of"):
         write_export(stored, "pdf", out)
+
+
+def test_text_that_excel_would_run_as_a_formula_stays_text(stored: StoredBatch) -> None:
+    scores = stored.scores.copy()
+    scores.loc[0, "customer_name"] = '=HYPERLINK("http://evil","x")'
+    frame = export_frame(StoredBatch(stored.info, scores, stored.reasons, stored.actions))
+    assert frame["customer_name"].iloc[0] == '\'=HYPERLINK("http://evil","x")'
+    assert frame["customer_name"].iloc[1] == scores["customer_name"].iloc[1]

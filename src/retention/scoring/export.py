@@ -56,6 +56,13 @@ ABOUT = {
 }
 
 
+TEXT_COLUMNS = (
+    "customer_id", "customer_name", "reason_1", "reason_2", "reason_3", "actions",
+    "account_manager_id", "industry_code", "region",
+)  # fmt: skip
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
     return pair[0] if lang == "zh" else pair[1]
 
@@ -90,7 +97,16 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
     for name in ("money_at_risk_cny", "expected_revenue_cny", "contract_capacity_kva"):
         scores[name] = scores[name].round(0).astype("Int64")
     scores["probability"] = scores["probability"].round(4)
+    for name in TEXT_COLUMNS:
+        scores[name] = scores[name].map(inert)
     return scores[list(HEADERS)]
+
+
+def inert(value: object) -> object:
+    """Text that Excel would run as a formula (=, +, -, @ first) kept as text with a quote."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value
+    return value
 
 
 def default_name(batch: StoredBatch, fmt: str, lang: Lang) -> str:

@@ -344,6 +344,8 @@ def assessment_export(request: Request, engine: Store, person: Viewer) -> Respon
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    from retention.scoring.export import inert
+
     batch = _batch(engine)
     if batch is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", "no scored list"))
@@ -364,14 +366,14 @@ def assessment_export(request: Request, engine: Store, person: Viewer) -> Respon
         sheet = book.create_sheet(t(title))
         sheet.append([t(first)] + [t(label) for _, label in columns])
         for group in figures[key]:
-            sheet.append([group["key"]] + [group[name] for name, _ in columns])
+            sheet.append([inert(group["key"])] + [group[name] for name, _ in columns])
         _format_sheet(sheet, Font(bold=True), percent=(4, 5))
     sheet = book.create_sheet(t("overdue"))
     sheet.append(["户号 customer", t("action"), t("owner"), t("due"), t("outcome")])
     for item in overdue:
         sheet.append(
-            [item["customer_id"], item["action_code"], item["owner"], item["due_date"],
-             t(item["outcome"])]
+            [inert(item["customer_id"]), item["action_code"], inert(item["owner"]),
+             item["due_date"], t(item["outcome"])]
         )  # fmt: skip
     _format_sheet(sheet, Font(bold=True))
     buffer = io.BytesIO()
