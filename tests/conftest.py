@@ -131,3 +131,35 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     else:
         with _postgres_schema() as url:
             yield url
+
+
+@contextmanager
+def _running(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a real uvicorn server on 127.0.0.1, in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def running():  # type: ignore[no-untyped-def]
+    """running(app): a context manager serving the app on 127.0.0.1 (yields the base URL)."""
+    return _running

@@ -9,14 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from openpyxl import load_workbook
 
 from retention.scoring.batch import ScoredList
@@ -42,8 +38,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def site(
-    scored: ScoredList, trained: TrainResult, tmp_path_factory: pytest.TempPathFactory
+def site(  # type: ignore[no-untyped-def]
+    scored: ScoredList, trained: TrainResult, tmp_path_factory: pytest.TempPathFactory, running
 ) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("site")
     url = f"sqlite:///{folder / 'store.db'}"
@@ -53,17 +49,8 @@ def site(
     create_user(engine, "admin", "admin-pass-1", "admin")
     model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
     app = create_app(Settings(database_url=url, work_dir=folder), load_model=lambda: model)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with running(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from retention.data.contract import ACTION_CODES
 from retention.data.io import LOCAL_TIMEZONE
+from retention.store.tables import OUTCOMES
 
 _LOCAL = ZoneInfo(LOCAL_TIMEZONE)
 
@@ -18,7 +20,7 @@ def _stored_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _to_store(value: dt.datetime) -> dt.datetime:
+def to_store(value: dt.datetime) -> dt.datetime:
     """A time sent by a client as the store keeps it (naive UTC); a time without a zone is
     local time (Asia/Shanghai), as the CRM and the team mean it."""
     zoned = value.replace(tzinfo=_LOCAL) if value.tzinfo is None else value
@@ -34,23 +36,14 @@ def _to_store(value: dt.datetime) -> dt.datetime:
 Instant = Annotated[dt.datetime, AfterValidator(_stored_utc)]
 ClientTime = Annotated[
     dt.datetime,
-    AfterValidator(_to_store),
+    AfterValidator(to_store),
     Field(description="with a zone, or local time (Asia/Shanghai) without one"),
 ]
 
 Band = Literal["high", "medium", "low", "exit"]
-Outcome = Literal["pending", "contacted", "retained", "churned", "unreachable"]
-ActionCode = Literal[
-    "dedicated_manager",
-    "tariff_plan",
-    "dispatch_reliability_plan",
-    "connection_project",
-    "capacity_change_visit",
-    "new_energy_support",
-    "integrated_channel",
-    "payment_arrangement",
-    "market_retention_offer",
-]
+# Made from the contract's and the store's lists, so the API cannot drift from them.
+Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+ActionCode = Literal[ACTION_CODES]  # type: ignore[valid-type]
 
 
 class _Out(BaseModel):

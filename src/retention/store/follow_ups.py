@@ -53,10 +53,6 @@ def create_follow_up(
     Returns the row and whether it was stored before (a retry)."""
     scoped = None if idempotency_key is None else f"{caller_id}:{idempotency_key}"
     digest = request_hash(item)
-    if scoped is not None:
-        found = _by_key(engine, scoped)
-        if found is not None:
-            return _replay(found, digest)
     owner, due = _recommended(engine, batch_id, item)
     now = utc_now()
     try:
@@ -97,18 +93,22 @@ def _replay(found: dict[str, Any], digest: str) -> tuple[dict[str, Any], bool]:
     return found, True
 
 
-def stored_reply(engine: Engine, caller_id: int | None, key: str) -> dict[str, Any] | None:
-    """The follow-up a caller already stored under this idempotency key, if any."""
-    return _by_key(engine, f"{caller_id}:{key}")
+def stored_reply(
+    engine: Engine, item: NewFollowUp, caller_id: int | None, key: str
+) -> dict[str, Any] | None:
+    """The follow-up a caller already stored under this idempotency key, if any (a different
+    request under the same key is an IdempotencyConflict)."""
+    found = _by_key(engine, f"{caller_id}:{key}")
+    return None if found is None else _replay(found, request_hash(item))[0]
 
 
 def _by_key(engine: Engine, scoped: str) -> dict[str, Any] | None:
+    return _one(engine, FOLLOW_UPS.c.idempotency_key == scoped)
+
+
+def _one(engine: Engine, which: Any) -> dict[str, Any] | None:
     with engine.connect() as connection:
-        row = (
-            connection.execute(select(FOLLOW_UPS).where(FOLLOW_UPS.c.idempotency_key == scoped))
-            .mappings()
-            .first()
-        )
+        row = connection.execute(select(FOLLOW_UPS).where(which)).mappings().first()
     return None if row is None else dict(row)
 
 
@@ -128,13 +128,7 @@ def _recommended(
 
 
 def get_follow_up(engine: Engine, follow_up_id: int) -> dict[str, Any] | None:
-    with engine.connect() as connection:
-        row = (
-            connection.execute(select(FOLLOW_UPS).where(FOLLOW_UPS.c.id == follow_up_id))
-            .mappings()
-            .first()
-        )
-    return None if row is None else dict(row)
+    return _one(engine, FOLLOW_UPS.c.id == follow_up_id)
 
 
 def update_follow_up(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, Table, func, or_, select
 
 from retention.store.batches import ACTIONS, BATCHES, REASONS, SCORES
 
@@ -116,23 +116,16 @@ def firsts(
     """Each account's top reason and first action in a batch (for a page of the list)."""
     if not customer_ids:
         return {}, {}
-    with engine.connect() as connection:
-        reasons = connection.execute(
-            select(REASONS).where(
-                REASONS.c.batch_id == batch_id,
-                REASONS.c.rank == 1,
-                REASONS.c.customer_id.in_(customer_ids),
-            )
-        ).mappings()
-        top = {r["customer_id"]: dict(r) for r in reasons}
-        actions = connection.execute(
-            select(ACTIONS).where(
-                ACTIONS.c.batch_id == batch_id,
-                ACTIONS.c.position == 1,
-                ACTIONS.c.customer_id.in_(customer_ids),
-            )
-        ).mappings()
-        first = {a["customer_id"]: dict(a) for a in actions}
+
+    def by_account(table: Table, first_column: Any) -> dict[str, dict[str, Any]]:
+        query = select(table).where(
+            table.c.batch_id == batch_id, first_column == 1, table.c.customer_id.in_(customer_ids)
+        )
+        with engine.connect() as connection:
+            return {r["customer_id"]: dict(r) for r in connection.execute(query).mappings()}
+
+    top = by_account(REASONS, REASONS.c.rank)
+    first = by_account(ACTIONS, ACTIONS.c.position)
     return top, first
 
 

@@ -66,35 +66,30 @@ def create_user(
 
 
 def get_user_by_name(engine: Engine, username: str) -> Person | None:
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))
-        ).first()
+    row = _active(engine, USERS.c.username == username)
     return None if row is None else _person(row)
 
 
 def get_user(engine: Engine, user_id: int) -> Person | None:
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True))
-        ).first()
+    row = _active(engine, USERS.c.id == user_id)
     return None if row is None else _person(row)
 
 
 def authenticate(engine: Engine, username: str, password: str) -> Person | None:
     """The user when the password is right; None otherwise (same time either way)."""
-    with engine.connect() as connection:
-        row = connection.execute(
-            select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))
-        ).first()
+    row = _active(engine, USERS.c.username == username)
+    stored = row.password_hash if row is not None and row.password_hash else None
     try:
-        stored = row.password_hash if row is not None and row.password_hash else _DUMMY
-        _hasher.verify(stored, password)
+        _hasher.verify(stored or _DUMMY, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None or not row.password_hash:
-        return None
-    return _person(row)
+    return None if stored is None else _person(row)
+
+
+def _active(engine: Engine, which: Any) -> Any:
+    """The active user row matching `which`, or None."""
+    with engine.connect() as connection:
+        return connection.execute(select(USERS).where(which, USERS.c.active.is_(True))).first()
 
 
 def _person(row: Any) -> Person:

@@ -24,7 +24,6 @@ from retention.store.follow_ups import (
     create_follow_up,
     kpis,
     list_follow_ups,
-    request_hash,
     stored_reply,
     update_follow_up,
 )
@@ -50,26 +49,26 @@ def post_follow_up(
         str | None, Header(min_length=1, max_length=128, examples=["crm-7f3a-0001"])
     ] = None,
 ) -> FollowUp:
-    if idempotency_key is not None:  # a retry is answered as before, whatever changed since
-        replay = stored_reply(engine, caller.key_id, idempotency_key)
-        if replay is not None:
-            item = NewFollowUp(customer_id=customer_id, **body.model_dump())
-            if replay["request_hash"] != request_hash(item):
-                raise HTTPException(
-                    status.HTTP_409_CONFLICT,
-                    detail=("idempotency_conflict", "this Idempotency-Key was used for another"),
-                )
-            response.headers["Idempotent-Replayed"] = "true"
-            return FollowUp.model_validate(replay)
-    batch = latest_batch(engine)
-    if account_risk(engine, batch.id, customer_id) is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=("not_found", f"customer {customer_id} is not in the latest batch ({batch.id})"),
-        )
     item = NewFollowUp(customer_id=customer_id, **body.model_dump())
     try:
-        row, replayed = create_follow_up(engine, item, batch.id, caller.key_id, idempotency_key)
+        # a retry is answered as before, whatever batch has landed since
+        row = (
+            None
+            if idempotency_key is None
+            else stored_reply(engine, item, caller.key_id, idempotency_key)
+        )
+        replayed = row is not None
+        if row is None:
+            batch = latest_batch(engine)
+            if account_risk(engine, batch.id, customer_id) is None:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND,
+                    detail=(
+                        "not_found",
+                        f"customer {customer_id} is not in the latest batch ({batch.id})",
+                    ),
+                )
+            row, replayed = create_follow_up(engine, item, batch.id, caller.key_id, idempotency_key)
     except IdempotencyConflict as err:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=("idempotency_conflict", str(err))

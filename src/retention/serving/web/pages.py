@@ -10,16 +10,17 @@ import datetime as dt
 import io
 import math
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from retention.data.contract import ACTION_CODES
 from retention.data.io import LOCAL_TIMEZONE, local_today
 from retention.serving.deps import Model, Store
 from retention.serving.web.auth import Csrf, PageAdmin, Viewer, csrf_token, signed_in
@@ -33,6 +34,7 @@ from retention.store.follow_ups import (
     update_follow_up,
 )
 from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
+from retention.store.tables import OUTCOMES
 from retention.store.users import authenticate
 
 HERE = Path(__file__).parent
@@ -50,12 +52,6 @@ def _beijing(value: dt.datetime | None) -> str:
 templates.env.filters["beijing"] = _beijing
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
-ACTION_CODES = (
-    "dedicated_manager", "tariff_plan", "dispatch_reliability_plan", "connection_project",
-    "capacity_change_visit", "new_energy_support", "integrated_channel",
-    "payment_arrangement", "market_retention_offer",
-)  # fmt: skip
-OUTCOMES = ("pending", "contacted", "retained", "churned", "unreachable")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -131,16 +127,49 @@ def home() -> Response:
     return RedirectResponse("/list", status.HTTP_303_SEE_OTHER)
 
 
-def _filters(
-    band: str | None, region: str | None, manager: str | None, industry: str | None, q: str | None
-) -> ListFilters:
-    return ListFilters(
-        band=band or None,
-        region=region or None,
-        account_manager_id=manager or None,
-        industry_code=industry or None,
-        text=(q or "").strip() or None,
-    )
+@dataclass(frozen=True)
+class ListView:
+    """The list's filters as the page's query string carries them (the page and its export)."""
+
+    band: str | None
+    region: str | None
+    manager: str | None
+    industry: str | None
+    q: str | None
+    tab: str
+
+    @property
+    def filters(self) -> ListFilters:
+        # the exit tab lists the accounts in exit process; the ranked list leaves them out
+        return ListFilters(
+            band="exit" if self.tab == "exit" else self.band or None,
+            region=self.region or None,
+            account_manager_id=self.manager or None,
+            industry_code=self.industry or None,
+            text=(self.q or "").strip() or None,
+            exclude_exit=self.tab == "list",
+        )
+
+    def query(self, **extra: str) -> dict[str, str]:
+        values = {
+            "band": self.band, "region": self.region, "manager": self.manager,
+            "industry": self.industry, "q": self.q, "tab": self.tab,
+        }  # fmt: skip
+        return {k: v or "" for k, v in values.items()} | extra
+
+
+def list_view(
+    band: Annotated[str | None, Query(max_length=8)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    manager: Annotated[str | None, Query(max_length=64)] = None,
+    industry: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    tab: Annotated[str, Query(pattern="^(list|exit)$")] = "list",
+) -> ListView:
+    return ListView(band, region, manager, industry, q, tab)
+
+
+View = Annotated[ListView, Depends(list_view)]
 
 
 @router.get("/list")
@@ -148,34 +177,19 @@ def list_page(
     request: Request,
     engine: Store,
     person: Viewer,
-    band: Annotated[str | None, Query(max_length=8)] = None,
-    region: Annotated[str | None, Query(max_length=100)] = None,
-    manager: Annotated[str | None, Query(max_length=64)] = None,
-    industry: Annotated[str | None, Query(max_length=16)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    view: View,
     sort: Annotated[str, Query(pattern="^(rank|probability)$")] = "rank",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    tab: Annotated[str, Query(pattern="^(list|exit)$")] = "list",
 ) -> Response:
     batch = _batch(engine)
     if batch is None:
         return render(request, "list.html", person, batch=None)
-    filters = _filters("exit" if tab == "exit" else band, region, manager, industry, q)
-    # the ranked list; accounts in exit process have their own tab
-    filters = replace(filters, exclude_exit=tab == "list")
-    rows, count = risk_list(engine, batch.id, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE, sort)
+    offset = (page - 1) * PAGE_SIZE
+    rows, count = risk_list(engine, batch.id, view.filters, PAGE_SIZE, offset, sort)
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
     figures = kpis(engine, batch.id, local_today())["overall"]
     overdue = list_follow_ups(engine, local_today(), overdue=True, limit=1)[1]
-    query = {
-        "band": band or "",
-        "region": region or "",
-        "manager": manager or "",
-        "industry": industry or "",
-        "q": q or "",
-        "sort": sort,
-        "tab": tab,
-    }
+    query = view.query(sort=sort)
     return render(
         request,
         "list.html",
@@ -198,12 +212,7 @@ def list_export(
     request: Request,
     engine: Store,
     person: Viewer,
-    band: Annotated[str | None, Query(max_length=8)] = None,
-    region: Annotated[str | None, Query(max_length=100)] = None,
-    manager: Annotated[str | None, Query(max_length=64)] = None,
-    industry: Annotated[str | None, Query(max_length=16)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    tab: Annotated[str, Query(pattern="^(list|exit)$")] = "list",
+    view: View,
 ) -> Response:
     """The current view (all its pages) as the formatted workbook of `retention export`."""
     from retention.scoring.export import write_export
@@ -212,11 +221,9 @@ def list_export(
         stored = load_batch(engine)
     except BatchNotFound as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", str(err))) from err
-    filters = _filters("exit" if tab == "exit" else band, region, manager, industry, q)
-    filters = replace(filters, exclude_exit=tab == "list")
-    rows, _count = risk_list(engine, stored.info.id, filters, 1_000_000, 0)
+    rows, _count = risk_list(engine, stored.info.id, view.filters, 1_000_000, 0)
     keep = {r["customer_id"] for r in rows}
-    view = StoredBatch(
+    shown = StoredBatch(
         info=stored.info,
         scores=stored.scores[stored.scores["customer_id"].isin(keep)].reset_index(drop=True),
         reasons=stored.reasons[stored.reasons["customer_id"].isin(keep)],
@@ -224,9 +231,9 @@ def list_export(
     )
     lang = _lang(request)
     with tempfile.TemporaryDirectory() as folder:
-        path = write_export(view, "xlsx", Path(folder) / "list.xlsx", lang)  # type: ignore[arg-type]
+        path = write_export(shown, "xlsx", Path(folder) / "list.xlsx", lang)  # type: ignore[arg-type]
         content = path.read_bytes()
-    name = f"{stored.info.label}-{tab}-{lang}.xlsx"
+    name = f"{stored.info.label}-{view.tab}-{lang}.xlsx"
     return Response(
         content,
         media_type=XLSX,
@@ -316,12 +323,12 @@ def update_page_follow_up(
 
 def _local_time(text: str) -> dt.datetime | None:
     """A datetime-local form value (Beijing time) as the store keeps it (naive UTC)."""
-    from retention.serving.schemas import _to_store
+    from retention.serving.schemas import to_store
 
     if not text.strip():
         return None
     try:
-        return _to_store(dt.datetime.fromisoformat(text.strip()))
+        return to_store(dt.datetime.fromisoformat(text.strip()))
     except ValueError as err:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "contacted_at")
