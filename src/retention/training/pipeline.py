@@ -38,6 +38,7 @@ from retention.training.model import (
 from retention.training.pyfunc import ARTIFACT_KEY, ChurnPyfunc
 from retention.training.registry import (
     MODEL_NAME,
+    REFERENCE_ARTIFACT,
     TEST_ROWS_ARTIFACT,
     configure,
     fingerprint,
@@ -264,10 +265,14 @@ def _run(
         plots.append(ev.plot_group_importance(by_group, folder / "plots"))
         mlflow.log_artifacts(str(folder / "plots"), "plots")
         mlflow.log_text(card, "model_card.md")
-        rows_path = folder / Path(TEST_ROWS_ARTIFACT).name
-        as_text = {c: test[c].astype("object").where(test[c].notna(), None) for c in categorical}
-        test.assign(**as_text).reset_index(drop=True).to_parquet(rows_path, index=False)
-        mlflow.log_artifact(str(rows_path), str(Path(TEST_ROWS_ARTIFACT).parent))
+        reference = monitoring_reference(parts, features, model, config.lightgbm.seed)
+        for artifact, logged in ((TEST_ROWS_ARTIFACT, test), (REFERENCE_ARTIFACT, reference)):
+            path = folder / Path(artifact).name
+            as_text = {
+                c: logged[c].astype("object").where(logged[c].notna(), None) for c in categorical
+            }
+            logged.assign(**as_text).reset_index(drop=True).to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), str(Path(artifact).parent))
 
         model_dir = model.save(folder / ARTIFACT_KEY)
         example = _example(test[features], categorical)
@@ -308,6 +313,25 @@ def _run(
         card=card,
         predictions=predictions,
     )
+
+
+REFERENCE_ROWS = 20_000
+
+
+def monitoring_reference(
+    parts: dict[str, pd.DataFrame], features: list[str], model: ChurnModel, seed: int
+) -> pd.DataFrame:
+    """The drift reference logged with the model: a sample of the rows it was trained,
+    validated and tested on (at most REFERENCE_ROWS, the same number from every snapshot, so
+    every season is in it), with the model's probabilities. A batch is compared with all of it:
+    a month's batch then differs from the reference only where the portfolio changed, not
+    because it is November and the test window was spring."""
+    frame = pd.concat(parts.values())
+    per_snapshot = max(1, REFERENCE_ROWS // max(1, frame[TIME].nunique()))
+    shuffled = frame.iloc[np.random.default_rng(seed).permutation(len(frame))]
+    sample = shuffled[shuffled.groupby(TIME).cumcount().to_numpy() < per_snapshot]
+    sample = sample[[ID, TIME, PART, *features, LABEL]].sort_values([TIME, ID], kind="stable")
+    return sample.assign(probability=model.predict_proba(sample)).reset_index(drop=True)
 
 
 def _signature(features: list[str], categorical: list[str], output: np.ndarray) -> ModelSignature:

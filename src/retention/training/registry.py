@@ -28,6 +28,7 @@ MODEL_NAME = "key-account-churn"
 EXPERIMENT = "key-account-churn"
 CHAMPION = "champion"
 TEST_ROWS_ARTIFACT = "evaluation/test_rows.parquet"
+REFERENCE_ARTIFACT = "monitoring/reference.parquet"
 MAX_AUC_DROP = 0.005
 MAX_PR_AUC_DROP = 0.01
 
@@ -118,15 +119,24 @@ class PromotionRefused(RuntimeError):
         self.decision = decision
 
 
+def training_run(version: str) -> str:
+    """The id of the MLflow run that trained a registered version."""
+    run_id = MlflowClient().get_model_version(MODEL_NAME, version).run_id
+    if run_id is None:
+        raise ValueError(f"version {version} of {MODEL_NAME} has no training run")
+    return run_id
+
+
+def run_rows(version: str, artifact: str) -> pd.DataFrame:
+    """Rows logged as a parquet artifact with a version's training run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = MlflowClient().download_artifacts(training_run(version), artifact, tmp)
+        return pd.read_parquet(path)
+
+
 def evaluation_rows(version: str) -> pd.DataFrame:
     """The test rows (features and labels) logged with a version's training run."""
-    client = MlflowClient()
-    run_id = client.get_model_version(MODEL_NAME, version).run_id
-    if run_id is None:
-        raise ValueError(f"version {version} of {MODEL_NAME} has no training run to test on")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, TEST_ROWS_ARTIFACT, tmp)
-        return pd.read_parquet(path)
+    return run_rows(version, TEST_ROWS_ARTIFACT)
 
 
 def promote(version: str | None = None, force: bool = False) -> PromotionDecision:
