@@ -189,6 +189,40 @@ def score(
 
 
 @app.command()
+def monitor(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="Dataset folder the batch was scored from (default: the demo)."),
+    ] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch id (default: the latest).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the HTML reports (default: <work_dir>/reports).")
+    ] = None,
+    encoding: Encoding = None,
+) -> None:
+    """Drift and realised-churn reports of a batch against its model's training reference.
+
+    Exit status: 0 the model is healthy; 3 retraining is recommended (the reasons are
+    printed and stored); 1 the batch could not be monitored.
+    """
+    from retention.monitoring.job import RETRAIN_EXIT_CODE, MonitorError, run_monitoring
+    from retention.store.batches import BatchNotFound
+    from retention.store.database import StoreError, open_store
+
+    settings = Settings()
+    dataset = _load(folder or settings.dataset_dir, encoding)
+    try:
+        engine = open_store(settings.store_url)
+        with err_console.status("监测中 / monitoring ..."):
+            run = run_monitoring(settings, dataset, engine, batch_id=batch, reports_dir=out)
+    except (BatchNotFound, MonitorError, StoreError) as err:
+        err_console.print(f"[red]无法监测 / cannot monitor:[/red] {err}")
+        raise typer.Exit(1) from err
+    run.print(console)
+    raise typer.Exit(RETRAIN_EXIT_CODE if run.retrain_recommended else 0)
+
+
+@app.command()
 def export(
     batch: Annotated[int | None, typer.Option(help="Batch id (default: the latest).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "xlsx",

@@ -53,6 +53,27 @@ class Settings(BaseSettings):
         description="Accounts outside the top K with at least this probability are medium risk.",
     )
 
+    # Monitoring (`retention monitor`): when the summary recommends retraining.
+    drift_threshold: float = Field(
+        default=0.2,
+        gt=0,
+        description="PSI (population stability index) from which a feature's or the scores' "
+        "distribution counts as drifted from the training reference.",
+    )
+    drift_share: float = Field(
+        default=0.04,
+        gt=0,
+        le=1,
+        description="Retrain when at least this share of the model's features drifted.",
+    )
+    max_auc_drop: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="Retrain when a matured batch's realised ROC AUC is more than this below "
+        "the model's test ROC AUC.",
+    )
+
     # The embedded demo: a simulated portfolio, see retention.data.simulator.
     demo_accounts: int = Field(default=5000, ge=50)
     demo_months: int = Field(default=36, ge=24, le=120)
@@ -88,6 +109,11 @@ class Settings(BaseSettings):
     def outputs_dir(self) -> Path:
         """Where exports and reports are written by default."""
         return self.work_dir / "outputs"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where `retention monitor` writes its HTML reports."""
+        return self.work_dir / "reports"
 
     @property
     def store_url(self) -> str:

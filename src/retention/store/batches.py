@@ -284,3 +284,9 @@ def load_peer_medians(engine: Engine, batch_id: int) -> pd.DataFrame:
     """The batch's peer medians (industry_code, feature, median, peers)."""
     with engine.connect() as connection:
         return _frame(connection, PEER_MEDIANS, batch_id, PEER_COLUMNS)
+
+
+def batch_scores(engine: Engine, batch_id: int, columns: list[str]) -> pd.DataFrame:
+    """Some columns of a batch's scores (every account, exit band included), unordered."""
+    with engine.connect() as connection:
+        return _frame(connection, SCORES, batch_id, columns)

@@ -209,3 +209,19 @@ class PeerMedian(Base):
     feature: Mapped[str] = mapped_column(String(64), primary_key=True)
     median: Mapped[float | None] = mapped_column(Double)
     peers: Mapped[int] = mapped_column(Integer)
+
+
+class MonitoringReport(Base):
+    """One `retention monitor` run on a batch: the JSON summary (drift, realised churn, the
+    retrain signal) and where its HTML reports were written. Serving reads the summary only."""
+
+    __tablename__ = "monitoring_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    model_version: Mapped[str] = mapped_column(String(20))
+    retrain_recommended: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[str] = mapped_column(Text)  # JSON, see retention.monitoring.summary

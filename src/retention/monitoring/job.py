@@ -1,0 +1,348 @@
+"""`retention monitor`: a batch against its model's training reference, and the retrain signal.
+
+1. The batch (default: the latest complete one) and the model version that scored it.
+2. The reference logged with that version's training run (`monitoring/reference.parquet`: a
+   sample of its training, validation and test rows with their probabilities; models trained
+   before it existed fall back to their test rows).
+3. The batch's features, recomputed from the dataset at the batch's snapshot with the batch's
+   peer medians (the same code and values the batch was scored with), and the probabilities
+   the batch stored.
+4. Evidently's drift report (features and scores, PSI) and, when the horizon after the
+   snapshot has passed in the dataset, realised churn against predicted by band.
+5. The HTML reports under `<work_dir>/reports/`, logged to the model's MLflow run; the JSON
+   summary stored with the batch. The summary recommends retraining, with its reasons, when
+   the share of drifted features reaches `drift_share`, when the scores drifted, or when the
+   realised ROC AUC is more than `max_auc_drop` below the model's test AUC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+from sqlalchemy import Engine
+
+from retention.data.io import Dataset
+from retention.features.labels import ChurnDefinition
+from retention.features.snapshot import build_snapshots
+from retention.features.sources import Tables
+from retention.monitoring.drift import SCORE, Drift, measure_drift, segment_drift
+from retention.monitoring.realised import Realised, realised_churn, save_classification_html
+from retention.settings import Settings
+from retention.store.batches import BatchInfo, batch_info, batch_scores, load_peer_medians
+from retention.store.monitoring import save_report
+from retention.training.model import ChurnModel
+from retention.training.registry import (
+    REFERENCE_ARTIFACT,
+    TEST_ROWS_ARTIFACT,
+    configure,
+    load_version,
+    run_rows,
+    training_run,
+)
+
+log = logging.getLogger(__name__)
+
+RETRAIN_EXIT_CODE = 3  # `retention monitor` exits with this when retraining is recommended
+SHOWN_FEATURES = 10  # drifted features named in a reason and on the model page
+
+
+class MonitorError(ValueError):
+    """The batch cannot be compared: its accounts are not in the dataset, or the like."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str  # feature_drift, score_drift, realised_auc
+    text_zh: str
+    text_en: str
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    report_id: int
+    batch: BatchInfo
+    summary: dict[str, Any]
+    reports: dict[str, Path]
+    seconds: dict[str, float]
+
+    @property
+    def retrain_recommended(self) -> bool:
+        return bool(self.summary["retrain_recommended"])
+
+    def print(self, console: Console) -> None:
+        s = self.summary
+        drift = s["drift"]
+        console.print(
+            f"批次 / batch {self.batch.id} ({self.batch.snapshot_date}), 模型 / model "
+            f"v{s['model_version']}: 参照 / reference {s['reference']['rows']:,} 行 rows "
+            f"({s['reference']['source']}), 本批 / batch {s['current_rows']:,} 户 accounts"
+        )
+        console.print(
+            f"  特征漂移 / drifted features: {len(drift['drifted'])} / {drift['features_compared']}"
+            f" ({drift['drifted_share']:.1%}); 评分 PSI / score PSI {drift['score_psi']:.3f}"
+        )
+        for segment in s["segments"][:3]:
+            if segment["drifted"]:
+                named = ", ".join(d["feature"] for d in segment["drifted"])
+                console.print(
+                    f"    {segment['segment']}={segment['value']} ({segment['accounts']:,}): "
+                    f"{segment['drifted_share']:.1%} 漂移 drifted: {named}"
+                )
+        realised = s["realised"]
+        if realised is None:
+            console.print(
+                f"  实际流失 / realised churn: {s['realised_note_zh']} / {s['realised_note_en']}"
+            )
+        else:
+            auc = realised["roc_auc"]
+            rates = (
+                f"{realised['realised_rate']:.1%}, 预测 predicted {realised['predicted_rate']:.1%}"
+            )
+            console.print(
+                f"  实际流失 / realised churn: {realised['churned']:,} / {realised['accounts']:,} "
+                f"({rates})" + (f", ROC AUC {auc:.3f}" if auc is not None else "")
+            )
+        if s["retrain_recommended"]:
+            console.print("[bold red]建议重新训练 / retraining recommended[/]")
+            for reason in s["reasons"]:
+                console.print(f"  - {reason['text_zh']}\n    {reason['text_en']}")
+        else:
+            console.print("[green]模型状态正常 / the model is healthy[/]")
+        for kind, path in self.reports.items():
+            console.print(f"  报告 / report ({kind}): {path}")
+        console.print(
+            "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
+        )
+
+
+def reference_rows(version: str, model: ChurnModel) -> tuple[pd.DataFrame, str]:
+    """The version's drift reference and where it came from."""
+    try:
+        return run_rows(version, REFERENCE_ARTIFACT), "training reference sample"
+    except Exception:
+        rows = run_rows(version, TEST_ROWS_ARTIFACT)
+        log.warning("version %s has no %s: using its test rows", version, REFERENCE_ARTIFACT)
+        return rows.assign(**{SCORE: model.predict_proba(rows)}), "test rows"
+
+
+def _batch_frame(
+    tables: Tables, engine: Engine, batch: BatchInfo, model: ChurnModel
+) -> tuple[pd.DataFrame, bool]:
+    """The batch's accounts with their features, stored band and probability, and (when the
+    horizon has passed in the data) their realised churn; and whether it has."""
+    horizon = int(model.info.get("horizon_months", 6))  # type: ignore[call-overload]
+    snapshot = pd.Timestamp(batch.snapshot_date)
+    matured = tables.data_end >= snapshot + pd.DateOffset(months=horizon)
+    features = build_snapshots(
+        tables,
+        [snapshot],
+        definition=ChurnDefinition(horizon_months=horizon),
+        with_labels=matured,
+        peers=load_peer_medians(engine, batch.id),
+    ).droplevel("snapshot_date")
+    scores = batch_scores(engine, batch.id, ["customer_id", "band", SCORE]).set_index("customer_id")
+    missing = scores.index.difference(features.index)
+    if len(missing) == len(scores):
+        raise MonitorError(
+            f"none of batch {batch.id}'s {len(scores):,} accounts is active in the dataset at "
+            f"{batch.snapshot_date}: is this the dataset the batch was scored from?"
+        )
+    if len(missing):
+        log.warning(
+            "%d of batch %d's accounts are not in the dataset at %s; they are left out",
+            len(missing),
+            batch.id,
+            batch.snapshot_date,
+        )
+    frame = features.drop(columns=[SCORE], errors="ignore").join(scores, how="inner")
+    return frame, matured
+
+
+def _reasons(
+    drift: Drift, realised: Realised | None, test_auc: float | None, settings: Settings
+) -> list[Reason]:
+    reasons = []
+    if drift.drifted_share >= settings.drift_share:
+        named = ", ".join(drift.drifted[:SHOWN_FEATURES])
+        more = len(drift.drifted) - SHOWN_FEATURES
+        named += f" …(+{more})" if more > 0 else ""
+        n, m = len(drift.drifted), len(drift.features)
+        reasons.append(
+            Reason(
+                "feature_drift",
+                f"{m} 个特征中有 {n} 个（{drift.drifted_share:.1%}）分布偏离训练参照"
+                f"（PSI ≥ {drift.threshold:g}；阈值 {settings.drift_share:.0%}）：{named}",
+                f"{n} of {m} features ({drift.drifted_share:.1%}) drifted from the training "
+                f"reference (PSI ≥ {drift.threshold:g}; retrain from "
+                f"{settings.drift_share:.0%}): {named}",
+            )
+        )
+    if drift.score_drifted:
+        reasons.append(
+            Reason(
+                "score_drift",
+                f"流失概率分布偏离训练参照：PSI {drift.score_psi:.3f} ≥ {drift.threshold:g}",
+                f"the churn probabilities drifted from the training reference: PSI "
+                f"{drift.score_psi:.3f} ≥ {drift.threshold:g}",
+            )
+        )
+    if realised is not None and realised.roc_auc is not None and test_auc is not None:
+        drop = test_auc - realised.roc_auc
+        if drop > settings.max_auc_drop:
+            reasons.append(
+                Reason(
+                    "realised_auc",
+                    f"实际流失的 ROC AUC {realised.roc_auc:.3f} 比训练测试的 {test_auc:.3f} "
+                    f"低 {drop:.3f}（允许 {settings.max_auc_drop:g}）",
+                    f"realised ROC AUC {realised.roc_auc:.3f} is {drop:.3f} below the test "
+                    f"ROC AUC {test_auc:.3f} (allowed {settings.max_auc_drop:g})",
+                )
+            )
+    return reasons
+
+
+def _write(report: Any, path: Path) -> Path:
+    """Write an HTML report whole or not at all (a failed run keeps the previous file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        report(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return path
+
+
+def run_monitoring(
+    settings: Settings,
+    dataset: Dataset,
+    engine: Engine,
+    batch_id: int | None = None,
+    reports_dir: Path | None = None,
+) -> MonitorRun:
+    """Monitor a batch (default: the latest): reports, summary in the store, retrain signal."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = now - clock
+        clock = now
+
+    configure(settings.tracking_uri)
+    batch = batch_info(engine, batch_id)
+    model = load_version(batch.model_version)
+    reference, source = reference_rows(batch.model_version, model)
+    tables = Tables(dataset)
+    current, matured = _batch_frame(tables, engine, batch, model)
+    listed = current[current["band"] != "exit"]
+    lap("load")
+
+    categorical = list(model.categories)
+    drift = measure_drift(
+        reference,
+        listed,
+        model.features,
+        categorical,
+        settings.drift_threshold,
+        settings.drift_share,
+        title=f"{batch.label}: {len(listed):,} accounts against model v{batch.model_version}'s "
+        f"training reference ({source}: {len(reference):,} rows)",
+    )
+    segments = segment_drift(
+        reference, listed, drift.features["feature"].tolist(), categorical, settings.drift_threshold
+    )
+    lap("drift")
+
+    realised = None
+    if matured:
+        known = current[current["churn"].notna()]
+        realised = realised_churn(known[["band", SCORE, "churn"]])
+    test_metrics = model.info.get("test_metrics") or {}
+    test_auc = test_metrics.get("roc_auc") if isinstance(test_metrics, dict) else None
+    reasons = _reasons(drift, realised, test_auc, settings)
+    lap("realised")
+
+    folder = reports_dir or settings.reports_dir
+    reports = {"drift": _write(drift.save_html, folder / f"{batch.label}-drift.html")}
+    if realised is not None:
+        scored = current[(current["band"] != "exit") & current["churn"].notna()]
+        reports["realised"] = _write(
+            lambda path: save_classification_html(
+                reference,
+                scored,
+                path,
+                title=f"{batch.label}: realised churn against predicted",
+                threshold=settings.medium_probability,
+            ),
+            folder / f"{batch.label}-realised.html",
+        )
+    lap("reports")
+
+    horizon = int(model.info.get("horizon_months", 6))  # type: ignore[call-overload]
+    matures_on = (pd.Timestamp(batch.snapshot_date) + pd.DateOffset(months=horizon)).date()
+    run_id = training_run(batch.model_version)
+    summary: dict[str, Any] = {
+        "batch_id": batch.id,
+        "snapshot_date": batch.snapshot_date.isoformat(),
+        "model_version": batch.model_version,
+        "mlflow_run_id": run_id,
+        "monitored_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "reference": {
+            "source": source,
+            "rows": len(reference),
+            "snapshots": sorted({str(pd.Timestamp(d).date()) for d in reference["snapshot_date"]})
+            if "snapshot_date" in reference
+            else [],
+        },
+        "current_rows": len(listed),
+        "settings": {
+            "method": "psi",
+            "drift_threshold": settings.drift_threshold,
+            "drift_share": settings.drift_share,
+            "max_auc_drop": settings.max_auc_drop,
+        },
+        "drift": {
+            "features_compared": len(drift.features),
+            "drifted_share": drift.drifted_share,
+            "drifted": drift.drifted,
+            "score_psi": drift.score_psi,
+            "score_drifted": drift.score_drifted,
+            "not_compared": drift.not_compared,
+            "features": [
+                {"feature": f, "psi": round(float(v), 6), "drifted": bool(d)}
+                for f, v, d in drift.features.itertuples(index=False)
+            ],
+        },
+        "segments": segments,
+        "horizon_months": horizon,
+        "matures_on": matures_on.isoformat(),
+        "realised": None if realised is None else realised.as_dict(),
+        "realised_note_zh": "已到期" if matured else f"观察期未满，{matures_on} 后可评估",
+        "realised_note_en": "matured"
+        if matured
+        else f"the horizon has not passed: labels mature on {matures_on}",
+        "test_roc_auc": test_auc,
+        "retrain_recommended": bool(reasons),
+        "reasons": [r.__dict__ for r in reasons],
+        "reports": {kind: str(path) for kind, path in reports.items()},
+    }
+    client = MlflowClient()
+    for path in reports.values():
+        client.log_artifact(run_id, str(path), f"monitoring/{batch.label}")
+    client.log_dict(run_id, summary, f"monitoring/{batch.label}/summary.json")
+    report_id = save_report(engine, batch.id, batch.model_version, summary)
+    lap("store")
+    return MonitorRun(report_id, batch, summary, reports, seconds)

@@ -1,0 +1,40 @@
+"""`retention monitor` for a scheduler: 0 healthy, 3 retrain recommended, 1 cannot monitor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from retention.cli import app
+from retention.data.simulator import write_result
+
+runner = CliRunner()
+
+
+def test_the_exit_status_tells_a_scheduler_whether_to_retrain(  # type: ignore[no-untyped-def]
+    monitored, shifted, simulated_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = monitored.settings
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(settings.work_dir))
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", settings.tracking_uri)
+    stable = monitored.runs["stable-2026-11"].batch.id
+    healthy = runner.invoke(app, ["monitor", str(simulated_dir), "--batch", str(stable)])
+    assert healthy.exit_code == 0, healthy.output
+    assert "模型状态正常 / the model is healthy" in healthy.output
+
+    reformed = tmp_path / "reformed"
+    write_result(shifted, reformed, fmt="parquet")
+    out = tmp_path / "reports"
+    batch = monitored.runs["shifted"].batch
+    alarm = runner.invoke(
+        app, ["monitor", str(reformed), "--batch", str(batch.id), "--out", str(out)]
+    )
+    assert alarm.exit_code == 3, alarm.output
+    assert "建议重新训练 / retraining recommended" in alarm.output
+    assert "avg_price_3m" in alarm.output
+    assert (out / f"{batch.label}-drift.html").is_file()
+
+    missing = runner.invoke(app, ["monitor", str(simulated_dir), "--batch", "999"])
+    assert missing.exit_code == 1 and "batch 999" in missing.output
