@@ -38,7 +38,7 @@ def test_serving_loads_the_champion_and_no_training_or_monitoring_code(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ready"] == {"status": "ready", "model_version": champion, "latest_batch": None}
     modules = set(result["modules"])
-    assert not {m for m in modules if m.startswith("evidently")}
+    assert not {m for m in modules if m.startswith(("evidently", "retention.monitoring"))}
     training = {m for m in modules if m.startswith("retention.training.")}
     assert training <= {
         "retention.training.model",

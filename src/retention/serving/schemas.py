@@ -224,3 +224,83 @@ class Kpis(BaseModel):
 class Reloaded(BaseModel):
     previous_version: str
     model_version: str
+
+
+class RetrainReason(BaseModel):
+    code: Literal["feature_drift", "score_drift", "realised_auc"]
+    text_zh: str
+    text_en: str
+
+
+class FeatureDrift(BaseModel):
+    feature: str
+    psi: float = Field(description="population stability index against the training reference")
+    drifted: bool
+
+
+class SegmentFeature(BaseModel):
+    feature: str
+    psi: float
+
+
+class SegmentDrift(BaseModel):
+    """Drift within a tariff category or an industry (informational: industries have cycles,
+    and the model compares accounts with their industry's peers)."""
+
+    segment: Literal["tariff_category", "industry_code"]
+    value: str = Field(examples=["C26"])
+    accounts: int
+    features_compared: int
+    drifted_share: float
+    drifted: list[SegmentFeature] = Field(description="the most drifted, at most five")
+
+
+class BandRealised(BaseModel):
+    band: Band
+    accounts: int
+    churned: int
+    predicted_rate: float | None = Field(description="mean churn probability (none for exit)")
+    realised_rate: float
+
+
+class RealisedChurn(BaseModel):
+    """Over the listed accounts (the exit band apart), once the horizon has passed."""
+
+    accounts: int
+    churned: int
+    predicted_rate: float
+    realised_rate: float
+    roc_auc: float | None
+    pr_auc: float | None
+    by_band: list[BandRealised]
+
+
+class Monitoring(BaseModel):
+    """The latest `retention monitor` summary: drift from the training reference, realised
+    churn once labels mature, and whether to retrain (with the reasons)."""
+
+    report_id: int
+    batch_id: int
+    snapshot_date: dt.date
+    model_version: str
+    monitored_at: Instant
+    retrain_recommended: bool
+    reasons: list[RetrainReason]
+    reference_source: str = Field(examples=["training reference sample"])
+    reference_rows: int
+    accounts: int
+    drift_threshold: float
+    drift_share_threshold: float
+    drifted_share: float
+    drifted_features: list[str]
+    score_psi: float
+    features: list[FeatureDrift] = Field(description="every compared feature, most drifted first")
+    segments: list[SegmentDrift] = Field(
+        description="segments of 300+ accounts, most drifted first"
+    )
+    matures_on: dt.date = Field(description="when the horizon after the snapshot has passed")
+    realised: RealisedChurn | None
+    report_pages: dict[str, str] = Field(
+        description="the HTML reports on the web page (administrators), by kind",
+        examples=[{"drift": "/model/reports/1/drift"}],
+    )

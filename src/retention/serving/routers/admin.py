@@ -7,9 +7,10 @@ import threading
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from retention.serving.deps import AUTH_ERRORS, Admin, Reader
+from retention.serving.deps import AUTH_ERRORS, Admin, Reader, Store
 from retention.serving.metrics import set_model
-from retention.serving.schemas import Error, Reloaded
+from retention.serving.schemas import Error, Monitoring, Reloaded
+from retention.store.monitoring import StoredReport, latest_report
 
 router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
 _reloading = threading.Lock()
@@ -50,3 +51,47 @@ def reload_model(request: Request, _: Admin) -> Reloaded:
 )
 def metrics(_: Reader) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def monitoring_summary(report: StoredReport) -> Monitoring:
+    """A stored summary in the API's shape (the page shows the same)."""
+    s = report.summary
+    drift = s["drift"]
+    return Monitoring(
+        report_id=report.id,
+        batch_id=report.batch_id,
+        snapshot_date=s["snapshot_date"],
+        model_version=report.model_version,
+        monitored_at=report.created_at,
+        retrain_recommended=report.retrain_recommended,
+        reasons=s["reasons"],
+        reference_source=s["reference"]["source"],
+        reference_rows=s["reference"]["rows"],
+        accounts=s["current_rows"],
+        drift_threshold=s["settings"]["drift_threshold"],
+        drift_share_threshold=s["settings"]["drift_share"],
+        drifted_share=drift["drifted_share"],
+        drifted_features=drift["drifted"],
+        score_psi=drift["score_psi"],
+        features=drift["features"],
+        segments=s.get("segments", []),
+        matures_on=s["matures_on"],
+        realised=s["realised"],
+        report_pages={kind: f"/model/reports/{report.id}/{kind}" for kind in s["reports"]},
+    )
+
+
+@router.get(
+    "/v1/monitoring",
+    response_model=Monitoring,
+    summary="The latest monitoring summary: drift, realised churn, and whether to retrain",
+    responses={404: {"model": Error}},
+)
+async def monitoring(engine: Store, _: Admin) -> Monitoring:
+    report = latest_report(engine)
+    if report is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=("no_monitoring", "no monitoring report yet: run `retention monitor`"),
+        )
+    return monitoring_summary(report)

@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi import Path as FastPath
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from retention.data.contract import ACTION_CODES
 from retention.data.io import LOCAL_TIMEZONE, local_today
 from retention.serving.deps import Model, Store
+from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import Csrf, PageAdmin, Viewer, csrf_token, signed_in
 from retention.serving.web.texts import translator
 from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
@@ -33,6 +34,7 @@ from retention.store.follow_ups import (
     list_follow_ups,
     update_follow_up,
 )
+from retention.store.monitoring import latest_report, report_by_id
 from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
 from retention.store.tables import OUTCOMES
 from retention.store.users import authenticate
@@ -52,6 +54,7 @@ def _beijing(value: dt.datetime | None) -> str:
 templates.env.filters["beijing"] = _beijing
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+SHOWN_FEATURES = 10  # drifted features listed on the model page
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -406,9 +409,10 @@ def _format_sheet(sheet: Any, bold: Any, percent: tuple[int, ...] = ()) -> None:
 
 
 @router.get("/model")
-def model_page(request: Request, serving: Model, person: PageAdmin) -> Response:
+def model_page(request: Request, serving: Model, engine: Store, person: PageAdmin) -> Response:
     info = serving.model.info
     baselines = info.get("baselines") or {}
+    report = latest_report(engine)
     return render(
         request,
         "model.html",
@@ -417,7 +421,34 @@ def model_page(request: Request, serving: Model, person: PageAdmin) -> Response:
         info=info,
         metrics=info.get("test_metrics") or {},
         baselines=baselines,
+        monitoring=None if report is None else monitoring_summary(report),
+        shown_features=SHOWN_FEATURES,
     )
+
+
+@router.get("/model/reports/{report_id}/{kind}")
+def monitoring_report(
+    engine: Store,
+    person: PageAdmin,
+    report_id: Annotated[int, FastPath(ge=1, le=2**31 - 1)],
+    kind: Annotated[str, FastPath(pattern="^(drift|realised)$")],
+) -> Response:
+    """An Evidently report written by `retention monitor` (self-contained HTML, no CDN)."""
+    report = report_by_id(engine, report_id)
+    path = None if report is None else report.summary["reports"].get(kind)
+    if path is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=("not_found", f"no {kind} report {report_id}")
+        )
+    if not Path(path).is_file():
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=(
+                "not_found",
+                f"报告文件不在本服务器 / the report file is not on this server: {path}",
+            ),
+        )
+    return FileResponse(path, media_type="text/html; charset=utf-8")
 
 
 def _history_svg(history: list[dict[str, Any]], width: int = 520, height: int = 120) -> str:

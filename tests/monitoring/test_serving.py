@@ -1,0 +1,77 @@
+"""The monitoring summary through the API (administrators) and the model page, which link the
+Evidently reports; serving reads the stored summary and never imports Evidently."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from retention.serving.app import create_app
+from retention.serving.model import ServingModel
+from retention.store.keys import create_key
+from retention.store.users import create_user
+from retention.training.registry import MODEL_NAME, load_version
+
+
+def _client(monitored):  # type: ignore[no-untyped-def]
+    version = monitored.runs["shifted"].batch.model_version
+    model = ServingModel(name=MODEL_NAME, version=version, model=load_version(version))
+    return TestClient(create_app(monitored.settings, load_model=lambda: model))
+
+
+def test_the_api_returns_the_latest_summary_to_administrators_only(monitored) -> None:  # type: ignore[no-untyped-def]
+    admin, _ = create_key(monitored.engine, "admin", "monitoring-admin")
+    crm, _ = create_key(monitored.engine, "crm", "monitoring-crm")
+    latest = monitored.runs["shifted"]
+    with _client(monitored) as client:
+        assert client.get("/v1/monitoring").status_code == 401
+        refused = client.get("/v1/monitoring", headers={"Authorization": f"Bearer {crm}"})
+        assert refused.status_code == 403
+        body = client.get("/v1/monitoring", headers={"Authorization": f"Bearer {admin}"}).json()
+    assert body["report_id"] == latest.report_id and body["batch_id"] == latest.batch.id
+    assert body["retrain_recommended"] is True
+    assert [r["code"] for r in body["reasons"]] == [r["code"] for r in latest.summary["reasons"]]
+    assert body["drifted_features"] == latest.summary["drift"]["drifted"]
+    assert body["features"][0]["psi"] >= body["features"][-1]["psi"]
+    assert body["realised"] is None and body["matures_on"] == "2027-05-01"
+    assert body["report_pages"] == {"drift": f"/model/reports/{latest.report_id}/drift"}
+    assert body["monitored_at"].endswith("Z") or body["monitored_at"].endswith("+00:00")
+
+
+def test_the_model_page_shows_the_verdict_and_links_the_report(monitored) -> None:  # type: ignore[no-untyped-def]
+    create_user(monitored.engine, "ds", "s3cret-pass", "admin", "数据分析")
+    create_user(monitored.engine, "team", "s3cret-pass", "retention", "团队")
+    latest = monitored.runs["shifted"]
+    with _client(monitored) as client:
+        page = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        client.post(
+            "/login",
+            data={"username": "ds", "password": "s3cret-pass", "csrf": token.group(1)},
+        )
+        model = client.get("/model")
+        assert model.status_code == 200
+        assert "建议重新训练" in model.text and "avg_price_3m" in model.text
+        link = f"/model/reports/{latest.report_id}/drift"
+        assert f'href="{link}"' in model.text
+        report = client.get(link)
+        assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+        assert report.content == latest.reports["drift"].read_bytes()
+        assert client.get(f"/model/reports/{latest.report_id}/realised").status_code == 404
+        assert client.get("/model/reports/999/drift").status_code == 404
+        assert client.get(f"/model/reports/{latest.report_id}/other").status_code in (404, 422)
+        # the matured batch's report has realised churn by band
+        matured = monitored.runs["matured"]
+        assert client.get(f"/model/reports/{matured.report_id}/realised").status_code == 200
+        # a team member may not read the reports
+        client.cookies.clear()
+        page = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        client.post(
+            "/login",
+            data={"username": "team", "password": "s3cret-pass", "csrf": token.group(1)},
+        )
+        assert client.get(link).status_code == 403
