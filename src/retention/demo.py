@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 
 from rich.console import Console
 from sqlalchemy import Engine
@@ -13,8 +16,8 @@ from retention.settings import Settings
 def run_demo(settings: Settings, console: Console, serve: bool = True, port: int = 8000) -> None:
     """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data), validate it,
     train, compare and register a model, promote it through the champion gate, score the
-    portfolio into the store and export the list (CSV and Excel); then serve the API on
-    127.0.0.1 with a fresh admin key (until Ctrl-C)."""
+    portfolio into the store, export the list (CSV and Excel) and write its drift report;
+    then serve the API on 127.0.0.1 with a fresh admin key (until Ctrl-C)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder
     from retention.data.validation import validate_dataset
 
@@ -73,10 +76,29 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
         for fmt in ("xlsx", "csv")
     ]
 
+    console.rule("7. 监测 / monitor: drift from the training reference")
+    # In a child process: Evidently (seconds to import, a large footprint) never enters the
+    # process that goes on to serve.
+    child = {  # the settings this run was given, whatever the environment said
+        "RETENTION_WORK_DIR": str(settings.work_dir),
+        "RETENTION_DATABASE_URL": settings.store_url,
+        "RETENTION_MLFLOW_TRACKING_URI": settings.tracking_uri,
+    }
+    monitored = subprocess.run(
+        [sys.executable, "-m", "retention", "monitor", str(folder), "--batch", str(run.batch.id)],
+        env={**os.environ, **child},
+        check=False,
+    )
+    reports = sorted(settings.reports_dir.glob(f"{run.batch.label}-*.html"))
+    if monitored.returncode not in (0, 3):
+        console.print("[yellow]监测未完成 / monitoring did not finish (see above)[/]")
+
     console.rule("完成 / done")
     console.print(f"数据目录 / dataset: {folder}")
     for path in exports:
         console.print(f"风险名单 / scored list: {path}")
+    for path in reports:
+        console.print(f"监测报告 / monitoring report: {path}")
     console.print(f"数据库 / store: {safe_url(settings.store_url)}")
     console.print(f"模型登记 / MLflow: {settings.tracking_uri}")
     console.print("  .venv/bin/mlflow ui --backend-store-uri " + settings.tracking_uri)
@@ -96,9 +118,10 @@ def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> N
     password = secrets.token_urlsafe(9)
     create_user(engine, "demo", password, "admin", display_name="演示用户 demo")
     base = f"http://127.0.0.1:{port}"
-    console.rule("7. 服务 / serving the API (Ctrl-C to stop)")
+    console.rule("8. 服务 / serving the API (Ctrl-C to stop)")
     console.print(f"API:  {base}/v1/risk-list")
     console.print(f"文档 / docs: {base}/docs")
+    console.print(f"模型与监测 / model and monitoring: {base}/model")
     console.print(
         f"网页 / web page: {base}/list  登录 / sign in: demo / {password}", soft_wrap=True
     )
