@@ -37,6 +37,16 @@ def test_the_api_returns_the_latest_summary_to_administrators_only(monitored) ->
     assert body["realised"] is None and body["matures_on"] == "2027-05-01"
     assert body["report_pages"] == {"drift": f"/model/reports/{latest.report_id}/drift"}
     assert body["monitored_at"].endswith("Z") or body["monitored_at"].endswith("+00:00")
+    # over time: one row per monitored batch, newest first; the matured one has realised churn
+    history = body["history"]
+    assert [h["batch_id"] for h in history] == sorted(
+        (run.batch.id for run in monitored.runs.values()), reverse=True
+    )
+    matured = monitored.runs["matured"]
+    (row,) = [h for h in history if h["batch_id"] == matured.batch.id]
+    assert row["realised_rate"] == matured.summary["realised"]["realised_rate"]
+    assert row["roc_auc"] == matured.summary["realised"]["roc_auc"]
+    assert all(h["realised_rate"] is None for h in history if h is not row)
 
 
 def test_the_model_page_shows_the_verdict_and_links_the_report(monitored) -> None:  # type: ignore[no-untyped-def]
@@ -54,6 +64,7 @@ def test_the_model_page_shows_the_verdict_and_links_the_report(monitored) -> Non
         model = client.get("/model")
         assert model.status_code == 200
         assert "建议重新训练" in model.text and "avg_price_3m" in model.text
+        assert "历次监测" in model.text and "分群漂移" in model.text
         link = f"/model/reports/{latest.report_id}/drift"
         assert f'href="{link}"' in model.text
         report = client.get(link)

@@ -275,6 +275,20 @@ class RealisedChurn(BaseModel):
     by_band: list[BandRealised]
 
 
+class MonitoredBatch(BaseModel):
+    """One monitored batch in the history: drift then, realised churn once matured."""
+
+    batch_id: int
+    snapshot_date: dt.date
+    model_version: str
+    retrain_recommended: bool
+    drifted_share: float
+    score_psi: float
+    predicted_rate: float | None = Field(description="realised batches: mean probability")
+    realised_rate: float | None
+    roc_auc: float | None
+
+
 class Monitoring(BaseModel):
     """The latest `retention monitor` summary: drift from the training reference, realised
     churn once labels mature, and whether to retrain (with the reasons)."""
@@ -300,6 +314,9 @@ class Monitoring(BaseModel):
     )
     matures_on: dt.date = Field(description="when the horizon after the snapshot has passed")
     realised: RealisedChurn | None
+    history: list[MonitoredBatch] = Field(
+        description="the latest monitored batches, newest first (calibration over time)"
+    )
     report_pages: dict[str, str] = Field(
         description="the HTML reports on the web page (administrators), by kind",
         examples=[{"drift": "/model/reports/1/drift"}],

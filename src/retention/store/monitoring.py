@@ -58,8 +58,10 @@ def report_by_id(engine: Engine, report_id: int) -> StoredReport | None:
 def _read(engine: Engine, query: Any) -> StoredReport | None:
     with engine.connect() as connection:
         row = connection.execute(query).mappings().first()
-    if row is None:
-        return None
+    return None if row is None else _stored(row)
+
+
+def _stored(row: Any) -> StoredReport:
     return StoredReport(
         id=row["id"],
         batch_id=row["batch_id"],
@@ -68,3 +70,20 @@ def _read(engine: Engine, query: Any) -> StoredReport | None:
         retrain_recommended=bool(row["retrain_recommended"]),
         summary=json.loads(row["summary"]),
     )
+
+
+def report_history(engine: Engine, batches: int = 24) -> list[StoredReport]:
+    """The newest summary of each of the latest `batches` monitored batches, newest batch
+    first: drift and, once matured, realised churn over time."""
+    query = select(REPORTS).order_by(REPORTS.c.batch_id.desc(), REPORTS.c.id.desc())
+    out: list[StoredReport] = []
+    seen: set[int] = set()
+    with engine.connect() as connection:
+        for row in connection.execute(query).mappings():
+            if row["batch_id"] in seen:
+                continue
+            seen.add(row["batch_id"])
+            out.append(_stored(row))
+            if len(out) == batches:
+                break
+    return out

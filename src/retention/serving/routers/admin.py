@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from retention.serving.deps import AUTH_ERRORS, Admin, Reader, Store
 from retention.serving.metrics import set_model
-from retention.serving.schemas import Error, Monitoring, Reloaded
-from retention.store.monitoring import StoredReport, latest_report
+from retention.serving.schemas import Error, MonitoredBatch, Monitoring, Reloaded
+from retention.store.monitoring import StoredReport, latest_report, report_history
 
 router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
 _reloading = threading.Lock()
@@ -53,7 +53,25 @@ def metrics(_: Reader) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def monitoring_summary(report: StoredReport) -> Monitoring:
+def _history_row(report: StoredReport) -> MonitoredBatch:
+    s = report.summary
+    realised = s.get("realised") or {}
+    return MonitoredBatch(
+        batch_id=report.batch_id,
+        snapshot_date=s["snapshot_date"],
+        model_version=report.model_version,
+        retrain_recommended=report.retrain_recommended,
+        drifted_share=s["drift"]["drifted_share"],
+        score_psi=s["drift"]["score_psi"],
+        predicted_rate=realised.get("predicted_rate"),
+        realised_rate=realised.get("realised_rate"),
+        roc_auc=realised.get("roc_auc"),
+    )
+
+
+def monitoring_summary(
+    report: StoredReport, history: list[StoredReport] | None = None
+) -> Monitoring:
     """A stored summary in the API's shape (the page shows the same)."""
     s = report.summary
     drift = s["drift"]
@@ -77,6 +95,7 @@ def monitoring_summary(report: StoredReport) -> Monitoring:
         segments=s.get("segments", []),
         matures_on=s["matures_on"],
         realised=s["realised"],
+        history=[_history_row(r) for r in history or []],
         report_pages={kind: f"/model/reports/{report.id}/{kind}" for kind in s["reports"]},
     )
 
@@ -94,4 +113,4 @@ async def monitoring(engine: Store, _: Admin) -> Monitoring:
             status.HTTP_404_NOT_FOUND,
             detail=("no_monitoring", "no monitoring report yet: run `retention monitor`"),
         )
-    return monitoring_summary(report)
+    return monitoring_summary(report, report_history(engine))

@@ -34,7 +34,7 @@ from retention.store.follow_ups import (
     list_follow_ups,
     update_follow_up,
 )
-from retention.store.monitoring import latest_report, report_by_id
+from retention.store.monitoring import latest_report, report_by_id, report_history
 from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
 from retention.store.tables import OUTCOMES
 from retention.store.users import authenticate
@@ -421,7 +421,7 @@ def model_page(request: Request, serving: Model, engine: Store, person: PageAdmi
         info=info,
         metrics=info.get("test_metrics") or {},
         baselines=baselines,
-        monitoring=None if report is None else monitoring_summary(report),
+        monitoring=None if report is None else monitoring_summary(report, report_history(engine)),
         shown_features=SHOWN_FEATURES,
     )
 

@@ -86,6 +86,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "accounts": ("户数", "Accounts"),
     "segments": ("分群漂移", "Drift by segment"),
+    "over_time": ("历次监测（预测与实际流失率）", "Over time: predicted and realised churn"),
     "segment": ("分群", "Segment"),
     "tariff_category": ("电价类别", "Tariff category"),
     "industry_code": ("行业", "Industry"),
