@@ -20,7 +20,7 @@ PRICE_FEATURES = {"avg_price_3m", "avg_price_3m_yoy"}
 @pytest.mark.parametrize("month", ["stable-2026-10", "stable-2026-11"])
 def test_two_consecutive_stable_months_raise_no_alarm(monitored, month: str) -> None:  # type: ignore[no-untyped-def]
     summary = monitored.runs[month].summary
-    assert summary["reference"]["source"] == "training reference sample"
+    assert summary["reference"]["source"] == "训练样本 / training reference sample"
     assert summary["drift"]["features_compared"] > 50
     assert not summary["retrain_recommended"], summary["reasons"]
     assert summary["drift"]["drifted_share"] < monitored.settings.drift_share

@@ -37,11 +37,12 @@ def test_the_api_returns_the_latest_summary_to_administrators_only(monitored) ->
     assert body["realised"] is None and body["matures_on"] == "2027-05-01"
     assert body["report_pages"] == {"drift": f"/model/reports/{latest.report_id}/drift"}
     assert body["monitored_at"].endswith("Z") or body["monitored_at"].endswith("+00:00")
-    # over time: one row per monitored batch, newest first; the matured one has realised churn
+    # over time: one row per monitored batch, the latest snapshot first (the shifted batch
+    # was scored last at the same snapshot as a stable one); the matured one has realised churn
     history = body["history"]
-    assert [h["batch_id"] for h in history] == sorted(
-        (run.batch.id for run in monitored.runs.values()), reverse=True
-    )
+    runs = monitored.runs
+    expected = ["shifted", "stable-2026-11", "stable-2026-10", "matured"]
+    assert [h["batch_id"] for h in history] == [runs[name].batch.id for name in expected]
     matured = monitored.runs["matured"]
     (row,) = [h for h in history if h["batch_id"] == matured.batch.id]
     assert row["realised_rate"] == matured.summary["realised"]["realised_rate"]

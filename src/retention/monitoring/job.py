@@ -128,11 +128,11 @@ class MonitorRun:
 def reference_rows(version: str, model: ChurnModel) -> tuple[pd.DataFrame, str]:
     """The version's drift reference and where it came from."""
     try:
-        return run_rows(version, REFERENCE_ARTIFACT), "training reference sample"
+        return run_rows(version, REFERENCE_ARTIFACT), "训练样本 / training reference sample"
     except Exception:
         rows = run_rows(version, TEST_ROWS_ARTIFACT)
         log.warning("version %s has no %s: using its test rows", version, REFERENCE_ARTIFACT)
-        return rows.assign(**{SCORE: model.predict_proba(rows)}), "test rows"
+        return rows.assign(**{SCORE: model.predict_proba(rows)}), "测试集 / test rows"
 
 
 def _batch_frame(

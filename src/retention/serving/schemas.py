@@ -300,7 +300,7 @@ class Monitoring(BaseModel):
     monitored_at: Instant
     retrain_recommended: bool
     reasons: list[RetrainReason]
-    reference_source: str = Field(examples=["training reference sample"])
+    reference_source: str = Field(examples=["训练样本 / training reference sample"])
     reference_rows: int
     accounts: int
     drift_threshold: float
@@ -315,7 +315,7 @@ class Monitoring(BaseModel):
     matures_on: dt.date = Field(description="when the horizon after the snapshot has passed")
     realised: RealisedChurn | None
     history: list[MonitoredBatch] = Field(
-        description="the latest monitored batches, newest first (calibration over time)"
+        description="the latest monitored batches, latest snapshot first (calibration over time)"
     )
     report_pages: dict[str, str] = Field(
         description="the HTML reports on the web page (administrators), by kind",

@@ -73,8 +73,8 @@ def _stored(row: Any) -> StoredReport:
 
 
 def report_history(engine: Engine, batches: int = 24) -> list[StoredReport]:
-    """The newest summary of each of the latest `batches` monitored batches, newest batch
-    first: drift and, once matured, realised churn over time."""
+    """The newest summary of each of the latest `batches` monitored batches, the latest
+    snapshot first: drift and, once matured, realised churn over time."""
     query = select(REPORTS).order_by(REPORTS.c.batch_id.desc(), REPORTS.c.id.desc())
     out: list[StoredReport] = []
     seen: set[int] = set()
@@ -86,4 +86,4 @@ def report_history(engine: Engine, batches: int = 24) -> list[StoredReport]:
             out.append(_stored(row))
             if len(out) == batches:
                 break
-    return out
+    return sorted(out, key=lambda r: (r.summary["snapshot_date"], r.batch_id), reverse=True)
