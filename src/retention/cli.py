@@ -195,6 +195,13 @@ def monitor(
         typer.Argument(help="Dataset folder the batch was scored from (default: the demo)."),
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Batch id (default: the latest).")] = None,
+    matured: Annotated[
+        bool,
+        typer.Option(
+            "--matured",
+            help="The latest batch whose horizon has passed in the data (realised churn).",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the HTML reports (default: <work_dir>/reports).")
     ] = None,
@@ -214,7 +221,9 @@ def monitor(
     try:
         engine = open_store(settings.store_url)
         with err_console.status("监测中 / monitoring ..."):
-            run = run_monitoring(settings, dataset, engine, batch_id=batch, reports_dir=out)
+            run = run_monitoring(
+                settings, dataset, engine, batch_id=batch, reports_dir=out, matured_only=matured
+            )
     except (BatchNotFound, MonitorError, StoreError) as err:
         err_console.print(f"[red]无法监测 / cannot monitor:[/red] {err}")
         raise typer.Exit(1) from err

@@ -34,7 +34,17 @@ def test_the_exit_status_tells_a_scheduler_whether_to_retrain(  # type: ignore[n
     assert alarm.exit_code == 3, alarm.output
     assert "建议重新训练 / retraining recommended" in alarm.output
     assert "avg_price_3m" in alarm.output
-    assert (out / f"{batch.label}-drift.html").is_file()
+    assert len(list(out.glob(f"{batch.label}-*-drift.html"))) == 1
+
+    # a second run on a batch writes its own report: the first run's stays where its
+    # stored summary points
+    assert monitored.runs["stable-2026-11"].reports["drift"].is_file()
+
+    # --matured picks the latest batch whose horizon has passed in the data
+    ripe = runner.invoke(app, ["monitor", str(simulated_dir), "--matured"])
+    assert ripe.exit_code in (0, 3), ripe.output
+    assert f"批次 / batch {monitored.runs['matured'].batch.id} (2026-04-01)" in ripe.output
+    assert "ROC AUC" in ripe.output
 
     missing = runner.invoke(app, ["monitor", str(simulated_dir), "--batch", "999"])
     assert missing.exit_code == 1 and "batch 999" in missing.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -11,6 +12,8 @@ from retention.data.io import Dataset
 from retention.data.simulator import SimulationConfig, simulate
 from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_snapshots
+from retention.monitoring.job import run_monitoring
+from retention.scoring.job import run_scoring
 from retention.store.batches import batch_scores
 from retention.store.monitoring import latest_report
 
@@ -49,9 +52,9 @@ def test_reports_are_written_logged_to_the_models_run_and_stored(monitored) -> N
     html = drift.read_text(encoding="utf-8")
     assert "avg_price_3m" in html and '<script src="http' not in html
     assert not list(drift.parent.glob(".*.tmp"))  # written whole, nothing left half-written
-    logged = MlflowClient().list_artifacts(
-        run.summary["mlflow_run_id"], f"monitoring/{run.batch.label}"
-    )
+    stem = drift.name.removesuffix("-drift.html")  # batch-<id>-<snapshot>-<run time>
+    assert stem.startswith(run.batch.label)
+    logged = MlflowClient().list_artifacts(run.summary["mlflow_run_id"], f"monitoring/{stem}")
     assert {p.path.rsplit("/", 1)[-1] for p in logged} == {drift.name, "summary.json"}
     stored = latest_report(monitored.engine)
     assert stored is not None and stored.id == run.report_id
@@ -92,7 +95,7 @@ def test_a_matured_batch_compares_realised_churn_with_predicted(monitored) -> No
 
 
 def test_monitoring_an_unknown_batch_or_a_foreign_dataset_says_so(monitored) -> None:  # type: ignore[no-untyped-def]
-    from retention.monitoring.job import MonitorError, run_monitoring
+    from retention.monitoring.job import MonitorError
     from retention.store.batches import BatchNotFound
 
     with pytest.raises(BatchNotFound, match="batch 999"):
@@ -101,3 +104,43 @@ def test_monitoring_an_unknown_batch_or_a_foreign_dataset_says_so(monitored) -> 
     other = simulate(SimulationConfig(accounts=60, months=24, start="2024-11", seed=99))
     with pytest.raises(MonitorError, match="is this the dataset the batch was scored from"):
         run_monitoring(monitored.settings, Dataset(**other.tables), monitored.engine)
+
+
+def test_a_matured_batch_where_nobody_churned_is_reported_without_an_auc(monitored) -> None:  # type: ignore[no-untyped-def]
+    labels = build_snapshots(
+        monitored.dataset,
+        ["2026-04-01"],
+        definition=ChurnDefinition(horizon_months=6),
+        with_labels=True,
+    ).droplevel("snapshot_date")["churn"]
+    stayed = monitored.dataset.only(labels[labels == 0].index[:300])
+    batch = run_scoring(
+        monitored.settings, stayed, monitored.engine, snapshot=pd.Timestamp("2026-04-01")
+    ).batch
+    run = run_monitoring(monitored.settings, stayed, monitored.engine, batch_id=batch.id)
+    realised = run.summary["realised"]
+    assert realised["churned"] == 0 and realised["realised_rate"] == 0
+    assert realised["roc_auc"] is None and realised["pr_auc"] is None
+    assert set(run.reports) == {"drift"}  # no classification report without both outcomes
+    assert not any(r["code"] == "realised_auc" for r in run.summary["reasons"])
+
+
+def test_a_missing_table_counts_as_drift_and_is_named(monitored) -> None:  # type: ignore[no-untyped-def]
+    # the service tickets did not arrive: the batch was scored with those features empty
+    tables = monitored.dataset.tables()
+    tables.pop("service_tickets")
+    partial = Dataset(**tables)
+    batch = run_scoring(
+        monitored.settings, partial, monitored.engine, snapshot=pd.Timestamp("2026-10-01")
+    ).batch
+    run = run_monitoring(monitored.settings, partial, monitored.engine, batch_id=batch.id)
+    summary = run.summary
+    missing = summary["drift"]["missing"]
+    assert {"complaints_3m", "complaints_12m", "satisfaction_avg_12m"} <= set(missing)
+    assert set(missing) <= set(summary["drift"]["drifted"])
+    assert summary["retrain_recommended"]
+    assert summary["reasons"][0]["code"] == "missing_features"
+    assert "请先核对数据" in summary["reasons"][0]["text_zh"]
+    rows = {f["feature"]: f for f in summary["drift"]["features"]}
+    assert all(rows[f]["missing"] and rows[f]["missing_share"] > 0.5 for f in missing)
+    json.dumps(summary, allow_nan=False)  # no NaN in what the store keeps

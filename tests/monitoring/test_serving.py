@@ -71,6 +71,11 @@ def test_the_model_page_shows_the_verdict_and_links_the_report(monitored) -> Non
         report = client.get(link)
         assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
         assert report.content == latest.reports["drift"].read_bytes()
+        # the report's scripts carry the data's values: sandboxed, no cookies, no network
+        policy = report.headers["content-security-policy"]
+        assert policy.startswith("sandbox allow-scripts;") and "allow-same-origin" not in policy
+        assert "default-src 'none'" in policy
+        assert report.headers["x-content-type-options"] == "nosniff"
         assert client.get(f"/model/reports/{latest.report_id}/realised").status_code == 404
         assert client.get("/model/reports/999/drift").status_code == 404
         assert client.get(f"/model/reports/{latest.report_id}/other").status_code in (404, 422)

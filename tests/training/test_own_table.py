@@ -12,6 +12,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from retention.cli import app
+from retention.training.pipeline import REFERENCE_ROWS
+from retention.training.registry import REFERENCE_ARTIFACT, latest_version, run_rows
 
 runner = CliRunner()
 
@@ -91,6 +93,12 @@ def test_own_table_with_a_test_table_and_no_time_column(env: str, tmp_path: Path
         ],
     )
     assert result.exit_code == 0, result.output
+    # the drift reference keeps rows that have no time (one group, not dropped)
+    version = latest_version()
+    assert version is not None
+    reference = run_rows(version, REFERENCE_ARTIFACT)
+    assert len(reference) == min(REFERENCE_ROWS, 2000 + 1000)
+    assert reference["probability"].between(0, 1).all()
 
 
 @pytest.mark.parametrize(

@@ -19,17 +19,23 @@ from evidently.presets import DataDriftPreset
 
 SCORE = "probability"
 METHOD = "psi"
+MISSING_JUMP = 0.25  # a feature this much more often empty than in training: a missing feed
 
 
 @dataclass(frozen=True)
 class Drift:
     """Per-feature PSI against the reference, the scores' PSI, and the Evidently snapshot."""
 
-    features: pd.DataFrame  # feature, psi, drifted; sorted by psi, largest first
+    features: pd.DataFrame  # feature, psi, drifted, missing, missing_share; most drifted first
     score_psi: float
-    not_compared: list[str]  # features empty in the reference or in the batch
+    not_compared: list[str]  # features empty in the training reference: nothing to judge by
     threshold: float
     snapshot: Snapshot
+
+    @property
+    def missing(self) -> list[str]:
+        """Features empty, or far more often empty, in the batch than in training."""
+        return self.features.loc[self.features["missing"], "feature"].tolist()
 
     @property
     def drifted(self) -> list[str]:
@@ -67,9 +73,15 @@ def measure_drift(
     drift_share: float,
     title: str,
 ) -> Drift:
-    """Compare `current` (a batch: features and `probability`) with `reference`."""
-    empty = [f for f in features if reference[f].isna().all() or current[f].isna().all()]
-    compared = [f for f in features if f not in empty]
+    """Compare `current` (a batch: features and `probability`) with `reference`.
+
+    A feature the training reference has but the batch lacks (empty, or at least MISSING_JUMP
+    more often empty: a table or a column did not arrive) counts as drifted, whatever the PSI
+    of its remaining values; Evidently compares the values that are there."""
+    judged = [f for f in features if reference[f].notna().any()]
+    missing_share = current[judged].isna().mean()
+    missing = missing_share - reference[judged].isna().mean() >= MISSING_JUMP
+    compared = [f for f in judged if current[f].notna().any()]
     categories = [f for f in compared if f in categorical]
     numbers = [f for f in compared if f not in categorical] + [SCORE]
     definition = DataDefinition(numerical_columns=numbers, categorical_columns=categories)
@@ -93,10 +105,21 @@ def measure_drift(
         for metric in snapshot.dict()["metrics"]
         if str(metric["config"].get("type", "")).endswith("ValueDrift")
     }
-    table = pd.DataFrame({"feature": compared, "psi": [values[f] for f in compared]})
-    table["drifted"] = table["psi"] >= threshold
-    table = table.sort_values("psi", ascending=False, kind="stable", ignore_index=True)
-    return Drift(table, values[SCORE], empty, threshold, snapshot)
+    table = pd.DataFrame(
+        {
+            "feature": judged,
+            "psi": [values.get(f, float("nan")) for f in judged],
+            "missing": missing.to_numpy(dtype=bool),
+            "missing_share": missing_share.to_numpy(dtype=float),
+        }
+    )
+    table["drifted"] = (table["psi"] >= threshold) | table["missing"]
+    table = table.sort_values(
+        ["missing", "psi"], ascending=False, kind="stable", na_position="first", ignore_index=True
+    )
+    table = table[["feature", "psi", "drifted", "missing", "missing_share"]]
+    not_compared = [f for f in features if f not in judged]
+    return Drift(table, values[SCORE], not_compared, threshold, snapshot)
 
 
 SEGMENT_COLUMNS = ("tariff_category", "industry_code")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 from rich.console import Console
@@ -38,7 +39,13 @@ from retention.features.sources import Tables
 from retention.monitoring.drift import SCORE, Drift, measure_drift, segment_drift
 from retention.monitoring.realised import Realised, realised_churn, save_classification_html
 from retention.settings import Settings
-from retention.store.batches import BatchInfo, batch_info, batch_scores, load_peer_medians
+from retention.store.batches import (
+    BatchInfo,
+    batch_info,
+    batch_scores,
+    list_batches,
+    load_peer_medians,
+)
 from retention.store.monitoring import save_report
 from retention.training.model import ChurnModel
 from retention.training.registry import (
@@ -98,8 +105,19 @@ class MonitorRun:
                     f"    {segment['segment']}={segment['value']} ({segment['accounts']:,}): "
                     f"{segment['drifted_share']:.1%} 漂移 drifted: {named}"
                 )
+        if s["drift"]["missing"]:
+            console.print(
+                "  [red]缺失特征 / missing features:[/] " + ", ".join(s["drift"]["missing"])
+            )
+        if s["accounts_not_in_dataset"]:
+            console.print(
+                f"  数据中缺少本批 {s['accounts_not_in_dataset']:,} 户 / "
+                f"{s['accounts_not_in_dataset']:,} of the batch's accounts are not in the data"
+            )
         realised = s["realised"]
-        if realised is None:
+        if realised is not None and realised["realised_rate"] is None:
+            console.print("  实际流失 / realised churn: 无已知结果 / no known outcomes")
+        elif realised is None:
             console.print(
                 f"  实际流失 / realised churn: {s['realised_note_zh']} / {s['realised_note_en']}"
             )
@@ -127,26 +145,64 @@ class MonitorRun:
 
 def reference_rows(version: str, model: ChurnModel) -> tuple[pd.DataFrame, str]:
     """The version's drift reference and where it came from."""
-    try:
-        return run_rows(version, REFERENCE_ARTIFACT), "训练样本 / training reference sample"
-    except Exception:
-        rows = run_rows(version, TEST_ROWS_ARTIFACT)
-        log.warning("version %s has no %s: using its test rows", version, REFERENCE_ARTIFACT)
-        return rows.assign(**{SCORE: model.predict_proba(rows)}), "测试集 / test rows"
+    folder = str(Path(REFERENCE_ARTIFACT).parent)
+    logged = {a.path for a in MlflowClient().list_artifacts(training_run(version), folder)}
+    if REFERENCE_ARTIFACT in logged:
+        rows = run_rows(version, REFERENCE_ARTIFACT)
+        if len(rows):
+            return rows, "训练样本 / training reference sample"
+    rows = run_rows(version, TEST_ROWS_ARTIFACT)
+    log.warning("version %s has no %s: using its test rows", version, REFERENCE_ARTIFACT)
+    return rows.assign(**{SCORE: model.predict_proba(rows)}), "测试集 / test rows"
+
+
+def churn_definition(model: ChurnModel) -> ChurnDefinition:
+    """The churn definition the model was trained with (older models: the default one with
+    the model's horizon)."""
+    logged = model.info.get("churn_definition")
+    if isinstance(logged, dict):
+        return ChurnDefinition(**logged)
+    return ChurnDefinition(horizon_months=int(model.info.get("horizon_months", 6)))  # type: ignore[call-overload]
+
+
+def matures_on(snapshot: dt.date, definition: ChurnDefinition) -> dt.date:
+    """The first day the horizon after `snapshot` has passed: labels can be known."""
+    return (pd.Timestamp(snapshot) + pd.DateOffset(months=definition.horizon_months)).date()
+
+
+def latest_matured_batch(engine: Engine, tables: Tables) -> BatchInfo:
+    """The complete batch with the latest snapshot whose horizon has passed in the data."""
+    definitions: dict[str, ChurnDefinition] = {}
+    batches = sorted(
+        list_batches(engine, complete_only=True),
+        key=lambda b: (b.snapshot_date, b.id),
+        reverse=True,
+    )
+    for batch in batches:
+        if batch.model_version not in definitions:
+            definitions[batch.model_version] = churn_definition(load_version(batch.model_version))
+        if pd.Timestamp(matures_on(batch.snapshot_date, definitions[batch.model_version])) <= (
+            tables.data_end
+        ):
+            return batch
+    raise MonitorError(
+        f"没有观察期已满的批次 / no batch has matured: the data end at {tables.data_end:%Y-%m-%d}"
+        f", and a batch's labels are known a horizon after its snapshot"
+    )
 
 
 def _batch_frame(
-    tables: Tables, engine: Engine, batch: BatchInfo, model: ChurnModel
-) -> tuple[pd.DataFrame, bool]:
+    tables: Tables, engine: Engine, batch: BatchInfo, definition: ChurnDefinition
+) -> tuple[pd.DataFrame, bool, int]:
     """The batch's accounts with their features, stored band and probability, and (when the
-    horizon has passed in the data) their realised churn; and whether it has."""
-    horizon = int(model.info.get("horizon_months", 6))  # type: ignore[call-overload]
+    horizon has passed in the data) their realised churn; whether it has; and how many of
+    the batch's accounts the dataset lacks at the snapshot."""
     snapshot = pd.Timestamp(batch.snapshot_date)
-    matured = tables.data_end >= snapshot + pd.DateOffset(months=horizon)
+    matured = tables.data_end >= pd.Timestamp(matures_on(batch.snapshot_date, definition))
     features = build_snapshots(
         tables,
         [snapshot],
-        definition=ChurnDefinition(horizon_months=horizon),
+        definition=definition,
         with_labels=matured,
         peers=load_peer_medians(engine, batch.id),
     ).droplevel("snapshot_date")
@@ -154,8 +210,10 @@ def _batch_frame(
     missing = scores.index.difference(features.index)
     if len(missing) == len(scores):
         raise MonitorError(
-            f"none of batch {batch.id}'s {len(scores):,} accounts is active in the dataset at "
-            f"{batch.snapshot_date}: is this the dataset the batch was scored from?"
+            f"批次 {batch.id} 的 {len(scores):,} 户在该数据中于 {batch.snapshot_date} 均不在册，"
+            f"请确认是评分所用的数据 / none of batch {batch.id}'s {len(scores):,} accounts is "
+            f"active in the dataset at {batch.snapshot_date}: is this the dataset the batch was "
+            f"scored from?"
         )
     if len(missing):
         log.warning(
@@ -165,13 +223,24 @@ def _batch_frame(
             batch.snapshot_date,
         )
     frame = features.drop(columns=[SCORE], errors="ignore").join(scores, how="inner")
-    return frame, matured
+    return frame, matured, len(missing)
 
 
 def _reasons(
     drift: Drift, realised: Realised | None, test_auc: float | None, settings: Settings
 ) -> list[Reason]:
     reasons = []
+    if drift.missing:
+        named = ", ".join(drift.missing[:SHOWN_FEATURES])
+        reasons.append(
+            Reason(
+                "missing_features",
+                f"{len(drift.missing)} 个特征在本批数据中为空或缺失率远高于训练时"
+                f"（可能缺少数据表或字段，请先核对数据）：{named}",
+                f"{len(drift.missing)} features are empty, or far more often empty than in "
+                f"training (a table or column may be missing: check the data first): {named}",
+            )
+        )
     if drift.drifted_share >= settings.drift_share:
         named = ", ".join(drift.drifted[:SHOWN_FEATURES])
         more = len(drift.drifted) - SHOWN_FEATURES
@@ -224,14 +293,22 @@ def _write(report: Any, path: Path) -> Path:
     return path
 
 
+def _number(value: object) -> float | None:
+    """A float for the JSON summary: NaN (nothing to measure) as null."""
+    number = float(value)  # type: ignore[arg-type]
+    return None if np.isnan(number) else round(number, 6)
+
+
 def run_monitoring(
     settings: Settings,
     dataset: Dataset,
     engine: Engine,
     batch_id: int | None = None,
     reports_dir: Path | None = None,
+    matured_only: bool = False,
 ) -> MonitorRun:
-    """Monitor a batch (default: the latest): reports, summary in the store, retrain signal."""
+    """Monitor a batch (default: the latest; with `matured_only`, the latest whose horizon has
+    passed in the data): reports, summary in the store, retrain signal."""
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 
@@ -242,11 +319,16 @@ def run_monitoring(
         clock = now
 
     configure(settings.tracking_uri)
-    batch = batch_info(engine, batch_id)
-    model = load_version(batch.model_version)
-    reference, source = reference_rows(batch.model_version, model)
     tables = Tables(dataset)
-    current, matured = _batch_frame(tables, engine, batch, model)
+    batch = (
+        latest_matured_batch(engine, tables)
+        if matured_only and batch_id is None
+        else batch_info(engine, batch_id)
+    )
+    model = load_version(batch.model_version)
+    definition = churn_definition(model)
+    reference, source = reference_rows(batch.model_version, model)
+    current, matured, absent = _batch_frame(tables, engine, batch, definition)
     listed = current[current["band"] != "exit"]
     lap("load")
 
@@ -262,7 +344,11 @@ def run_monitoring(
         f"training reference ({source}: {len(reference):,} rows)",
     )
     segments = segment_drift(
-        reference, listed, drift.features["feature"].tolist(), categorical, settings.drift_threshold
+        reference,
+        listed,
+        [f for f in drift.features["feature"] if f not in drift.missing],
+        categorical,
+        settings.drift_threshold,
     )
     lap("drift")
 
@@ -275,39 +361,87 @@ def run_monitoring(
     reasons = _reasons(drift, realised, test_auc, settings)
     lap("realised")
 
-    folder = reports_dir or settings.reports_dir
-    reports = {"drift": _write(drift.save_html, folder / f"{batch.label}-drift.html")}
-    if realised is not None:
-        scored = current[(current["band"] != "exit") & current["churn"].notna()]
-        reports["realised"] = _write(
-            lambda path: save_classification_html(
-                reference,
-                scored,
-                path,
-                title=f"{batch.label}: realised churn against predicted",
-                threshold=settings.medium_probability,
-            ),
-            folder / f"{batch.label}-realised.html",
-        )
-    lap("reports")
+    # Every figure is computed: now the files, named by the run so that earlier summaries
+    # keep their own reports, and removed again if a later step fails.
+    now = dt.datetime.now(dt.UTC)
+    stem = f"{batch.label}-{now:%Y%m%dT%H%M%SZ}"
+    folder = (reports_dir or settings.reports_dir).expanduser().resolve()
+    reports: dict[str, Path] = {}
+    try:
+        reports["drift"] = _write(drift.save_html, folder / f"{stem}-drift.html")
+        if realised is not None and realised.roc_auc is not None:
+            # The reference's test rows: the model's own training rows would flatter it.
+            tested = reference[reference["part"] == "test"] if "part" in reference else reference
+            scored = current[(current["band"] != "exit") & current["churn"].notna()]
+            reports["realised"] = _write(
+                lambda path: save_classification_html(
+                    tested,
+                    scored,
+                    path,
+                    title=f"{batch.label}: realised churn against predicted "
+                    f"(reference: the model's test rows)",
+                    threshold=settings.medium_probability,
+                ),
+                folder / f"{stem}-realised.html",
+            )
+        lap("reports")
 
-    horizon = int(model.info.get("horizon_months", 6))  # type: ignore[call-overload]
-    matures_on = (pd.Timestamp(batch.snapshot_date) + pd.DateOffset(months=horizon)).date()
-    run_id = training_run(batch.model_version)
-    summary: dict[str, Any] = {
+        summary = _summary(
+            batch, model, definition, source, reference, listed, absent, drift, segments,
+            realised, matured, test_auc, reasons, reports, settings, now,
+        )  # fmt: skip
+        run_id = summary["mlflow_run_id"]
+        client = MlflowClient()
+        for path in reports.values():
+            client.log_artifact(run_id, str(path), f"monitoring/{stem}")
+        client.log_dict(run_id, summary, f"monitoring/{stem}/summary.json")
+        report_id = save_report(engine, batch.id, batch.model_version, summary)
+    except BaseException:
+        for path in reports.values():
+            path.unlink(missing_ok=True)
+        raise
+    lap("store")
+    return MonitorRun(report_id, batch, summary, reports, seconds)
+
+
+def _summary(
+    batch: BatchInfo,
+    model: ChurnModel,
+    definition: ChurnDefinition,
+    source: str,
+    reference: pd.DataFrame,
+    listed: pd.DataFrame,
+    absent: int,
+    drift: Drift,
+    segments: list[dict[str, object]],
+    realised: Realised | None,
+    matured: bool,
+    test_auc: float | None,
+    reasons: list[Reason],
+    reports: dict[str, Path],
+    settings: Settings,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The JSON summary stored with the batch and logged to MLflow."""
+    ripe = matures_on(batch.snapshot_date, definition)
+    times = (
+        pd.to_datetime(reference["snapshot_date"]).dropna()
+        if "snapshot_date" in reference
+        else pd.Series([], dtype="datetime64[us]")
+    )
+    return {
         "batch_id": batch.id,
         "snapshot_date": batch.snapshot_date.isoformat(),
         "model_version": batch.model_version,
-        "mlflow_run_id": run_id,
-        "monitored_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mlflow_run_id": training_run(batch.model_version),
+        "monitored_at": now.isoformat(timespec="seconds"),
         "reference": {
             "source": source,
             "rows": len(reference),
-            "snapshots": sorted({str(pd.Timestamp(d).date()) for d in reference["snapshot_date"]})
-            if "snapshot_date" in reference
-            else [],
+            "snapshots": sorted({f"{d:%Y-%m-%d}" for d in times}),
         },
         "current_rows": len(listed),
+        "accounts_not_in_dataset": absent,
         "settings": {
             "method": "psi",
             "drift_threshold": settings.drift_threshold,
@@ -318,31 +452,32 @@ def run_monitoring(
             "features_compared": len(drift.features),
             "drifted_share": drift.drifted_share,
             "drifted": drift.drifted,
+            "missing": drift.missing,
             "score_psi": drift.score_psi,
             "score_drifted": drift.score_drifted,
             "not_compared": drift.not_compared,
             "features": [
-                {"feature": f, "psi": round(float(v), 6), "drifted": bool(d)}
-                for f, v, d in drift.features.itertuples(index=False)
+                {
+                    "feature": row.feature,
+                    "psi": _number(row.psi),
+                    "drifted": bool(row.drifted),
+                    "missing": bool(row.missing),
+                    "missing_share": _number(row.missing_share),
+                }
+                for row in drift.features.itertuples(index=False)
             ],
         },
         "segments": segments,
-        "horizon_months": horizon,
-        "matures_on": matures_on.isoformat(),
+        "churn_definition": definition.model_dump(),
+        "horizon_months": definition.horizon_months,
+        "matures_on": ripe.isoformat(),
         "realised": None if realised is None else realised.as_dict(),
-        "realised_note_zh": "已到期" if matured else f"观察期未满，{matures_on} 后可评估",
+        "realised_note_zh": "已到期" if matured else f"观察期未满，{ripe} 后可评估",
         "realised_note_en": "matured"
         if matured
-        else f"the horizon has not passed: labels mature on {matures_on}",
+        else f"the horizon has not passed: labels mature on {ripe}",
         "test_roc_auc": test_auc,
         "retrain_recommended": bool(reasons),
         "reasons": [r.__dict__ for r in reasons],
         "reports": {kind: str(path) for kind, path in reports.items()},
     }
-    client = MlflowClient()
-    for path in reports.values():
-        client.log_artifact(run_id, str(path), f"monitoring/{batch.label}")
-    client.log_dict(run_id, summary, f"monitoring/{batch.label}/summary.json")
-    report_id = save_report(engine, batch.id, batch.model_version, summary)
-    lap("store")
-    return MonitorRun(report_id, batch, summary, reports, seconds)

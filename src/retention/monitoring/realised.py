@@ -24,8 +24,8 @@ class Realised:
     by_band: pd.DataFrame  # band, accounts, churned, predicted_rate, realised_rate
     accounts: int
     churned: int
-    predicted_rate: float
-    realised_rate: float
+    predicted_rate: float | None  # None when no scored account has a known label
+    realised_rate: float | None
     roc_auc: float | None  # None when only one class happened
     pr_auc: float | None
 
@@ -69,8 +69,8 @@ def realised_churn(frame: pd.DataFrame) -> Realised:
         by_band=by_band,
         accounts=int(label.size),
         churned=int(label.sum()),
-        predicted_rate=float(probability.mean()) if label.size else float("nan"),
-        realised_rate=float(label.mean()) if label.size else float("nan"),
+        predicted_rate=float(probability.mean()) if label.size else None,
+        realised_rate=float(label.mean()) if label.size else None,
         roc_auc=float(roc_auc_score(label, probability)) if both else None,
         pr_auc=float(average_precision_score(label, probability)) if both else None,
     )

@@ -227,15 +227,20 @@ class Reloaded(BaseModel):
 
 
 class RetrainReason(BaseModel):
-    code: Literal["feature_drift", "score_drift", "realised_auc"]
+    code: Literal["missing_features", "feature_drift", "score_drift", "realised_auc"]
     text_zh: str
     text_en: str
 
 
 class FeatureDrift(BaseModel):
     feature: str
-    psi: float = Field(description="population stability index against the training reference")
+    psi: float | None = Field(
+        description="population stability index against the training reference (none when "
+        "the batch has no values)"
+    )
     drifted: bool
+    missing: bool = Field(description="empty, or far more often empty than in training")
+    missing_share: float | None = Field(description="share of the batch's accounts without it")
 
 
 class SegmentFeature(BaseModel):
@@ -268,8 +273,8 @@ class RealisedChurn(BaseModel):
 
     accounts: int
     churned: int
-    predicted_rate: float
-    realised_rate: float
+    predicted_rate: float | None
+    realised_rate: float | None
     roc_auc: float | None
     pr_auc: float | None
     by_band: list[BandRealised]
@@ -303,10 +308,12 @@ class Monitoring(BaseModel):
     reference_source: str = Field(examples=["训练样本 / training reference sample"])
     reference_rows: int
     accounts: int
+    accounts_not_in_dataset: int = Field(description="batch accounts the dataset lacked")
     drift_threshold: float
     drift_share_threshold: float
     drifted_share: float
     drifted_features: list[str]
+    missing_features: list[str]
     score_psi: float
     features: list[FeatureDrift] = Field(description="every compared feature, most drifted first")
     segments: list[SegmentDrift] = Field(

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select
 
-from retention.store.tables import MonitoringReport, utc_now
+from retention.store.tables import MonitoringReport, ScoringBatch, utc_now
 
 REPORTS: Table = MonitoringReport.__table__  # type: ignore[assignment]
+BATCHES: Table = ScoringBatch.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,15 @@ def save_report(engine: Engine, batch_id: int, model_version: str, summary: dict
 
 
 def latest_report(engine: Engine, batch_id: int | None = None) -> StoredReport | None:
-    """The newest summary (of one batch, or of any), or None before the first monitor run."""
-    query = select(REPORTS).order_by(REPORTS.c.id.desc()).limit(1)
+    """The newest summary of a batch, or of the monitored batch with the latest snapshot
+    (a matured batch monitored later does not take the headline); None before the first
+    monitor run."""
+    query = (
+        select(REPORTS)
+        .join(BATCHES, BATCHES.c.id == REPORTS.c.batch_id)
+        .order_by(BATCHES.c.snapshot_date.desc(), BATCHES.c.id.desc(), REPORTS.c.id.desc())
+        .limit(1)
+    )
     if batch_id is not None:
         query = query.where(REPORTS.c.batch_id == batch_id)
     return _read(engine, query)

@@ -246,6 +246,7 @@ def _run(
         "trained_at": pd.Timestamp.now().isoformat(timespec="seconds"),
         "run_id": run_id,
         "horizon_months": config.churn.horizon_months,
+        "churn_definition": config.churn.model_dump(),
         "test_metrics": metrics["model"],
         "baselines": {k: v for k, v in metrics.items() if k != "model"},
         "importance_by_group": by_group.to_dict(),
@@ -327,9 +328,10 @@ def monitoring_reference(
     a month's batch then differs from the reference only where the portfolio changed, not
     because it is November and the test window was spring."""
     frame = pd.concat(parts.values())
-    per_snapshot = max(1, REFERENCE_ROWS // max(1, frame[TIME].nunique()))
+    per_snapshot = max(1, REFERENCE_ROWS // max(1, frame[TIME].nunique(dropna=False)))
     shuffled = frame.iloc[np.random.default_rng(seed).permutation(len(frame))]
-    sample = shuffled[shuffled.groupby(TIME).cumcount().to_numpy() < per_snapshot]
+    # rows without a time (an own table without one) are one group, not dropped
+    sample = shuffled[shuffled.groupby(TIME, dropna=False).cumcount().to_numpy() < per_snapshot]
     sample = sample[[ID, TIME, PART, *features, LABEL]].sort_values([TIME, ID], kind="stable")
     return sample.assign(probability=model.predict_proba(sample)).reset_index(drop=True)
 

@@ -55,6 +55,13 @@ templates.env.filters["beijing"] = _beijing
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 SHOWN_FEATURES = 10  # drifted features listed on the model page
+REPORT_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts; default-src 'none'; "
+    "script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -423,6 +430,7 @@ def model_page(request: Request, serving: Model, engine: Store, person: PageAdmi
         baselines=baselines,
         monitoring=None if report is None else monitoring_summary(report, report_history(engine)),
         shown_features=SHOWN_FEATURES,
+        feature_names={f.name: (f.zh, f.en) for f in serving.catalogue.features},
     )
 
 
@@ -433,12 +441,16 @@ def monitoring_report(
     report_id: Annotated[int, FastPath(ge=1, le=2**31 - 1)],
     kind: Annotated[str, FastPath(pattern="^(drift|realised)$")],
 ) -> Response:
-    """An Evidently report written by `retention monitor` (self-contained HTML, no CDN)."""
+    """An Evidently report written by `retention monitor` (self-contained HTML, no CDN).
+
+    The report carries the data's own values (industry codes, regions) inside its scripts, so
+    it runs sandboxed: an opaque origin without this site's cookies, and no network."""
     report = report_by_id(engine, report_id)
     path = None if report is None else report.summary["reports"].get(kind)
     if path is None:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=("not_found", f"no {kind} report {report_id}")
+            status.HTTP_404_NOT_FOUND,
+            detail=("not_found", f"没有该报告 / no {kind} report {report_id}"),
         )
     if not Path(path).is_file():
         raise HTTPException(
@@ -448,7 +460,7 @@ def monitoring_report(
                 f"报告文件不在本服务器 / the report file is not on this server: {path}",
             ),
         )
-    return FileResponse(path, media_type="text/html; charset=utf-8")
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
 
 
 def _history_svg(history: list[dict[str, Any]], width: int = 520, height: int = 120) -> str:

@@ -86,6 +86,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "accounts": ("户数", "Accounts"),
     "segments": ("分群漂移", "Drift by segment"),
+    "no_data": ("无数据", "no data"),
+    "not_in_dataset": ("数据中缺少本批 {n} 户", "{n} of the batch's accounts not in the data"),
     "over_time": ("历次监测（预测与实际流失率）", "Over time: predicted and realised churn"),
     "segment": ("分群", "Segment"),
     "tariff_category": ("电价类别", "Tariff category"),
