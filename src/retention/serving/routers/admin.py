@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from retention.serving.deps import AUTH_ERRORS, Admin, Reader, Store
 from retention.serving.metrics import set_model
-from retention.serving.schemas import Error, MonitoredBatch, Monitoring, Reloaded
+from retention.serving.schemas import Error, FeatureDrift, MonitoredBatch, Monitoring, Reloaded
 from retention.store.monitoring import StoredReport, latest_report, report_history
 
 router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
@@ -93,7 +93,10 @@ def monitoring_summary(
         drifted_features=drift["drifted"],
         missing_features=drift.get("missing", []),
         score_psi=drift["score_psi"],
-        features=[{"missing": False, "missing_share": None, **f} for f in drift["features"]],
+        features=[
+            FeatureDrift(**{"missing": False, "missing_share": None, **f})
+            for f in drift["features"]
+        ],
         segments=s.get("segments", []),
         matures_on=s["matures_on"],
         realised=s["realised"],
