@@ -51,6 +51,9 @@ def test_reports_are_written_logged_to_the_models_run_and_stored(monitored) -> N
     assert drift.parent == monitored.settings.reports_dir
     html = drift.read_text(encoding="utf-8")
     assert "avg_price_3m" in html and '<script src="http' not in html
+    # the page says what it compares: the batch, and the reference as a sample
+    assert f"批次 / batch {run.batch.id}" in html
+    assert f"a sample of {run.summary['reference']['rows']:,} rows" in html
     assert not list(drift.parent.glob(".*.tmp"))  # written whole, nothing left half-written
     stem = drift.name.removesuffix("-drift.html")  # batch-<id>-<snapshot>-<run time>
     assert stem.startswith(run.batch.label)

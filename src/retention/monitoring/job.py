@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import os
 import tempfile
@@ -280,13 +281,22 @@ def _reasons(
     return reasons
 
 
-def _write(report: Any, path: Path) -> Path:
-    """Write an HTML report whole or not at all (a failed run keeps the previous file)."""
+def _write(report: Any, path: Path, lines: list[str]) -> Path:
+    """Write an HTML report whole or not at all, headed by `lines` (what was compared with
+    what: Evidently's page does not say)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
         report(Path(temporary))
+        page = Path(temporary).read_text(encoding="utf-8")
+        banner = "".join(f"<p style='margin:4px 0'>{html.escape(line)}</p>" for line in lines)
+        banner = (
+            "<div style='font-family:sans-serif;padding:12px 24px;background:#f5f7fa;"
+            f"border-bottom:1px solid #ddd'>{banner}</div>"
+        )
+        page = page.replace("<body>", "<body>" + banner, 1)
+        Path(temporary).write_text(page, encoding="utf-8")
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
@@ -368,7 +378,24 @@ def run_monitoring(
     folder = (reports_dir or settings.reports_dir).expanduser().resolve()
     reports: dict[str, Path] = {}
     try:
-        reports["drift"] = _write(drift.save_html, folder / f"{stem}-drift.html")
+        about = [
+            f"批次 / batch {batch.id} · 评估日期 / snapshot {batch.snapshot_date} · "
+            f"模型 / model {batch.model_name} v{batch.model_version} · 监测时间 / monitored at "
+            f"{now:%Y-%m-%d %H:%M} UTC",
+            f"本批 / batch: {len(listed):,} 户 accounts (正在办理销户/减容的除外 / in exit "
+            f"process left out) · 参照 / reference: {source}, 抽样 {len(reference):,} 行 / a "
+            f"sample of {len(reference):,} rows (同样行数取自每个评估月 / the same number from "
+            f"every snapshot)",
+        ]
+        reports["drift"] = _write(
+            drift.save_html,
+            folder / f"{stem}-drift.html",
+            [
+                "数据与评分漂移（PSI）/ data and score drift (PSI), "
+                f"PSI ≥ {settings.drift_threshold:g} 为漂移 / counts as drifted",
+                *about,
+            ],
+        )
         if realised is not None and realised.roc_auc is not None:
             # The reference's test rows: the model's own training rows would flatter it.
             tested = reference[reference["part"] == "test"] if "part" in reference else reference
@@ -383,6 +410,12 @@ def run_monitoring(
                     threshold=settings.medium_probability,
                 ),
                 folder / f"{stem}-realised.html",
+                [
+                    "实际流失与预测对比 / realised churn against predicted; 参照为模型的测试集 / "
+                    f"reference: the model's test rows ({len(tested):,}); 判为流失的概率阈值 / "
+                    f"probability threshold {settings.medium_probability:g}",
+                    *about,
+                ],
             )
         lap("reports")
 
