@@ -96,9 +96,9 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     console.rule("完成 / done")
     console.print(f"数据目录 / dataset: {folder}")
     for path in exports:
-        console.print(f"风险名单 / scored list: {path}")
+        console.print(f"风险名单 / scored list: {path}", soft_wrap=True)
     for path in reports:
-        console.print(f"监测报告 / monitoring report: {path}")
+        console.print(f"监测报告 / monitoring report: {path}", soft_wrap=True)
     console.print(f"数据库 / store: {safe_url(settings.store_url)}")
     console.print(f"模型登记 / MLflow: {settings.tracking_uri}")
     console.print("  .venv/bin/mlflow ui --backend-store-uri " + settings.tracking_uri)

@@ -138,7 +138,7 @@ class MonitorRun:
         else:
             console.print("[green]模型状态正常 / the model is healthy[/]")
         for kind, path in self.reports.items():
-            console.print(f"  报告 / report ({kind}): {path}")
+            console.print(f"  报告 / report ({kind}): {path}", soft_wrap=True)
         console.print(
             "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
         )
