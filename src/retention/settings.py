@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="Signs the web page's session cookies; default: a random key kept in "
         "<work_dir>/secret_key (set it in production so every server shares one).",
     )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Send the web page's session cookie over HTTPS only (set true in "
+        "production behind TLS).",
+    )
     medium_probability: float = Field(
         default=0.10,
         gt=0,

@@ -119,3 +119,89 @@ def test_a_form_without_its_csrf_token_is_refused(served) -> None:  # type: igno
     assert no_token.status_code == 403
     assert _csrf(page.text)
     client.cookies.clear()
+
+
+def test_sign_in_returns_to_the_page_asked_for_and_nowhere_else(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "zhao", "zhao-pass-1", "retention")
+    client = served.client
+    client.cookies.clear()
+    away = client.get("/list?band=high&sort=probability", follow_redirects=False)
+    assert away.headers["location"] == "/login?next=/list%3Fband%3Dhigh%26sort%3Dprobability"
+    page = client.get(away.headers["location"])
+    assert 'name="next" value="/list?band=high&amp;sort=probability"' in page.text
+    back = client.post(
+        "/login",
+        data={
+            "username": "zhao",
+            "password": "zhao-pass-1",
+            "csrf": _csrf(page.text),
+            "next": "/list?band=high&sort=probability",
+        },
+        follow_redirects=False,
+    )
+    assert back.headers["location"] == "/list?band=high&sort=probability"
+    # another host, however written, is never a target
+    for target in ("//evil.example", "/\\evil.example", "https://evil.example", "/\x0a/x"):
+        client.cookies.clear()
+        page = client.get("/login")
+        sent = client.post(
+            "/login",
+            data={
+                "username": "zhao",
+                "password": "zhao-pass-1",
+                "csrf": _csrf(page.text),
+                "next": target,
+            },
+            follow_redirects=False,
+        )
+        assert sent.headers["location"] == "/list", target
+    client.cookies.clear()
+
+
+def test_repeated_wrong_passwords_lock_the_name_for_a_while(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "sun", "sun-pass-123", "retention")
+    client = served.client
+    client.cookies.clear()
+    for _ in range(5):
+        assert _sign_in(client, "sun", "not-it").status_code == 401
+    # the sixth try is refused even with the right password, and says when to come back
+    locked = _sign_in(client, "SUN", "sun-pass-123")
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "登录失败次数过多" in locked.text
+    client.cookies.clear()
+
+
+def test_the_throttle_forgets_old_failures_and_a_success_clears_the_name() -> None:
+    from retention.serving.web.auth import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(per_name=3, per_address=5, window_seconds=60, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("wu", "10.0.0.1")
+    assert throttle.retry_after("wu", "10.0.0.1") == 61
+    assert throttle.retry_after("qian", "10.0.0.2") == 0  # other names and addresses may try
+    now[0] = 30.0
+    assert throttle.retry_after("Wu ", "10.0.0.9") == 31  # by name, whatever the address
+    now[0] = 61.0
+    assert throttle.retry_after("wu", "10.0.0.1") == 0  # the failures left the window
+    throttle.failed("wu", "10.0.0.1")
+    throttle.succeeded("wu")
+    assert throttle.retry_after("wu", "10.0.0.3") == 0
+    for name in ("a", "b", "c", "d", "e"):  # one address guessing many names
+        throttle.failed(name, "10.0.0.4")
+    assert throttle.retry_after("f", "10.0.0.4") > 0
+
+
+def test_secure_cookies_are_sent_over_https_only(served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from retention.serving.app import create_app
+    from retention.settings import Settings
+
+    settings = Settings(database_url=served.url, work_dir=tmp_path, secure_cookies=True)
+    model = served.client.app.state.model
+    with TestClient(create_app(settings, load_model=lambda: model)) as client:
+        page = client.get("/login")
+        assert "secure" in page.headers["set-cookie"].lower()

@@ -27,7 +27,7 @@ from retention.serving.model import ServingModel, load_champion_for_serving
 from retention.serving.routers import accounts, admin, follow_ups, health, score
 from retention.serving.schemas import Error
 from retention.serving.web import pages
-from retention.serving.web.auth import SignInRequired
+from retention.serving.web.auth import LoginThrottle, SignInRequired
 from retention.settings import Settings
 from retention.store.database import open_store
 
@@ -57,6 +57,7 @@ def create_app(
         app.state.settings = settings
         app.state.engine = open_store(settings.store_url)
         app.state.load_model = loader
+        app.state.login_throttle = LoginThrottle()
         app.state.model = loader()
         metrics.set_model(app.state.model.name, app.state.model.version)
         log.info("serving model %s v%s", app.state.model.name, app.state.model.version)
@@ -81,6 +82,7 @@ def create_app(
         secret_key=settings.session_secret(),
         session_cookie="retention_session",
         same_site="lax",
+        https_only=settings.secure_cookies,
         max_age=12 * 3600,  # a working day
     )
     app.add_middleware(metrics.RecordRequests)

@@ -24,7 +24,14 @@ from retention.data.contract import ACTION_CODES
 from retention.data.io import LOCAL_TIMEZONE, local_today
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
-from retention.serving.web.auth import Csrf, PageAdmin, Viewer, csrf_token, signed_in
+from retention.serving.web.auth import (
+    Csrf,
+    LoginThrottle,
+    PageAdmin,
+    Viewer,
+    csrf_token,
+    signed_in,
+)
 from retention.serving.web.texts import translator
 from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
 from retention.store.follow_ups import (
@@ -110,11 +117,23 @@ def login(
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form()] = "/list",
 ) -> Response:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(username, address)
+    if wait:
+        response = render(
+            request, "login.html", next=_safe_next(next), failed=False, wait_minutes=-(-wait // 60)
+        )
+        response.status_code = status.HTTP_429_TOO_MANY_REQUESTS
+        response.headers["Retry-After"] = str(wait)
+        return response
     person = authenticate(engine, username, password)
     if person is None:
+        throttle.failed(username, address)
         response = render(request, "login.html", next=_safe_next(next), failed=True)
         response.status_code = status.HTTP_401_UNAUTHORIZED
         return response
+    throttle.succeeded(username)
     lang = request.session.get("lang", "zh")
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
     request.session.update({"user_id": person.id, "lang": lang})
@@ -128,8 +147,15 @@ def logout(request: Request, _: Csrf) -> Response:
 
 
 def _safe_next(target: str) -> str:
-    """Only a path on this site (never another host) after sign-in."""
-    return target if target.startswith("/") and not target.startswith("//") else "/list"
+    """Only a path on this site (never another host) after sign-in. Browsers read a backslash
+    as a slash ("/\\host" is "//host"), so neither may follow the first slash, and no
+    control characters anywhere."""
+    local = (
+        target.startswith("/")
+        and target[1:2] != "/"
+        and not any(ord(c) < 32 or c == "\\" for c in target)
+    )
+    return target if local else "/list"
 
 
 @router.get("/")

@@ -15,6 +15,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "username": ("用户名", "User name"),
     "password": ("密码", "Password"),
     "bad_login": ("用户名或密码错误", "Wrong user name or password"),
+    "too_many_logins": (
+        "登录失败次数过多，请 {minutes} 分钟后再试",
+        "Too many failed sign-ins: try again in {minutes} minutes",
+    ),
     "high_risk": ("高风险客户", "High-risk accounts"),
     "coverage": ("跟进覆盖率", "Coverage"),
     "on_time": ("按时联系率", "On-time contact rate"),
