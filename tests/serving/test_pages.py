@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 
 from openpyxl import load_workbook
 
 from retention.store.database import open_store
-from retention.store.users import create_user
+from retention.store.follow_ups import list_follow_ups
+from retention.store.users import create_user, get_user_by_name
 
 
 def _csrf(html: str) -> str:
@@ -205,3 +207,38 @@ def test_secure_cookies_are_sent_over_https_only(served, tmp_path) -> None:  # t
     with TestClient(create_app(settings, load_model=lambda: model)) as client:
         page = client.get("/login")
         assert "secure" in page.headers["set-cookie"].lower()
+
+
+def test_a_double_submitted_follow_up_is_stored_once_with_who_logged_it(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "zhou", "zhou-pass-1", "retention", "周经理")
+    client = served.client
+    client.cookies.clear()
+    assert _sign_in(client, "zhou", "zhou-pass-1").status_code == 303
+    customer = served.scored.accounts["customer_id"].iloc[5]
+    page = client.get(f"/accounts/{customer}").text
+    form_id = re.search(r'name="form_id" value="([^"]+)"', page)
+    assert form_id is not None
+    form = {
+        "csrf": _csrf(page),
+        "form_id": form_id.group(1),
+        "action_code": "tariff_plan",
+        "outcome": "contacted",
+        "note": "double click",
+    }
+    for _ in range(2):  # the button clicked twice
+        sent = client.post(f"/accounts/{customer}/follow-ups", data=form, follow_redirects=False)
+        assert sent.status_code == 303
+    # the same form sent back with another note is a new entry, not a conflict
+    edited = client.post(
+        f"/accounts/{customer}/follow-ups", data={**form, "note": "second thought"}
+    )
+    assert edited.status_code == 200
+    rows = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=customer)[0]
+    notes = sorted(r["note"] for r in rows)
+    assert notes == ["double click", "second thought"]
+    user = get_user_by_name(engine, "zhou")
+    assert user is not None and {r["created_by_user"] for r in rows} == {user.id}
+    history = client.get(f"/accounts/{customer}").text
+    assert "记录人" in history and history.count("周经理") >= 2
+    client.cookies.clear()

@@ -47,11 +47,14 @@ def create_follow_up(
     batch_id: int | None,
     caller_id: int | None,
     idempotency_key: str | None = None,
+    user_id: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a follow-up (owner and due date from the batch's recommended action, if any).
+    """Store a follow-up (owner and due date from the batch's recommended action, if any),
+    logged through the API (`caller_id`, an API key) or on the page (`user_id`).
 
     Returns the row and whether it was stored before (a retry)."""
-    scoped = None if idempotency_key is None else f"{caller_id}:{idempotency_key}"
+    caller = caller_id if user_id is None else f"user-{user_id}"
+    scoped = None if idempotency_key is None else f"{caller}:{idempotency_key}"
     digest = request_hash(item)
     owner, due = _recommended(engine, batch_id, item)
     now = utc_now()
@@ -71,6 +74,7 @@ def create_follow_up(
                     created_at=now,
                     updated_at=now,
                     created_by=caller_id,
+                    created_by_user=user_id,
                     idempotency_key=scoped,
                     request_hash=digest,
                 )

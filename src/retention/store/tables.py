@@ -190,6 +190,8 @@ class FollowUp(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    # a follow-up logged on the web page: the signed-in person who logged it
+    created_by_user: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # A retried POST with the same key is stored once (the API scopes keys by caller); the
     # request's hash tells a true retry from a different request reusing a key.
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from retention.serving.web.auth import (
 from retention.serving.web.texts import translator
 from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
 from retention.store.follow_ups import (
+    IdempotencyConflict,
     NewFollowUp,
     create_follow_up,
     kpis,
@@ -44,7 +46,7 @@ from retention.store.follow_ups import (
 from retention.store.monitoring import latest_report, report_by_id, report_history
 from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
 from retention.store.tables import OUTCOMES
-from retention.store.users import authenticate
+from retention.store.users import authenticate, get_user
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -290,6 +292,10 @@ def account_page(
         )
     score, reasons, actions = found
     follow_ups, _count = list_follow_ups(engine, local_today(), customer_id=customer_id)
+    loggers: dict[int, str] = {}  # who logged each follow-up on the page
+    for user_id in {f["created_by_user"] for f in follow_ups if f.get("created_by_user")}:
+        logger = get_user(engine, int(user_id))
+        loggers[user_id] = "" if logger is None else logger.display_name or logger.username
     history = account_history(engine, customer_id)
     return render(
         request,
@@ -300,6 +306,8 @@ def account_page(
         reasons=reasons,
         actions=actions,
         follow_ups=follow_ups,
+        loggers=loggers,
+        form_id=secrets.token_urlsafe(16),  # a double submit of this form is stored once
         history=history,
         chart=_history_svg(history),
         usage_chart=_usage_svg(score.get("kwh_36m"), batch.snapshot_date, lang=_lang(request)),
@@ -319,6 +327,7 @@ def log_follow_up(
     outcome: Annotated[str, Form()] = "pending",
     note: Annotated[str, Form(max_length=2000)] = "",
     contacted_at: Annotated[str, Form(max_length=32)] = "",
+    form_id: Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = "",
 ) -> Response:
     batch = _batch(engine)
     if batch is None or account_risk(engine, batch.id, customer_id) is None:
@@ -332,7 +341,13 @@ def log_follow_up(
         note=note.strip() or None,
         contacted_at=_local_time(contacted_at),
     )
-    create_follow_up(engine, item, batch.id, caller_id=None)
+    try:
+        create_follow_up(
+            engine, item, batch.id, caller_id=None, idempotency_key=form_id or None,
+            user_id=person.id,
+        )  # fmt: skip
+    except IdempotencyConflict:  # the same form sent again with other values: a new entry
+        create_follow_up(engine, item, batch.id, caller_id=None, user_id=person.id)
     return RedirectResponse(f"/accounts/{customer_id}", status.HTTP_303_SEE_OTHER)
 
 

@@ -58,6 +58,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "outcome": ("结果", "Outcome"),
     "contacted_at": ("联系时间", "Contacted at"),
     "note": ("备注", "Note"),
+    "logged_by": ("记录人", "Logged by"),
+    "crm_system": ("CRM 系统", "CRM system"),
     "save": ("保存", "Save"),
     "history": ("历次评分", "Risk over past batches"),
     "usage": ("用电量：近 24 个月与上年同期", "Consumption: 24 months against the year before"),
