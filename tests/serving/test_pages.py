@@ -93,7 +93,7 @@ def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None: 
     assessment = client.get("/assessment")
     assert assessment.status_code == 200 and "按客户经理" in assessment.text
     workbook = load_workbook(io.BytesIO(client.get("/assessment.xlsx").content))
-    assert workbook.sheetnames == ["按客户经理", "按供电单位", "已超期"]
+    assert workbook.sheetnames == ["按客户经理", "按供电单位", "已超期的跟进记录"]
     assert workbook["按客户经理"]["B1"].value == "高风险客户"
     # a retention user cannot reach the admin page; sign-out ends the session
     assert client.get("/model").status_code == 403
@@ -241,4 +241,19 @@ def test_a_double_submitted_follow_up_is_stored_once_with_who_logged_it(served) 
     assert user is not None and {r["created_by_user"] for r in rows} == {user.id}
     history = client.get(f"/accounts/{customer}").text
     assert "记录人" in history and history.count("周经理") >= 2
+    client.cookies.clear()
+
+
+def test_the_overdue_tile_is_the_kpi_the_api_and_the_assessment_give(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "qin", "qin-pass-12", "retention")
+    client = served.client
+    client.cookies.clear()
+    assert _sign_in(client, "qin", "qin-pass-12").status_code == 303
+    tile = re.search(r'id="kpi-overdue">(\d+)<', client.get("/list").text)
+    assert tile is not None
+    api = served.get("/v1/kpis").json()["overall"]["overdue"]
+    assert int(tile.group(1)) == api > 0  # the first due dates of this batch have passed
+    assessment = client.get("/assessment").text
+    assert "已超期的跟进记录" in assessment
     client.cookies.clear()

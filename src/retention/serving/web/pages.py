@@ -226,7 +226,6 @@ def list_page(
     rows, count = risk_list(engine, batch.id, view.filters, PAGE_SIZE, offset, sort)
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
     figures = kpis(engine, batch.id, local_today())["overall"]
-    overdue = list_follow_ups(engine, local_today(), overdue=True, limit=1)[1]
     query = view.query(sort=sort)
     return render(
         request,
@@ -240,7 +239,6 @@ def list_page(
         page=page,
         pages=max(1, math.ceil(count / PAGE_SIZE)),
         figures=figures,
-        overdue=overdue,
         query=query,
     )
 
@@ -426,7 +424,7 @@ def assessment_export(request: Request, engine: Store, person: Viewer) -> Respon
         for group in figures[key]:
             sheet.append([inert(group["key"])] + [group[name] for name, _ in columns])
         _format_sheet(sheet, Font(bold=True), percent=(4, 5))
-    sheet = book.create_sheet(t("overdue"))
+    sheet = book.create_sheet(t("overdue_follow_ups"))
     sheet.append(["户号 customer", t("action"), t("owner"), t("due"), t("outcome")])
     for item in overdue:
         sheet.append(

@@ -22,7 +22,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "high_risk": ("高风险客户", "High-risk accounts"),
     "coverage": ("跟进覆盖率", "Coverage"),
     "on_time": ("按时联系率", "On-time contact rate"),
+    # the KPI (as GET /v1/kpis): high-risk accounts not contacted by their first action's due
+    # date; the follow-up records behind them are listed apart
     "overdue": ("已超期", "Overdue"),
+    "overdue_follow_ups": ("已超期的跟进记录", "Overdue follow-ups"),
     "money_at_risk": ("风险电费", "Money at risk"),
     "rank": ("排名", "Rank"),
     "customer": ("户号 / 户名", "Customer"),
