@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         description="Signs the web page's session cookies; default: a random key kept in "
         "<work_dir>/secret_key (set it in production so every server shares one).",
     )
+    model_check_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="How often the server asks the registry which version is champion and "
+        "loads a new one (every worker does; 0: only POST /v1/admin/reload).",
+    )
     secure_cookies: bool = Field(
         default=False,
         description="Send the web page's session cookie over HTTPS only (set true in "

@@ -6,6 +6,7 @@ own settings and model loader.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from retention.serving import metrics
-from retention.serving.model import ServingModel, load_champion_for_serving
+from retention.serving.model import ServingModel, champion_version, load_champion_for_serving
 from retention.serving.routers import accounts, admin, follow_ups, health, score
 from retention.serving.schemas import Error
 from retention.serving.web import pages
@@ -51,6 +52,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     loader = load_model or (lambda: load_champion_for_serving(settings))
+    follow = load_model is None and settings.model_check_seconds > 0
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +67,10 @@ def create_app(
         # of the garbage collector's full passes, which otherwise add tens of ms to some requests.
         gc.collect()
         gc.freeze()
+        watcher = asyncio.create_task(_follow_champion(app, settings)) if follow else None
         yield
+        if watcher is not None:
+            watcher.cancel()
         app.state.engine.dispose()
 
     # The intranet has no internet: the docs pages' scripts are served from the package.
@@ -97,6 +102,23 @@ def create_app(
         app.include_router(router)
     app.include_router(pages.router)
     return app
+
+
+async def _follow_champion(app: FastAPI, settings: Settings) -> None:
+    """Every `model_check_seconds`, load the champion if the registry's alias moved: every
+    worker of a multi-worker server follows a promotion, not only the one that answered
+    POST /v1/admin/reload."""
+    while True:
+        await asyncio.sleep(settings.model_check_seconds)
+        try:
+            current = await asyncio.to_thread(champion_version, settings)
+            if current is not None and current != app.state.model.version:
+                fresh = await asyncio.to_thread(admin.swap_model, app.state)
+                log.info("the champion moved: serving model %s v%s", fresh.name, fresh.version)
+        except admin.ReloadRunning:
+            continue
+        except Exception:  # the registry is unreachable: keep serving, try again later
+            log.warning("could not check the registry's champion", exc_info=True)
 
 
 async def _to_sign_in(_: Request, exc: SignInRequired) -> RedirectResponse:

@@ -23,6 +23,14 @@ class ServingModel:
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
 
 
+def champion_version(settings: Settings) -> str | None:
+    """The version the registry's champion alias points to now (a cheap registry query)."""
+    from retention.training import registry
+
+    registry.configure(settings.tracking_uri)
+    return registry.champion_version()
+
+
 def load_champion_for_serving(settings: Settings) -> ServingModel:
     """The registry's champion (`models:/key-account-churn@champion`)."""
     from retention.training.registry import MODEL_NAME, configure, load_champion

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from retention.serving.deps import AUTH_ERRORS, Admin, Reader, Store
 from retention.serving.metrics import set_model
+from retention.serving.model import ServingModel
 from retention.serving.schemas import Error, FeatureDrift, MonitoredBatch, Monitoring, Reloaded
 from retention.store.monitoring import StoredReport, latest_report, report_history
 
@@ -23,22 +25,35 @@ _reloading = threading.Lock()
     responses={409: {"model": Error}, 503: {"model": Error}},
 )
 def reload_model(request: Request, _: Admin) -> Reloaded:
-    if not _reloading.acquire(blocking=False):
+    previous = request.app.state.model
+    try:
+        fresh = swap_model(request.app.state)
+    except ReloadRunning as err:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=("reload_running", "a reload is already running")
-        )
+        ) from err
+    except Exception as err:  # the registry is unreachable or has no champion
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=("reload_failed", f"kept version {previous.version}: {err}"),
+        ) from err
+    return Reloaded(previous_version=previous.version, model_version=fresh.version)
+
+
+class ReloadRunning(RuntimeError):
+    """Another reload of this process is loading a model."""
+
+
+def swap_model(state: Any) -> ServingModel:
+    """Load the champion and swap it in with one assignment (each request sees the old model
+    or the new one, whole); one reload at a time per process."""
+    if not _reloading.acquire(blocking=False):
+        raise ReloadRunning
     try:
-        previous = request.app.state.model
-        try:
-            fresh = request.app.state.load_model()
-        except Exception as err:  # the registry is unreachable or has no champion
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail=("reload_failed", f"kept version {previous.version}: {err}"),
-            ) from err
-        request.app.state.model = fresh  # one assignment: each request sees old or new, whole
+        fresh: ServingModel = state.load_model()
+        state.model = fresh
         set_model(fresh.name, fresh.version)
-        return Reloaded(previous_version=previous.version, model_version=fresh.version)
+        return fresh
     finally:
         _reloading.release()
 
