@@ -209,8 +209,7 @@ def monitor(
 ) -> None:
     """Drift and realised-churn reports of a batch against its model's training reference.
 
-    Exit status: 0 the model is healthy; 3 retraining is recommended (the reasons are
-    printed and stored); 1 the batch could not be monitored.
+    Exit status: 0 healthy; 3 retraining recommended (reasons printed, stored); 1 cannot monitor.
     """
     from retention.monitoring.job import RETRAIN_EXIT_CODE, MonitorError, run_monitoring
     from retention.store.batches import BatchNotFound
