@@ -20,6 +20,15 @@ from retention.store.monitoring import latest_report
 PRICE_FEATURES = {"avg_price_3m", "avg_price_3m_yoy"}
 
 
+def _labels(dataset: Dataset, snapshot: str) -> pd.Series:
+    """Churn (0/1, NaN when unknown) of every account active at the snapshot, by the
+    contract's default definition: recomputed here, apart from the monitor."""
+    frame = build_snapshots(
+        dataset, [snapshot], definition=ChurnDefinition(horizon_months=6), with_labels=True
+    )
+    return frame.droplevel("snapshot_date")["churn"]
+
+
 @pytest.mark.parametrize("month", ["stable-2026-10", "stable-2026-11"])
 def test_two_consecutive_stable_months_raise_no_alarm(monitored, month: str) -> None:  # type: ignore[no-untyped-def]
     summary = monitored.runs[month].summary
@@ -77,12 +86,7 @@ def test_a_matured_batch_compares_realised_churn_with_predicted(monitored) -> No
     assert realised is not None and run.reports["realised"].is_file()
     # recomputed here from the stored batch and the contract's churn definition
     scores = batch_scores(monitored.engine, run.batch.id, ["customer_id", "band", "probability"])
-    labels = build_snapshots(
-        monitored.dataset,
-        ["2026-04-01"],
-        definition=ChurnDefinition(horizon_months=6),
-        with_labels=True,
-    ).droplevel("snapshot_date")["churn"]
+    labels = _labels(monitored.dataset, "2026-04-01")
     frame = scores.set_index("customer_id").join(labels.dropna(), how="inner")
     listed = frame[frame["band"] != "exit"]
     assert realised["accounts"] == len(listed)
@@ -110,12 +114,7 @@ def test_monitoring_an_unknown_batch_or_a_foreign_dataset_says_so(monitored) -> 
 
 
 def test_a_matured_batch_where_nobody_churned_is_reported_without_an_auc(monitored) -> None:  # type: ignore[no-untyped-def]
-    labels = build_snapshots(
-        monitored.dataset,
-        ["2026-04-01"],
-        definition=ChurnDefinition(horizon_months=6),
-        with_labels=True,
-    ).droplevel("snapshot_date")["churn"]
+    labels = _labels(monitored.dataset, "2026-04-01")
     stayed = monitored.dataset.only(labels[labels == 0].index[:300])
     batch = run_scoring(
         monitored.settings, stayed, monitored.engine, snapshot=pd.Timestamp("2026-04-01")

@@ -14,6 +14,15 @@ from retention.store.users import create_user
 from retention.training.registry import MODEL_NAME, load_version
 
 
+def _sign_in(client, username: str) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    client.post(
+        "/login", data={"username": username, "password": "s3cret-pass", "csrf": token.group(1)}
+    )
+
+
 def _client(monitored):  # type: ignore[no-untyped-def]
     version = monitored.runs["shifted"].batch.model_version
     model = ServingModel(name=MODEL_NAME, version=version, model=load_version(version))
@@ -55,13 +64,7 @@ def test_the_model_page_shows_the_verdict_and_links_the_report(monitored) -> Non
     create_user(monitored.engine, "team", "s3cret-pass", "retention", "团队")
     latest = monitored.runs["shifted"]
     with _client(monitored) as client:
-        page = client.get("/login")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert token is not None
-        client.post(
-            "/login",
-            data={"username": "ds", "password": "s3cret-pass", "csrf": token.group(1)},
-        )
+        _sign_in(client, "ds")
         model = client.get("/model")
         assert model.status_code == 200
         assert "建议重新训练" in model.text and "avg_price_3m" in model.text
@@ -84,11 +87,5 @@ def test_the_model_page_shows_the_verdict_and_links_the_report(monitored) -> Non
         assert client.get(f"/model/reports/{matured.report_id}/realised").status_code == 200
         # a team member may not read the reports
         client.cookies.clear()
-        page = client.get("/login")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert token is not None
-        client.post(
-            "/login",
-            data={"username": "team", "password": "s3cret-pass", "csrf": token.group(1)},
-        )
+        _sign_in(client, "team")
         assert client.get(link).status_code == 403

@@ -19,7 +19,7 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-def _sign_in(client, username: str, password: str):  # type: ignore[no-untyped-def]
+def _sign_in(client, username: str, password: str, next: str = "/list"):  # type: ignore[no-untyped-def]
     page = client.get("/login")
     return client.post(
         "/login",
@@ -27,7 +27,7 @@ def _sign_in(client, username: str, password: str):  # type: ignore[no-untyped-d
             "username": username,
             "password": password,
             "csrf": _csrf(page.text),
-            "next": "/list",
+            "next": next,
         },
         follow_redirects=False,
     )
@@ -132,31 +132,12 @@ def test_sign_in_returns_to_the_page_asked_for_and_nowhere_else(served) -> None:
     assert away.headers["location"] == "/login?next=/list%3Fband%3Dhigh%26sort%3Dprobability"
     page = client.get(away.headers["location"])
     assert 'name="next" value="/list?band=high&amp;sort=probability"' in page.text
-    back = client.post(
-        "/login",
-        data={
-            "username": "zhao",
-            "password": "zhao-pass-1",
-            "csrf": _csrf(page.text),
-            "next": "/list?band=high&sort=probability",
-        },
-        follow_redirects=False,
-    )
+    back = _sign_in(client, "zhao", "zhao-pass-1", next="/list?band=high&sort=probability")
     assert back.headers["location"] == "/list?band=high&sort=probability"
     # another host, however written, is never a target
     for target in ("//evil.example", "/\\evil.example", "https://evil.example", "/\x0a/x"):
         client.cookies.clear()
-        page = client.get("/login")
-        sent = client.post(
-            "/login",
-            data={
-                "username": "zhao",
-                "password": "zhao-pass-1",
-                "csrf": _csrf(page.text),
-                "next": target,
-            },
-            follow_redirects=False,
-        )
+        sent = _sign_in(client, "zhao", "zhao-pass-1", next=target)
         assert sent.headers["location"] == "/list", target
     client.cookies.clear()
 

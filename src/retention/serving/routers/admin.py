@@ -101,18 +101,15 @@ def monitoring_summary(
         reference_source=s["reference"]["source"],
         reference_rows=s["reference"]["rows"],
         accounts=s["current_rows"],
-        accounts_not_in_dataset=s.get("accounts_not_in_dataset", 0),
+        accounts_not_in_dataset=s["accounts_not_in_dataset"],
         drift_threshold=s["settings"]["drift_threshold"],
         drift_share_threshold=s["settings"]["drift_share"],
         drifted_share=drift["drifted_share"],
         drifted_features=drift["drifted"],
-        missing_features=drift.get("missing", []),
+        missing_features=drift["missing"],
         score_psi=drift["score_psi"],
-        features=[
-            FeatureDrift(**{"missing": False, "missing_share": None, **f})
-            for f in drift["features"]
-        ],
-        segments=s.get("segments", []),
+        features=[FeatureDrift(**f) for f in drift["features"]],
+        segments=s["segments"],
         matures_on=s["matures_on"],
         realised=s["realised"],
         history=[_history_row(r) for r in history or []],
