@@ -226,6 +226,11 @@ def monitor(
     except (BatchNotFound, MonitorError, StoreError) as err:
         err_console.print(f"[red]无法监测 / cannot monitor:[/red] {err}")
         raise typer.Exit(1) from err
+    except OSError as err:  # the reports folder cannot be written: nothing was stored
+        err_console.print(
+            f"[red]无法写入报告 / cannot write the report:[/red] {err.filename}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
     run.print(console)
     raise typer.Exit(RETRAIN_EXIT_CODE if run.retrain_recommended else 0)
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from retention.cli import app
 from retention.data.simulator import write_result
+from retention.store.monitoring import latest_report
 
 runner = CliRunner()
 
@@ -48,3 +49,14 @@ def test_the_exit_status_tells_a_scheduler_whether_to_retrain(  # type: ignore[n
 
     missing = runner.invoke(app, ["monitor", str(simulated_dir), "--batch", "999"])
     assert missing.exit_code == 1 and "batch 999" in missing.output
+
+    # a reports folder that cannot be made is named, and nothing is stored for the run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    before = latest_report(monitored.engine, batch_id=stable)
+    refused = runner.invoke(
+        app,
+        ["monitor", str(simulated_dir), "--batch", str(stable), "--out", str(blocker / "reports")],
+    )
+    assert refused.exit_code == 1 and "a-file" in refused.output, refused.output
+    assert latest_report(monitored.engine, batch_id=stable) == before
