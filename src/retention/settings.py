@@ -57,6 +57,20 @@ class Settings(BaseSettings):
         description="Send the web page's session cookie over HTTPS only (set true in "
         "production behind TLS).",
     )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="The largest POST /v1/score body the server reads (413 beyond it, as soon "
+        "as the header or the stream passes it); every other request body may be 64 KiB.",
+    )
+    score_workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Worker processes that parse and score POST /v1/score bodies, so scoring "
+        "never holds the server's event loop (each serving process has its own).",
+    )
     medium_probability: float = Field(
         default=0.10,
         gt=0,

@@ -314,3 +314,25 @@ def test_overdue_false_keeps_follow_ups_without_a_due_date(served) -> None:  # t
     late = served.get("/v1/follow-ups", params={"customer_id": customer, "overdue": True})
     on_time = served.get("/v1/follow-ups", params={"customer_id": customer, "overdue": False})
     assert late.json()["count"] + on_time.json()["count"] == everything
+
+
+def test_a_snapshot_the_rows_cannot_speak_for_is_a_422_with_its_code(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    # From the outside probe: a snapshot before the account opened made a 500 (LightGBM's
+    # contributions on zero rows), and one far after the rows was scored as if valid.
+    customer = served.scored.accounts["customer_id"].iloc[0]
+    body = body_for([customer])
+    opened = dt.date.fromisoformat(body["accounts"][0]["customer"]["open_date"][:10])
+    months = sorted(row["month"] for row in body["accounts"][0]["monthly_usage"])
+    body["accounts"][0]["customer"]["open_date"] = f"{months[3]}-15"
+    before_opening = served.post("/v1/score", json={**body, "snapshot_date": f"{months[2]}-01"})
+    assert before_opening.status_code == 422, before_opening.text
+    assert before_opening.json()["code"] == "not_active"
+    assert customer in before_opening.json()["message"]
+    body["accounts"][0]["customer"]["open_date"] = opened.isoformat()
+    far = served.post("/v1/score", json={**body, "snapshot_date": "2100-12-01"})
+    assert far.status_code == 422 and far.json()["code"] == "snapshot_after_data"
+    assert months[-1] in far.json()["message"]
+    first = served.post("/v1/score", json={**body, "snapshot_date": f"{months[0]}-01"})
+    assert first.status_code == 422 and first.json()["code"] == "snapshot_before_data"
+    # the connection is kept and the next call is answered
+    assert served.post("/v1/score", json=body).status_code == 200

@@ -12,21 +12,22 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI, Request, status
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from retention.serving import metrics
+from retention.serving.errors import add_error_handlers
 from retention.serving.model import ServingModel, champion_version, load_champion_for_serving
 from retention.serving.routers import accounts, admin, follow_ups, health, score
 from retention.serving.schemas import Error
+from retention.serving.score_input import ScoreRequest
+from retention.serving.score_workers import ScoreWorkers
 from retention.serving.web import pages
 from retention.serving.web.auth import LoginThrottle, SignInRequired
 from retention.settings import Settings
@@ -34,6 +35,7 @@ from retention.store.database import open_store
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
+SMALL_BODY_BYTES = 64 * 1024  # every body but POST /v1/score's (RETENTION_MAX_BODY_BYTES)
 
 DESCRIPTION = """
 大客户流失预警与挽留 API · Key-account churn risk, reasons, recommended actions and
@@ -61,6 +63,10 @@ def create_app(
         app.state.load_model = loader
         app.state.login_throttle = LoginThrottle()
         app.state.model = loader()
+        app.state.score_workers = ScoreWorkers(
+            app.state.model, settings.store_url, settings.score_workers, settings.medium_probability
+        )
+        app.state.score_workers.warm()
         metrics.set_model(app.state.model.name, app.state.model.version)
         log.info("serving model %s v%s", app.state.model.name, app.state.model.version)
         # What start-up loaded (libraries, the model) lives as long as the process: keep it out
@@ -71,6 +77,7 @@ def create_app(
         yield
         if watcher is not None:
             watcher.cancel()
+        app.state.score_workers.close(wait=True)
         app.state.engine.dispose()
 
     # The intranet has no internet: the docs pages' scripts are served from the package.
@@ -93,14 +100,12 @@ def create_app(
     app.add_middleware(metrics.RecordRequests)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    # Starlette's own 404/405 (no route) in the same {"code", "message"} form
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(DataError, _unstorable)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
-    for router in (health.router, accounts.router, follow_ups.router, score.router, admin.router):
-        app.include_router(router)
-    app.include_router(pages.router)
+    add_error_handlers(app)
+    # Bodies are small (a follow-up, a form) except POST /v1/score's accounts and rows.
+    for router in (health.router, accounts.router, follow_ups.router, admin.router, pages.router):
+        app.include_router(router, max_body_size=SMALL_BODY_BYTES)
+    app.include_router(score.router, max_body_size=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
@@ -125,45 +130,12 @@ async def _to_sign_in(_: Request, exc: SignInRequired) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(exc.next_path)}", status.HTTP_303_SEE_OTHER)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    if isinstance(exc.detail, tuple):
-        code, message = exc.detail
-    else:
-        code, message = _CODES.get(exc.status_code, "error"), str(exc.detail)
-    if _is_page(request):  # a person in a browser gets a page, the CRM gets JSON
-        response = pages.render(
-            request, "error.html", None, status=exc.status_code, message=message
-        )
-        response.status_code = exc.status_code
-        return response
-    return JSONResponse(
-        {"code": code, "message": message},
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
-    )
-
-
-async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
-    """A value the database cannot hold (PostgreSQL refuses text with a NUL byte): the
-    request is at fault, not the server."""
-    return JSONResponse(
-        {"code": "invalid_request", "message": "a value the store cannot hold (e.g. a NUL byte)"},
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-    )
-
-
-async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:20]]
-    return JSONResponse(
-        {"code": "invalid_request", "message": "; ".join(problems)},
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-    )
-
-
-def _is_page(request: Request) -> bool:
-    path = request.url.path
-    api = path.startswith(("/v1/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi"))
-    return not api and "text/html" in request.headers.get("accept", "")
-
-
-_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The document, with POST /v1/score's body (read by the route itself) in its schemas."""
+    if app.openapi_schema is None:
+        document = type(app).openapi(app)  # builds and keeps app.openapi_schema
+        schema = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(schema.pop("$defs", {}))
+        schemas["ScoreRequest"] = schema
+    return app.openapi_schema  # type: ignore[return-value]

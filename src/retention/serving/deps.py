@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -18,6 +20,11 @@ from retention.store.keys import Caller, caller_for
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "no key, or an unknown or revoked key"},
     403: {"model": Error, "description": "the key's role may not do this"},
+}
+# What a route that reads a JSON body can also answer (see retention.serving.errors).
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "the body is not JSON in UTF-8, or nested too deeply"},
+    413: {"model": Error, "description": "the body is larger than its limit"},
 }
 bearer = HTTPBearer(auto_error=False, description="An API key: `retention keys create`.")
 
@@ -48,18 +55,16 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code, media_type="application/json")
 
 
-async def get_caller(
-    engine: Store,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def _authenticate(engine: Engine, authorization: str | None) -> Caller:
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail=("unauthenticated", "send Authorization: Bearer <API key>"),
             headers={"WWW-Authenticate": "Bearer"},
         )
     # One indexed lookup, run on the event loop: a thread hop would cost more than the query.
-    caller = caller_for(engine, credentials.credentials)
+    caller = caller_for(engine, key.strip())
     if caller is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -69,19 +74,67 @@ async def get_caller(
     return caller
 
 
+def _authorise(caller: Caller, permitted: frozenset[str]) -> Caller:
+    if caller.role not in permitted:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=("forbidden", f"the role {caller.role!r} may not do this"),
+        )
+    return caller
+
+
+async def get_caller(
+    request: Request,
+    engine: Store,
+    # declared for the OpenAPI document's security scheme; KeyFirstRoute has read the header
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    known: Caller | None = getattr(request.state, "caller", None)
+    return known or _authenticate(engine, request.headers.get("authorization"))
+
+
+class _RoleCheck:
+    """The dependency `allow(...)` gives: lets only its roles through."""
+
+    def __init__(self, roles: frozenset[str]) -> None:
+        self.roles = roles
+
+    async def __call__(self, caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        return _authorise(caller, self.roles)
+
+
 def allow(*roles: str) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency that lets only these roles through (admin always)."""
-    permitted = {*roles, "admin"}
+    return _RoleCheck(frozenset({*roles, "admin"}))
 
-    async def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
-        if caller.role not in permitted:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=("forbidden", f"the role {caller.role!r} may not do this"),
-            )
-        return caller
 
-    return check
+def _roles_of(dependant: Dependant) -> frozenset[str] | None:
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, _RoleCheck):
+            return sub.call.roles
+        found = _roles_of(sub)
+        if found is not None:
+            return found
+    return None
+
+
+class KeyFirstRoute(APIRoute):
+    """A route that checks the caller's key and role before FastAPI reads and parses the
+    request body: without a valid key for the route's roles, no byte of the body is read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        roles = _roles_of(self.dependant)
+        if roles is None:
+            return handler
+
+        async def key_first(request: Request) -> Response:
+            engine: Engine = request.app.state.engine
+            caller = _authenticate(engine, request.headers.get("authorization"))
+            request.state.caller = _authorise(caller, roles)
+            return await handler(request)
+
+        return key_first
 
 
 Reader = Annotated[Caller, Depends(allow("crm", "retention"))]

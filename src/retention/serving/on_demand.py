@@ -1,16 +1,99 @@
-"""POST /v1/score: a few accounts from fresh rows, through the batch's contract and code."""
+"""POST /v1/score: a few accounts from fresh rows, through the batch's contract and code.
+
+`answer` turns a request body into the finished response (it runs in a scoring worker, see
+retention.serving.score_workers): parse, the contract's checks, features, the model, reasons
+and actions, every refusal as an error with its code.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from retention.data.validation import ValidationReport, validate_tables
+from retention.features.sources import Tables
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.serving.model import ServingModel
-from retention.serving.score_input import ScoreRequest, request_frames
+from retention.serving.schemas import ScoreResponse
+from retention.serving.score_input import MAX_ACCOUNTS, ScoreRequest, request_frames
+from retention.serving.score_workers import Answer, error_answer
+from retention.store.batches import BatchNotFound, batch_info, load_peer_medians
+from retention.store.risk import high_band_floor
+
+MAX_PROBLEMS = 20  # schema problems named in one error message
+
+
+class Refused(ValueError):
+    """The request cannot be scored: an HTTP status, an error code and a message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def answer(
+    body: bytes, serving: ServingModel, engine: Engine, medium_probability: float, today: dt.date
+) -> Answer:
+    """The response to a POST /v1/score body: 200 with the scored accounts, or an error."""
+    try:
+        request = parse(body)
+        if len(request.accounts) > MAX_ACCOUNTS:
+            raise Refused(
+                413,
+                "too_many_accounts",
+                f"{len(request.accounts)} accounts in one call; at most {MAX_ACCOUNTS}: "
+                "split the request, or use `retention score` for a whole portfolio",
+            )
+        ids = [a.customer.customer_id for a in request.accounts]  # type: ignore[attr-defined]
+        if len(set(ids)) != len(ids):
+            raise Refused(422, "duplicate_accounts", "each account may appear once in a request")
+        try:
+            peers, floor = batch_reference(engine, batch_info(engine).id)
+        except BatchNotFound:  # no batch yet: peers from the request itself, no high band
+            peers, floor = None, float("inf")
+        try:
+            scored = score_request(request, serving, peers, floor, medium_probability, today)
+        except InvalidRows as err:
+            raise Refused(422, "invalid_rows", rows_message(err.report)) from err
+        items = scored_accounts(scored)
+        missing = sorted(set(ids) - {item["customer_id"] for item in items})
+        if missing:
+            raise Refused(
+                422,
+                "not_active",
+                f"评估日期时不在运行 / not active at the snapshot {scored.snapshot.date()} "
+                f"(closed, not yet open, or already lost): {', '.join(missing[:10])}",
+            )
+    except Refused as refused:
+        return error_answer(refused.status, refused.code, refused.message)
+    response = ScoreResponse.model_validate(
+        {"model_version": serving.version, "data": items, "count": len(items)}
+    )
+    return Answer(200, response.model_dump_json().encode("utf-8"), len(items))
+
+
+def parse(body: bytes) -> ScoreRequest:
+    """The body as a ScoreRequest; a body that is not one is refused with its problems."""
+    try:
+        return ScoreRequest.model_validate_json(body)
+    except ValidationError as err:
+        # Never the inputs themselves: they can be megabytes, and hold customers' data.
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in err.errors(include_input=False, include_url=False)[:MAX_PROBLEMS]
+        ]
+        raise Refused(422, "invalid_request", "; ".join(problems)) from err
+
+
+@lru_cache(maxsize=4)
+def batch_reference(engine: Engine, batch_id: int) -> tuple[pd.DataFrame, float | None]:
+    """A complete batch's peer medians and high-band floor (a complete batch never changes)."""
+    return load_peer_medians(engine, batch_id), high_band_floor(engine, batch_id)
 
 
 class InvalidRows(ValueError):
@@ -48,9 +131,12 @@ def score_request(
     report = validate_tables(request_frames(request), source="request")
     if not report.ok or report.dataset is None:
         raise InvalidRows(report)
+    tables = Tables(report.dataset)
     snapshot = None if request.snapshot_date is None else pd.Timestamp(request.snapshot_date)
+    if snapshot is not None:
+        _check_snapshot(snapshot, tables)
     return score_snapshot(
-        report.dataset,
+        tables,
         serving.model,
         serving.catalogue,
         serving.playbook,
@@ -62,6 +148,29 @@ def score_request(
         peers=peers,
         high_floor=high_floor,
     )
+
+
+def _check_snapshot(snapshot: pd.Timestamp, tables: Tables) -> None:
+    """A snapshot the rows can speak for: after their first month (features look back from
+    T), and no later than the month after their last (a later T would read months nobody
+    sent as months without consumption)."""
+    usage, billing = tables.dataset.monthly_usage, tables.dataset.monthly_billing
+    first = min(usage["month"].min(), billing["month"].min())
+    if snapshot > tables.data_end:
+        raise Refused(
+            422,
+            "snapshot_after_data",
+            f"评估日期晚于所送数据 / the snapshot {snapshot.date()} is after the rows sent: "
+            f"their latest month is {(tables.data_end - pd.DateOffset(months=1)):%Y-%m}, so "
+            f"score at {tables.data_end.date()} at the latest",
+        )
+    if snapshot <= first:
+        raise Refused(
+            422,
+            "snapshot_before_data",
+            f"评估日期早于所送数据 / the snapshot {snapshot.date()} is not after the first "
+            f"month sent ({first:%Y-%m}): features need months before the snapshot",
+        )
 
 
 def scored_accounts(scored: ScoredList) -> list[dict[str, Any]]:

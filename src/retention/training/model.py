@@ -23,6 +23,7 @@ from retention.training.config import LightGBMConfig
 
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
+SHARED_CONTRIBUTION_ROWS = 200  # from this many rows, contributions run on every core
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,11 @@ class ChurnModel:
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-row contributions to the raw score (last column: the bias); rows sum to it."""
-        # TreeSHAP is about 100x a plain predict: use every core.
-        threads = os.cpu_count() or 1
+        if len(matrix) == 0:  # LightGBM divides by the row count
+            return np.zeros((0, len(self.features) + 1))
+        # TreeSHAP is about 100x a plain predict: use every core, except for the few rows of
+        # an on-demand call, where starting the threads costs more than it saves.
+        threads = (os.cpu_count() or 1) if len(matrix) >= SHARED_CONTRIBUTION_ROWS else 1
         return np.asarray(
             self.booster.predict(matrix, pred_contrib=True, num_threads=threads), dtype=float
         )

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from retention.data.io import local_today
-from retention.serving.deps import AUTH_ERRORS, Model, Reader, Store, json_response
+from retention.serving.deps import AUTH_ERRORS, KeyFirstRoute, Model, Reader, Store, json_response
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
 from retention.store.follow_ups import list_follow_ups
 from retention.store.risk import ListFilters, account_risk, risk_list
 
-router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS)
+router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
 # The read routes are coroutines that query the store directly: a few indexed sub-millisecond
 # lookups cost less than the hop to a worker thread (benchmarks/api.py).
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, examples=["3275022069"])]

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from retention.serving.deps import AUTH_ERRORS, Admin, Reader, Store
+from retention.serving.deps import AUTH_ERRORS, Admin, KeyFirstRoute, Reader, Store
 from retention.serving.metrics import set_model
 from retention.serving.model import ServingModel
 from retention.serving.schemas import Error, FeatureDrift, MonitoredBatch, Monitoring, Reloaded
 from retention.store.monitoring import StoredReport, latest_report, report_history
 
-router = APIRouter(tags=["admin"], responses=AUTH_ERRORS)
+router = APIRouter(tags=["admin"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
 _reloading = threading.Lock()
 
 
@@ -51,7 +51,10 @@ def swap_model(state: Any) -> ServingModel:
         raise ReloadRunning
     try:
         fresh: ServingModel = state.load_model()
-        state.model = fresh
+        previous = state.score_workers
+        workers = previous.replaced(fresh)
+        state.model, state.score_workers = fresh, workers
+        previous.close()  # what its workers already took still finishes
         set_model(fresh.name, fresh.version)
         return fresh
     finally:

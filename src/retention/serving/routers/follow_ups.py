@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 
 from retention.data.io import local_today
-from retention.serving.deps import AUTH_ERRORS, Logger, Reader, Store
+from retention.serving.deps import AUTH_ERRORS, BODY_ERRORS, KeyFirstRoute, Logger, Reader, Store
 from retention.serving.routers.accounts import CustomerId, latest_batch
 from retention.serving.schemas import (
     ActionCode,
@@ -29,7 +29,9 @@ from retention.store.follow_ups import (
 )
 from retention.store.risk import account_risk
 
-router = APIRouter(prefix="/v1", tags=["follow-ups"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/v1", tags=["follow-ups"], responses=AUTH_ERRORS, route_class=KeyFirstRoute
+)
 
 
 @router.post(
@@ -37,7 +39,7 @@ router = APIRouter(prefix="/v1", tags=["follow-ups"], responses=AUTH_ERRORS)
     response_model=FollowUp,
     status_code=status.HTTP_201_CREATED,
     summary="Log what was done for an account (retries with one Idempotency-Key store once)",
-    responses={404: {"model": Error}, 409: {"model": Error}},
+    responses={**BODY_ERRORS, 404: {"model": Error}, 409: {"model": Error}},
 )
 def post_follow_up(
     customer_id: CustomerId,
@@ -82,7 +84,7 @@ def post_follow_up(
     "/follow-ups/{follow_up_id}",
     response_model=FollowUp,
     summary="Record contact time, outcome or a note",
-    responses={404: {"model": Error}},
+    responses={**BODY_ERRORS, 404: {"model": Error}},
 )
 def patch_follow_up(
     follow_up_id: Annotated[int, Path(ge=1, le=2**62)],
