@@ -40,7 +40,8 @@ class Answer(NamedTuple):
 
 
 def error_answer(status: int, code: str, message: str) -> Answer:
-    return Answer(status, json.dumps({"code": code, "message": message}).encode("utf-8"))
+    body = json.dumps({"code": code, "message": message}, ensure_ascii=False)
+    return Answer(status, body.encode("utf-8"))
 
 
 class ScoreWorkers:
