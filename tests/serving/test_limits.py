@@ -163,12 +163,12 @@ def test_every_other_body_is_small(live: Live) -> None:
 
 def test_unknown_fields_are_one_error_however_many(live: Live) -> None:
     # pydantic's extra="forbid" made one error per field: 300,000 cost seconds and a gigabyte.
-    fields = b",".join(b'"k%d": 1' % i for i in range(100_000))
+    fields = b",".join(b'"k%d": 1' % i for i in range(50_000))
     body = b'{"accounts": [{"customer": {' + fields + b"}}]}"
     response = httpx.post(
         f"{live.base}/v1/score", content=body, headers=live.headers("crm"), timeout=60
     )
     assert response.status_code == 422
     message = response.json()["message"]
-    assert "unknown fields 'k0'" in message and "99,995 more" in message
+    assert "unknown fields 'k0'" in message and "49,995 more" in message
     assert "customer_id" in message and len(message) < 1000
