@@ -68,17 +68,24 @@ USAGE_MONTHS = 36
 def usage_months(usage: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
     """Each account's kWh of the 36 months before T, oldest first, as a JSON list (null for a
     month without a reading): the account page draws 24 months against the year before."""
-    start = (when - pd.DateOffset(months=USAGE_MONTHS)).to_period("M").to_timestamp()
-    recent = usage[(usage["month"] >= start) & (usage["month"] < when)]
-    months = pd.date_range(start, periods=USAGE_MONTHS, freq="MS")
-    table = recent.pivot_table(
-        index="customer_id", columns="month", values="kwh_total", aggfunc="sum"
-    ).reindex(columns=months)
-    values = table.round(0).to_numpy()
+    months = np.asarray(usage["month"], dtype="datetime64[M]").astype(np.int64)
+    # the 36 months before T's month (a T inside a month leaves that month out)
+    start = np.datetime64(when.to_period("M").to_timestamp(), "M").astype(np.int64) - USAGE_MONTHS
+    offset = months - start
+    # every account with a reading from the start to T is listed, even if only T's own month
+    recent = (offset >= 0) & (np.asarray(usage["month"]) < np.datetime64(when))
+    codes, ids = pd.factorize(usage["customer_id"].to_numpy()[recent])
+    inside = offset[recent] < USAGE_MONTHS
+    totals = np.zeros((len(ids), USAGE_MONTHS))
+    seen = np.zeros((len(ids), USAGE_MONTHS), dtype=bool)
+    kwh = usage["kwh_total"].to_numpy(dtype=float)[recent][inside]
+    np.add.at(totals, (codes[inside], offset[recent][inside]), np.nan_to_num(kwh))
+    seen[codes[inside], offset[recent][inside]] = True
+    values = np.where(seen, np.round(totals, 0), np.nan)
     texts = [
         "[" + ",".join("null" if np.isnan(v) else str(int(v)) for v in row) + "]" for row in values
     ]
-    return pd.Series(texts, index=table.index, dtype=object)
+    return pd.Series(texts, index=pd.Index(ids, dtype=usage["customer_id"].dtype), dtype=object)
 
 
 class _Clock:
@@ -141,7 +148,10 @@ def score_snapshot(
     today = scored_on or when.date()
     frame = build_features(tables, when, catalogue, peers=peers)
     clock.lap("features")
-    customers = tables.dataset.customers.set_index("customer_id")
+    # each feature row's archive record, in the frame's order (a take, not an index lookup)
+    archive = tables.dataset.customers
+    at = pd.Index(archive["customer_id"]).get_indexer(frame.index)
+    customer_rows = archive.take(at).reset_index(drop=True)
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
     rows = frame[~leaving_mask]
 
@@ -150,7 +160,7 @@ def score_snapshot(
     revenue = rows[EXPECTED_REVENUE].to_numpy(dtype=float)
     money = probability * np.nan_to_num(revenue)
     band = bands(money, probability, capacity, medium_probability, high_floor)
-    accounts = customers.reindex(rows.index)[[c for c in ACCOUNT_COLUMNS[1:]]].reset_index()
+    accounts = customer_rows.loc[~leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     accounts["probability"] = probability
     accounts["expected_revenue_cny"] = revenue
     accounts["money_at_risk_cny"] = money
@@ -167,7 +177,6 @@ def score_snapshot(
     for customer, group in zip(reasons["customer_id"], reasons["group"], strict=True):
         groups_of[customer].append(group)
 
-    customer_rows = customers.reindex(frame.index)
     facts = pd.DataFrame(
         {
             "market_mode": frame["market_mode"].astype("object").to_numpy(),
@@ -199,7 +208,7 @@ def score_snapshot(
     actions = pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)
 
     leaving_rows = frame[leaving_mask]
-    leaving = customers.reindex(leaving_rows.index)[ACCOUNT_COLUMNS[1:]].reset_index()
+    leaving = customer_rows.loc[leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     leaving["expected_revenue_cny"] = leaving_rows[EXPECTED_REVENUE].to_numpy(dtype=float)
     leaving["band"] = "exit"
     usage = usage_months(tables.dataset.monthly_usage, when)
@@ -218,5 +227,7 @@ def score_snapshot(
         seconds=clock.laps,
         peers=peers
         if peers is not None
-        else peer_medians(frame, customers["industry_code"], catalogue),
+        else peer_medians(
+            frame, pd.Series(customer_rows["industry_code"].to_numpy(), frame.index), catalogue
+        ),
     )

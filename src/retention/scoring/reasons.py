@@ -31,11 +31,14 @@ class Contributions:
     def raw_score(self) -> np.ndarray:
         return self.by_feature.sum(axis=1) + self.bias
 
-    def by_group(self, groups: dict[str, str]) -> pd.DataFrame:
-        """(n, groups) sums of the features' contributions per catalogue group."""
-        frame = pd.DataFrame(self.by_feature, columns=self.features)
+    def by_group(self, groups: dict[str, str]) -> tuple[list[str], np.ndarray]:
+        """The catalogue groups (in the order the model's features first name them) and the
+        (n, groups) sums of their features' contributions."""
         names = [groups.get(f, "other") for f in self.features]
-        return frame.T.groupby(names, sort=False).sum().T
+        order = list(dict.fromkeys(names))
+        members = np.zeros((len(self.features), len(order)))  # feature x group, one-hot
+        members[np.arange(len(names)), [order.index(n) for n in names]] = 1.0
+        return order, self.by_feature @ members
 
 
 def contributions(model: ChurnModel, matrix: np.ndarray) -> Contributions:
@@ -51,9 +54,8 @@ def reason_table(
     """Long table of every row's risk-raising reasons: row, rank, group, contribution,
     feature, value, text_zh, text_en (vectorised over rows; only the texts are per reason)."""
     groups = {f.name: f.group for f in catalogue.features}
-    by_group = parts.by_group(groups)
-    names = np.array(by_group.columns)
-    values = by_group.to_numpy()
+    group_names, values = parts.by_group(groups)
+    names = np.array(group_names, dtype=object)
     n = values.shape[0]
     # The strongest feature of each group, per row.
     strongest = np.empty((n, len(names)), dtype=object)
@@ -72,22 +74,24 @@ def reason_table(
     for name in set(features):
         chosen = features == name
         own[chosen] = frame[name].to_numpy(dtype=object)[rows[chosen]]
-    table = pd.DataFrame(
+    # rows ascend, so an entry's rank is its place after the first entry of its row
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left") + 1
+    group = names[picked]
+    return pd.DataFrame(
         {
             "row": rows,
-            "rank": pd.Series(rows).groupby(rows).cumcount().to_numpy() + 1,
-            "group": names[picked],
+            "rank": rank,
+            "group": group,
             "contribution": contribution,
             "feature": features,
             "value": own,
+            "group_zh": [catalogue.groups[g].zh for g in group],
+            "group_en": [catalogue.groups[g].en for g in group],
+            "text_zh": [
+                catalogue.by_name[f].reason(v, "zh") for f, v in zip(features, own, strict=True)
+            ],
+            "text_en": [
+                catalogue.by_name[f].reason(v, "en") for f, v in zip(features, own, strict=True)
+            ],
         }
     )
-    table["group_zh"] = [catalogue.groups[g].zh for g in table["group"]]
-    table["group_en"] = [catalogue.groups[g].en for g in table["group"]]
-    table["text_zh"] = [
-        catalogue.by_name[f].reason(v, "zh") for f, v in zip(table["feature"], own, strict=True)
-    ]
-    table["text_en"] = [
-        catalogue.by_name[f].reason(v, "en") for f, v in zip(table["feature"], own, strict=True)
-    ]
-    return table

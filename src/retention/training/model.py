@@ -148,10 +148,20 @@ def feature_matrix(
         out[:, [position[n] for n in numeric]] = values
     for name in features:
         if name in categories and name in frame.columns:
-            labels = frame[name].astype("object")
-            codes = pd.Categorical(labels, categories=categories[name]).codes
-            out[:, position[name]] = np.where(codes < 0, np.nan, codes)
+            out[:, position[name]] = _training_codes(frame[name], categories[name])
     return out
+
+
+def _training_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
+    """A column's values as codes of the training levels (NaN: unseen or missing)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Map the column's own few categories, then index by its codes: no per-row lookup.
+        index = {level: i for i, level in enumerate(levels)}
+        mapped = np.array([index.get(c, -1) for c in column.cat.categories] + [-1], dtype=float)
+        codes = mapped[np.asarray(column.cat.codes)]  # code -1 (missing) takes the last: -1
+    else:
+        codes = pd.Categorical(column.astype("object"), categories=levels).codes.astype(float)
+    return np.where(codes < 0, np.nan, codes)
 
 
 def category_levels(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[str]]:
