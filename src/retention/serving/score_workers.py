@@ -18,6 +18,7 @@ import asyncio
 import json
 import multiprocessing
 import pickle
+import signal
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -117,6 +118,9 @@ _MEDIUM_PROBABILITY = 0.10
 def _start_worker(serving: bytes, store_url: str, medium_probability: float) -> None:
     global _SERVING, _ENGINE, _MEDIUM_PROBABILITY
     from retention.store.database import engine_for
+
+    # Ctrl-C reaches the whole process group: the server stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     _SERVING = pickle.loads(serving)
     _ENGINE = engine_for(store_url)

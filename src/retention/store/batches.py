@@ -229,16 +229,21 @@ def list_batches(engine: Engine, complete_only: bool = False) -> list[BatchInfo]
         return [_info(row) for row in connection.execute(query)]
 
 
+_LATEST_COMPLETE = (
+    select(BATCHES).where(BATCHES.c.status == BATCH_COMPLETE).order_by(BATCHES.c.id.desc()).limit(1)
+)
+
+
 def batch_info(engine: Engine, batch_id: int | None = None) -> BatchInfo:
     """A complete batch by id, or the latest complete one."""
-    table = BATCHES
-    query = select(table).where(table.c.status == BATCH_COMPLETE)
-    if batch_id is None:
-        query = query.order_by(table.c.id.desc()).limit(1)
-    else:
-        query = query.where(table.c.id == batch_id)
     with engine.connect() as connection:
-        row = connection.execute(query).first()
+        if batch_id is None:  # every API call asks: a statement built once
+            row = connection.execute(_LATEST_COMPLETE).first()
+        else:
+            query = select(BATCHES).where(
+                BATCHES.c.status == BATCH_COMPLETE, BATCHES.c.id == batch_id
+            )
+            row = connection.execute(query).first()
     if row is None:
         raise BatchNotFound(
             "no complete scoring batch yet: run `retention score`"

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
 
 from retention.store.tables import ROLES, ApiKey, utc_now
 
@@ -62,15 +62,18 @@ def create_key(engine: Engine, role: str, name: str) -> tuple[str, KeyInfo]:
     return key, KeyInfo(key_id, name.strip(), role, prefix, utc_now(), None)
 
 
+# Every API call runs it: built once, bound per call.
+_CALLER = select(API_KEYS.c.id, API_KEYS.c.name, API_KEYS.c.role).where(
+    API_KEYS.c.key_hash == bindparam("key_hash"), API_KEYS.c.revoked_at.is_(None)
+)
+
+
 def caller_for(engine: Engine, key: str) -> Caller | None:
     """The caller a key belongs to, or None for an unknown or revoked key."""
     if not key.startswith(KEY_START):
         return None
-    query = select(API_KEYS.c.id, API_KEYS.c.name, API_KEYS.c.role).where(
-        API_KEYS.c.key_hash == hash_key(key), API_KEYS.c.revoked_at.is_(None)
-    )
     with engine.connect() as connection:
-        row = connection.execute(query).first()
+        row = connection.execute(_CALLER, {"key_hash": hash_key(key)}).first()
     return None if row is None else Caller(row.id, row.name, row.role)
 
 

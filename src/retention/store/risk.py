@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, or_, select
+from sqlalchemy import Engine, Table, bindparam, func, or_, select
 
 from retention.store.batches import ACTIONS, BATCHES, REASONS, SCORES
 
@@ -20,34 +20,32 @@ class ListFilters:
     exclude_exit: bool = False  # the ranked list without the accounts in exit process
 
 
+def _of_account(table: Table, order: Any | None = None) -> Any:
+    """A table's rows of one account in one batch, built once (bound per call): the API's
+    hottest read costs a third of building the statement anew each time."""
+    query = select(table).where(
+        table.c.batch_id == bindparam("batch_id"), table.c.customer_id == bindparam("customer_id")
+    )
+    return query if order is None else query.order_by(order)
+
+
+_SCORE = _of_account(SCORES)
+_REASONS = _of_account(REASONS, REASONS.c.rank)
+_ACTIONS = _of_account(ACTIONS, ACTIONS.c.position)
+
+
 def account_risk(
     engine: Engine, batch_id: int, customer_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
     """An account's score, reasons and actions in a batch; None when it is not in it."""
+    which = {"batch_id": batch_id, "customer_id": customer_id}
     with engine.connect() as connection:
-        score = (
-            connection.execute(
-                select(SCORES).where(
-                    SCORES.c.batch_id == batch_id, SCORES.c.customer_id == customer_id
-                )
-            )
-            .mappings()
-            .first()
-        )
+        score = connection.execute(_SCORE, which).mappings().first()
         if score is None:
             return None
-        reasons = connection.execute(
-            select(REASONS)
-            .where(REASONS.c.batch_id == batch_id, REASONS.c.customer_id == customer_id)
-            .order_by(REASONS.c.rank)
-        ).mappings()
-        reasons_list = [dict(r) for r in reasons]
-        actions = connection.execute(
-            select(ACTIONS)
-            .where(ACTIONS.c.batch_id == batch_id, ACTIONS.c.customer_id == customer_id)
-            .order_by(ACTIONS.c.position)
-        ).mappings()
-        return dict(score), reasons_list, [dict(a) for a in actions]
+        reasons = [dict(r) for r in connection.execute(_REASONS, which).mappings()]
+        actions = [dict(a) for a in connection.execute(_ACTIONS, which).mappings()]
+    return dict(score), reasons, actions
 
 
 def risk_list(
