@@ -1,5 +1,7 @@
 """Schemathesis against the app's own OpenAPI document, with a valid admin key: no 5xx, and
-no response that breaks its own schema (status codes, content types, bodies)."""
+no response that breaks its own schema (status codes, content types, bodies), for every
+operation alone (200 examples each) and in sequences that follow the document's links (an
+account from the list, its risk, a follow-up logged for it, its outcome)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,16 @@ CHECKS = [
 ]
 
 
+SETTINGS = settings(
+    deadline=None,
+    database=None,
+    # The same examples on every run, so CI is repeatable; widen locally with
+    # --hypothesis-seed or a larger max_examples to hunt for new failures.
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+
+
 def test_the_api_keeps_its_own_contract(api_schema: Any) -> None:
     # Each operation gets its own Hypothesis run (schemathesis' pytest plugin does the same;
     # its lazy-fixture loader does not work with pytest 9, so the loop is spelled out).
@@ -65,16 +77,30 @@ def test_the_api_keeps_its_own_contract(api_schema: Any) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            database=None,
-            # The same examples on every run, so CI is repeatable; widen locally with
-            # --hypothesis-seed or a larger max_examples to hunt for new failures.
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
+        @settings(SETTINGS, max_examples=200)
         def check(case: Any) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         check()
+
+
+def test_the_api_keeps_its_contract_across_linked_calls(api_schema: Any) -> None:
+    headers = {"Authorization": f"Bearer {KEY['admin']}"}
+    document = api_schema.raw_schema
+    links = [
+        name
+        for path in document["paths"].values()
+        for operation in path.values()
+        for response in operation["responses"].values()
+        for name in response.get("links", {})
+    ]
+    assert {"risk_of_the_first", "log_a_follow_up"} <= set(links)
+
+    class Scenarios(api_schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": headers}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+    Scenarios.run(settings=settings(SETTINGS, max_examples=100, stateful_step_count=6))

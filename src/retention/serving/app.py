@@ -86,6 +86,9 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # operationId = the route function's name (get_account_risk, post_follow_up, ...):
+        # what a CRM's generated client calls, and what the document's links name.
+        generate_unique_id_function=lambda route: route.name,
         # Errors are documented as they are sent: {"code", "message"} (see deps.AUTH_ERRORS).
         responses={422: {"model": Error, "description": "the request breaks its schema"}},
     )

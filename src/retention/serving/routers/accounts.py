@@ -47,7 +47,22 @@ async def model_info(serving: Model, _: Reader) -> ModelInfo:
     "/accounts/{customer_id}/risk",
     response_model=AccountRisk,
     summary="One account's risk, reasons, actions and follow-ups",
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "links": {
+                "log_a_follow_up": {
+                    "operationId": "post_follow_up",
+                    "parameters": {"customer_id": "$response.body#/customer_id"},
+                    "description": "log what was done for this account",
+                },
+                "its_follow_ups": {
+                    "operationId": "get_follow_ups",
+                    "parameters": {"customer_id": "$response.body#/customer_id"},
+                },
+            }
+        },
+    },
 )
 async def get_account_risk(
     customer_id: CustomerId, engine: Store, serving: Model, _: Reader
@@ -81,7 +96,18 @@ async def get_account_risk(
     "/risk-list",
     response_model=RiskList,
     summary="The latest batch ranked by money at risk",
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "links": {
+                "risk_of_the_first": {
+                    "operationId": "get_account_risk",
+                    "parameters": {"customer_id": "$response.body#/data/0/customer_id"},
+                    "description": "the first listed account's risk, reasons and actions",
+                },
+            }
+        },
+    },
 )
 async def get_risk_list(
     engine: Store,
