@@ -238,3 +238,40 @@ def test_the_overdue_tile_is_the_kpi_the_api_and_the_assessment_give(served) -> 
     assessment = client.get("/assessment").text
     assert "已超期的跟进记录" in assessment
     client.cookies.clear()
+
+
+def test_an_outcome_form_changes_only_the_follow_up_of_its_own_account(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    create_user(engine, "feng", "feng-pass-1", "retention")
+    client = served.client
+    client.cookies.clear()
+    assert _sign_in(client, "feng", "feng-pass-1").status_code == 303
+    mine, other = served.scored.accounts["customer_id"].iloc[[7, 8]]
+    page = client.get(f"/accounts/{mine}").text
+    logged = client.post(
+        f"/accounts/{mine}/follow-ups",
+        data={"csrf": _csrf(page), "action_code": "tariff_plan", "note": "to be called"},
+        follow_redirects=False,
+    )
+    assert logged.status_code == 303
+    (follow_up,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
+    # the form of another account's page, pointed at this follow-up
+    crossed = client.post(
+        f"/follow-ups/{follow_up['id']}",
+        data={"csrf": _csrf(page), "outcome": "churned", "customer_id": other},
+        headers={"Accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert crossed.status_code == 422 and other in crossed.text
+    (unchanged,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
+    assert unchanged["outcome"] == "pending" and unchanged["updated_at"] == follow_up["updated_at"]
+    # its own account's form changes it, and returns to that account
+    own = client.post(
+        f"/follow-ups/{follow_up['id']}",
+        data={"csrf": _csrf(page), "outcome": "retained", "customer_id": mine},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303 and own.headers["location"] == f"/accounts/{mine}"
+    (changed,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
+    assert changed["outcome"] == "retained"
+    client.cookies.clear()

@@ -39,6 +39,7 @@ from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
     create_follow_up,
+    get_follow_up,
     kpis,
     list_follow_ups,
     update_follow_up,
@@ -365,9 +366,23 @@ def update_page_follow_up(
     when = _local_time(contacted_at)
     if when is not None:
         changes["contacted_at"] = when
+    found = get_follow_up(engine, follow_up_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", str(follow_up_id)))
+    # The form names the account whose page it is on: a form of one account must not change
+    # another account's follow-up (a follow-up never moves to another account).
+    if found["customer_id"] != customer_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=(
+                "invalid",
+                f"跟进记录 {follow_up_id} 不属于户号 {customer_id} / follow-up {follow_up_id} "
+                f"is not one of account {customer_id}'s",
+            ),
+        )
     if update_follow_up(engine, follow_up_id, changes) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", str(follow_up_id)))
-    return RedirectResponse(f"/accounts/{customer_id}", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/accounts/{found['customer_id']}", status.HTTP_303_SEE_OTHER)
 
 
 def _local_time(text: str) -> dt.datetime | None:
