@@ -153,6 +153,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    # Kept in each session at sign-in and checked on every page: raising it (sign-out, a new
+    # password or role, deactivation) ends every session of the person, copied cookies too.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiKey(Base):
