@@ -120,7 +120,6 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     page.wait_for_url(f"{site}/accounts/{first}")
     assert page.locator("#reasons li").count() >= 1
     assert page.locator("#usage-chart svg polyline").count() == 2
-    page.screenshot(path=str(SCREENSHOTS / "account.png"), full_page=True)
     form = page.locator("#log-follow-up")
     form.locator("select[name=action_code]").select_option("dedicated_manager")
     form.locator("select[name=outcome]").select_option("contacted")
@@ -128,6 +127,15 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     form.locator("button[type=submit]").click()
     page.wait_for_url(f"{site}/accounts/{first}")
     assert "客户经理已上门" in page.locator("#follow-ups").inner_text()
+    # record its outcome from the history's form: the change shows under the follow-up
+    row = page.locator("#follow-ups form.inline").first
+    row.locator("select[name=outcome]").select_option("retained")
+    row.locator("button[type=submit]").click()
+    page.wait_for_url(f"{site}/accounts/{first}")
+    history = page.locator("ol.changes li")
+    assert history.count() == 2 and "已联系 → 已挽留" in history.nth(1).inner_text()
+    assert "王经理 (wang)" in history.nth(1).inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "account.png"), full_page=True)
     # the KPI strip counts it
     page.goto(f"{site}/list")
     assert page.locator("#kpi-coverage").inner_text() != coverage_before

@@ -39,6 +39,7 @@ from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
     create_follow_up,
+    follow_up_changes,
     get_follow_up,
     kpis,
     list_follow_ups,
@@ -53,11 +54,15 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
-def _beijing(value: dt.datetime | None) -> str:
-    """A stored time (naive UTC) as Beijing wall-clock time, as people entered it."""
-    if value is None:
+def _beijing(value: dt.datetime | str | None) -> str:
+    """A stored time (naive UTC, or an RFC 3339 instant from a follow-up's history) as Beijing
+    wall-clock time, as people entered it."""
+    if not value:
         return ""
-    local = value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(LOCAL_TIMEZONE))
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(
+        ZoneInfo(LOCAL_TIMEZONE)
+    )
     return local.strftime("%Y-%m-%d %H:%M")
 
 
@@ -313,6 +318,9 @@ def account_page(
     for user_id in {f["created_by_user"] for f in follow_ups if f.get("created_by_user")}:
         logger = get_user(engine, int(user_id))
         loggers[user_id] = "" if logger is None else logger.display_name or logger.username
+    changes: dict[int, list[dict[str, Any]]] = {}  # each follow-up's history, oldest first
+    for change in follow_up_changes(engine, [f["id"] for f in follow_ups]):
+        changes.setdefault(change["follow_up_id"], []).append(change)
     history = account_history(engine, customer_id)
     return render(
         request,
@@ -323,6 +331,7 @@ def account_page(
         reasons=reasons,
         actions=actions,
         follow_ups=follow_ups,
+        changes=changes,
         loggers=loggers,
         form_id=secrets.token_urlsafe(16),  # a double submit of this form is stored once
         history=history,
@@ -398,7 +407,7 @@ def update_page_follow_up(
                 f"is not one of account {customer_id}'s",
             ),
         )
-    if update_follow_up(engine, follow_up_id, changes) is None:
+    if update_follow_up(engine, follow_up_id, changes, user_id=person.id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", str(follow_up_id)))
     return RedirectResponse(f"/accounts/{found['customer_id']}", status.HTTP_303_SEE_OTHER)
 
