@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import re
 
-from retention.store.database import open_store
-from retention.store.users import create_user
-
-from .test_pages import _csrf, _sign_in
+from .test_pages import _csrf, _log_on_page, _signed_in_member
 
 
 def test_the_api_gives_each_follow_ups_history(served) -> None:  # type: ignore[no-untyped-def]
@@ -46,18 +43,9 @@ def test_the_api_gives_each_follow_ups_history(served) -> None:  # type: ignore[
 
 
 def test_the_account_page_shows_each_follow_ups_history(served) -> None:  # type: ignore[no-untyped-def]
-    create_user(open_store(served.url), "xu", "xu-pass-1234", "retention", display_name="徐经理")
-    client = served.client
-    client.cookies.clear()
-    assert _sign_in(client, "xu", "xu-pass-1234").status_code == 303
+    client = _signed_in_member(served, "xu", "xu-pass-1234", display_name="徐经理")
     customer = served.scored.accounts["customer_id"].iloc[12]
-    page = client.get(f"/accounts/{customer}").text
-    logged = client.post(
-        f"/accounts/{customer}/follow-ups",
-        data={"csrf": _csrf(page), "action_code": "tariff_plan", "note": "约周三上门"},
-        follow_redirects=False,
-    )
-    assert logged.status_code == 303
+    _log_on_page(client, customer, action_code="tariff_plan", note="约周三上门")
     page = client.get(f"/accounts/{customer}").text
     found = re.search(r'action="/follow-ups/(\d+)"', page)
     assert found is not None

@@ -33,6 +33,26 @@ def _sign_in(client, username: str, password: str, next: str = "/list"):  # type
     )
 
 
+def _signed_in_member(served, name: str, password: str, display_name: str | None = None):  # type: ignore[no-untyped-def]
+    """A new member of the retention team, signed in on the served client."""
+    create_user(open_store(served.url), name, password, "retention", display_name)
+    served.client.cookies.clear()
+    assert _sign_in(served.client, name, password).status_code == 303
+    return served.client
+
+
+def _log_on_page(client, customer: str, **form: str) -> str:  # type: ignore[no-untyped-def]
+    """Log a follow-up with the account page's form; returns the page it was sent from."""
+    page = client.get(f"/accounts/{customer}").text
+    logged = client.post(
+        f"/accounts/{customer}/follow-ups",
+        data={"csrf": _csrf(page), **form},
+        follow_redirects=False,
+    )
+    assert logged.status_code == 303
+    return page
+
+
 def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None:  # type: ignore[no-untyped-def]
     engine = open_store(served.url)
     manager = served.scored.accounts["account_manager_id"].dropna().iloc[0]
@@ -242,18 +262,9 @@ def test_the_overdue_tile_is_the_kpi_the_api_and_the_assessment_give(served) -> 
 
 def test_an_outcome_form_changes_only_the_follow_up_of_its_own_account(served) -> None:  # type: ignore[no-untyped-def]
     engine = open_store(served.url)
-    create_user(engine, "feng", "feng-pass-1", "retention")
-    client = served.client
-    client.cookies.clear()
-    assert _sign_in(client, "feng", "feng-pass-1").status_code == 303
+    client = _signed_in_member(served, "feng", "feng-pass-1")
     mine, other = served.scored.accounts["customer_id"].iloc[[7, 8]]
-    page = client.get(f"/accounts/{mine}").text
-    logged = client.post(
-        f"/accounts/{mine}/follow-ups",
-        data={"csrf": _csrf(page), "action_code": "tariff_plan", "note": "to be called"},
-        follow_redirects=False,
-    )
-    assert logged.status_code == 303
+    page = _log_on_page(client, mine, action_code="tariff_plan", note="to be called")
     (follow_up,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
     # the form of another account's page, pointed at this follow-up
     crossed = client.post(
