@@ -33,7 +33,6 @@ from retention.store.follow_ups import (
 from retention.store.risk import account_risk
 
 router = APIRouter(prefix="/v1", tags=["follow-ups"], responses=AUTH_ERRORS)
-FollowUpId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.post(
@@ -89,7 +88,7 @@ def post_follow_up(
     responses={404: {"model": Error}},
 )
 def patch_follow_up(
-    follow_up_id: FollowUpId,
+    follow_up_id: Annotated[int, Path(ge=1, le=2**62)],
     body: FollowUpPatch,
     engine: Store,
     caller: Logger,
@@ -114,7 +113,9 @@ def patch_follow_up(
     summary="A follow-up's history: who logged it, and who changed what when (oldest first)",
     responses={404: {"model": Error}},
 )
-def get_follow_up_changes(follow_up_id: FollowUpId, engine: Store, _: Reader) -> FollowUpChanges:
+def get_follow_up_changes(
+    follow_up_id: Annotated[int, Path(ge=1, le=2**62)], engine: Store, _: Reader
+) -> FollowUpChanges:
     if get_follow_up(engine, follow_up_id) is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=("not_found", f"no follow-up {follow_up_id}")
