@@ -382,19 +382,35 @@ def users_create(
     import sys
 
     from retention.store.database import open_store
-    from retention.store.users import create_user
+    from retention.store.users import create_user, get_user_by_name
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
+    engine = open_store(Settings().store_url)
+    existed = get_user_by_name(engine, name.strip()) is not None
     try:
-        person = create_user(
-            open_store(Settings().store_url), name, password, role, display_name, manager_id
-        )
+        person = create_user(engine, name, password, role, display_name, manager_id)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     console.print(f"user {person.username} ({person.role}) can sign in")
+    if existed:
+        console.print("已结束其原有会话 / their earlier sessions have ended: sign in again")
+
+
+@users_app.command("deactivate")
+def users_deactivate(
+    name: Annotated[str, typer.Argument(help="User name of the person leaving.")],
+) -> None:
+    """Stop a person signing in; their sessions end at once (the user row stays, for history)."""
+    from retention.store.database import open_store
+    from retention.store.users import deactivate_user
+
+    if not deactivate_user(open_store(Settings().store_url), name):
+        console.print(f"[red]没有用户 / no user named {name!r}[/]")
+        raise typer.Exit(1)
+    console.print(f"user {name} can no longer sign in; their sessions have ended")
 
 
 @app.command()

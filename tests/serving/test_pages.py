@@ -33,6 +33,26 @@ def _sign_in(client, username: str, password: str, next: str = "/list"):  # type
     )
 
 
+def _signed_in_member(served, name: str, password: str, display_name: str | None = None):  # type: ignore[no-untyped-def]
+    """A new member of the retention team, signed in on the served client."""
+    create_user(open_store(served.url), name, password, "retention", display_name)
+    served.client.cookies.clear()
+    assert _sign_in(served.client, name, password).status_code == 303
+    return served.client
+
+
+def _log_on_page(client, customer: str, **form: str) -> str:  # type: ignore[no-untyped-def]
+    """Log a follow-up with the account page's form; returns the page it was sent from."""
+    page = client.get(f"/accounts/{customer}").text
+    logged = client.post(
+        f"/accounts/{customer}/follow-ups",
+        data={"csrf": _csrf(page), **form},
+        follow_redirects=False,
+    )
+    assert logged.status_code == 303
+    return page
+
+
 def test_the_team_signs_in_works_the_list_and_logs_a_follow_up(served) -> None:  # type: ignore[no-untyped-def]
     engine = open_store(served.url)
     manager = served.scored.accounts["account_manager_id"].dropna().iloc[0]
@@ -237,4 +257,32 @@ def test_the_overdue_tile_is_the_kpi_the_api_and_the_assessment_give(served) -> 
     assert int(tile.group(1)) == api > 0  # the first due dates of this batch have passed
     assessment = client.get("/assessment").text
     assert "已超期的跟进记录" in assessment
+    client.cookies.clear()
+
+
+def test_an_outcome_form_changes_only_the_follow_up_of_its_own_account(served) -> None:  # type: ignore[no-untyped-def]
+    engine = open_store(served.url)
+    client = _signed_in_member(served, "feng", "feng-pass-1")
+    mine, other = served.scored.accounts["customer_id"].iloc[[7, 8]]
+    page = _log_on_page(client, mine, action_code="tariff_plan", note="to be called")
+    (follow_up,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
+    # the form of another account's page, pointed at this follow-up
+    crossed = client.post(
+        f"/follow-ups/{follow_up['id']}",
+        data={"csrf": _csrf(page), "outcome": "churned", "customer_id": other},
+        headers={"Accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert crossed.status_code == 422 and other in crossed.text
+    (unchanged,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
+    assert unchanged["outcome"] == "pending" and unchanged["updated_at"] == follow_up["updated_at"]
+    # its own account's form changes it, and returns to that account
+    own = client.post(
+        f"/follow-ups/{follow_up['id']}",
+        data={"csrf": _csrf(page), "outcome": "retained", "customer_id": mine},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303 and own.headers["location"] == f"/accounts/{mine}"
+    (changed,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
+    assert changed["outcome"] == "retained"
     client.cookies.clear()

@@ -73,6 +73,23 @@ def browser():  # type: ignore[no-untyped-def]
         chromium.close()
 
 
+def _policy_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the page's Content-Security-Policy refused, as Chromium reports it on the console
+    and to the page (filled in while the page is used)."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "console.error('Content Security Policy violation: ' + e.violatedDirective))"
+    )
+    return refused
+
+
 def _sign_in(page, site: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{site}/login")
     page.fill("input[name=username]", user)
@@ -83,6 +100,7 @@ def _sign_in(page, site: str, user: str, password: str) -> None:  # type: ignore
 def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: ScoredList) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
     page = context.new_page()
+    refused = _policy_violations(page)
     # a signed-out visit is sent to sign-in
     page.goto(f"{site}/list")
     assert "/login" in page.url
@@ -102,7 +120,6 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     page.wait_for_url(f"{site}/accounts/{first}")
     assert page.locator("#reasons li").count() >= 1
     assert page.locator("#usage-chart svg polyline").count() == 2
-    page.screenshot(path=str(SCREENSHOTS / "account.png"), full_page=True)
     form = page.locator("#log-follow-up")
     form.locator("select[name=action_code]").select_option("dedicated_manager")
     form.locator("select[name=outcome]").select_option("contacted")
@@ -110,6 +127,15 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     form.locator("button[type=submit]").click()
     page.wait_for_url(f"{site}/accounts/{first}")
     assert "客户经理已上门" in page.locator("#follow-ups").inner_text()
+    # record its outcome from the history's form: the change shows under the follow-up
+    row = page.locator("#follow-ups form.inline").first
+    row.locator("select[name=outcome]").select_option("retained")
+    row.locator("button[type=submit]").click()
+    page.wait_for_url(f"{site}/accounts/{first}")
+    history = page.locator("ol.changes li")
+    assert history.count() == 2 and "已联系 → 已挽留" in history.nth(1).inner_text()
+    assert "王经理 (wang)" in history.nth(1).inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "account.png"), full_page=True)
     # the KPI strip counts it
     page.goto(f"{site}/list")
     assert page.locator("#kpi-coverage").inner_text() != coverage_before
@@ -127,15 +153,19 @@ def test_a_manager_works_the_list_in_a_browser(browser, site: str, scored: Score
     page.wait_for_url(f"{site}/login")
     page.goto(f"{site}/list")
     assert "/login" in page.url
+    assert refused == []  # every page works under its Content-Security-Policy
     context.close()
 
 
 def test_a_form_without_its_csrf_token_is_refused_in_the_browser(browser, site: str) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context()
     page = context.new_page()
+    refused = _policy_violations(page)
     _sign_in(page, site, "admin", "admin-pass-1")
     page.wait_for_url(f"{site}/list")
     assert page.goto(f"{site}/model").status == 200  # type: ignore[union-attr]
+    page.goto(f"{site}/assessment")
+    assert refused == []
     forged = page.request.post(f"{site}/logout", form={"csrf": "forged"}, max_redirects=0)
     assert forged.status == 403
     context.close()

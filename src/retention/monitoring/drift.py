@@ -53,14 +53,27 @@ class Drift:
         self.snapshot.save_html(str(path))
 
 
+# Evidently writes the report's data as JSON inside an inline <script>, unescaped: a category
+# such as "</script><b>x" would end the script early. Angle brackets become their full-width
+# look-alikes, so the report shows the value recognisably and its scripts stay whole.
+SCRIPT_SAFE = str.maketrans({"<": "＜", ">": "＞"})
+
+
+def script_safe(value: str) -> str:
+    """A category as the report may show it inside a script: no `<` or `>`."""
+    return value.translate(SCRIPT_SAFE)
+
+
 def _typed(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> pd.DataFrame:
-    """Both sides in one shape: numbers as floats, categories as text, a plain row index."""
+    """Both sides in one shape: numbers as floats, categories as script-safe text, a plain row
+    index."""
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for name in numerical:
         out[name] = pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy()
     for name in categorical:
         values = frame[name].astype(object)
-        out[name] = values.where(values.notna(), None).to_numpy()
+        shown = values.map(lambda v: script_safe(v) if isinstance(v, str) else v)
+        out[name] = shown.where(values.notna(), None).to_numpy()
     return out
 
 

@@ -7,6 +7,7 @@ reasons and actions in the chosen language (Chinese by default). Each action rea
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -60,7 +61,10 @@ TEXT_COLUMNS = (
     "customer_id", "customer_name", "reason_1", "reason_2", "reason_3", "actions",
     "account_manager_id", "industry_code", "region",
 )  # fmt: skip
-FORMULA_STARTS = ("=", "+", "-", "@")
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV injection guidance), as the
+# cell's first character, or the first after spaces: Excel skips those, and reads the
+# full-width and small forms that Chinese input methods type (＝ ＋ － ＠, ﹦) as the signs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
@@ -103,8 +107,11 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
 
 
 def inert(value: object) -> object:
-    """Text that Excel would run as a formula (=, +, -, @ first) kept as text with a quote."""
-    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+    """Text that a spreadsheet would run as a formula kept as text behind a single quote."""
+    if not isinstance(value, str):
+        return value
+    sign = unicodedata.normalize("NFKC", value.lstrip()[:1])  # "＝" and "﹦" become "="
+    if value[:1] in FORMULA_STARTS or sign in FORMULA_STARTS:
         return "'" + value
     return value
 
@@ -121,8 +128,12 @@ def write_export(batch: StoredBatch, fmt: str, out: Path, lang: Lang = "zh") -> 
     headers = {name: _pick(pair, lang) for name, pair in HEADERS.items()}
     with staged(out) as staging:
         if fmt == "csv":
-            # UTF-8 with BOM: Excel then opens the Chinese text correctly.
-            frame.rename(columns=headers).to_csv(staging, index=False, encoding="utf-8-sig")
+            # UTF-8 with BOM: Excel then opens the Chinese text correctly. CRLF rows (RFC
+            # 4180): the writer then quotes a field holding a carriage return, which would
+            # otherwise start a new row whose first cell escaped the formula guard.
+            frame.rename(columns=headers).to_csv(
+                staging, index=False, encoding="utf-8-sig", lineterminator="\r\n"
+            )
         else:
             _write_xlsx(frame, headers, batch, staging, lang)
     return out

@@ -138,6 +138,36 @@ class FollowUps(BaseModel):
     count: int
 
 
+class FollowUpChange(_Out):
+    """One entry of a follow-up's history: its logging, or a change of its outcome, contact
+    time or note; who made it and the changed fields before and after."""
+
+    id: int
+    follow_up_id: int
+    customer_id: str
+    changed_at: Instant
+    change: Literal["created", "updated"]
+    changed_by: int | None = Field(description="the API key's id (none: on the web page)")
+    changed_by_user: int | None = Field(description="the person signed in on the web page")
+    changed_by_name: str | None = Field(
+        description="who, as they were called then: the key's name and prefix, or the person",
+        examples=["王经理 (wang)"],
+    )
+    before: dict[str, str | None] | None = Field(
+        description="the changed fields before (none for the entry that logged it)",
+        examples=[{"outcome": "pending", "contacted_at": None}],
+    )
+    after: dict[str, str | None] = Field(
+        description="the changed fields after (all of them when it was logged); times in UTC",
+        examples=[{"outcome": "contacted", "contacted_at": "2026-11-30T02:30:00Z"}],
+    )
+
+
+class FollowUpChanges(BaseModel):
+    data: list[FollowUpChange] = Field(description="oldest first")
+    count: int
+
+
 class ListedAccount(_Out):
     customer_id: str
     rank: int | None = Field(description="place in the list; none for accounts in exit process")

@@ -6,6 +6,9 @@ so. Every job calls `open_store`, which migrates to the newest schema before any
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,9 @@ def engine_for(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        database = Path(parsed.database).expanduser()
+        database.parent.mkdir(parents=True, exist_ok=True)
+        private_file(database)  # password and API key hashes
     engine = create_engine(parsed, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -43,6 +48,22 @@ def engine_for(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def private_file(path: Path) -> None:
+    """Create a SQLite database file readable by its owner only (0600), or tighten one we
+    own (and its -wal, -shm and -journal files). SQLite gives those the database file's
+    mode, so they follow it from then on."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    companions = [path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")]
+    for file in (path, *companions):
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == os.getuid() and info.st_mode & 0o077:
+            file.chmod(stat.S_IMODE(info.st_mode) & 0o600)
 
 
 def _alembic_config() -> Config:
@@ -72,7 +93,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def open_store(url: str) -> Engine:
     """An engine on a store at the newest schema."""
-    engine = engine_for(url)
+    try:
+        engine = engine_for(url)
+    except OSError as err:  # a folder that cannot be created or written
+        raise StoreError(f"cannot open the store at {safe_url(url)}: {err}") from err
     try:
         migrate(engine)
     except Exception as err:  # a server that is down, a read-only file, an unknown revision

@@ -1,7 +1,10 @@
-"""Follow-ups (跟进记录): logged once even when a request is retried, and the zero-churn KPIs.
+"""Follow-ups (跟进记录): logged once even when a request is retried, their history, and the
+zero-churn KPIs.
 
 A POST with an Idempotency-Key stores one row per (caller, key); a retry with the same body
-gets the same row back, a different body with a used key is a conflict.
+gets the same row back, a different body with a used key is a conflict. Any member of the team
+may change any follow-up, so each one keeps its history: who logged it and who changed what
+when, written in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from retention.data.io import LOCAL_TIMEZONE
 from retention.store.batches import ACTIONS, SCORES
-from retention.store.tables import FollowUp, utc_now
+from retention.store.keys import API_KEYS
+from retention.store.tables import FollowUp, FollowUpChange, utc_now
+from retention.store.users import USERS
 
 FOLLOW_UPS: Table = FollowUp.__table__  # type: ignore[assignment]
+CHANGES: Table = FollowUpChange.__table__  # type: ignore[assignment]
+CHANGEABLE = ("outcome", "contacted_at", "note")
+LOGGED = ("action_code", *CHANGEABLE)  # what the history keeps of a follow-up when logged
 
 
 class IdempotencyConflict(ValueError):
@@ -80,6 +88,10 @@ def create_follow_up(
                 )
                 .returning(FOLLOW_UPS.c.id)
             ).scalar_one()
+            logged = {name: getattr(item, name) for name in LOGGED}
+            _keep_change(
+                connection, new_id, item.customer_id, now, None, logged, caller_id, user_id
+            )
     except IntegrityError:
         # A concurrent retry stored it first: answer as that one did.
         found = _by_key(engine, scoped) if scoped is not None else None
@@ -136,19 +148,97 @@ def get_follow_up(engine: Engine, follow_up_id: int) -> dict[str, Any] | None:
 
 
 def update_follow_up(
-    engine: Engine, follow_up_id: int, changes: dict[str, Any]
+    engine: Engine,
+    follow_up_id: int,
+    changes: dict[str, Any],
+    caller_id: int | None = None,
+    user_id: int | None = None,
 ) -> dict[str, Any] | None:
-    """Change outcome, contact time or note; None when there is no such follow-up."""
-    allowed = {k: v for k, v in changes.items() if k in ("outcome", "contacted_at", "note")}
+    """Change outcome, contact time or note, by an API key (`caller_id`) or a person signed in
+    on the page (`user_id`); the fields that change go into the history in the same
+    transaction. None when there is no such follow-up."""
+    wanted = {k: v for k, v in changes.items() if k in CHANGEABLE}
+    now = utc_now()
+    row = FOLLOW_UPS.c.id == follow_up_id
     with engine.begin() as connection:
-        result = connection.execute(
-            update(FOLLOW_UPS)
-            .where(FOLLOW_UPS.c.id == follow_up_id)
-            .values(**allowed, updated_at=utc_now())
-        )
-    if result.rowcount == 0:
-        return None
+        # Write first: that locks the row (PostgreSQL) or the database (SQLite) until the
+        # end, so "before" is what this change replaces, even when two people save at once.
+        if connection.execute(update(FOLLOW_UPS).where(row).values(updated_at=now)).rowcount == 0:
+            return None
+        current = connection.execute(select(FOLLOW_UPS).where(row)).mappings().one()
+        changed = {k: v for k, v in wanted.items() if current[k] != v}
+        if changed:
+            connection.execute(update(FOLLOW_UPS).where(row).values(**changed))
+            before = {k: current[k] for k in changed}
+            _keep_change(
+                connection, follow_up_id, current["customer_id"], now, before, changed,
+                caller_id, user_id,
+            )  # fmt: skip
     return get_follow_up(engine, follow_up_id)
+
+
+def _keep_change(
+    connection: Connection,
+    follow_up_id: int,
+    customer_id: str,
+    when: dt.datetime,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    caller_id: int | None,
+    user_id: int | None,
+) -> None:
+    """One entry of a follow-up's history (before None: it was logged), naming who as they
+    were called then: the entry outlives the key or the person."""
+    name = None
+    if user_id is not None:
+        person = connection.execute(
+            select(USERS.c.username, USERS.c.display_name).where(USERS.c.id == user_id)
+        ).first()
+        if person is not None:
+            shown = person.display_name
+            name = f"{shown} ({person.username})" if shown else person.username
+    elif caller_id is not None:
+        key = connection.execute(
+            select(API_KEYS.c.name, API_KEYS.c.prefix).where(API_KEYS.c.id == caller_id)
+        ).first()
+        name = None if key is None else f"{key.name} ({key.prefix})"
+    connection.execute(
+        insert(CHANGES).values(
+            follow_up_id=follow_up_id,
+            customer_id=customer_id,
+            changed_at=when,
+            change="created" if before is None else "updated",
+            changed_by=caller_id,
+            changed_by_user=user_id,
+            changed_by_name=name,
+            before=None if before is None else _as_json(before),
+            after=_as_json(after),
+        )
+    )
+
+
+def _as_json(fields: dict[str, Any]) -> str:
+    """Fields as the history keeps them: times as RFC 3339 instants, as the API sends times
+    (the store's times are naive UTC)."""
+    return json.dumps(
+        {k: f"{v.isoformat()}Z" if isinstance(v, dt.datetime) else v for k, v in fields.items()},
+        ensure_ascii=False,
+    )
+
+
+def follow_up_changes(engine: Engine, follow_up_ids: list[int]) -> list[dict[str, Any]]:
+    """The history of these follow-ups, oldest first, with `before` and `after` as dicts."""
+    query = select(CHANGES).where(CHANGES.c.follow_up_id.in_(follow_up_ids)).order_by(CHANGES.c.id)
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+    return [
+        {
+            **row,
+            "before": None if row["before"] is None else json.loads(row["before"]),
+            "after": json.loads(row["after"]),
+        }
+        for row in rows
+    ]
 
 
 def list_follow_ups(

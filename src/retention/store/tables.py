@@ -153,6 +153,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    # Kept in each session at sign-in and checked on every page: raising it (sign-out, a new
+    # password or role, deactivation) ends every session of the person, copied cookies too.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiKey(Base):
@@ -196,6 +199,31 @@ class FollowUp(Base):
     # request's hash tells a true retry from a different request reusing a key.
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class FollowUpChange(Base):
+    """One entry of a follow-up's history (append-only): its logging, then every change of its
+    outcome, contact time or note; who made it (an API key or a person signed in on the page,
+    with the name they had then) and the changed fields before and after (JSON).
+
+    Nothing here ever goes: who is kept by id and name without foreign keys (a deleted key or
+    person leaves the entry as it was), a follow-up with a history cannot be deleted, and
+    database triggers refuse to change or delete an entry (migration 0007)."""
+
+    __tablename__ = "follow_up_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    follow_up_id: Mapped[int] = mapped_column(
+        ForeignKey("follow_ups.id", ondelete="RESTRICT"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    change: Mapped[str] = mapped_column(String(16))  # created or updated
+    changed_by: Mapped[int | None] = mapped_column(Integer)  # the API key's id
+    changed_by_user: Mapped[int | None] = mapped_column(Integer)  # the person's id
+    changed_by_name: Mapped[str | None] = mapped_column(String(200))
+    before: Mapped[str | None] = mapped_column(Text)  # None for the entry that logged it
+    after: Mapped[str] = mapped_column(Text)
 
 
 class PeerMedian(Base):

@@ -26,6 +26,7 @@ class Person:
     display_name: str | None
     role: str
     account_manager_id: str | None = None
+    session_version: int = 0  # a session signed in under another version has ended
 
 
 def create_user(
@@ -36,7 +37,8 @@ def create_user(
     display_name: str | None = None,
     account_manager_id: str | None = None,
 ) -> Person:
-    """A new user, or a new password and role for an existing one."""
+    """A new user, or a new password and role for an existing one (which ends the sessions
+    they signed in with)."""
     if role not in PAGE_ROLES:
         raise ValueError(f"role {role!r}: choose one of {', '.join(PAGE_ROLES)}")
     if not username.strip() or len(username) > 64:
@@ -58,11 +60,35 @@ def create_user(
     except IntegrityError:
         with engine.begin() as connection:
             connection.execute(
-                update(USERS).where(USERS.c.username == username.strip()).values(**values)
+                update(USERS)
+                .where(USERS.c.username == username.strip())
+                .values(**values, session_version=USERS.c.session_version + 1)
             )
     person = get_user_by_name(engine, username.strip())
     assert person is not None
     return person
+
+
+def end_sessions(engine: Engine, user_id: int) -> None:
+    """End every session of this person (sign-out ends them on every device)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(USERS)
+            .where(USERS.c.id == user_id)
+            .values(session_version=USERS.c.session_version + 1)
+        )
+
+
+def deactivate_user(engine: Engine, username: str) -> bool:
+    """The person may no longer sign in, and their sessions end; False for an unknown name.
+    The row stays: follow-ups and their history name who logged them."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(USERS)
+            .where(USERS.c.username == username.strip())
+            .values(active=False, session_version=USERS.c.session_version + 1)
+        )
+    return bool(result.rowcount)
 
 
 def get_user_by_name(engine: Engine, username: str) -> Person | None:
@@ -93,4 +119,7 @@ def _active(engine: Engine, which: Any) -> Any:
 
 
 def _person(row: Any) -> Person:
-    return Person(row.id, row.username, row.display_name, row.role, row.account_manager_id)
+    return Person(
+        row.id, row.username, row.display_name, row.role, row.account_manager_id,
+        row.session_version,
+    )  # fmt: skip

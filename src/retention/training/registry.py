@@ -21,6 +21,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from retention.store.database import private_file
 from retention.training.model import ChurnModel
 from retention.training.pyfunc import ARTIFACT_KEY
 
@@ -44,16 +45,17 @@ def configure(tracking_uri: str, experiment: str = EXPERIMENT) -> str:
     # The pyfunc wrapper is our own class, imported from the installed package, not a pickle
     # of foreign code; MLflow's advice about pickled objects is noise here.
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    local = tracking_uri.startswith("sqlite:///")
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    if local:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        private_file(db)  # before MLflow creates it world-readable
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         return str(found.experiment_id)
-    location = None
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri.removeprefix("sqlite:///"))
-        db.parent.mkdir(parents=True, exist_ok=True)
-        location = (db.parent / "artifacts").resolve().as_uri()
+    location = (db.parent / "artifacts").resolve().as_uri() if local else None
     return str(mlflow.create_experiment(experiment, artifact_location=location))
 
 

@@ -13,6 +13,7 @@ from retention.serving.schemas import (
     ActionCode,
     Error,
     FollowUp,
+    FollowUpChanges,
     FollowUpIn,
     FollowUpPatch,
     FollowUps,
@@ -22,6 +23,8 @@ from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
     create_follow_up,
+    follow_up_changes,
+    get_follow_up,
     kpis,
     list_follow_ups,
     stored_reply,
@@ -90,7 +93,7 @@ def patch_follow_up(
     follow_up_id: Annotated[int, Path(ge=1, le=2**62)],
     body: FollowUpPatch,
     engine: Store,
-    _: Logger,
+    caller: Logger,
 ) -> FollowUp:
     changes = body.model_dump(exclude_unset=True)
     if changes.get("outcome", "") is None:
@@ -98,12 +101,29 @@ def patch_follow_up(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=("invalid_request", "outcome cannot be null"),
         )
-    row = update_follow_up(engine, follow_up_id, changes)
+    row = update_follow_up(engine, follow_up_id, changes, caller_id=caller.key_id)
     if row is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=("not_found", f"no follow-up {follow_up_id}")
         )
     return FollowUp.model_validate(row)
+
+
+@router.get(
+    "/follow-ups/{follow_up_id}/changes",
+    response_model=FollowUpChanges,
+    summary="A follow-up's history: who logged it, and who changed what when (oldest first)",
+    responses={404: {"model": Error}},
+)
+def get_follow_up_changes(
+    follow_up_id: Annotated[int, Path(ge=1, le=2**62)], engine: Store, _: Reader
+) -> FollowUpChanges:
+    if get_follow_up(engine, follow_up_id) is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=("not_found", f"no follow-up {follow_up_id}")
+        )
+    rows = follow_up_changes(engine, [follow_up_id])
+    return FollowUpChanges.model_validate({"data": rows, "count": len(rows)})
 
 
 @router.get("/follow-ups", response_model=FollowUps, summary="Follow-ups, newest first")

@@ -95,8 +95,13 @@ async def check_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> Non
 
 
 def signed_in(request: Request, engine: Engine) -> Person | None:
+    """The person of this session, if it has not ended: the person is active and their
+    session version is still the one the session was signed in with."""
     user_id = request.session.get("user_id")
-    return None if user_id is None else get_user(engine, int(user_id))
+    person = None if user_id is None else get_user(engine, int(user_id))
+    if person is None or request.session.get("session_version") != person.session_version:
+        return None
+    return person
 
 
 async def page_user(request: Request, engine: Store) -> Person:

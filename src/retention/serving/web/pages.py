@@ -39,6 +39,8 @@ from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
     create_follow_up,
+    follow_up_changes,
+    get_follow_up,
     kpis,
     list_follow_ups,
     update_follow_up,
@@ -46,17 +48,21 @@ from retention.store.follow_ups import (
 from retention.store.monitoring import latest_report, report_by_id, report_history
 from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
 from retention.store.tables import OUTCOMES
-from retention.store.users import authenticate, get_user
+from retention.store.users import authenticate, end_sessions, get_user
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
-def _beijing(value: dt.datetime | None) -> str:
-    """A stored time (naive UTC) as Beijing wall-clock time, as people entered it."""
-    if value is None:
+def _beijing(value: dt.datetime | str | None) -> str:
+    """A stored time (naive UTC, or an RFC 3339 instant from a follow-up's history) as Beijing
+    wall-clock time, as people entered it."""
+    if not value:
         return ""
-    local = value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(LOCAL_TIMEZONE))
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(
+        ZoneInfo(LOCAL_TIMEZONE)
+    )
     return local.strftime("%Y-%m-%d %H:%M")
 
 
@@ -70,6 +76,18 @@ REPORT_HEADERS = {
     "img-src data: blob:; font-src data:",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+}
+# Every page (error pages too): never in a frame (clickjacking), scripts, styles and images
+# from this site only, forms sent only here, and no copy left in a cache after sign-out.
+# The templates have no inline script or style, so the policy needs no 'unsafe-inline'.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
 }
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -93,6 +111,7 @@ def render(request: Request, name: str, person: Any = None, **context: Any) -> H
             "csrf": csrf_token(request),
             **context,
         },
+        headers=PAGE_HEADERS,
     )
 
 
@@ -138,12 +157,17 @@ def login(
     throttle.succeeded(username)
     lang = request.session.get("lang", "zh")
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
-    request.session.update({"user_id": person.id, "lang": lang})
+    request.session.update(
+        {"user_id": person.id, "session_version": person.session_version, "lang": lang}
+    )
     return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/logout")
-def logout(request: Request, _: Csrf) -> Response:
+def logout(request: Request, engine: Store, _: Csrf) -> Response:
+    person = signed_in(request, engine)
+    if person is not None:  # a copy of the cookie must not stay signed in
+        end_sessions(engine, person.id)
     request.session.clear()
     return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
 
@@ -294,6 +318,9 @@ def account_page(
     for user_id in {f["created_by_user"] for f in follow_ups if f.get("created_by_user")}:
         logger = get_user(engine, int(user_id))
         loggers[user_id] = "" if logger is None else logger.display_name or logger.username
+    changes: dict[int, list[dict[str, Any]]] = {}  # each follow-up's history, oldest first
+    for change in follow_up_changes(engine, [f["id"] for f in follow_ups]):
+        changes.setdefault(change["follow_up_id"], []).append(change)
     history = account_history(engine, customer_id)
     return render(
         request,
@@ -304,6 +331,7 @@ def account_page(
         reasons=reasons,
         actions=actions,
         follow_ups=follow_ups,
+        changes=changes,
         loggers=loggers,
         form_id=secrets.token_urlsafe(16),  # a double submit of this form is stored once
         history=history,
@@ -365,9 +393,23 @@ def update_page_follow_up(
     when = _local_time(contacted_at)
     if when is not None:
         changes["contacted_at"] = when
-    if update_follow_up(engine, follow_up_id, changes) is None:
+    found = get_follow_up(engine, follow_up_id)
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", str(follow_up_id)))
-    return RedirectResponse(f"/accounts/{customer_id}", status.HTTP_303_SEE_OTHER)
+    # The form names the account whose page it is on: a form of one account must not change
+    # another account's follow-up (a follow-up never moves to another account).
+    if found["customer_id"] != customer_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=(
+                "invalid",
+                f"跟进记录 {follow_up_id} 不属于户号 {customer_id} / follow-up {follow_up_id} "
+                f"is not one of account {customer_id}'s",
+            ),
+        )
+    if update_follow_up(engine, follow_up_id, changes, user_id=person.id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", str(follow_up_id)))
+    return RedirectResponse(f"/accounts/{found['customer_id']}", status.HTTP_303_SEE_OTHER)
 
 
 def _local_time(text: str) -> dt.datetime | None:
