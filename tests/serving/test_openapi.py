@@ -94,7 +94,7 @@ def test_the_api_keeps_its_contract_across_linked_calls(api_schema: Any) -> None
         for response in operation["responses"].values()
         for name in response.get("links", {})
     ]
-    assert {"risk_of_the_first", "log_a_follow_up"} <= set(links)
+    assert {"risk_of_the_first", "log_a_follow_up", "record_the_outcome"} <= set(links)
 
     class Scenarios(api_schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:

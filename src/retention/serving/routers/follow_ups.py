@@ -42,7 +42,24 @@ router = APIRouter(
     response_model=FollowUp,
     status_code=status.HTTP_201_CREATED,
     summary="Log what was done for an account (retries with one Idempotency-Key store once)",
-    responses={**BODY_ERRORS, 404: {"model": Error}, 409: {"model": Error}},
+    responses={
+        **BODY_ERRORS,
+        404: {"model": Error},
+        409: {"model": Error},
+        201: {
+            "links": {
+                "record_the_outcome": {
+                    "operationId": "patch_follow_up",
+                    "parameters": {"follow_up_id": "$response.body#/id"},
+                    "description": "record the contact time, outcome or a note of it",
+                },
+                "its_history": {
+                    "operationId": "get_follow_up_changes",
+                    "parameters": {"follow_up_id": "$response.body#/id"},
+                },
+            }
+        },
+    },
 )
 def post_follow_up(
     customer_id: CustomerId,
@@ -87,7 +104,18 @@ def post_follow_up(
     "/follow-ups/{follow_up_id}",
     response_model=FollowUp,
     summary="Record contact time, outcome or a note",
-    responses={**BODY_ERRORS, 404: {"model": Error}},
+    responses={
+        **BODY_ERRORS,
+        404: {"model": Error},
+        200: {
+            "links": {
+                "its_history": {
+                    "operationId": "get_follow_up_changes",
+                    "parameters": {"follow_up_id": "$response.body#/id"},
+                },
+            }
+        },
+    },
 )
 def patch_follow_up(
     follow_up_id: Annotated[int, Path(ge=1, le=2**62)],
