@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from retention.data.io import LOCAL_TIMEZONE
@@ -239,6 +239,23 @@ def follow_up_changes(engine: Engine, follow_up_ids: list[int]) -> list[dict[str
         }
         for row in rows
     ]
+
+
+# An account's follow-ups, newest first: every GET .../risk and account page asks, so the
+# statement is built once (and no count is needed).
+_OF_ACCOUNT = (
+    select(FOLLOW_UPS)
+    .where(FOLLOW_UPS.c.customer_id == bindparam("customer_id"))
+    .order_by(FOLLOW_UPS.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def account_follow_ups(engine: Engine, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """An account's latest follow-ups, newest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(_OF_ACCOUNT, {"customer_id": customer_id, "limit": limit})
+        return [dict(r) for r in rows.mappings()]
 
 
 def list_follow_ups(

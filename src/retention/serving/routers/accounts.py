@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from retention.data.io import local_today
 from retention.serving.deps import AUTH_ERRORS, KeyFirstRoute, Model, Reader, Store, json_response
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
-from retention.store.follow_ups import list_follow_ups
+from retention.store.follow_ups import account_follow_ups
 from retention.store.risk import ListFilters, account_risk, risk_list
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
@@ -75,7 +74,7 @@ async def get_account_risk(
             detail=("not_found", f"customer {customer_id} is not in the latest batch ({batch.id})"),
         )
     score, reasons, actions = found
-    follow_ups, _count = list_follow_ups(engine, local_today(), customer_id=customer_id)
+    follow_ups = account_follow_ups(engine, customer_id)
     return json_response(
         AccountRisk.model_validate(
             {

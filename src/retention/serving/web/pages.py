@@ -38,6 +38,7 @@ from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch
 from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
+    account_follow_ups,
     create_follow_up,
     follow_up_changes,
     get_follow_up,
@@ -313,7 +314,7 @@ def account_page(
             detail=("not_found", f"customer {customer_id} is not in the latest batch"),
         )
     score, reasons, actions = found
-    follow_ups, _count = list_follow_ups(engine, local_today(), customer_id=customer_id)
+    follow_ups = account_follow_ups(engine, customer_id)
     loggers: dict[int, str] = {}  # who logged each follow-up on the page
     for user_id in {f["created_by_user"] for f in follow_ups if f.get("created_by_user")}:
         logger = get_user(engine, int(user_id))
