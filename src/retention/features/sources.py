@@ -51,6 +51,9 @@ class Tables:
     _events: dict[tuple[str, str, str | None], EventIndex] = field(default_factory=dict, repr=False)
     _codes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _categories: dict[str, pd.Categorical] = field(default_factory=dict, repr=False)
+    _values: dict[tuple[str, str], tuple[np.ndarray, pd.Index]] = field(
+        default_factory=dict, repr=False
+    )
 
     @cached_property
     def customer_ids(self) -> pd.Index:
@@ -116,10 +119,21 @@ class Tables:
         if key not in self._events:
             codes = self.table_codes(table)
             if where is not None:
-                match = (frame[where[0]] == where[1]).fillna(False).to_numpy(dtype=bool)
-                codes = np.where(match, codes, -1)
+                codes = np.where(self._equals(table, *where), codes, -1)
             self._events[key] = EventIndex.build(codes, to_seconds(frame[time_column]))
         return self._events[key]
+
+    def _equals(self, table: str, column: str, value: object) -> np.ndarray:
+        """Rows of a table whose column equals the value (nulls never do); the column is
+        factorised once, so each of its filters (complaints, repairs, 95598, ...) is one
+        integer comparison."""
+        if (table, column) not in self._values:
+            frame = self.dataset.table(table)
+            assert frame is not None
+            self._values[(table, column)] = pd.factorize(frame[column])
+        codes, uniques = self._values[(table, column)]
+        position = uniques.get_indexer(pd.Index([value]))[0]
+        return (codes == position) & (position >= 0)
 
     def categories(self, column: str) -> pd.Categorical:
         """A customers column as a categorical over the accounts, computed once."""
