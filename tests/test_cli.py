@@ -45,9 +45,14 @@ def test_simulate_writes_a_valid_dataset_and_its_truth(tiny: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_simulate_refuses_a_bad_start_month(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--start", "2024-13"])
-    assert result.exit_code != 0
+@pytest.mark.parametrize("start", ["2024-13", "1960-01", "2099-06"])
+def test_simulate_refuses_a_start_it_cannot_write_valid_data_for(
+    tmp_path: Path, start: str
+) -> None:
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--start", start])
+    assert result.exit_code == 2, result.output
+    assert "--start" in result.output and start in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (tmp_path / "x").exists()
 
 

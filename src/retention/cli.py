@@ -422,9 +422,12 @@ def simulate(
         shifts = tuple(Scenario.parse(text) for text in scenario or [])
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario") from err
-    config = SimulationConfig(
-        accounts=accounts, months=months, start=start, seed=seed, scenarios=shifts
-    )
+    try:
+        config = SimulationConfig(
+            accounts=accounts, months=months, start=start, seed=seed, scenarios=shifts
+        )
+    except ValueError as err:  # a start the simulator cannot write valid data for
+        raise typer.BadParameter(str(err), param_hint="--start") from err
     summary = simulate_to_folder(config, out, fmt=fmt, console=err_console)
     summary.print(console)
 
