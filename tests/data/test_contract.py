@@ -384,6 +384,27 @@ def test_value_rules_and_enums(
     assert problem.examples == [{"line": row + 2, "value": value}]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_integer_beyond_int64_is_shown_as_written(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given a satisfaction of 1e30 (too large for any integer type)
+    if fmt == "csv":
+        tickets = as_text(tables["service_tickets"], "satisfaction")
+        tickets.loc[1, "satisfaction"] = "1e30"
+    else:
+        tickets = tables["service_tickets"].astype({"satisfaction": "float64"})
+        tickets.loc[1, "satisfaction"] = 1e30
+    tables["service_tickets"] = tickets
+
+    problem = the_problem(validate_dataset(write(tables, fmt)))
+
+    # then it is not an integer, shown as the file holds it, not as int64's -9223372036854775808
+    assert (problem.column, problem.rule, problem.count) == ("satisfaction", Rule.NOT_AN_INTEGER, 1)
+    value = problem.examples[0]["value"]
+    assert value == ("1e30" if fmt == "csv" else 1e30)
+
+
 def test_an_empty_required_cell(tables: Tables, write: Callable[..., Path]) -> None:
     tables["monthly_billing"].loc[[2, 3], "due_date"] = pd.NaT
     tables["customers"].loc[0, "customer_name"] = ""

@@ -208,11 +208,13 @@ def validate_dataset(folder: Path, encoding: str | None = None) -> ValidationRep
             if err.rule == Rule.EMPTY_FILE and name not in REQUIRED_TABLES:
                 report.warnings.append(Problem(paths[0].name, None, Rule.EMPTY_OPTIONAL_FILE))
                 continue
-            example: dict[str, Any] = {"line": err.line} if err.line is not None else {}
-            if err.detail:
-                example["detail"] = err.detail
-            examples = [example] if example else []
-            unread[name] = Problem(paths[0].name, None, err.rule, examples=examples)
+            examples = [{"line": line, "detail": detail} for line, detail in err.lines]
+            if not examples:
+                example: dict[str, Any] = {"line": err.line} if err.line is not None else {}
+                if err.detail:
+                    example["detail"] = err.detail
+                examples = [example] if example else []
+            unread[name] = Problem(paths[0].name, None, err.rule, err.count, examples)
             continue
         raws[name] = raw
         report.files.append(
@@ -502,6 +504,7 @@ def _value_schema(table: str, present: tuple[str, ...]) -> pa.DataFrameSchema:
 
 # --- parsing one column into its contract type -----------------------------------------------
 
+INT64_LIMIT = 2.0**63  # the first float an int64 cannot hold
 _NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nat"})
 _TRUE_TOKENS = frozenset({"true", "1", "是"})
 _FALSE_TOKENS = frozenset({"false", "0", "否"})
@@ -586,8 +589,9 @@ def _numbers_to_kind(values: np.ndarray, bad: np.ndarray, kind: str, rule: str) 
         bad |= finite & ~ok
         flags = pd.Series(values == 1.0, dtype="boolean")
         return flags.mask(~ok), bad, rule
-    # int, and ids stored as numbers (their integer text is the id)
-    integral = finite & (np.floor(values) == values)
+    # int, and ids stored as numbers (their integer text is the id); beyond int64 (1e30) a
+    # cast would wrap round to -9223372036854775808, so such a number is no integer here
+    integral = finite & (np.floor(values) == values) & (np.abs(values) < INT64_LIMIT)
     bad |= finite & ~integral
     ok = integral & ~bad
     ints = pd.Series(np.where(ok, values, 0).astype(np.int64), dtype="Int64").mask(~ok)
