@@ -260,7 +260,13 @@ def export(
         err_console.print(f"[red]无法导出 / cannot export:[/red] {err}")
         raise typer.Exit(1) from err
     target = out or settings.outputs_dir / default_name(stored, fmt, lang)  # type: ignore[arg-type]
-    write_export(stored, fmt, target, lang)  # type: ignore[arg-type]
+    try:
+        write_export(stored, fmt, target, lang)  # type: ignore[arg-type]
+    except OSError as err:  # the folder cannot be made or written: nothing was written
+        err_console.print(
+            f"[red]无法导出 / cannot export:[/red] {err.filename or target}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
     console.print(f"{len(stored.scores):,} 个账户 / accounts -> {target}")
 
 
