@@ -99,7 +99,7 @@ def train(
     """Train, calibrate, compare with baselines, track in MLflow, register the model."""
     from retention.data.io import FRAME_SUFFIXES, InvalidDatasetError
     from retention.training.config import ConfigError, load_config
-    from retention.training.pipeline import fit_evaluate_log
+    from retention.training.pipeline import TrainingStopped, fit_evaluate_log
     from retention.training.rows import TableError, rows_from_dataset, rows_from_table
 
     if predictions_out is not None and predictions_out.suffix.lower() not in FRAME_SUFFIXES:
@@ -128,6 +128,9 @@ def train(
     except (ConfigError, TableError, ValueError) as err:
         err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
         raise typer.Exit(1) from err
+    except TrainingStopped as err:  # SIGTERM: the MLflow run is already ended FAILED
+        err_console.print(f"[red]训练已停止 / training {err}[/red]: its MLflow run is FAILED")
+        raise typer.Exit(128 + err.signum) from err
     result.print(console)
     if predictions_out is not None:
         from retention.data.io import write_frame
