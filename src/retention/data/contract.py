@@ -1,4 +1,4 @@
-"""The data contract (../shared/DATA_CONTRACT.md) as code: one source of truth for every table.
+"""The data contract (docs/data-contract.md) as code: one source of truth for every table.
 
 Each table is a `TableSpec` of `ColumnSpec`s (kind, nullability, allowed values, value checks),
 its key and its time-order rules. The pandera schema of a table (`schema_of`) is built from the

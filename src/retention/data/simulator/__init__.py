@@ -3,7 +3,7 @@
 `simulate(config)` returns the contract's tables and, apart, the hidden truth:
 
 - `churn_events`: every churn event (customer_id, event_date, churn_type), dated as
-  DATA_CONTRACT.md defines it: closure at close_date, capacity loss at the completion of the
+  docs/data-contract.md defines it: closure at close_date, capacity loss at the completion of the
   reduction or the start of the suspension, volume loss on the first day of the third
   consecutive month below half of the same month a year earlier.
 - `churn_probability`: the oracle. For every account active at a monthly snapshot T (the first
