@@ -1,20 +1,22 @@
 """Feature-building speed on a large portfolio: read, one snapshot, 12 stacked snapshots.
 
 Issue targets (100,000 accounts x 36 months, 2 cores): one snapshot at most 3x the read time;
-12 stacked snapshots at most 3x one snapshot.
+12 stacked snapshots at most 3x one snapshot. Reading validates: a dataset that breaks the
+contract (the simulator's own included) ends the run with its report and exit status 1.
 Run: .venv/bin/python benchmarks/features.py [--accounts N] [--data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from retention.data.io import load_dataset
+from retention.data.io import InvalidDatasetError, load_dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_features, build_snapshots
@@ -35,7 +37,11 @@ def main() -> None:
         catalogue = load_catalogue()
 
         began = time.perf_counter()
-        dataset = load_dataset(folder)
+        try:
+            dataset = load_dataset(folder)
+        except InvalidDatasetError as err:
+            print(err, file=sys.stderr)
+            sys.exit(f"{folder}: the dataset breaks the data contract")
         read = time.perf_counter() - began
 
         end = pd.Timestamp(dataset.monthly_usage["month"].max()) + pd.DateOffset(months=1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from retention.cli import app
 from retention.training.registry import configure
@@ -45,9 +45,14 @@ def test_simulate_writes_a_valid_dataset_and_its_truth(tiny: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_simulate_refuses_a_bad_start_month(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--start", "2024-13"])
-    assert result.exit_code != 0
+@pytest.mark.parametrize("start", ["2024-13", "1960-01", "2099-06"])
+def test_simulate_refuses_a_start_it_cannot_write_valid_data_for(
+    tmp_path: Path, start: str
+) -> None:
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--start", start])
+    assert result.exit_code == 2, result.output
+    assert "--start" in result.output and start in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (tmp_path / "x").exists()
 
 
@@ -89,6 +94,17 @@ def test_features_on_an_invalid_dataset_writes_nothing(tiny: Path, tmp_path: Pat
     assert not out.exists()
 
 
+def _score(
+    dataset: Path, tracking_uri: str, work: Path, monkeypatch: pytest.MonkeyPatch, *options: str
+) -> Result:
+    """`retention score` of the dataset into an empty work folder, with the session's MLflow."""
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(work))
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", tracking_uri)
+    result = runner.invoke(app, ["score", str(dataset), *options])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_score_stores_a_batch_that_export_and_batches_show(
     simulated_dir: Path,
     champion: str,
@@ -96,13 +112,9 @@ def test_score_stores_a_batch_that_export_and_batches_show(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a champion and an empty work folder
-    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
-    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", tracking_uri)
+    # Given a champion and an empty work folder, when the dataset is scored at a snapshot
     monkeypatch.setenv("RETENTION_CAPACITY", "30")
-    # when the dataset is scored at an explicit snapshot
-    result = runner.invoke(app, ["score", str(simulated_dir), "--snapshot", "2026-10-01"])
-    assert result.exit_code == 0, result.output
+    result = _score(simulated_dir, tracking_uri, tmp_path, monkeypatch, "--snapshot", "2026-10-01")
     # then a batch is stored: the summary names it, without customer names
     assert "批次 / batch 1" in result.output and "2026-10-01" in result.output
     assert f"v{champion}" in result.output
@@ -121,6 +133,79 @@ def test_score_stores_a_batch_that_export_and_batches_show(
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(english, encoding="utf-8-sig")
     assert frame["Risk band"].head(30).eq("high").all()
+
+
+def _with_absurd_bills(tiny: Path, folder: Path) -> Path:
+    """The tiny dataset with three kWh and bills of 1e308, as the outside probe sent."""
+    folder.mkdir()
+    for path in tiny.glob("*.csv"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    for table, columns in (
+        ("monthly_usage", ["kwh_total", "kwh_peak", "kwh_flat", "kwh_valley"]),
+        ("monthly_billing", ["amount_due_cny"]),
+    ):
+        frame = pd.read_csv(folder / f"{table}.csv", dtype=str, keep_default_na=False)
+        frame.loc[[5, 100, 1000], columns] = ["1e308"] + [""] * (len(columns) - 1)
+        frame.to_csv(folder / f"{table}.csv", index=False)
+    return folder
+
+
+def test_train_on_absurd_values_reports_them_and_starts_no_run(
+    tiny: Path, tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", tracking_uri)
+    experiment = mlflow.get_experiment_by_name("key-account-churn").experiment_id
+    before = len(MlflowClient().search_runs([experiment]))
+    folder = _with_absurd_bills(tiny, tmp_path / "absurd")
+    for command in (["validate", str(folder)], ["train", str(folder)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        said = " ".join(result.output.split())
+        assert "kwh_total" in said and "amount_due_cny" in said and "line 7" in said
+    assert len(MlflowClient().search_runs([experiment])) == before
+
+
+def test_export_of_an_older_store_with_infinite_money_writes_empty_cells(
+    simulated_dir: Path,
+    champion: str,
+    tracking_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import update
+
+    from retention.store.batches import SCORES
+    from retention.store.database import open_store
+
+    # Given a batch that an older version stored with infinite and astronomical money
+    _score(simulated_dir, tracking_uri, tmp_path, monkeypatch)
+    engine = open_store(f"sqlite:///{tmp_path / 'retention.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            update(SCORES).where(SCORES.c.rank == 1).values(money_at_risk_cny=float("inf"))
+        )
+        connection.execute(
+            update(SCORES).where(SCORES.c.rank == 2).values(expected_revenue_cny=2e307)
+        )
+    # when it is exported, then both formats are written, those cells empty
+    for fmt in ("csv", "xlsx"):
+        out = tmp_path / f"list.{fmt}"
+        result = runner.invoke(app, ["export", "--format", fmt, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "list.csv", encoding="utf-8-sig")
+    assert frame["风险电费(元)"].isna().tolist()[:2] == [True, False]
+    assert frame["预计年电费(元)"].isna().tolist()[:2] == [False, True]
+    # and a folder it cannot write to is a clear message, not a traceback
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="utf-8")
+    result = runner.invoke(app, ["export", "--format", "csv", "--out", str(blocked / "x.csv")])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "cannot export" in result.output and "blocked" in result.output
 
 
 def test_score_without_a_champion_or_export_without_a_batch_says_what_to_do(

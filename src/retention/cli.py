@@ -99,7 +99,7 @@ def train(
     """Train, calibrate, compare with baselines, track in MLflow, register the model."""
     from retention.data.io import FRAME_SUFFIXES, InvalidDatasetError
     from retention.training.config import ConfigError, load_config
-    from retention.training.pipeline import fit_evaluate_log
+    from retention.training.pipeline import TrainingStopped, fit_evaluate_log
     from retention.training.rows import TableError, rows_from_dataset, rows_from_table
 
     if predictions_out is not None and predictions_out.suffix.lower() not in FRAME_SUFFIXES:
@@ -128,6 +128,9 @@ def train(
     except (ConfigError, TableError, ValueError) as err:
         err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
         raise typer.Exit(1) from err
+    except TrainingStopped as err:  # SIGTERM: the MLflow run is already ended FAILED
+        err_console.print(f"[red]训练已停止 / training {err}[/red]: its MLflow run is FAILED")
+        raise typer.Exit(128 + err.signum) from err
     result.print(console)
     if predictions_out is not None:
         from retention.data.io import write_frame
@@ -260,7 +263,13 @@ def export(
         err_console.print(f"[red]无法导出 / cannot export:[/red] {err}")
         raise typer.Exit(1) from err
     target = out or settings.outputs_dir / default_name(stored, fmt, lang)  # type: ignore[arg-type]
-    write_export(stored, fmt, target, lang)  # type: ignore[arg-type]
+    try:
+        write_export(stored, fmt, target, lang)  # type: ignore[arg-type]
+    except OSError as err:  # the folder cannot be made or written: nothing was written
+        err_console.print(
+            f"[red]无法导出 / cannot export:[/red] {err.filename or target}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
     console.print(f"{len(stored.scores):,} 个账户 / accounts -> {target}")
 
 
@@ -438,9 +447,12 @@ def simulate(
         shifts = tuple(Scenario.parse(text) for text in scenario or [])
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario") from err
-    config = SimulationConfig(
-        accounts=accounts, months=months, start=start, seed=seed, scenarios=shifts
-    )
+    try:
+        config = SimulationConfig(
+            accounts=accounts, months=months, start=start, seed=seed, scenarios=shifts
+        )
+    except ValueError as err:  # a start the simulator cannot write valid data for
+        raise typer.BadParameter(str(err), param_hint="--start") from err
     summary = simulate_to_folder(config, out, fmt=fmt, console=err_console)
     summary.print(console)
 

@@ -384,6 +384,27 @@ def test_value_rules_and_enums(
     assert problem.examples == [{"line": row + 2, "value": value}]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_integer_beyond_int64_is_shown_as_written(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given a satisfaction of 1e30 (too large for any integer type)
+    if fmt == "csv":
+        tickets = as_text(tables["service_tickets"], "satisfaction")
+        tickets.loc[1, "satisfaction"] = "1e30"
+    else:
+        tickets = tables["service_tickets"].astype({"satisfaction": "float64"})
+        tickets.loc[1, "satisfaction"] = 1e30
+    tables["service_tickets"] = tickets
+
+    problem = the_problem(validate_dataset(write(tables, fmt)))
+
+    # then it is not an integer, shown as the file holds it, not as int64's -9223372036854775808
+    assert (problem.column, problem.rule, problem.count) == ("satisfaction", Rule.NOT_AN_INTEGER, 1)
+    value = problem.examples[0]["value"]
+    assert value == ("1e30" if fmt == "csv" else 1e30)
+
+
 def test_an_empty_required_cell(tables: Tables, write: Callable[..., Path]) -> None:
     tables["monthly_billing"].loc[[2, 3], "due_date"] = pd.NaT
     tables["customers"].loc[0, "customer_name"] = ""
@@ -506,3 +527,147 @@ def test_a_year_zero_is_reported_not_a_crash() -> None:
     problem = next(p for p in report.problems if p.column == "month")
     assert problem.rule == Rule.PLAUSIBLE_TIME
     assert problem.examples[0] == {"row": 0, "value": "0000-01"}
+
+
+# --- plausibility: what a key account can draw and be billed ---------------------------------
+
+
+def _float_columns() -> list[tuple[str, str]]:
+    return [
+        (table.name, column.name)
+        for table in contract.TABLES.values()
+        for column in table.columns
+        if column.kind == "float"
+    ]
+
+
+@pytest.mark.parametrize(("table", "column"), _float_columns())
+def test_every_float_column_has_a_finite_upper_bound(table: str, column: str) -> None:
+    def upper(check: pa.Check) -> float:
+        stats = check.statistics
+        return float(stats.get("max_value", max(stats.get("allowed_values", [np.inf]))))
+
+    checks = contract.table_spec(table).column(column).pandera_checks()
+    assert any(np.isfinite(upper(check)) for check in checks)
+
+
+@pytest.mark.parametrize(("table", "column"), _float_columns())
+@pytest.mark.parametrize("value", [1e308, -1e308])
+def test_no_float_column_takes_1e308(
+    tables: Tables, write: Callable[..., Path], table: str, column: str, value: float
+) -> None:
+    tables[table].loc[0, column] = value
+
+    report = validate_dataset(write(tables, "csv"))
+
+    problems = [p for p in report.problems if p.column == column and p.file == f"{table}.csv"]
+    assert problems, [p.to_dict() for p in report.problems]
+    assert sum(p.count for p in problems) == 1  # one rule names the cell, not two
+    assert problems[0].examples[0]["line"] == 2
+
+
+def test_kwh_beyond_the_capacity_names_the_account_month_and_limit(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    # Given C003 (2,500 kVA) metered at 1e9 kWh in January (a unit error: Wh, not kWh)
+    tables["monthly_usage"].loc[6, ["kwh_total", "kwh_peak", "kwh_flat", "kwh_valley"]] = [
+        1e9,
+        3e8,
+        4e8,
+        3e8,
+    ]
+
+    report = validate_dataset(write(tables, "csv"))
+
+    # then each kWh column over 2,500 kVA x 744 h x 3 is named with its line, like any rule
+    found = {p.column: p for p in report.problems}
+    assert set(found) == {"kwh_total", "kwh_peak", "kwh_flat", "kwh_valley"}
+    problem = found["kwh_total"]
+    assert (problem.file, problem.rule, problem.count) == (
+        "monthly_usage.csv",
+        Rule.KWH_OVER_CAPACITY,
+        1,
+    )
+    assert problem.examples == [
+        {
+            "line": 8,
+            "customer_id": "C003",
+            "month": "2024-01",
+            "kwh_total": 1e9,
+            "capacity_kva": 2500.0,
+            "limit": 2500.0 * 744 * contract.CAPACITY_MARGIN,
+        }
+    ]
+
+
+def test_a_completed_reduction_raises_the_capacity_the_kwh_is_held_to(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    # C002 holds 12,500 kVA today, after reducing by 2,500 kVA in February 2024; January used
+    # what 15,000 kVA allow (696 hours in February 2024).
+    february = 15_000 * 696 * contract.CAPACITY_MARGIN
+    usage = tables["monthly_usage"]
+    usage.loc[4, ["kwh_total", "kwh_peak", "kwh_flat", "kwh_valley"]] = [february, 0, february, 0]
+    usage.loc[4, "max_demand_kw"] = 15_000 * contract.CAPACITY_MARGIN
+
+    assert validate_dataset(write(tables, "csv")).ok
+
+    tables["work_orders"].loc[0, "status"] = "cancelled"  # no reduction: 12,500 kVA all along
+    tables["work_orders"].loc[0, "completed_at"] = pd.NaT
+    report = validate_dataset(write(tables, "csv", name="cancelled"))
+    assert {(p.column, p.rule) for p in report.problems} == {
+        ("kwh_total", Rule.KWH_OVER_CAPACITY),
+        ("kwh_flat", Rule.KWH_OVER_CAPACITY),
+        ("max_demand_kw", Rule.DEMAND_OVER_CAPACITY),
+    }
+
+
+def test_bills_are_held_to_the_months_kwh_and_the_capacity(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    billing = tables["monthly_billing"]
+    # C003, January: 300,000 kWh on 2,500 kVA allow 5 x 300,000 + 200 x 2,500 = 2,000,000 元
+    billing.loc[6, "amount_due_cny"] = 2_000_001.0
+    aligned = the_problem(validate_dataset(write(tables, "csv", name="aligned")))
+    assert (aligned.column, aligned.rule, places(aligned)) == (
+        "amount_due_cny",
+        Rule.BILL_OVER_LIMIT,
+        [8],
+    )
+    assert aligned.examples[0]["kwh_total"] == 300_000.0
+    # C001, March has no reading: the most 50,000 kVA can draw in 744 h is the kWh
+    tables["monthly_usage"] = tables["monthly_usage"].drop(index=2).reset_index(drop=True)
+    billing.loc[2, "amount_due_cny"] = 4e9
+    # C004 pays 1e9 in one month: more than 12 of the largest bills 630 kVA allow
+    billing.loc[10, "amount_paid_cny"] = 1e9
+    # C003 settles its arrears of the whole quarter in March: plausible
+    billing.loc[8, "amount_paid_cny"] = billing.loc[6:8, "amount_due_cny"].sum()
+
+    report = validate_dataset(write(tables, "csv"))
+
+    found = {(p.column, p.rule, tuple(places(p))) for p in report.problems}
+    assert found == {
+        ("amount_due_cny", Rule.BILL_OVER_LIMIT, (4, 8)),
+        ("amount_paid_cny", Rule.PAYMENT_OVER_LIMIT, (12,)),
+    }
+    due = next(p for p in report.problems if p.column == "amount_due_cny")
+    assert due.examples[0]["limit"] == 5 * 50_000 * 744 * 3 + 200 * 50_000
+    assert due.examples[1]["limit"] == 5 * 300_000 + 200 * 2_500
+
+
+def test_plausibility_bounds_are_named_constants() -> None:
+    assert contract.MAX_MONTHLY_KWH == contract.MAX_CAPACITY_KVA * 744 * contract.CAPACITY_MARGIN
+    assert contract.MAX_BILL_CNY == (
+        contract.ENERGY_PRICE_CAP_CNY_PER_KWH * contract.MAX_MONTHLY_KWH
+        + contract.BASIC_CHARGE_CAP_CNY_PER_KVA * contract.MAX_CAPACITY_KVA
+    )
+    assert contract.MAX_PAYMENT_CNY == contract.PAYMENT_MONTHS_CAP * contract.MAX_BILL_CNY
+    assert {(r.table, r.column) for r in contract.CAPACITY_RULES} == {
+        ("monthly_usage", "kwh_total"),
+        ("monthly_usage", "kwh_peak"),
+        ("monthly_usage", "kwh_flat"),
+        ("monthly_usage", "kwh_valley"),
+        ("monthly_usage", "max_demand_kw"),
+        ("monthly_billing", "amount_due_cny"),
+        ("monthly_billing", "amount_paid_cny"),
+    }

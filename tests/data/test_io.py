@@ -250,6 +250,71 @@ def test_bytes_neither_utf8_nor_gb18030_are_an_unreadable_encoding(
     assert places(problem) == [4]
 
 
+def test_nul_bytes_in_a_utf8_csv_are_named_with_their_lines(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    # Given a UTF-8 CSV with a NUL byte on line 3 and two on line 5 (a damaged export)
+    folder = write(tables, "csv")
+    path = folder / "monthly_usage.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b",", b",\x00", 1)
+    lines[4] = b"\x00" + lines[4].replace(b",", b",\x00", 1)
+    path.write_bytes(b"".join(lines))
+
+    problem = the_problem(validate_dataset(folder))
+
+    # then the report says NUL bytes, on which lines, not "UTF-16 or binary"
+    assert (problem.file, problem.column, problem.rule) == (
+        "monthly_usage.csv",
+        None,
+        Rule.NUL_BYTES,
+    )
+    assert problem.count == 2 and places(problem) == [3, 5]
+    assert problem.examples[0]["detail"] == "1 NUL byte (\\x00), the first at byte 6 of the line"
+    assert problem.examples[1]["detail"] == "2 NUL bytes (\\x00), the first at byte 1 of the line"
+    assert "UTF-16" not in problem.rule + str(problem.examples)
+
+
+def test_nul_bytes_are_found_past_the_first_64_kib(
+    tables: Tables, write: Callable[..., Path]
+) -> None:
+    folder = write(tables, "csv")
+    path = folder / "customers.csv"
+    text = path.read_text(encoding="utf-8")
+    padded = text + "".join(
+        f"X{i:05d},厂{i},C31,杭州供电公司,10.0,1000.0,large_industry,grid_agency,,2010-01-01,,0.0\n"
+        for i in range(1500)
+    )
+    path.write_bytes(padded.encode("utf-8") + b"X99999,\x00,C31\n")
+    assert path.stat().st_size > 65536
+
+    problem = the_problem(validate_dataset(folder))
+
+    assert problem.rule == Rule.NUL_BYTES
+    assert places(problem) == [padded.count("\n") + 1]
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("customer_id,start_at\nC001,2024-01-01\n".encode("utf-16"), "UTF-16"),  # with a BOM
+        ("customer_id,start_at\nC001,2024-01-01\n".encode("utf-16-le"), "UTF-16"),  # without
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5\xfa\x91\xc3" * 40, "binary"),
+        (b"\x00\x00\x00\x01\x02\x03\x00\x00" * 64, "binary (many NUL bytes)"),
+    ],
+)
+def test_utf16_and_binary_files_are_still_named_as_such(
+    tables: Tables, write: Callable[..., Path], content: bytes, detail: str
+) -> None:
+    folder = write(tables, "csv")
+    (folder / "outages.csv").write_bytes(content)
+
+    problem = the_problem(validate_dataset(folder))
+
+    assert (problem.file, problem.rule) == ("outages.csv", Rule.UNREADABLE_ENCODING)
+    assert detail in problem.examples[0]["detail"]
+
+
 # --- what users bring ------------------------------------------------------------------------
 
 

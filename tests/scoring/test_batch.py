@@ -56,3 +56,18 @@ def test_every_account_scored_above_the_base_rate_has_reasons(  # type: ignore[n
     assert scored.reasons.groupby("customer_id")["rank"].max().max() <= 3
     assert (scored.reasons["contribution"] > 0).all()
     assert set(scored.seconds) == {"features", "predict", "reasons", "actions"}
+
+
+def test_scores_of_valid_data_are_finite_numbers(scored: ScoredList) -> None:
+    """What the store refuses (BatchRefused) never comes from data the contract accepts."""
+    accounts = scored.accounts
+    assert np.isfinite(accounts[["probability", "money_at_risk_cny"]].to_numpy()).all()
+    for frame, column in (
+        (accounts, "expected_revenue_cny"),
+        (scored.leaving, "expected_revenue_cny"),
+        (scored.reasons, "contribution"),
+        (scored.peers, "median"),
+    ):
+        values = frame[column].to_numpy(dtype=float)
+        assert not np.isinf(values).any(), column
+    assert np.isfinite(scored.reasons["contribution"].to_numpy(dtype=float)).all()

@@ -97,3 +97,28 @@ def test_text_that_excel_would_run_as_a_formula_stays_text(stored: StoredBatch) 
     frame = export_frame(StoredBatch(stored.info, scores, stored.reasons, stored.actions))
     assert frame["customer_name"].iloc[0] == '\'=HYPERLINK("http://evil","x")'
     assert frame["customer_name"].iloc[1] == scores["customer_name"].iloc[1]
+
+
+def test_numbers_that_are_not_finite_in_an_older_store_export_as_empty_cells(
+    stored: StoredBatch, tmp_path: Path
+) -> None:
+    # Given a batch stored before the store refused them: infinite money, a revenue no
+    # integer holds, an infinite probability
+    scores = stored.scores.copy()
+    scores.loc[0, "money_at_risk_cny"] = float("inf")
+    scores.loc[1, "expected_revenue_cny"] = 2e307
+    scores.loc[2, "probability"] = float("-inf")
+    scores.loc[3, "contract_capacity_kva"] = float("nan")
+    batch = StoredBatch(stored.info, scores, stored.reasons, stored.actions)
+    # when it is exported, then those cells are empty and every other one is as before
+    frame = export_frame(batch)
+    assert frame["money_at_risk_cny"].isna().tolist()[:4] == [True, False, False, False]
+    assert frame["expected_revenue_cny"].isna().tolist()[:4] == [False, True, False, False]
+    assert frame["probability"].isna().tolist()[:4] == [False, False, True, False]
+    assert frame["contract_capacity_kva"].isna().tolist()[:4] == [False, False, False, True]
+    assert frame["money_at_risk_cny"].iloc[1] == round(stored.scores["money_at_risk_cny"].iloc[1])
+    csv = pd.read_csv(write_export(batch, "csv", tmp_path / "l.csv"), encoding="utf-8-sig")
+    assert csv["风险电费(元)"].isna().tolist()[:2] == [True, False]
+    sheet = load_workbook(write_export(batch, "xlsx", tmp_path / "l.xlsx"))["风险名单"]
+    column = [c.value for c in sheet[1]].index("风险电费(元)") + 1
+    assert sheet.cell(2, column).value is None and isinstance(sheet.cell(3, column).value, int)

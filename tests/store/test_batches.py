@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from retention.scoring.batch import ScoredList
 from retention.store.batches import (
     BatchNotFound,
+    BatchRefused,
     list_batches,
     load_batch,
     reason_rows,
@@ -25,7 +27,7 @@ from retention.store.batches import (
     score_rows,
 )
 from retention.store.database import current_revision, head_revision, open_store
-from retention.store.tables import Base, Reason, Score
+from retention.store.tables import Base, Reason, Score, ScoringBatch
 
 SCORED_ON = dt.date(2026, 11, 30)
 
@@ -102,6 +104,61 @@ def test_the_latest_is_the_newest_complete_batch_and_a_failure_leaves_nothing(
     assert load_batch(engine).info.model_version == "3"
     assert load_batch(engine, first).info.model_version == "1"
     assert second > first
+
+
+def _with(scored: ScoredList, part: str, column: str, value: float) -> ScoredList:
+    """The scored list with one number of its first row of `part` replaced."""
+    frame = getattr(scored, part).copy()
+    frame.loc[frame.index[0], column] = value
+    return replace(scored, **{part: frame})
+
+
+@pytest.mark.parametrize(
+    ("part", "column", "value"),
+    [
+        ("accounts", "money_at_risk_cny", float("inf")),
+        ("accounts", "expected_revenue_cny", float("inf")),
+        ("accounts", "probability", float("nan")),
+        ("accounts", "money_at_risk_cny", float("-inf")),
+        ("leaving", "expected_revenue_cny", float("inf")),
+        ("reasons", "contribution", float("nan")),
+        ("reasons", "value", float("inf")),
+        ("peers", "median", float("inf")),
+    ],
+)
+def test_a_batch_with_a_number_that_is_not_finite_is_refused_and_marked_failed(
+    store_url: str, scored: ScoredList, part: str, column: str, value: float
+) -> None:
+    # Given a complete batch in the store
+    engine = open_store(store_url)
+    first = _save(engine, scored, version="1")
+    broken = _with(scored, part, column, value)
+    # when a scored list holding a number that is not finite is saved
+    with pytest.raises(BatchRefused, match=rf"{column}.*not a finite number") as refused:
+        _save(engine, broken, version="2")
+    # then the error names the account, the batch is failed and nothing of it is stored
+    rows = getattr(broken, part)
+    assert rows["customer_id" if part != "peers" else "feature"].iloc[0] in str(refused.value)
+    assert load_batch(engine).info.id == first
+    failed = {b.id: b for b in list_batches(engine)}[first + 1]
+    assert failed.status == "failed"
+    with engine.connect() as connection:
+        error = connection.execute(
+            select(ScoringBatch.error).where(ScoringBatch.id == first + 1)
+        ).scalar_one()
+        assert "BatchRefused" in error and column in error
+        for table in (Score, Reason):
+            rows = select(func.count()).select_from(table).where(table.batch_id == first + 1)
+            assert connection.execute(rows).scalar_one() == 0
+
+
+def test_missing_values_that_mean_missing_are_stored(store_url: str, scored: ScoredList) -> None:
+    # An account without bills has no expected revenue; accounts leaving have no probability.
+    engine = open_store(store_url)
+    no_bills = _with(scored, "accounts", "expected_revenue_cny", float("nan"))
+    batch = load_batch(engine, _save(engine, no_bills))
+    assert batch.scores["expected_revenue_cny"].isna().sum() >= 1
+    assert batch.scores.loc[batch.scores["band"] == "exit", "probability"].isna().all()
 
 
 KILLED_JOB = """

@@ -108,6 +108,8 @@ def test_own_table_with_a_test_table_and_no_time_column(env: str, tmp_path: Path
         (lambda f: f.assign(churned=f["churned"].replace(1, 2)), "must be 0 or 1"),
         (lambda f: f.assign(churned=0), "only the value 0"),
         (lambda f: f.drop(columns="account"), "no column 'account'"),
+        (lambda f: f.assign(noise=f["noise"].replace(f["noise"].iloc[3], np.inf)), "'noise'"),
+        (lambda f: f.assign(usage_drop=f["usage_drop"] * 1e306), "not a finite number"),
     ],
 )
 def test_bad_tables_are_refused_clearly_and_leave_no_run(

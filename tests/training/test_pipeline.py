@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,10 +14,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from retention.training.config import TrainingConfig
-from retention.training.pipeline import TrainingRows, TrainResult, fit_evaluate_log
+from retention.training.pipeline import (
+    HOST_TAG,
+    PID_TAG,
+    TrainingRows,
+    TrainResult,
+    end_abandoned_runs,
+    fit_evaluate_log,
+)
 from retention.training.registry import (
     MODEL_NAME,
     PromotionRefused,
@@ -138,6 +149,160 @@ def test_a_failed_run_is_not_left_half_made(
     with pytest.raises(ValueError, match="validation part is empty"):
         fit_evaluate_log(replace(training_rows, frame=broken), fast_config, 50, tracking_uri, "bad")
     assert len(client.search_runs([experiment.experiment_id])) == before
+
+
+def _runs_named(name: str) -> list:  # type: ignore[type-arg]
+    experiment = mlflow.get_experiment_by_name("key-account-churn")
+    return MlflowClient().search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.run_name = '{name}'",
+        run_view_type=ViewType.ALL,
+    )
+
+
+def test_a_run_that_fails_half_way_is_ended_failed_not_deleted(
+    training_rows: TrainingRows,
+    tracking_uri: str,
+    fast_config: TrainingConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a training that breaks after its MLflow run has started (the registry is down)
+    def registry_down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("model registry unreachable")
+
+    monkeypatch.setattr("retention.training.pipeline.mlflow.register_model", registry_down)
+    with pytest.raises(ConnectionError, match="unreachable"):
+        fit_evaluate_log(training_rows, fast_config, 50, tracking_uri, "breaks-half-way")
+    # then its run is kept, ended FAILED: what it logged stays there to look at
+    (run,) = _runs_named("breaks-half-way")
+    assert (run.info.status, run.info.lifecycle_stage) == ("FAILED", "active")
+    assert run.data.tags[HOST_TAG] == socket.gethostname()
+    assert run.data.tags[PID_TAG] == str(os.getpid())
+    assert mlflow.active_run() is None
+
+
+def test_a_run_with_features_that_are_not_finite_never_starts(
+    training_rows: TrainingRows, tracking_uri: str, fast_config: TrainingConfig
+) -> None:
+    frame = training_rows.frame.copy()
+    frame.loc[frame.index[:2], "arrears_cny"] = np.inf
+    with pytest.raises(ValueError, match=r"arrears_cny.*not a finite number.*in 2 rows"):
+        fit_evaluate_log(replace(training_rows, frame=frame), fast_config, 50, tracking_uri, "inf")
+    assert _runs_named("inf") == []
+
+
+STOPPED_TRAINING = """
+import os, pickle, sys, time
+import retention.training.pipeline as pipeline
+from retention.training.config import TrainingConfig
+
+rows = pickle.load(open(sys.argv[2], "rb"))
+config = TrainingConfig.model_validate_json(sys.argv[3])
+
+def slow_fit(*args, **kwargs):
+    print("training", flush=True)
+    time.sleep(120)  # the test stops us here
+
+pipeline.fit_booster = slow_fit
+pipeline.fit_evaluate_log(rows, config, 50, sys.argv[1], sys.argv[4])
+"""
+
+
+def _training_to_stop(
+    rows: TrainingRows, config: TrainingConfig, tracking_uri: str, name: str, folder: Path
+) -> subprocess.Popen[str]:
+    """A training in another process, waiting inside its MLflow run to be stopped."""
+    import pickle
+
+    pickled = folder / "rows.pkl"
+    pickled.write_bytes(pickle.dumps(rows))
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            STOPPED_TRAINING,
+            tracking_uri,
+            str(pickled),
+            config.model_dump_json(),
+            name,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert job.stdout is not None
+    assert job.stdout.readline().strip() == "training"
+    (run,) = _runs_named(name)
+    assert run.info.status == "RUNNING"
+    return job
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_training_stopped_by_a_signal_ends_its_run_failed(
+    training_rows: TrainingRows,
+    tracking_uri: str,
+    fast_config: TrainingConfig,
+    tmp_path: Path,
+    stop: signal.Signals,
+) -> None:
+    name = f"stopped-by-{stop.name}"
+    job = _training_to_stop(training_rows, fast_config, tracking_uri, name, tmp_path)
+    job.send_signal(stop)
+    assert job.wait(timeout=60) != 0
+    (run,) = _runs_named(name)
+    assert run.info.status == "FAILED"
+
+
+def test_a_run_left_running_by_a_killed_training_is_failed_by_the_next(
+    training_rows: TrainingRows,
+    tracking_uri: str,
+    fast_config: TrainingConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a training killed with SIGKILL: nothing in it could end its run
+    job = _training_to_stop(training_rows, fast_config, tracking_uri, "killed", tmp_path)
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=30)
+    assert _runs_named("killed")[0].info.status == "RUNNING"
+
+    # when the next training starts (here one that fails at once, to be quick)
+    def stop_at_once(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr("retention.training.pipeline._run", stop_at_once)
+    with pytest.raises(RuntimeError, match="stop"):
+        fit_evaluate_log(training_rows, fast_config, 50, tracking_uri, "next")
+    # then the killed run is FAILED
+    assert _runs_named("killed")[0].info.status == "FAILED"
+
+
+def test_only_runs_whose_process_is_gone_on_this_host_are_failed(tracking_uri: str) -> None:
+    client = MlflowClient()
+    experiment = mlflow.get_experiment_by_name("key-account-churn").experiment_id
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    here = socket.gethostname()
+    runs = {
+        name: client.create_run(experiment, run_name=name, tags=tags).info.run_id
+        for name, tags in {
+            "gone-here": {HOST_TAG: here, PID_TAG: gone},
+            "alive-here": {HOST_TAG: here, PID_TAG: str(os.getpid())},
+            "gone-elsewhere": {HOST_TAG: "another-host", PID_TAG: gone},
+            "untagged": {},
+        }.items()
+    }
+    ended = end_abandoned_runs(experiment)
+    status = {name: client.get_run(run_id).info.status for name, run_id in runs.items()}
+    assert status == {
+        "gone-here": "FAILED",
+        "alive-here": "RUNNING",
+        "gone-elsewhere": "RUNNING",
+        "untagged": "RUNNING",
+    }
+    assert runs["gone-here"] in ended
+    for name in ("alive-here", "gone-elsewhere", "untagged"):
+        client.set_terminated(runs[name], "KILLED")  # leave nothing running for other tests
 
 
 def test_more_risk_never_lowers_the_probability(trained: TrainResult) -> None:

@@ -1,4 +1,4 @@
-"""The data contract (../shared/DATA_CONTRACT.md) as code: one source of truth for every table.
+"""The data contract (docs/data-contract.md) as code: one source of truth for every table.
 
 Each table is a `TableSpec` of `ColumnSpec`s (kind, nullability, allowed values, value checks),
 its key and its time-order rules. The pandera schema of a table (`schema_of`) is built from the
@@ -24,6 +24,7 @@ so frames made by feature code compare and merge with loaded ones without unit c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -121,6 +122,64 @@ VALUE_LABELS_ZH: dict[str, str] = {
 KWH_PARTS = ("kwh_peak", "kwh_flat", "kwh_valley")
 KWH_PARTS_TOLERANCE = 0.01
 
+# --- plausibility: what a key account can draw and be billed ---------------------------------
+# Bounds that catch the absurd (1e308, Wh taken for kWh, fen for yuan, digits typed twice)
+# while real accounts pass with room to spare. Monthly values are bounded by the account's
+# capacity (a rule across tables, `CAPACITY_RULES`); every float column also has an absolute
+# finite bound, so nothing infinite or astronomical reaches the features, the model or the store.
+
+# The largest contract capacity (kVA) an account may have: 5 GVA, several times the largest
+# single customers supplied at 220 kV or below (aluminium smelters, steel works: about 1 GVA).
+MAX_CAPACITY_KVA = 5_000_000.0
+LONGEST_MONTH_HOURS = 31 * 24
+# How far a month's kWh (as an average load) and its max demand may exceed the largest capacity
+# the account can have had (`largest_capacity_kva`). At most 1x is physical (kW <= kVA at a
+# power factor <= 1); transformers carry short overloads (max demand is a 15-minute peak) and
+# the archive lags its orders (an increase under way, a reduction done before the work orders
+# start). The simulator's extremes at 100,000 accounts are 1.25x (kWh) and 1.6x (demand).
+CAPACITY_MARGIN = 3.0
+# Bills: energy at most 5 元/kWh (the dearest time-of-use price, 尖峰, is about 1.5-2 元/kWh with
+# transmission and funds; the rest is room for power-factor surcharges, late fees 违约金 and
+# corrections billed with the month), plus a basic charge of at most 200 元 per kVA of capacity
+# (capacity-based about 25-30 元/kVA; demand-based about 40 元/kW on a demand up to
+# CAPACITY_MARGIN x capacity).
+ENERGY_PRICE_CAP_CNY_PER_KWH = 5.0
+BASIC_CHARGE_CAP_CNY_PER_KVA = 200.0
+# A payment may settle arrears or pay ahead: at most a year of the largest bills the capacity
+# allows, whatever the month's own bill.
+PAYMENT_MONTHS_CAP = 12
+
+
+def most_kwh(capacity_kva: Any, hours: Any) -> Any:
+    """The most kWh an account of this capacity can plausibly draw in a month of `hours`."""
+    return capacity_kva * hours * CAPACITY_MARGIN
+
+
+def most_max_demand_kw(capacity_kva: Any) -> Any:
+    """The highest plausible max demand (kW) of an account of this capacity."""
+    return capacity_kva * CAPACITY_MARGIN
+
+
+def most_billed_cny(capacity_kva: Any, hours: Any, kwh: Any) -> Any:
+    """The largest plausible bill of a month with `kwh` metered (NaN: no reading, then the
+    most the capacity can draw)."""
+    energy = np.where(np.isnan(kwh), most_kwh(capacity_kva, hours), kwh)
+    return ENERGY_PRICE_CAP_CNY_PER_KWH * energy + BASIC_CHARGE_CAP_CNY_PER_KVA * capacity_kva
+
+
+def most_paid_cny(capacity_kva: Any) -> Any:
+    """The largest plausible payment in a month: a year of the largest bills."""
+    hours = LONGEST_MONTH_HOURS
+    return PAYMENT_MONTHS_CAP * most_billed_cny(capacity_kva, hours, np.nan)
+
+
+MAX_MONTHLY_KWH = float(most_kwh(MAX_CAPACITY_KVA, LONGEST_MONTH_HOURS))
+MAX_DEMAND_KW = float(most_max_demand_kw(MAX_CAPACITY_KVA))
+MAX_BILL_CNY = float(most_billed_cny(MAX_CAPACITY_KVA, LONGEST_MONTH_HOURS, np.nan))
+MAX_PAYMENT_CNY = float(most_paid_cny(MAX_CAPACITY_KVA))
+# A captive plant may be larger than the contract capacity, but not than the largest capacity.
+MAX_SELF_GENERATION_KW = MAX_CAPACITY_KVA
+
 
 # --- rule texts (short, English / 中文); also the pandera check error messages ---------------
 class Rule:
@@ -134,11 +193,12 @@ class Rule:
     EMPTY_OPTIONAL_FILE = "empty file, optional table taken as absent / 空文件，视为无此表"
     UNREADABLE_ENCODING = "unreadable encoding / 无法识别的文件编码"
     UNREADABLE_FILE = "unreadable file / 文件无法读取"
+    NUL_BYTES = "NUL bytes (\\x00) in a text file / 文本文件中有空字符 (NUL)"
     MISSING_COLUMN = "missing required column / 缺少必需的列"
     EXTRA_COLUMNS = "extra columns, ignored / 多余的列，已忽略"
     NOT_TEXT = "not text / 不是文本"
     NOT_A_NUMBER = "not a number / 不是数字"
-    NOT_AN_INTEGER = "not an integer / 不是整数"
+    NOT_AN_INTEGER = "not an integer (or out of range) / 不是整数或超出范围"
     NOT_A_BOOL = "not true/false / 不是 是/否"
     NOT_A_DATE = "not a date YYYY-MM-DD / 日期格式错误"
     NOT_A_MONTH = "not a month YYYY-MM / 月份格式错误"
@@ -154,11 +214,38 @@ class Rule:
         "kwh_peak + kwh_flat + kwh_valley differs from kwh_total by more than 1% "
         "/ 峰平谷电量之和与总电量不符"
     )
+    KWH_OVER_CAPACITY = (
+        f"more than contract capacity x hours of the month x {CAPACITY_MARGIN:g} (capacity: "
+        f"the archive's plus completed reductions) / 电量超过合同容量（含已完成的减容）"
+        f"× 当月小时数 × {CAPACITY_MARGIN:g}"
+    )
+    DEMAND_OVER_CAPACITY = (
+        f"more than contract capacity x {CAPACITY_MARGIN:g} (capacity: the archive's plus "
+        f"completed reductions) / 最大需量超过合同容量（含已完成的减容）× {CAPACITY_MARGIN:g}"
+    )
+    BILL_OVER_LIMIT = (
+        f"more than {ENERGY_PRICE_CAP_CNY_PER_KWH:g} CNY/kWh x the month's kWh + "
+        f"{BASIC_CHARGE_CAP_CNY_PER_KVA:g} CNY/kVA x contract capacity / 应收电费超过 "
+        f"{ENERGY_PRICE_CAP_CNY_PER_KWH:g} 元/千瓦时 × 当月电量 + "
+        f"{BASIC_CHARGE_CAP_CNY_PER_KVA:g} 元/千伏安 × 合同容量"
+    )
+    PAYMENT_OVER_LIMIT = (
+        f"more than {PAYMENT_MONTHS_CAP} months of the largest bill the contract capacity "
+        f"allows / 实收电费超过合同容量所允许的 {PAYMENT_MONTHS_CAP} 个月最高电费"
+    )
 
     @staticmethod
     def one_of(values: tuple[Any, ...]) -> str:
         shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
         return f"must be one of: {shown} / 取值不在允许范围"
+
+    @staticmethod
+    def at_most(limit: float) -> str:
+        return f"must be <= {limit:.4g} / 不能大于 {limit:.4g}"
+
+    @staticmethod
+    def at_least(limit: float) -> str:
+        return f"must be >= {limit:.4g} / 不能小于 {limit:.4g}"
 
     @staticmethod
     def duplicate_key(key: tuple[str, ...]) -> str:
@@ -180,6 +267,7 @@ class ColumnSpec:
     values: tuple[Any, ...] | None = None  # allowed values (enum kind, or a set of numbers)
     checks: tuple[pa.Check, ...] = ()
     description: str = ""
+    at_most: float | None = None  # the absolute upper bound of a number column
 
     @property
     def dtype(self) -> Any:
@@ -187,6 +275,8 @@ class ColumnSpec:
 
     def pandera_checks(self) -> list[pa.Check]:
         checks = list(self.checks)
+        if self.at_most is not None:
+            checks.append(pa.Check.le(self.at_most, error=Rule.at_most(self.at_most)))
         if self.kind in DATETIME_KINDS:  # a year 70 due date is a typo, not a date
             checks.append(
                 pa.Check.in_range(EARLIEST, LATEST, ignore_na=True, error=Rule.PLAUSIBLE_TIME)
@@ -240,8 +330,8 @@ def _string(name: str, nullable: bool = False, description: str = "") -> ColumnS
     return ColumnSpec(name, "string", nullable, description=description)
 
 
-def _float(name: str, *checks: pa.Check, nullable: bool = False) -> ColumnSpec:
-    return ColumnSpec(name, "float", nullable, checks=checks)
+def _float(name: str, *checks: pa.Check, at_most: float, nullable: bool = False) -> ColumnSpec:
+    return ColumnSpec(name, "float", nullable, checks=checks, at_most=at_most)
 
 
 def _enum(name: str, values: tuple[str, ...]) -> ColumnSpec:
@@ -266,13 +356,17 @@ TABLES: dict[str, TableSpec] = {
                 _string("industry_code", description="GB/T 4754-2017 division, e.g. C31"),
                 _string("region", description="supplying unit 供电单位"),
                 ColumnSpec("voltage_kv", "float", values=VOLTAGES_KV),
-                _float("contract_capacity_kva", pa.Check.gt(0, error=Rule.POSITIVE)),
+                _float(
+                    "contract_capacity_kva",
+                    pa.Check.gt(0, error=Rule.POSITIVE),
+                    at_most=MAX_CAPACITY_KVA,
+                ),
                 _enum("tariff_category", TARIFF_CATEGORIES),
                 _enum("market_mode", MARKET_MODES),
                 _string("account_manager_id", nullable=True),
                 ColumnSpec("open_date", "date", description="立户"),
                 ColumnSpec("close_date", "date", nullable=True, description="销户"),
-                _float("self_generation_kw", _non_negative()),
+                _float("self_generation_kw", _non_negative(), at_most=MAX_SELF_GENERATION_KW),
             ),
         ),
         TableSpec(
@@ -283,15 +377,17 @@ TABLES: dict[str, TableSpec] = {
             columns=(
                 _CUSTOMER_ID,
                 ColumnSpec("month", "month"),
-                _float("kwh_total", _non_negative()),
-                _float("kwh_peak", _non_negative(), nullable=True),
-                _float("kwh_flat", _non_negative(), nullable=True),
-                _float("kwh_valley", _non_negative(), nullable=True),
-                _float("max_demand_kw", _non_negative(), nullable=True),
-                _float(
+                _float("kwh_total", _non_negative(), at_most=MAX_MONTHLY_KWH),
+                *(
+                    _float(part, _non_negative(), at_most=MAX_MONTHLY_KWH, nullable=True)
+                    for part in KWH_PARTS
+                ),
+                _float("max_demand_kw", _non_negative(), at_most=MAX_DEMAND_KW, nullable=True),
+                ColumnSpec(
                     "power_factor",
-                    pa.Check.in_range(0, 1, include_min=False, error=Rule.POWER_FACTOR),
+                    "float",
                     nullable=True,
+                    checks=(pa.Check.in_range(0, 1, include_min=False, error=Rule.POWER_FACTOR),),
                 ),
             ),
         ),
@@ -303,8 +399,8 @@ TABLES: dict[str, TableSpec] = {
             columns=(
                 _CUSTOMER_ID,
                 ColumnSpec("month", "month"),
-                _float("amount_due_cny", _non_negative()),
-                _float("amount_paid_cny", _non_negative()),
+                _float("amount_due_cny", _non_negative(), at_most=MAX_BILL_CNY),
+                _float("amount_paid_cny", _non_negative(), at_most=MAX_PAYMENT_CNY),
                 ColumnSpec("due_date", "date"),
                 ColumnSpec("paid_date", "date", nullable=True),
             ),
@@ -343,7 +439,11 @@ TABLES: dict[str, TableSpec] = {
                 _enum("order_type", ORDER_TYPES),
                 ColumnSpec("applied_at", "timestamp"),
                 ColumnSpec("completed_at", "timestamp", nullable=True),
-                _float("capacity_change_kva"),  # signed; 0 where not applicable
+                _float(  # signed; 0 where not applicable
+                    "capacity_change_kva",
+                    pa.Check.ge(-MAX_CAPACITY_KVA, error=Rule.at_least(-MAX_CAPACITY_KVA)),
+                    at_most=MAX_CAPACITY_KVA,
+                ),
                 _enum("status", ORDER_STATUSES),
             ),
         ),
@@ -376,6 +476,76 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class CapacityRule:
+    """A monthly value bounded by its account's capacity: a rule across tables.
+
+    `limit(capacity_kva, hours, kwh)` gives each row's bound from the largest capacity its
+    account can have had (`largest_capacity_kva`), the hours of its month and, for bills,
+    the kWh metered that month (NaN where the month has no reading).
+    """
+
+    table: str
+    column: str
+    rule: str
+    limit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+CAPACITY_RULES: tuple[CapacityRule, ...] = (
+    *(
+        CapacityRule(
+            "monthly_usage", column, Rule.KWH_OVER_CAPACITY, lambda c, h, _: most_kwh(c, h)
+        )
+        for column in ("kwh_total", *KWH_PARTS)
+    ),
+    CapacityRule(
+        "monthly_usage",
+        "max_demand_kw",
+        Rule.DEMAND_OVER_CAPACITY,
+        lambda c, _h, _k: most_max_demand_kw(c),
+    ),
+    CapacityRule("monthly_billing", "amount_due_cny", Rule.BILL_OVER_LIMIT, most_billed_cny),
+    CapacityRule(
+        "monthly_billing",
+        "amount_paid_cny",
+        Rule.PAYMENT_OVER_LIMIT,
+        lambda c, _h, _k: most_paid_cny(c),
+    ),
+)
+
+
+def largest_capacity_kva(customers: pd.DataFrame, work_orders: pd.DataFrame | None) -> np.ndarray:
+    """The largest contract capacity each account (row of `customers`) can have had in the
+    data: the archive's, which is today's, plus every reduction its completed work orders
+    record. Undoing every reduction and none of the increases bounds any earlier capacity."""
+    capacity = customers["contract_capacity_kva"].to_numpy(dtype=float, na_value=np.nan)
+    needed = {"customer_id", "status", "capacity_change_kva"}
+    if work_orders is None or not needed <= set(work_orders.columns):
+        return capacity
+    change = work_orders["capacity_change_kva"]
+    given_up = work_orders[(work_orders["status"] == "completed") & (change < 0)]
+    reduced = (-given_up["capacity_change_kva"]).groupby(given_up["customer_id"]).sum()
+    return capacity + customers["customer_id"].map(reduced).fillna(0.0).to_numpy(dtype=float)
+
+
+_FIRST_MONTH = np.datetime64(EARLIEST, "M")
+_MONTHS = np.arange(_FIRST_MONTH, np.datetime64(LATEST, "M") + 1)  # 1900-01 .. 2100-12
+# The hours of every month the contract accepts, then NaN for a month outside them (or NaT).
+_HOURS = np.append(
+    (_MONTHS + 1).astype("datetime64[D]").astype(float) * 24
+    - _MONTHS.astype("datetime64[D]").astype(float) * 24,
+    np.nan,
+)
+
+
+def month_hours(months: np.ndarray) -> np.ndarray:
+    """Hours in each month (datetime64; NaN where NaT or outside 1900-2100); China keeps no
+    summer time. A lookup in the contract's 2,412 months: three passes over the rows."""
+    offset = (months.astype("datetime64[M]") - _FIRST_MONTH).astype(np.int64)  # NaT: int64 min
+    return _HOURS[np.clip(offset, -1, len(_HOURS) - 1)]
+
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 REQUIRED_TABLES: frozenset[str] = frozenset(n for n, t in TABLES.items() if t.required)

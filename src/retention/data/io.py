@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +105,26 @@ class InvalidDatasetError(ValueError):
 
 
 class TableReadError(Exception):
-    """A table file could not be read at all (empty, encoding, not a CSV/Parquet file)."""
+    """A table file could not be read at all (empty, encoding, not a CSV/Parquet file).
 
-    def __init__(self, rule: str, detail: str | None = None, line: int | None = None) -> None:
+    A fault on many lines names the first few as `lines` ((line, detail) pairs) and how many
+    lines have it as `count`.
+    """
+
+    def __init__(
+        self,
+        rule: str,
+        detail: str | None = None,
+        line: int | None = None,
+        lines: Sequence[tuple[int, str]] = (),
+        count: int = 0,
+    ) -> None:
         super().__init__(rule if detail is None else f"{rule}: {detail}")
         self.rule = rule
         self.detail = detail
         self.line = line
+        self.lines = list(lines)
+        self.count = count
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,16 +167,23 @@ def table_files(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
 def detect_encoding(data: bytes) -> str:
     """The text encoding of a CSV: UTF-8 with BOM, UTF-8, else GB18030 (a superset of GBK).
 
-    Raises TableReadError naming where the bytes stop making sense when none fits.
+    Raises TableReadError for UTF-16 and binary files, and naming where the bytes stop making
+    sense when no encoding fits. A few NUL bytes in UTF-8 or GBK text are left to the reader,
+    which names their lines.
     """
     if data.startswith(_BOM_UTF8):
         _check_decodes(data, "utf-8-sig")
         return "utf-8-sig"
-    if data.startswith(_BOMS_UTF16) or b"\x00" in data[:65536]:
-        # NUL bytes are valid UTF-8 but no text file has them: UTF-16 or not a CSV at all
+    sample = data[:65536]
+    if data.startswith(_BOMS_UTF16) or _looks_like_utf16(sample):
+        raise TableReadError(
+            Rule.UNREADABLE_ENCODING, "UTF-16, not supported; save as CSV UTF-8 or GBK", line=1
+        )
+    binary = _binary_kind(sample)
+    if binary is not None:
         raise TableReadError(
             Rule.UNREADABLE_ENCODING,
-            "UTF-16 or binary, not supported; save as CSV UTF-8 or GBK",
+            f"binary ({binary}), not a CSV; save it as CSV UTF-8 or GBK",
             line=1,
         )
     errors: list[tuple[int, str]] = []
@@ -179,6 +199,64 @@ def detect_encoding(data: bytes) -> str:
         f"neither UTF-8 nor GB18030/GBK; as {encoding} it breaks at byte {start}",
         line=data.count(b"\n", 0, start) + 1,
     )
+
+
+# A text file is not this full of NUL bytes; UTF-16 and binary files are.
+BINARY_NUL_SHARE = 0.1
+_SIGNATURES = {
+    b"PK\x03\x04": "a ZIP archive: an .xlsx workbook?",
+    b"\xd0\xcf\x11\xe0": "an Excel 97-2003 .xls workbook?",
+    b"PAR1": "a Parquet file: name it .parquet",
+}
+
+
+def _looks_like_utf16(sample: bytes) -> bool:
+    """UTF-16 without a BOM: CSV text is mostly ASCII (digits, commas, dates), which UTF-16
+    writes as the byte and a NUL, so NULs are many and nearly all on even or on odd offsets."""
+    nul = np.flatnonzero(np.frombuffer(sample, dtype=np.uint8) == 0)
+    if not len(nul) or len(nul) < BINARY_NUL_SHARE * len(sample):
+        return False
+    odd = float((nul % 2).mean())
+    return max(odd, 1 - odd) > 0.9
+
+
+def _binary_kind(sample: bytes) -> str | None:
+    """What a binary file is (by its signature, or "many NUL bytes"), None for text."""
+    for signature, kind in _SIGNATURES.items():
+        if sample.startswith(signature):
+            return kind
+    if sample.count(b"\x00") >= BINARY_NUL_SHARE * len(sample) > 0:
+        return "many NUL bytes"
+    return None
+
+
+def _refuse_nul_bytes(data: bytes) -> None:
+    """Raise TableReadError naming the lines with NUL bytes (valid UTF-8 and GBK, but no
+    spreadsheet or database writes them into a CSV: a damaged file)."""
+    if b"\x00" not in data:
+        return
+    raw = np.frombuffer(data, dtype=np.uint8)
+    nul = np.flatnonzero(raw == 0)
+    newline = np.flatnonzero(raw == 0x0A)
+    line_of = np.searchsorted(newline, nul) + 1  # line 1 is the header
+    lines, first, counts = np.unique(line_of, return_index=True, return_counts=True)
+    line_start = np.concatenate(([0], newline + 1))[lines - 1]
+    column = nul[first] - line_start + 1
+    examples = [
+        (
+            int(line),
+            f"{count} NUL byte{'s' if count > 1 else ''} (\\x00), the first at byte {int(at)} "
+            f"of the line",
+        )
+        for line, count, at in zip(lines[:5], counts[:5], column[:5], strict=True)
+    ]
+    raise TableReadError(Rule.NUL_BYTES, lines=examples, count=len(lines))
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether NUL and ASCII are single bytes of their own in `encoding` (UTF-8, GBK), so a
+    0x00 byte is a NUL character (in UTF-16 it is half of most characters)."""
+    return "\x00,\n".encode(encoding).endswith(b"\x00,\n")
 
 
 def _first_undecodable(data: bytes, encoding: str, chunk: int = 1 << 24) -> int | None:
@@ -233,6 +311,8 @@ def read_table_file(table: str, path: Path, encoding: str | None = None) -> RawT
 def _read_csv(table: str, path: Path, encoding: str | None) -> RawTable:
     data = path.read_bytes()
     used = _forced_encoding(data, encoding) if encoding else detect_encoding(data)
+    if _ascii_compatible(used):
+        _refuse_nul_bytes(data)
     try:
         frame = _read_csv_fast(data, used)
     except (pa.ArrowInvalid, ValueError):

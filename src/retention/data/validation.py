@@ -8,7 +8,8 @@ Each table goes through the same steps, and none stops the others:
 4. the table's pandera checks (retention.data.contract.schema_of) run lazily on the typed
    frame: nullability, value rules, enums;
 5. in vectorised pandas/Arrow: unique keys, end before start, peak+flat+valley against the
-   total, and across tables customer ids unknown to `customers`.
+   total, and across tables customer ids unknown to `customers` and monthly kWh, demand and
+   money beyond what the account's capacity allows (contract.CAPACITY_RULES).
 
 Examples never show customer_name values. Everything is vectorised: numbers go through one
 Arrow cast (pandas' slower parse only runs when the cast fails), dates and months are parsed
@@ -36,8 +37,10 @@ from rich.console import Console
 from rich.table import Table
 
 from retention.data.contract import (
+    CAPACITY_RULES,
     DATETIME_DTYPE,
     DATETIME_KINDS,
+    EARLIEST,
     KWH_PARTS,
     KWH_PARTS_TOLERANCE,
     PANDAS_DTYPES,
@@ -46,9 +49,12 @@ from retention.data.contract import (
     STRING_DTYPE,
     TABLE_NAMES,
     TABLES,
+    CapacityRule,
     ColumnSpec,
     Rule,
     TableSpec,
+    largest_capacity_kva,
+    month_hours,
     schema_of,
 )
 from retention.data.io import (
@@ -208,11 +214,13 @@ def validate_dataset(folder: Path, encoding: str | None = None) -> ValidationRep
             if err.rule == Rule.EMPTY_FILE and name not in REQUIRED_TABLES:
                 report.warnings.append(Problem(paths[0].name, None, Rule.EMPTY_OPTIONAL_FILE))
                 continue
-            example: dict[str, Any] = {"line": err.line} if err.line is not None else {}
-            if err.detail:
-                example["detail"] = err.detail
-            examples = [example] if example else []
-            unread[name] = Problem(paths[0].name, None, err.rule, examples=examples)
+            examples = [{"line": line, "detail": detail} for line, detail in err.lines]
+            if not examples:
+                example: dict[str, Any] = {"line": err.line} if err.line is not None else {}
+                if err.detail:
+                    example["detail"] = err.detail
+                examples = [example] if example else []
+            unread[name] = Problem(paths[0].name, None, err.rule, err.count, examples)
             continue
         raws[name] = raw
         report.files.append(
@@ -266,10 +274,11 @@ def _check_tables(
         checked[name] = check
     customers = checked.get("customers")
     if customers is not None and customers.typed is not None and "customer_id" in customers.typed:
-        known = _arrow(customers.typed["customer_id"].dropna())
+        known = _arrow(customers.typed["customer_id"])
         for check in checked.values():
             if check.spec.refers_to_customers:
                 check.check_customer_ids(known)
+        _check_capacity_rules(checked)
     for name in TABLE_NAMES:
         if name in unread:
             report.problems.append(unread[name])
@@ -290,6 +299,71 @@ def _check_tables(
         )
 
 
+def _check_capacity_rules(checked: Mapping[str, _TableCheck]) -> None:
+    """Monthly kWh, demand and money against the account's capacity (CAPACITY_RULES).
+
+    Cells that already broke a rule of their own, and accounts whose capacity did, are left
+    out: one fault is reported once.
+    """
+    customers = checked["customers"]
+    if customers.typed is None or "contract_capacity_kva" not in customers.typed:
+        return
+    orders = checked.get("work_orders")
+    capacity = largest_capacity_kva(
+        customers.trusted("customer_id", "contract_capacity_kva"),
+        orders.trusted("customer_id", "status", "capacity_change_kva") if orders else None,
+    )
+    usage = checked.get("monthly_usage")
+    for table in ("monthly_usage", "monthly_billing"):
+        check = checked.get(table)
+        if check is None or check.typed is None or check.customer_rows is None:
+            continue
+        if "month" not in check.typed:
+            continue
+        rows = check.customer_rows
+        account = np.where(rows >= 0, capacity[np.maximum(rows, 0)], np.nan)
+        hours = month_hours(check.months())
+        kwh = _kwh_of_the_month(usage, check) if table == "monthly_billing" else None
+        months_kwh = np.full(len(rows), np.nan) if kwh is None else kwh
+        limits: dict[str, np.ndarray] = {}  # by rule text: the kWh columns share their bound
+        for rule in CAPACITY_RULES:
+            if rule.table == table and rule.column in check.typed:
+                if rule.rule not in limits:
+                    limits[rule.rule] = rule.limit(account, hours, months_kwh)
+                check.check_capacity_rule(rule, limits[rule.rule], account, kwh)
+
+
+def _month_keys(check: _TableCheck) -> np.ndarray:
+    """One int64 per row for (account, month); -1 where either is unknown."""
+    assert check.typed is not None and check.customer_rows is not None
+    number = (check.months() - np.datetime64(EARLIEST, "M")).astype(np.int64)  # NaT: int64 min
+    # months since 1900 stay below 4096 (the contract ends in 2100); others are reported apart
+    known = (check.customer_rows >= 0) & (number >= 0) & (number < 4096)
+    return np.where(known, check.customer_rows * 4096 + number, -1)
+
+
+def _kwh_of_the_month(usage: _TableCheck | None, billing: _TableCheck) -> np.ndarray:
+    """Each bill's kWh of the same account and month (NaN where there is no reading)."""
+    found = np.full(len(billing.raw.frame), np.nan)
+    if usage is None or usage.typed is None or usage.customer_rows is None:
+        return found
+    if not {"kwh_total", "month"} <= set(usage.typed.columns):
+        return found
+    kwh = usage.trusted_numbers("kwh_total")
+    assert usage.customer_rows is not None and billing.customer_rows is not None
+    if np.array_equal(usage.customer_rows, billing.customer_rows) and np.array_equal(
+        usage.months(), billing.months()
+    ):  # the usual export: both tables in the same row order
+        return np.where(billing.customer_rows >= 0, kwh, np.nan)
+    keys, wanted = _month_keys(usage), _month_keys(billing)
+    # Sorted keys and a binary search; a repeated key (reported apart) gives one reading.
+    order = np.argsort(keys, kind="stable")
+    place = np.minimum(np.searchsorted(keys[order], wanted), len(keys) - 1)
+    match = (wanted >= 0) & (len(keys) > 0) & (keys[order][place] == wanted)
+    found[match] = kwh[order][place][match]
+    return found
+
+
 # --- one table -------------------------------------------------------------------------------
 
 
@@ -304,6 +378,36 @@ class _TableCheck:
         self.warnings: list[Problem] = []
         self.typed: pd.DataFrame | None = None
         self.unparsed: dict[str, np.ndarray] = {}  # column -> rows already reported as bad
+        self.broken: dict[str, np.ndarray] = {}  # column -> rows breaking a value rule
+        self.customer_rows: np.ndarray | None = None  # each row's account in customers, or -1
+        self._months: np.ndarray | None = None
+
+    def trusted(self, *columns: str) -> pd.DataFrame:
+        """These typed columns with every cell already reported as bad made null."""
+        assert self.typed is not None
+        frame = self.typed[list(columns)].copy()
+        for column in columns:
+            bad = self.broken.get(column)
+            if bad is not None and len(bad):
+                frame.loc[bad, column] = None
+        return frame
+
+    def months(self) -> np.ndarray:
+        """The month column as datetime64[M] (two rules need it; the cast is ~0.1 s)."""
+        assert self.typed is not None
+        if self._months is None:
+            self._months = self.typed["month"].to_numpy().astype("datetime64[M]")
+        return self._months
+
+    def trusted_numbers(self, column: str) -> np.ndarray:
+        """A float column as numbers, NaN where a cell was already reported as bad."""
+        assert self.typed is not None
+        values = self.typed[column].to_numpy(dtype=float, na_value=np.nan)
+        bad = self.broken.get(column)
+        if bad is not None and len(bad):
+            values = values.copy()
+            values[bad] = np.nan
+        return values
 
     # places and examples
     def _place(self, position: int) -> dict[str, Any]:
@@ -395,6 +499,7 @@ class _TableCheck:
                     continue
             else:
                 rule = str(check)
+                self.broken[column] = np.union1d(self.broken.get(column, positions), positions)
             self._problem(column, rule, positions, self._typed_values(column))
 
     def _check_key(self) -> None:
@@ -463,17 +568,47 @@ class _TableCheck:
             )
 
     def check_customer_ids(self, known: pyarrow.Array) -> None:
-        """Every customer_id of this table must be in customers (nulls are reported apart)."""
+        """Every customer_id of this table must be in customers (nulls are reported apart);
+        `known` is customers' column, and each row's place in it is kept (customer_rows)."""
         if self.typed is None or "customer_id" not in self.typed:
             return
         ids = self.typed["customer_id"]
-        # pyarrow's is_in is ~15x faster than Series.isin on millions of strings.
-        found = pc.is_in(pyarrow.array(ids), value_set=known).to_numpy(zero_copy_only=False)
-        positions = np.flatnonzero(~found & ids.notna().to_numpy())
+        # pyarrow's index_in is ~15x faster than Series.isin on millions of strings.
+        found = pc.index_in(_arrow(ids), value_set=known)
+        rows = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.customer_rows = np.where(ids.notna().to_numpy(), rows, -1)
+        positions = np.flatnonzero((rows < 0) & ids.notna().to_numpy())
         if len(positions):
             self._problem(
                 "customer_id", Rule.UNKNOWN_CUSTOMER, positions, self._typed_values("customer_id")
             )
+
+    def check_capacity_rule(
+        self, rule: CapacityRule, limit: np.ndarray, capacity: np.ndarray, kwh: np.ndarray | None
+    ) -> None:
+        """`rule.column` against each row's `limit`, from its account's largest `capacity`
+        (and, for bills, the month's `kwh`): both are shown in the examples."""
+        assert self.typed is not None
+        values = self.trusted_numbers(rule.column)
+        with np.errstate(invalid="ignore"):
+            positions = np.flatnonzero(values > limit)  # NaN on either side: no bound
+        if not len(positions):
+            return
+        typed = self.typed
+
+        def shown(i: int) -> dict[str, Any]:
+            example = {
+                "customer_id": _jsonable(typed["customer_id"].iat[i], "string"),
+                "month": _jsonable(typed["month"].iat[i], "month"),
+                rule.column: float(values[i]),
+                "capacity_kva": float(capacity[i]),
+                "limit": float(limit[i]),
+            }
+            if kwh is not None:
+                example["kwh_total"] = None if np.isnan(kwh[i]) else float(kwh[i])
+            return example
+
+        self._problem(rule.column, rule.rule, positions, shown)
 
 
 @cache
@@ -502,6 +637,7 @@ def _value_schema(table: str, present: tuple[str, ...]) -> pa.DataFrameSchema:
 
 # --- parsing one column into its contract type -----------------------------------------------
 
+INT64_LIMIT = 2.0**63  # the first float an int64 cannot hold
 _NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nat"})
 _TRUE_TOKENS = frozenset({"true", "1", "是"})
 _FALSE_TOKENS = frozenset({"false", "0", "否"})
@@ -586,8 +722,9 @@ def _numbers_to_kind(values: np.ndarray, bad: np.ndarray, kind: str, rule: str) 
         bad |= finite & ~ok
         flags = pd.Series(values == 1.0, dtype="boolean")
         return flags.mask(~ok), bad, rule
-    # int, and ids stored as numbers (their integer text is the id)
-    integral = finite & (np.floor(values) == values)
+    # int, and ids stored as numbers (their integer text is the id); beyond int64 (1e30) a
+    # cast would wrap round to -9223372036854775808, so such a number is no integer here
+    integral = finite & (np.floor(values) == values) & (np.abs(values) < INT64_LIMIT)
     bad |= finite & ~integral
     ok = integral & ~bad
     ints = pd.Series(np.where(ok, values, 0).astype(np.int64), dtype="Int64").mask(~ok)

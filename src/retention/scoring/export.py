@@ -11,6 +11,7 @@ import unicodedata
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from retention.data.io import staged
@@ -99,8 +100,8 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
     scores["band"] = scores["band"].map(lambda b: _pick(BAND_TEXT[b], lang))
     # What a person reads: whole yuan and kVA, probabilities to 0.01 percentage points.
     for name in ("money_at_risk_cny", "expected_revenue_cny", "contract_capacity_kva"):
-        scores[name] = scores[name].round(0).astype("Int64")
-    scores["probability"] = scores["probability"].round(4)
+        scores[name] = _whole(scores[name])
+    scores["probability"] = _readable(scores["probability"]).round(4)
     for name in TEXT_COLUMNS:
         scores[name] = scores[name].map(inert)
     return scores[list(HEADERS)]
@@ -118,6 +119,24 @@ def inert(value: object) -> object:
 
 def default_name(batch: StoredBatch, fmt: str, lang: Lang) -> str:
     return f"{batch.info.label}-{lang}.{fmt}"
+
+
+# Beyond 2**53 a float no longer holds every whole number: no amount of a key account's is
+# that large (the contract bounds a year's bills far below it), so such a value is an error.
+LARGEST_WHOLE = 2.0**53
+
+
+def _readable(values: pd.Series) -> pd.Series:
+    """The numbers a cell can show: NaN for infinite ones (a batch stored before the store
+    refused them), so the export writes an empty cell rather than inf or failing."""
+    numbers = values.astype(float)
+    return numbers.where(np.isfinite(numbers))
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    """Rounded to whole units as integers; empty where not finite or too large to be one."""
+    numbers = _readable(values).round(0)
+    return numbers.where(numbers.abs() < LARGEST_WHOLE).astype("Int64")
 
 
 def write_export(batch: StoredBatch, fmt: str, out: Path, lang: Lang = "zh") -> Path:

@@ -3,6 +3,7 @@
 A batch row is committed first as `running` (so an administrator sees a job at work); its
 scores, reasons and actions and the flip to `complete` are then one transaction. Readers only
 ever see complete batches, so a job killed half-way leaves the previous batch as the latest.
+A batch holding a number that is not finite is refused (`failed`) before any row is written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from retention.scoring.batch import ACCOUNT_COLUMNS, ACTION_COLUMNS, USAGE_COLUMN, ScoredList
+from retention.store.database import StoreError
 from retention.store.tables import (
     BATCH_ABANDONED,
     BATCH_COMPLETE,
@@ -64,6 +66,15 @@ Progress = Callable[[int, int], None]  # rows written so far, rows in all
 
 class BatchNotFound(LookupError):
     """No such batch, or no complete batch yet."""
+
+
+class BatchRefused(StoreError):
+    """A scored list holding a number that is not finite: the store never keeps or serves one."""
+
+
+# Numbers a listed (ranked) account must have. Elsewhere a missing number means missing (no
+# bills, no probability for an account leaving) unless its column may not be null.
+LISTED_NUMBERS = ("probability", "money_at_risk_cny")
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ def save_batch(
             .returning(BATCHES.c.id)
         ).scalar_one()
     try:
+        _refuse_non_finite(parts)
         with engine.begin() as connection:
             written = 0
             for table, frame in parts:
@@ -179,13 +191,40 @@ def save_batch(
     return int(batch_id)
 
 
+def _refuse_non_finite(parts: list[tuple[Table, pd.DataFrame]]) -> None:
+    """Raise BatchRefused naming every number column that is infinite somewhere, or missing
+    where it may not be, with how many rows and the first accounts."""
+    faults = []
+    for table, frame in parts:
+        for column in frame.columns:
+            if not pd.api.types.is_float_dtype(frame[column].dtype):
+                continue
+            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+            bad = np.isinf(values)
+            if not table.c[column].nullable:
+                bad |= np.isnan(values)
+            elif table is SCORES and column in LISTED_NUMBERS:
+                bad |= np.isnan(values) & frame["rank"].notna().to_numpy()
+            if bad.any():
+                key = "customer_id" if "customer_id" in frame else "feature"  # peer medians
+                first = ", ".join(map(str, frame[key].to_numpy()[bad][:3]))
+                faults.append(
+                    f"{table.name}.{column} is not a finite number in {int(bad.sum())} row(s) "
+                    f"({key} {first})"
+                )
+    if faults:
+        raise BatchRefused("; ".join(faults))
+
+
 def _mark_failed(engine: Engine, batch_id: int, err: BaseException) -> None:
+    # The type says what failed; a refusal also says where (columns and account ids, no names).
+    error = f"{type(err).__name__}: {err}" if isinstance(err, BatchRefused) else type(err).__name__
     try:
         with engine.begin() as connection:
             connection.execute(
                 update(BATCHES)
                 .where(BATCHES.c.id == batch_id)
-                .values(status=BATCH_FAILED, error=type(err).__name__)
+                .values(status=BATCH_FAILED, error=error)
             )
     except Exception:  # the store itself is gone; the batch stays `running`, never latest
         pass

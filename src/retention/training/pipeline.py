@@ -3,14 +3,22 @@
 `train_on_dataset` trains on a dataset folder (the product's own features and labels);
 `train_on_table` trains the same way on a feature table a data scientist already has. Both end
 in `fit_evaluate_log`, so every run is measured and logged the same way. Inputs are checked
-before an MLflow run starts, and a run that fails half-way is deleted, never left half-made.
+before an MLflow run starts. A run that fails half-way, or is stopped by SIGTERM or SIGINT, is
+ended FAILED (what it logged stays to be looked at); one left RUNNING by a process killed
+outright (SIGKILL, a power cut) is ended FAILED by the next training on the same host.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +29,8 @@ import numpy as np
 import pandas as pd
 import sklearn
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
@@ -53,6 +63,11 @@ PART = "part"
 TIME = "snapshot_date"
 ID = "customer_id"
 REVENUE = "expected_revenue_cny"
+# Which process a run belongs to, so the next training can tell a dead run from a live one.
+HOST_TAG, PID_TAG = "retention.host", "retention.pid"
+# No measured quantity comes near this; past about 1e154 a value's square overflows (the
+# logistic baseline scales every feature), and then the run fails on NaN half-way.
+MAX_FEATURE_MAGNITUDE = 1e100
 
 
 @dataclass
@@ -135,15 +150,104 @@ def fit_evaluate_log(
                 f"non-churn are both needed to train and to measure"
             )
 
-    configure(tracking_uri)
-    with mlflow.start_run(run_name=run_name) as run:
-        try:
-            result = _run(rows, parts, config, capacity, run.info.run_id)
-        except BaseException:
-            MlflowClient().delete_run(run.info.run_id)
-            raise
+    _refuse_non_finite(rows)
+    experiment = configure(tracking_uri)
+    end_abandoned_runs(experiment)
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    # Leaving the block by an exception (SIGTERM and SIGINT raise one) ends the run FAILED.
+    with (
+        _stopped_by_signals(),
+        mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags) as run,
+    ):
+        result = _run(rows, parts, config, capacity, run.info.run_id)
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _refuse_non_finite(rows: TrainingRows) -> None:
+    """A number feature that is infinite or astronomical somewhere fails before the run,
+    naming the feature, how many rows and the first of them."""
+    frame = rows.frame
+    for name in rows.features:
+        if name in rows.categorical:
+            continue
+        values = frame[name].to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(values) <= MAX_FEATURE_MAGNITUDE) & ~np.isnan(values)
+        if bad.any():
+            first = frame.loc[bad, [ID, TIME]].head(3)
+            where = ", ".join(
+                str(i) if pd.isna(t) else f"{i} at {pd.Timestamp(t):%Y-%m-%d}"
+                for i, t in first.itertuples(index=False)
+            )
+            source = rows.description.get("source", "the training rows")
+            raise ValueError(
+                f"{source}: feature '{name}' is not a finite number within "
+                f"±{MAX_FEATURE_MAGNITUDE:g} in {int(bad.sum())} rows ({where})"
+            )
+
+
+def end_abandoned_runs(experiment_id: str) -> list[str]:
+    """End FAILED the runs left RUNNING on this host by a training process that is gone
+    (killed outright); runs of live processes and of other hosts are not touched. Returns the
+    ids of the runs ended."""
+    client = MlflowClient()
+    host = socket.gethostname()
+    try:
+        running = client.search_runs(
+            [experiment_id],
+            filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+        )
+    except MlflowException as err:  # an old or odd tracking store: training goes on
+        log.warning("could not look for abandoned MLflow runs: %s", err)
+        return []
+    ended = []
+    for run in running:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+            log.warning("MLflow run %s of process %s (gone) ended FAILED", run.info.run_id, pid)
+            ended.append(run.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (a reused id counts as alive: the
+    run then stays RUNNING rather than a live training's run being ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+class TrainingStopped(Exception):
+    """SIGTERM arrived during training: the run is ended FAILED and the job exits."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM raises TrainingStopped (SIGINT already raises KeyboardInterrupt), so the run
+    is ended FAILED on the way out; the previous handler is put back after. Only the main
+    thread can take signals: elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise TrainingStopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(

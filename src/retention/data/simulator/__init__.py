@@ -3,7 +3,7 @@
 `simulate(config)` returns the contract's tables and, apart, the hidden truth:
 
 - `churn_events`: every churn event (customer_id, event_date, churn_type), dated as
-  DATA_CONTRACT.md defines it: closure at close_date, capacity loss at the completion of the
+  docs/data-contract.md defines it: closure at close_date, capacity loss at the completion of the
   reduction or the start of the suspension, volume loss on the first day of the third
   consecutive month below half of the same month a year earlier.
 - `churn_probability`: the oracle. For every account active at a monthly snapshot T (the first
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from retention.data.contract import MARKET_MODES
+from retention.data.contract import LATEST, MARKET_MODES
 from retention.data.simulator import engine, process
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 
 TRUTH_DIR = "_truth"
 ORACLE_HORIZON = 6
+# The months simulated data may cover. The engine counts days and seconds from 1970 and marks
+# a missing time with -1, so its data start in 1971 (connection orders are applied up to 150
+# days before an account opens); the month after the data, when the last bills fall due, is
+# at the latest the contract's last month (LATEST, 2100-12).
+FIRST_START = np.datetime64("1971-01", "M")
+LAST_EXTRACT = np.datetime64(f"{LATEST.year}-12", "M")
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,16 @@ class SimulationConfig:
         if not 13 <= self.months <= 240:
             raise ValueError("months must be between 13 and 240")
         try:
-            np.datetime64(self.start, "M")
+            first = np.datetime64(self.start, "M")
         except ValueError as err:
             raise ValueError(f"start must be a month YYYY-MM, got {self.start!r}") from err
+        earliest, latest = FIRST_START, LAST_EXTRACT - self.months
+        if not earliest <= first <= latest:
+            raise ValueError(
+                f"start must be a month from {earliest} to {latest} for {self.months} months "
+                f"of data (the simulator counts time from 1970, and the last bills must fall "
+                f"due by {LAST_EXTRACT}), got {self.start!r}"
+            )
 
     @property
     def start_month(self) -> np.datetime64:

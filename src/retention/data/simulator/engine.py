@@ -56,8 +56,11 @@ TICKET_LIMIT_HOURS = np.array([96.0, 120.0, 24.0, 6.0, np.inf])
 
 @dataclass
 class Rows:
-    """Column arrays collected month by month, concatenated at the end."""
+    """Column arrays collected month by month, concatenated at the end; `columns` (name ->
+    dtype) makes the empty table of a small portfolio (ten accounts over 13 months may have
+    no work order at all)."""
 
+    columns: dict[str, str]
     parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, **columns: np.ndarray) -> None:
@@ -65,14 +68,26 @@ class Rows:
             self.parts.setdefault(name, []).append(np.asarray(values))
 
     def frame(self) -> dict[str, np.ndarray]:
+        if not self.parts:
+            return {name: np.array([], dtype=dtype) for name, dtype in self.columns.items()}
         return {name: np.concatenate(values) for name, values in self.parts.items()}
+
+
+_ORDER_COLUMNS = {
+    "who": "int64",
+    "kind": "int64",
+    "applied": "int64",
+    "completed": "int64",
+    "change": "float64",
+    "cancelled": "bool",
+}
 
 
 @dataclass
 class Orders:
     """Work orders as they happen: account, type, applied and completed (seconds), change."""
 
-    rows: Rows = field(default_factory=Rows)
+    rows: Rows = field(default_factory=lambda: Rows(_ORDER_COLUMNS))
 
     def add(
         self,
@@ -190,7 +205,26 @@ def run(
     capacity_start = capacity.copy()
     agency_noise = 1.0
 
-    usage, billing, tickets, outages, events = Rows(), Rows(), Rows(), Rows(), Rows()
+    # Every table's columns and dtypes, for a small portfolio that never adds a row to one.
+    month_row = {"who": "int64", "t": "int64"}
+    usage = Rows(
+        month_row
+        | dict.fromkeys(
+            ("kwh_total", "kwh_peak", "kwh_flat", "kwh_valley", "max_demand_kw", "power_factor"),
+            "float64",
+        )
+    )
+    billing = Rows(
+        month_row
+        | {"amount_due_cny": "float64", "amount_paid_cny": "float64"}
+        | {"due_day": "int64", "paid_day": "int64"}
+    )
+    tickets = Rows(
+        month_row
+        | dict.fromkeys(("category", "channel", "opened", "closed", "satisfaction", "sla"), "int64")
+    )
+    outages = Rows({"who": "int64", "start": "int64", "end": "int64", "planned": "bool"})
+    events = Rows({"who": "int64", "day": "int64", "type": "object"})
     orders = Orders()
 
     # Accounts that open during the data get their connection order before opening.
@@ -455,13 +489,7 @@ def run(
         orders=orders.rows.frame(),
         outages=outages.frame(),
         states=states,
-        events=events.frame()
-        if events.parts
-        else {
-            "who": np.array([], int),
-            "day": np.array([], np.int64),
-            "type": np.array([], object),
-        },
+        events=events.frame(),
         capacity_start=capacity_start,
         market=market,
         self_generation_kw=self_gen + captive_kw,

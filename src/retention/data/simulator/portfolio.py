@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retention.data.contract import TARIFF_CATEGORIES
+from retention.data.contract import EARLIEST, TARIFF_CATEGORIES
 from retention.data.simulator.profiles import (
     BRANDS,
     CITY_PREFIX,
@@ -117,6 +117,10 @@ def draw_portfolio(
         (start + opens_at).astype("datetime64[D]") + rng.integers(0, 27, n),
         start_day - tenure_days,
     ).astype("datetime64[D]")
+    # The tenure's lognormal tail reaches past a century (about 1 in 20,000 accounts for data
+    # starting in 2023), before any date the contract accepts: those accounts open on its
+    # earliest day. Clipped, not redrawn, so every other account and draw stays the same.
+    open_day = np.maximum(open_day, np.datetime64(EARLIEST.date(), "D"))
     opens_at = np.where(is_new, opens_at, -10_000)
 
     utilisation = np.array([ind.utilisation for ind in INDUSTRIES])[industry] * rng.lognormal(
