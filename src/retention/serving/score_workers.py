@@ -15,6 +15,7 @@ pool that started it: a promoted champion gets a new pool (see `replaced`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import pickle
@@ -125,6 +126,10 @@ def _start_worker(serving: bytes, store_url: str, medium_probability: float) -> 
     _SERVING = pickle.loads(serving)
     _ENGINE = engine_for(store_url)
     _MEDIUM_PROBABILITY = medium_probability
+    # The libraries and the model live as long as the worker: keep them out of the garbage
+    # collector's full passes, which otherwise add tens of ms to some requests (the p99).
+    gc.collect()
+    gc.freeze()
 
 
 def _ready() -> bool:
