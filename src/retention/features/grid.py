@@ -137,17 +137,24 @@ class MonthPanel:
     _prefix: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, customer_ids: pd.Index, table: pd.DataFrame, columns: list[str]) -> MonthPanel:
-        codes = account_codes(customer_ids, table["customer_id"])
-        ordinal = month_ordinal(table["month"])
+    def build(
+        cls,
+        customer_ids: pd.Index,
+        customer_id: pd.Series,
+        month: pd.Series,
+        columns: dict[str, np.ndarray],
+    ) -> MonthPanel:
+        """Rows (customer_id, month, and a float array per column) as panels."""
+        codes = account_codes(customer_ids, customer_id)
+        ordinal = month_ordinal(month)
         known = codes >= 0
-        first = int(ordinal.min()) if len(table) else 0
-        width = (int(ordinal.max()) - first + 1) if len(table) else 1
+        first = int(ordinal.min()) if len(ordinal) else 0
+        width = (int(ordinal.max()) - first + 1) if len(ordinal) else 1
         cells = (codes * width + ordinal - first)[known]  # flat positions, computed once
         values = {}
-        for column in columns:
+        for column, row_values in columns.items():
             panel = np.full(customer_ids.size * width, np.nan)
-            panel[cells] = table[column].to_numpy(dtype=float, na_value=np.nan)[known]
+            panel[cells] = row_values[known]
             values[column] = panel.reshape(customer_ids.size, width)
         return cls(first_month=first, values=values)
 

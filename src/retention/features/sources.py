@@ -37,7 +37,6 @@ USAGE_COLUMNS = [
     "kwh_total_tou",
     "pf_penalty",
 ]
-BILLING_COLUMNS = ["amount_due_cny", "amount_paid_cny", "due_seconds", "paid_seconds"]
 FAR_FUTURE = np.iinfo(np.int64).max // 4
 # What a feature group returns: one array (or categorical) per feature, one value per row.
 Columns = dict[str, np.ndarray | pd.Categorical]
@@ -54,6 +53,7 @@ class Tables:
     _values: dict[tuple[str, str], tuple[np.ndarray, pd.Index]] = field(
         default_factory=dict, repr=False
     )
+    _seconds: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def customer_ids(self) -> pd.Index:
@@ -73,14 +73,24 @@ class Tables:
     @cached_property
     def usage(self) -> MonthPanel:
         usage = self.dataset.monthly_usage
-        table = usage.assign(
-            # consumption of the months whose time-of-use split is known (shares need both)
-            kwh_total_tou=usage["kwh_total"].where(usage["kwh_peak"].notna()),
-            pf_penalty=(usage["power_factor"] < 0.9)
-            .astype(float)
-            .where(usage["power_factor"].notna()),
+        columns = {
+            c: usage[c].to_numpy(dtype=float, na_value=np.nan)
+            for c in USAGE_COLUMNS
+            if c in usage.columns
+        }
+        # consumption of the months whose time-of-use split is known (shares need both)
+        columns["kwh_total_tou"] = np.where(
+            np.isnan(columns["kwh_peak"]), np.nan, columns["kwh_total"]
         )
-        panel = MonthPanel.build(self.customer_ids, table, USAGE_COLUMNS)
+        factor = columns["power_factor"]
+        with np.errstate(invalid="ignore"):
+            columns["pf_penalty"] = np.where(np.isnan(factor), np.nan, (factor < 0.9) * 1.0)
+        panel = MonthPanel.build(
+            self.customer_ids,
+            usage["customer_id"],
+            usage["month"],
+            {c: columns[c] for c in USAGE_COLUMNS},
+        )
         # Month-by-month comparisons with a year earlier, once per account and month.
         yoy = panel.year_on_year("kwh_total")
         log_yoy = np.log(np.clip(yoy, 0.05, 20))
@@ -93,17 +103,13 @@ class Tables:
     @cached_property
     def billing(self) -> MonthPanel:
         bills = self.dataset.monthly_billing
-        table = pd.DataFrame(
-            {
-                "customer_id": bills["customer_id"],
-                "month": bills["month"],
-                "amount_due_cny": bills["amount_due_cny"],
-                "amount_paid_cny": bills["amount_paid_cny"],
-                "due_seconds": _seconds_or_nan(bills["due_date"]),
-                "paid_seconds": _seconds_or_nan(bills["paid_date"]),
-            }
-        )
-        return MonthPanel.build(self.customer_ids, table, BILLING_COLUMNS)
+        columns = {
+            "amount_due_cny": bills["amount_due_cny"].to_numpy(dtype=float, na_value=np.nan),
+            "amount_paid_cny": bills["amount_paid_cny"].to_numpy(dtype=float, na_value=np.nan),
+            "due_seconds": _seconds_or_nan(bills["due_date"]),
+            "paid_seconds": _seconds_or_nan(bills["paid_date"]),
+        }
+        return MonthPanel.build(self.customer_ids, bills["customer_id"], bills["month"], columns)
 
     def events(
         self, table: str, time_column: str, where: tuple[str, object] | None = None
@@ -120,7 +126,9 @@ class Tables:
             codes = self.table_codes(table)
             if where is not None:
                 codes = np.where(self._equals(table, *where), codes, -1)
-            self._events[key] = EventIndex.build(codes, to_seconds(frame[time_column]))
+            if (table, time_column) not in self._seconds:
+                self._seconds[(table, time_column)] = to_seconds(frame[time_column])
+            self._events[key] = EventIndex.build(codes, self._seconds[(table, time_column)])
         return self._events[key]
 
     def _equals(self, table: str, column: str, value: object) -> np.ndarray:
@@ -168,6 +176,7 @@ class Sources:
     tables: Tables
     grid: Grid
     catalogue: Catalogue
+    _views: dict[int, EventView] = field(default_factory=dict, repr=False)
 
     @property
     def dataset(self) -> Dataset:
@@ -184,8 +193,14 @@ class Sources:
     def events(
         self, table: str, time_column: str, where: tuple[str, object] | None = None
     ) -> EventView | None:
+        """The rows' view of an event index, one per index: a view remembers where each
+        row's windows start and end, so features reading the same events share them."""
         index = self.tables.events(table, time_column, where)
-        return None if index is None else index.on(self.grid)
+        if index is None:
+            return None
+        if id(index) not in self._views:
+            self._views[id(index)] = index.on(self.grid)
+        return self._views[id(index)]
 
     def customer_column(self, column: str) -> np.ndarray:
         """A customers column, per row of the grid."""
