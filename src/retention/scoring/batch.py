@@ -136,11 +136,13 @@ def score_snapshot(
     scored_on: dt.date | None = None,
     peers: pd.DataFrame | None = None,
     high_floor: float | None = None,
+    usage_history: bool = True,
 ) -> ScoredList:
     """Score the accounts active at the snapshot (default: after the latest data).
 
     A few accounts scored on demand pass the latest batch's `peers` (peer medians) and
-    `high_floor` (see `bands`), so they are judged as the batch judged its accounts.
+    `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
+    leave out the 36 months of kWh the account page draws (`usage_history`).
     """
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
@@ -211,9 +213,10 @@ def score_snapshot(
     leaving = customer_rows.loc[leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     leaving["expected_revenue_cny"] = leaving_rows[EXPECTED_REVENUE].to_numpy(dtype=float)
     leaving["band"] = "exit"
-    usage = usage_months(tables.dataset.monthly_usage, when)
-    accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
-    leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
+    if usage_history:
+        usage = usage_months(tables.dataset.monthly_usage, when)
+        accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
+        leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
     clock.lap("actions")
 
     accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")

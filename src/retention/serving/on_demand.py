@@ -147,6 +147,7 @@ def score_request(
         scored_on=today,
         peers=peers,
         high_floor=high_floor,
+        usage_history=False,  # the account page's chart: not part of the answer
     )
 
 
