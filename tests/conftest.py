@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,9 +19,13 @@ from retention.features.catalogue import load_catalogue
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
+from retention.serving.model import ServingModel
+from retention.store.batches import save_batch
+from retention.store.database import open_store
+from retention.store.keys import create_key
 from retention.training.config import LightGBMConfig, TrainingConfig
 from retention.training.pipeline import TrainingRows, TrainResult, fit_evaluate_log
-from retention.training.registry import configure, load_version, promote
+from retention.training.registry import MODEL_NAME, configure, load_version, promote
 from retention.training.rows import rows_from_dataset
 
 SMALL = SimulationConfig(accounts=1500, months=36, start="2023-11", seed=7)
@@ -89,6 +94,27 @@ def scored(trained: TrainResult, simulation: SimulationResult) -> ScoredList:
         WorkingCalendar(),
         capacity=40,
     )
+
+
+@pytest.fixture(scope="session")
+def served_model(trained: TrainResult) -> ServingModel:
+    """The tests' model as the server holds it."""
+    return ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
+
+
+@pytest.fixture(scope="session")
+def stocked(scored: ScoredList, trained: TrainResult):  # type: ignore[no-untyped-def]
+    """stocked(url, *roles): the store at `url` (migrated) holding the tests' batch and an
+    API key per role; returns role -> key."""
+
+    def stock(url: str, *roles: str) -> dict[str, str]:
+        engine = open_store(url)
+        save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
+        keys = {role: create_key(engine, role, f"tests-{role}")[0] for role in roles}
+        engine.dispose()
+        return keys
+
+    return stock
 
 
 POSTGRES = os.environ.get(

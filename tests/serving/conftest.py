@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,6 @@ from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.serving.score_input import body_from_dataset
 from retention.settings import Settings
-from retention.store.batches import save_batch
-from retention.store.database import open_store
-from retention.store.keys import create_key
-from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 
 @dataclass
@@ -44,35 +38,23 @@ class Served:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
-def serving_model(trained: TrainResult) -> ServingModel:
-    return ServingModel(
-        name=MODEL_NAME, version=trained.version, model=load_version(trained.version)
-    )
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 def served(
     request: pytest.FixtureRequest,
-    trained: TrainResult,
     scored: ScoredList,
+    served_model: ServingModel,
+    stocked,  # type: ignore[no-untyped-def]
     postgres_schema,  # type: ignore[no-untyped-def]
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("served")
-    model = serving_model(trained)
 
     def run(url: str) -> Iterator[Served]:
-        engine = open_store(url)
-        save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
-        keys = {
-            role: create_key(engine, role, f"tests-{role}")[0]
-            for role in ("crm", "retention", "admin")
-        }
-        engine.dispose()
+        keys = stocked(url, "crm", "retention", "admin")
         settings = Settings(database_url=url, work_dir=Path(folder))
-        app = create_app(settings, load_model=lambda: model)
+        app = create_app(settings, load_model=lambda: served_model)
         with TestClient(app) as client:
             yield Served(client, keys, scored, url, settings)
 

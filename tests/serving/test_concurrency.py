@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,25 +13,18 @@ from retention.scoring.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings
-from retention.store.batches import save_batch
 from retention.store.database import open_store
 from retention.store.follow_ups import FOLLOW_UPS
-from retention.store.keys import create_key
-from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 
 def test_a_reload_does_not_fail_requests_in_flight(  # type: ignore[no-untyped-def]
-    store_url: str, scored: ScoredList, trained: TrainResult, tmp_path: Path, running
+    store_url: str, scored: ScoredList, served_model: ServingModel, stocked, tmp_path: Path, running
 ) -> None:
-    engine = open_store(store_url)
-    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
-    admin, _ = create_key(engine, "admin", "ops")
-    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
+    admin = stocked(store_url, "admin")["admin"]
 
     def slow_load() -> ServingModel:  # a registry download takes a while
         time.sleep(0.5)
-        return model
+        return served_model
 
     app = create_app(Settings(database_url=store_url, work_dir=tmp_path), load_model=slow_load)
     customer = scored.accounts["customer_id"].iloc[0]
@@ -46,18 +38,15 @@ def test_a_reload_does_not_fail_requests_in_flight(  # type: ignore[no-untyped-d
         statuses = sorted(r.result().status_code for r in reloads)
     assert {r.status_code for r in reads} == {200}
     assert statuses in ([200, 200], [200, 409])  # a second reload at once is told to wait
-    engine.dispose()
 
 
 def test_fifty_concurrent_retries_store_one_follow_up(  # type: ignore[no-untyped-def]
-    store_url: str, scored: ScoredList, trained: TrainResult, tmp_path: Path, running
+    store_url: str, scored: ScoredList, served_model: ServingModel, stocked, tmp_path: Path, running
 ) -> None:
     # Given a served batch on a real uvicorn server
-    engine = open_store(store_url)
-    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
-    key, _ = create_key(engine, "crm", "crm-retries")
-    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
-    app = create_app(Settings(database_url=store_url, work_dir=tmp_path), load_model=lambda: model)
+    key = stocked(store_url, "crm")["crm"]
+    settings = Settings(database_url=store_url, work_dir=tmp_path)
+    app = create_app(settings, load_model=lambda: served_model)
     customer = scored.accounts["customer_id"].iloc[0]
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "crm-call-20261130-0001"}
     body = {"action_code": "dedicated_manager", "note": "首问负责，已电话联系"}
@@ -71,6 +60,7 @@ def test_fifty_concurrent_retries_store_one_follow_up(  # type: ignore[no-untype
     # then every call gets the same follow-up and the store holds exactly one
     assert {r.status_code for r in responses} == {201}, {r.text for r in responses}
     assert len({r.json()["id"] for r in responses}) == 1
+    engine = open_store(store_url)
     with engine.connect() as connection:
         count = connection.execute(select(func.count()).select_from(FOLLOW_UPS)).scalar_one()
     assert count == 1

@@ -3,7 +3,6 @@ names every status it can answer."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,27 +16,22 @@ from retention.serving.deps import get_model
 from retention.serving.errors import CODES
 from retention.serving.model import ServingModel
 from retention.settings import Settings
-from retention.store.batches import save_batch
-from retention.store.database import open_store
-from retention.store.keys import create_key
-from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 README = Path(__file__).parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")
-def api(
-    trained: TrainResult, scored: ScoredList, tmp_path_factory: pytest.TempPathFactory
+def api(  # type: ignore[no-untyped-def]
+    scored: ScoredList,
+    served_model: ServingModel,
+    stocked,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[TestClient, dict[str, str], str]]:
     folder = tmp_path_factory.mktemp("errors")
     url = f"sqlite:///{folder / 'store.db'}"
-    engine = open_store(url)
-    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
-    key = create_key(engine, "admin", "errors")[0]
-    engine.dispose()
-    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
-    app = create_app(Settings(database_url=url, work_dir=folder), load_model=lambda: model)
+    key = stocked(url, "admin")["admin"]
+    settings = Settings(database_url=url, work_dir=folder)
+    app = create_app(settings, load_model=lambda: served_model)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, {"Authorization": f"Bearer {key}"}, str(scored.accounts["customer_id"][0])
 

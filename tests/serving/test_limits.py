@@ -3,7 +3,6 @@ body is read, and POST /v1/score is parsed and scored in worker processes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import json
 import os
@@ -20,11 +19,6 @@ from retention.scoring.batch import ScoredList
 from retention.serving.app import SMALL_BODY_BYTES, create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings
-from retention.store.batches import save_batch
-from retention.store.database import open_store
-from retention.store.keys import create_key
-from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 LIMIT = 1024 * 1024  # POST /v1/score bodies in these tests
 
@@ -42,17 +36,17 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(  # type: ignore[no-untyped-def]
-    trained: TrainResult, scored: ScoredList, tmp_path_factory: pytest.TempPathFactory, running
+    scored: ScoredList,
+    served_model: ServingModel,
+    stocked,
+    tmp_path_factory: pytest.TempPathFactory,
+    running,
 ) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("limits")
     url = f"sqlite:///{folder / 'store.db'}"
-    engine = open_store(url)
-    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
-    keys = {role: create_key(engine, role, f"limits-{role}")[0] for role in ("crm", "retention")}
-    engine.dispose()
-    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
+    keys = stocked(url, "crm", "retention")
     settings = Settings(database_url=url, work_dir=folder, max_body_bytes=LIMIT)
-    app = create_app(settings, load_model=lambda: model)
+    app = create_app(settings, load_model=lambda: served_model)
     with running(app) as base:
         yield Live(base, keys, str(scored.accounts["customer_id"].iloc[0]), app)
 

@@ -5,7 +5,6 @@ account from the list, its risk, a follow-up logged for it, its outcome)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,32 +19,23 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from retention.scoring.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings
-from retention.store.batches import save_batch
-from retention.store.database import open_store
-from retention.store.keys import create_key
-from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 pytestmark = pytest.mark.slow
 KEY: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def api_schema(
-    trained: TrainResult, scored: ScoredList, tmp_path_factory: pytest.TempPathFactory
+def api_schema(  # type: ignore[no-untyped-def]
+    served_model: ServingModel, stocked, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("openapi")
     url = f"sqlite:///{folder / 'store.db'}"
-    engine = open_store(url)
-    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
-    KEY["admin"] = create_key(engine, "admin", "schemathesis")[0]
-    engine.dispose()
-    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
-    app = create_app(Settings(database_url=url, work_dir=folder), load_model=lambda: model)
+    KEY["admin"] = stocked(url, "admin")["admin"]
+    settings = Settings(database_url=url, work_dir=folder)
+    app = create_app(settings, load_model=lambda: served_model)
     with TestClient(app):  # runs the lifespan: model and store in app.state
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 

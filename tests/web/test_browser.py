@@ -6,7 +6,6 @@ Without Chromium these tests skip and say so.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import shutil
 from collections.abc import Iterator
@@ -19,11 +18,8 @@ from retention.scoring.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings
-from retention.store.batches import save_batch
 from retention.store.database import open_store
 from retention.store.users import create_user
-from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -39,16 +35,16 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def site(  # type: ignore[no-untyped-def]
-    scored: ScoredList, trained: TrainResult, tmp_path_factory: pytest.TempPathFactory, running
+    served_model: ServingModel, stocked, tmp_path_factory: pytest.TempPathFactory, running
 ) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("site")
     url = f"sqlite:///{folder / 'store.db'}"
+    stocked(url)
     engine = open_store(url)
-    save_batch(engine, scored, MODEL_NAME, trained.version, 40, dt.date(2026, 11, 30))
     create_user(engine, "wang", "s3cret-pass", "retention", display_name="王经理")
     create_user(engine, "admin", "admin-pass-1", "admin")
-    model = ServingModel(MODEL_NAME, trained.version, load_version(trained.version))
-    app = create_app(Settings(database_url=url, work_dir=folder), load_model=lambda: model)
+    settings = Settings(database_url=url, work_dir=folder)
+    app = create_app(settings, load_model=lambda: served_model)
     with running(app) as base:
         yield base
 
