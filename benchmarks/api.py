@@ -4,6 +4,7 @@ Issue 13 targets on 2 cores: POST /v1/score for one account p99 at most 60 ms wi
 caller; with 4 callers scoring, a fifth client's GET /v1/accounts/{id}/risk p99 under 50 ms;
 GET .../risk throughput at least 0.5 of /healthz's (and its p99 at most 50 ms).
 Run: .venv/bin/python benchmarks/api.py [--seconds S] [--concurrency C] [--accounts N]
+     [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import argparse
 import multiprocessing
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import numpy as np
+from sqlalchemy import create_engine, text
 
 from support.server import served
 
@@ -82,14 +87,38 @@ def measure(loads: list[Load], headers: dict, seconds: float) -> list[dict[str, 
     return results
 
 
+@contextmanager
+def fresh_schema(postgres: str | None) -> Iterator[str | None]:
+    """An empty schema of the PostgreSQL at `postgres` (dropped after), or None: SQLite."""
+    if postgres is None:
+        yield None
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{postgres}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--accounts", type=int, default=3000)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="serve from a fresh schema of this PostgreSQL (e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test) instead of SQLite",
+    )
     args = parser.parse_args()
     c = args.concurrency
-    with served(args.accounts) as server:
+    with fresh_schema(args.postgres) as url, served(args.accounts, database_url=url) as server:
         headers = {"Authorization": f"Bearer {server.key}"}
         health = ("GET", f"{server.base}/healthz", None, c)
         risk = ("GET", f"{server.base}/v1/accounts/{server.customer}/risk", None, c)
@@ -105,7 +134,9 @@ def main() -> None:
         results[f"POST /v1/score, {c} callers"] = both[0]
         results["  meanwhile GET .../risk"] = both[1]
 
-    print(f"\nserver ready in {server.ready_seconds:.1f} s; {c} clients x {args.seconds:.0f} s")
+    store = "PostgreSQL" if args.postgres else "SQLite"
+    ready = server.ready_seconds
+    print(f"\n{store}; server ready in {ready:.1f} s; {c} clients x {args.seconds:.0f} s")
     print(f"{'':32s}{'req/s':>9s}{'p50 ms':>9s}{'p99 ms':>9s}{'errors':>8s}")
     for name, r in results.items():
         print(f"{name:32s}{r['rps']:9.0f}{r['p50']:9.1f}{r['p99']:9.1f}{r['errors']:8d}")

@@ -42,15 +42,23 @@ class Served:
 
 
 @contextmanager
-def served(accounts: int = 3000, env: dict[str, str] | None = None) -> Iterator[Served]:
-    """Prepare everything, start the server, yield where it is; stop it at the end."""
+def served(
+    accounts: int = 3000, env: dict[str, str] | None = None, database_url: str | None = None
+) -> Iterator[Served]:
+    """Prepare everything, start the server, yield where it is; stop it at the end.
+
+    `database_url`: the store (default SQLite in a temporary folder), e.g. an empty
+    PostgreSQL schema."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "data"
         print(f"preparing: {accounts:,} accounts, a champion, a scored batch ...", flush=True)
         write_result(simulate(SimulationConfig(accounts=accounts)), data)
         settings = Settings(
-            work_dir=work, data_dir=data, mlflow_tracking_uri=f"sqlite:///{work}/mlflow.db"
+            work_dir=work,
+            data_dir=data,
+            mlflow_tracking_uri=f"sqlite:///{work}/mlflow.db",
+            database_url=database_url,
         )
         config = load_config()
         result = fit_evaluate_log(
@@ -72,6 +80,7 @@ def served(accounts: int = 3000, env: dict[str, str] | None = None) -> Iterator[
             **os.environ,
             "RETENTION_WORK_DIR": str(work),
             "RETENTION_MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "RETENTION_DATABASE_URL": settings.store_url,
             **(env or {}),
         }
         began = time.perf_counter()
