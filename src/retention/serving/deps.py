@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from retention.serving.model import ServingModel
 from retention.serving.schemas import Error
@@ -63,7 +64,6 @@ def _authenticate(engine: Engine, authorization: str | None) -> Caller:
             detail=("unauthenticated", "send Authorization: Bearer <API key>"),
             headers={"WWW-Authenticate": "Bearer"},
         )
-    # One indexed lookup, run on the event loop: a thread hop would cost more than the query.
     caller = caller_for(engine, key.strip())
     if caller is None:
         raise HTTPException(
@@ -90,7 +90,9 @@ async def get_caller(
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     known: Caller | None = getattr(request.state, "caller", None)
-    return known or _authenticate(engine, request.headers.get("authorization"))
+    if known is not None:
+        return known
+    return await run_in_threadpool(_authenticate, engine, request.headers.get("authorization"))
 
 
 class _RoleCheck:
@@ -130,7 +132,9 @@ class KeyFirstRoute(APIRoute):
 
         async def key_first(request: Request) -> Response:
             engine: Engine = request.app.state.engine
-            caller = _authenticate(engine, request.headers.get("authorization"))
+            header = request.headers.get("authorization")
+            # A query, so in a worker thread: a slow database must not hold the event loop.
+            caller = await run_in_threadpool(_authenticate, engine, header)
             request.state.caller = _authorise(caller, roles)
             return await handler(request)
 

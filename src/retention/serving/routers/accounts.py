@@ -13,8 +13,9 @@ from retention.store.follow_ups import account_follow_ups
 from retention.store.risk import ListFilters, account_risk, risk_list
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
-# The read routes are coroutines that query the store directly: a few indexed sub-millisecond
-# lookups cost less than the hop to a worker thread (benchmarks/api.py).
+# Routes that query the store are plain functions, which FastAPI runs in worker threads: on
+# PostgreSQL a query waits on the network, and on the event loop that wait would hold every
+# other request of the process (benchmarks/api.py --postgres).
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, examples=["3275022069"])]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error}}
 
@@ -63,9 +64,7 @@ async def model_info(serving: Model, _: Reader) -> ModelInfo:
         },
     },
 )
-async def get_account_risk(
-    customer_id: CustomerId, engine: Store, serving: Model, _: Reader
-) -> Response:
+def get_account_risk(customer_id: CustomerId, engine: Store, serving: Model, _: Reader) -> Response:
     batch = latest_batch(engine)
     found = account_risk(engine, batch.id, customer_id)
     if found is None:
@@ -108,7 +107,7 @@ async def get_account_risk(
         },
     },
 )
-async def get_risk_list(
+def get_risk_list(
     engine: Store,
     _: Reader,
     band: Band | None = None,

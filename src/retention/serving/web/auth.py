@@ -104,7 +104,8 @@ def signed_in(request: Request, engine: Engine) -> Person | None:
     return person
 
 
-async def page_user(request: Request, engine: Store) -> Person:
+def page_user(request: Request, engine: Store) -> Person:
+    """The signed-in person (a query: a plain function, so FastAPI runs it in a thread)."""
     person = signed_in(request, engine)
     if person is None:
         raise SignInRequired(next_target(request))
