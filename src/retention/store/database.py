@@ -6,9 +6,6 @@ so. Every job calls `open_store`, which migrates to the newest schema before any
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from retention.private_files import private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,22 +47,6 @@ def engine_for(url: str) -> Engine:
         cursor.close()
 
     return engine
-
-
-def private_file(path: Path) -> None:
-    """Create a SQLite database file readable by its owner only (0600), or tighten one we
-    own (and its -wal, -shm and -journal files). SQLite gives those the database file's
-    mode, so they follow it from then on."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    companions = [path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal")]
-    for file in (path, *companions):
-        try:
-            info = file.stat()
-        except FileNotFoundError:
-            continue
-        if info.st_uid == os.getuid() and info.st_mode & 0o077:
-            file.chmod(stat.S_IMODE(info.st_mode) & 0o600)
 
 
 def _alembic_config() -> Config:

@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from retention.store.database import private_file
+from retention.private_files import private_file
 from retention.training.model import ChurnModel
 from retention.training.pyfunc import ARTIFACT_KEY
 
