@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 from retention.data.validation import ValidationReport, validate_tables
 from retention.features.sources import Tables
 from retention.scoring.batch import ScoredList, score_snapshot
+from retention.serving.answers import Answer, error_answer
 from retention.serving.model import ServingModel
 from retention.serving.schemas import ScoreResponse
 from retention.serving.score_input import MAX_ACCOUNTS, ScoreRequest, request_frames
-from retention.serving.score_workers import Answer, error_answer
 from retention.store.batches import BatchNotFound, batch_info, load_peer_medians
 from retention.store.risk import high_band_floor
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import multiprocessing
 import pickle
 import signal
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
+
+from retention.serving.answers import Answer, error_answer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,19 +32,6 @@ if TYPE_CHECKING:
 # What the forkserver imports once, so every worker starts with it loaded.
 PRELOAD = ["retention.serving.on_demand"]
 QUEUE_PER_WORKER = 4  # requests waiting per worker before the server answers 503
-
-
-class Answer(NamedTuple):
-    """A worker's finished response: status, JSON body, accounts scored."""
-
-    status: int
-    body: bytes
-    scored: int = 0
-
-
-def error_answer(status: int, code: str, message: str) -> Answer:
-    body = json.dumps({"code": code, "message": message}, ensure_ascii=False)
-    return Answer(status, body.encode("utf-8"))
 
 
 class ScoreWorkers:

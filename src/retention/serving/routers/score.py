@@ -10,11 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from retention.serving.answers import Answer
 from retention.serving.deps import AUTH_ERRORS, KeyFirstRoute, Scorer
 from retention.serving.metrics import ACCOUNTS_SCORED
 from retention.serving.schemas import Error, ScoreResponse
 from retention.serving.score_input import MAX_ACCOUNTS
-from retention.serving.score_workers import Answer, ScoreWorkers
+from retention.serving.score_workers import ScoreWorkers
 
 router = APIRouter(prefix="/v1", tags=["score"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
 
