@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from retention.scoring.batch import ACCOUNT_COLUMNS, ACTION_COLUMNS, USAGE_COLUMN, ScoredList
-from retention.store.database import StoreError
+from retention.store.database import StoreError, reading
 from retention.store.tables import (
     BATCH_ABANDONED,
     BATCH_COMPLETE,
@@ -273,9 +273,9 @@ _LATEST_COMPLETE = (
 )
 
 
-def batch_info(engine: Engine, batch_id: int | None = None) -> BatchInfo:
+def batch_info(engine: Engine | Connection, batch_id: int | None = None) -> BatchInfo:
     """A complete batch by id, or the latest complete one."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         if batch_id is None:  # every API call asks: a statement built once
             row = connection.execute(_LATEST_COMPLETE).first()
         else:

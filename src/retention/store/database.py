@@ -6,6 +6,8 @@ so. Every job calls `open_store`, which migrates to the newest schema before any
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from retention.private_files import private_file
@@ -47,6 +49,18 @@ def engine_for(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+@contextmanager
+def reading(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection to read with: the one given (a request that reads several things asks
+    for one connection, not one per query: on PostgreSQL each checkout is a round trip or
+    two), or a new one from the engine."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as connection:
+            yield connection
 
 
 def _alembic_config() -> Config:

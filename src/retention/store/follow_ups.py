@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retention.data.io import LOCAL_TIMEZONE
 from retention.store.batches import ACTIONS, SCORES
+from retention.store.database import reading
 from retention.store.keys import API_KEYS
 from retention.store.tables import FollowUp, FollowUpChange, utc_now
 from retention.store.users import USERS
@@ -251,9 +252,11 @@ _OF_ACCOUNT = (
 )
 
 
-def account_follow_ups(engine: Engine, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+def account_follow_ups(
+    engine: Engine | Connection, customer_id: str, limit: int = 100
+) -> list[dict[str, Any]]:
     """An account's latest follow-ups, newest first."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         rows = connection.execute(_OF_ACCOUNT, {"customer_id": customer_id, "limit": limit})
         return [dict(r) for r in rows.mappings()]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, func, or_, select
+from sqlalchemy import Connection, Engine, Table, bindparam, func, or_, select
 
 from retention.store.batches import ACTIONS, BATCHES, REASONS, SCORES
+from retention.store.database import reading
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,11 @@ _ACTIONS = _of_account(ACTIONS, ACTIONS.c.position)
 
 
 def account_risk(
-    engine: Engine, batch_id: int, customer_id: str
+    engine: Engine | Connection, batch_id: int, customer_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
     """An account's score, reasons and actions in a batch; None when it is not in it."""
     which = {"batch_id": batch_id, "customer_id": customer_id}
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         score = connection.execute(_SCORE, which).mappings().first()
         if score is None:
             return None

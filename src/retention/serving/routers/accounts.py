@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from sqlalchemy import Connection, Engine
 
 from retention.serving.deps import AUTH_ERRORS, KeyFirstRoute, Model, Reader, Store, json_response
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
@@ -20,7 +21,7 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=64, examples=["3275022
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Error}}
 
 
-def latest_batch(engine: Store) -> BatchInfo:
+def latest_batch(engine: Engine | Connection) -> BatchInfo:
     try:
         return batch_info(engine)
     except BatchNotFound as err:
@@ -65,15 +66,19 @@ async def model_info(serving: Model, _: Reader) -> ModelInfo:
     },
 )
 def get_account_risk(customer_id: CustomerId, engine: Store, serving: Model, _: Reader) -> Response:
-    batch = latest_batch(engine)
-    found = account_risk(engine, batch.id, customer_id)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=("not_found", f"customer {customer_id} is not in the latest batch ({batch.id})"),
-        )
-    score, reasons, actions = found
-    follow_ups = account_follow_ups(engine, customer_id)
+    with engine.connect() as connection:  # one checkout for the four reads
+        batch = latest_batch(connection)
+        found = account_risk(connection, batch.id, customer_id)
+        if found is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail=(
+                    "not_found",
+                    f"customer {customer_id} is not in the latest batch ({batch.id})",
+                ),
+            )
+        score, reasons, actions = found
+        follow_ups = account_follow_ups(connection, customer_id)
     return json_response(
         AccountRisk.model_validate(
             {
