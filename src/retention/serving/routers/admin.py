@@ -126,7 +126,7 @@ def monitoring_summary(
     summary="The latest monitoring summary: drift, realised churn, and whether to retrain",
     responses={404: {"model": Error}},
 )
-async def monitoring(engine: Store, _: Admin) -> Monitoring:
+def monitoring(engine: Store, _: Admin) -> Monitoring:
     report = latest_report(engine)
     if report is None:
         raise HTTPException(
