@@ -179,7 +179,7 @@ def simulate_to_folder(
 
 def write_result(result: SimulationResult, folder: Path, fmt: str = "parquet") -> list[Path]:
     """Write the dataset and, under _truth/, the hidden truth; all or nothing."""
-    from retention.data.io import write_dataset
+    from retention.data.writing import write_dataset
 
     folder = folder.resolve()
     folder.parent.mkdir(parents=True, exist_ok=True)
