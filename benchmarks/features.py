@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from retention.data.io import InvalidDatasetError, load_dataset
+from retention.data.loading import InvalidDatasetError, load_dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_features, build_snapshots

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.monitoring.job import run_monitoring
 from retention.scoring.job import run_scoring

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_features

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from retention.data.loading import validate_dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
-from retention.data.validation import validate_dataset
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import uvicorn
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.features.catalogue import load_catalogue
 from retention.scoring.batch import score_snapshot

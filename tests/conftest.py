@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, SimulationResult, simulate, write_result
 from retention.features.catalogue import load_catalogue
 from retention.scoring.batch import ScoredList, score_snapshot

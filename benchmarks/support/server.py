@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from retention.data.io import load_dataset
+from retention.data.loading import load_dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.scoring.job import run_scoring
 from retention.serving.score_input import body_from_dataset

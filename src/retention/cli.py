@@ -16,7 +16,7 @@ from retention.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
-    from retention.data.io import Dataset
+    from retention.data.dataset import Dataset
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -51,7 +51,7 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a dataset against the data contract and report every problem at once."""
-    from retention.data.validation import validate_dataset
+    from retention.data.loading import validate_dataset
 
     with err_console.status("校验中 / validating ..."):
         report = validate_dataset(folder, encoding=encoding)
@@ -97,7 +97,8 @@ def train(
     ] = None,
 ) -> None:
     """Train, calibrate, compare with baselines, track in MLflow, register the model."""
-    from retention.data.io import FRAME_SUFFIXES, InvalidDatasetError
+    from retention.data.loading import InvalidDatasetError
+    from retention.data.writing import FRAME_SUFFIXES
     from retention.training.config import ConfigError, load_config
     from retention.training.pipeline import TrainingStopped, fit_evaluate_log
     from retention.training.rows import TableError, rows_from_dataset, rows_from_table
@@ -133,7 +134,7 @@ def train(
         raise typer.Exit(128 + err.signum) from err
     result.print(console)
     if predictions_out is not None:
-        from retention.data.io import write_frame
+        from retention.data.writing import write_frame
 
         write_frame(result.predictions, predictions_out)
         console.print(f"predictions -> {predictions_out}")
@@ -471,7 +472,7 @@ def demo(
 
 def _load(folder: Path, encoding: str | None) -> Dataset:
     """Load and validate a dataset; an invalid one stops the job with its report."""
-    from retention.data.io import InvalidDatasetError, load_dataset
+    from retention.data.loading import InvalidDatasetError, load_dataset
 
     try:
         with err_console.status("读取并校验数据 / reading and validating ..."):

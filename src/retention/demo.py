@@ -18,8 +18,8 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     train, compare and register a model, promote it through the champion gate, score the
     portfolio into the store, export the list (CSV and Excel) and write its drift report;
     then serve the API on 127.0.0.1 with a fresh admin key (until Ctrl-C)."""
+    from retention.data.loading import validate_dataset
     from retention.data.simulator import SimulationConfig, simulate_to_folder
-    from retention.data.validation import validate_dataset
 
     folder = settings.dataset_dir
     if settings.data_dir is None:
@@ -59,7 +59,7 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
         console.print(str(refused))
 
     console.rule("5. 评分 / score the portfolio into the store")
-    from retention.data.io import load_dataset
+    from retention.data.loading import load_dataset
     from retention.scoring.export import default_name, write_export
     from retention.scoring.job import run_scoring
     from retention.store.batches import load_batch

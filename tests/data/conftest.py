@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention.data.io import write_dataset
-from retention.data.validation import Problem, ValidationReport
+from retention.data.report import Problem, ValidationReport
+from retention.data.writing import write_dataset
 
 Tables = dict[str, pd.DataFrame]
 

@@ -11,6 +11,7 @@ import pandera.pandas as pa
 import pytest
 
 from retention.data import contract
+from retention.data.checks import validate_tables
 from retention.data.contract import (
     ACTION_CODES,
     OPTIONAL_TABLES,
@@ -20,8 +21,7 @@ from retention.data.contract import (
     columns_of,
     schema_of,
 )
-from retention.data.io import load_dataset
-from retention.data.validation import validate_dataset, validate_tables
+from retention.data.loading import load_dataset, validate_dataset
 
 from .conftest import Tables, as_text, places, problems_named, the_problem
 
@@ -516,7 +516,7 @@ def test_in_memory_tables_get_the_same_checks(tables: Tables) -> None:
 
 def test_a_year_zero_is_reported_not_a_crash() -> None:
     # Found by schemathesis: a month 0000-01 made the report's examples crash.
-    from retention.data.validation import validate_tables
+    from retention.data.checks import validate_tables
 
     usage = pd.DataFrame(
         {"customer_id": ["C1"], "month": [pd.Timestamp("2026-01-01")], "kwh_total": [1.0]}

@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
+from retention.data.checks import validate_tables
 from retention.data.contract import EARLIEST, LATEST
+from retention.data.loading import validate_dataset
 from retention.data.simulator import (
     TRUTH_DIR,
     SimulationConfig,
@@ -20,7 +22,6 @@ from retention.data.simulator import (
     summarise,
 )
 from retention.data.simulator.portfolio import draw_portfolio
-from retention.data.validation import validate_dataset, validate_tables
 
 
 def test_output_passes_the_contract(simulation: SimulationResult, simulated_dir: Path) -> None:

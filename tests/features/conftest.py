@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult
 from retention.features.catalogue import Catalogue, load_catalogue
 from retention.features.sources import Tables

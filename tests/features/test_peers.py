@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_features, peer_medians
 

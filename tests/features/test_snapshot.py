@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.catalogue import Catalogue
 from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_features, build_snapshots, build_training_set

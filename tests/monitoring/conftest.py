@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult, simulate
 from retention.data.simulator.scenarios import Scenario
 from retention.monitoring.job import MonitorRun, run_monitoring

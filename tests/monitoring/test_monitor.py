@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, simulate
 from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_snapshots

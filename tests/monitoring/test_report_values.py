@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult
 from retention.monitoring.drift import script_safe
 from retention.monitoring.job import MonitorRun, run_monitoring

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.snapshot import build_features
 from retention.scoring.batch import ScoredList
 from retention.scoring.reasons import contributions

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import Engine, update
 
-from retention.data.io import local_today
+from retention.data.local_time import local_today
 from retention.scoring.batch import ScoredList
 from retention.scoring.export import inert, write_export
 from retention.serving.app import create_app

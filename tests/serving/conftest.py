@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.scoring.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel

@@ -2,8 +2,8 @@
 
 Each table is a `TableSpec` of `ColumnSpec`s (kind, nullability, allowed values, value checks),
 its key and its time-order rules. The pandera schema of a table (`schema_of`) is built from the
-same specs and describes the *typed* in-memory frame that `retention.data.io.load_dataset`
-returns; `retention.data.validation` runs it lazily and turns its failure cases into problems.
+same specs and describes the *typed* in-memory frame that `retention.data.loading.load_dataset`
+returns; `retention.data.checks` runs it and turns its failure cases into problems.
 
 In-memory types after loading (what feature code relies on):
 

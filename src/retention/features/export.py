@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from retention.data.io import FRAME_SUFFIXES, Dataset, write_frame
+from retention.data.dataset import Dataset
+from retention.data.writing import FRAME_SUFFIXES, write_frame
 from retention.features.snapshot import build_features
 
 SUFFIXES = FRAME_SUFFIXES

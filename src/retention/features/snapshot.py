@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features import (
     consumption,
     contract_market,

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.catalogue import Catalogue
 from retention.features.grid import (
     END_OF_TIME,

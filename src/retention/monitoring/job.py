@@ -33,7 +33,7 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 from sqlalchemy import Engine
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_snapshots
 from retention.features.sources import Tables

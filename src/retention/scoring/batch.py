@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.catalogue import Catalogue
 from retention.features.snapshot import EXPECTED_REVENUE, build_features, peer_medians
 from retention.features.sources import Tables

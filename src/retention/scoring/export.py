@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from retention.data.io import staged
+from retention.data.writing import staged
 from retention.store.batches import StoredBatch
 
 Lang = Literal["zh", "en"]

@@ -10,7 +10,7 @@ import pandas as pd
 from rich.console import Console
 from sqlalchemy import Engine
 
-from retention.data.io import Dataset
+from retention.data.dataset import Dataset
 from retention.features.catalogue import load_catalogue
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar

@@ -15,7 +15,8 @@ import pandas as pd
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from retention.data.validation import ValidationReport, validate_tables
+from retention.data.checks import validate_tables
+from retention.data.report import ValidationReport
 from retention.features.sources import Tables
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.serving.answers import Answer, error_answer

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from retention.data.contract import ACTION_CODES
-from retention.data.io import LOCAL_TIMEZONE
+from retention.data.local_time import LOCAL_TIMEZONE
 from retention.store.tables import OUTCOMES
 
 _LOCAL = ZoneInfo(LOCAL_TIMEZONE)

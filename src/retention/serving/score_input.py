@@ -18,7 +18,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from retention.data.contract import DATETIME_DTYPE, TABLES, ColumnSpec
-from retention.data.io import LOCAL_TIMEZONE, Dataset
+from retention.data.dataset import Dataset
+from retention.data.local_time import LOCAL_TIMEZONE
 
 MAX_ACCOUNTS = 100
 ROW_TABLES = ("monthly_usage", "monthly_billing", "service_tickets", "work_orders", "outages")

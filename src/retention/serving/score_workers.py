@@ -125,7 +125,7 @@ def _ready() -> bool:
 
 
 def _score(body: bytes) -> Answer:
-    from retention.data.io import local_today
+    from retention.data.local_time import local_today
     from retention.serving.on_demand import answer
 
     assert _SERVING is not None and _ENGINE is not None, "the worker was not started"

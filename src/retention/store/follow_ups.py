@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from retention.data.io import LOCAL_TIMEZONE
+from retention.data.local_time import LOCAL_TIMEZONE
 from retention.store.batches import ACTIONS, SCORES
 from retention.store.database import reading
 from retention.store.keys import API_KEYS

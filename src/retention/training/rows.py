@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from retention.data.io import load_dataset
+from retention.data.loading import load_dataset
 from retention.data.simulator import ORACLE_HORIZON, TRUTH_DIR
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_training_set
@@ -80,7 +80,7 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.suffix.lower() == ".parquet":
         frame = pd.read_parquet(path)
     elif path.suffix.lower() == ".csv":
-        from retention.data.io import detect_encoding
+        from retention.data.reading import detect_encoding
 
         encoding = detect_encoding(path.read_bytes()[:1_000_000])
         try:

@@ -179,7 +179,7 @@ def simulate_to_folder(
 
 def write_result(result: SimulationResult, folder: Path, fmt: str = "parquet") -> list[Path]:
     """Write the dataset and, under _truth/, the hidden truth; all or nothing."""
-    from retention.data.io import write_dataset
+    from retention.data.writing import write_dataset
 
     folder = folder.resolve()
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -242,10 +242,30 @@ def _seconds(values: np.ndarray) -> pd.Series:
 def _tables(
     config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
 ) -> dict[str, pd.DataFrame]:
-    ids = p.customer_id
-    months = (config.start_month + np.arange(config.months)).astype("datetime64[D]")
-    extract_s = int(config.extract_date.value // 1_000_000_000)
+    work_orders, capacity = _work_orders(config, p, o)
+    usage, billing = _monthly(config, p, o)
+    frames = {
+        "customers": _customers(config, p, o, capacity),
+        "monthly_usage": usage.sort_values(["customer_id", "month"], kind="stable"),
+        "monthly_billing": billing.sort_values(["customer_id", "month"], kind="stable"),
+        "service_tickets": _service_tickets(p, o),
+        "work_orders": work_orders,
+        "outages": _outages(p, o),
+    }
+    for _name, frame in frames.items():
+        frame.reset_index(drop=True, inplace=True)
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                frame[column] = frame[column].astype("str")
+    return frames
 
+
+def _work_orders(
+    config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The work orders applied before the extract, and the capacity their completions leave."""
+    ids = p.customer_id
+    extract_s = int(config.extract_date.value // 1_000_000_000)
     orders = o.orders
     kinds = np.array(engine.ORDER_TYPES, dtype=object)[orders["kind"]]
     completed = orders["completed"]
@@ -274,12 +294,18 @@ def _tables(
     capacity = o.capacity_start.copy()
     applied_change = done & keep & np.isin(kinds, ["capacity_increase", "capacity_reduction"])
     np.add.at(capacity, orders["who"][applied_change], change[applied_change])
+    return order_frame, capacity
+
+
+def _customers(
+    config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome, capacity: np.ndarray
+) -> pd.DataFrame:
+    """The customer archive as of the extract."""
     extract_day = np.int64(config.extract_date.value // 86_400_000_000_000)
     closed = o.closed_day < extract_day
-
-    customers = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "customer_id": ids,
+            "customer_id": p.customer_id,
             "customer_name": p.customer_name,
             "industry_code": np.array([ind.code for ind in INDUSTRIES])[p.industry],
             "region": np.array([name for name, _, _ in REGIONS])[p.region],
@@ -296,6 +322,13 @@ def _tables(
         }
     )
 
+
+def _monthly(
+    config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monthly meter readings and bills, in the order the loop wrote them."""
+    ids = p.customer_id
+    months = (config.start_month + np.arange(config.months)).astype("datetime64[D]")
     u = o.usage
     usage = pd.DataFrame(
         {
@@ -322,6 +355,12 @@ def _tables(
             ).where(b["paid_day"] >= 0),
         }
     )
+    return usage, billing
+
+
+def _service_tickets(p: engine.Portfolio, o: engine.Outcome) -> pd.DataFrame:
+    """Tickets in the order they were opened, numbered in that order."""
+    ids = p.customer_id
     tk = o.tickets
     order = np.argsort(tk["opened"], kind="stable")
     tickets = pd.DataFrame(
@@ -341,32 +380,21 @@ def _tables(
     tickets.loc[tk["satisfaction"][order] <= 0, "satisfaction"] = pd.NA
     tickets.loc[tk["sla"][order] < 0, "sla_met"] = pd.NA
     tickets.insert(0, "ticket_id", [f"GD{i:010d}" for i in range(1, len(tickets) + 1)])
+    return tickets
 
+
+def _outages(p: engine.Portfolio, o: engine.Outcome) -> pd.DataFrame:
+    """Outages in the order they started."""
     out = o.outages
     order = np.argsort(out["start"], kind="stable")
-    outages = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "customer_id": ids[out["who"][order]],
+            "customer_id": p.customer_id[out["who"][order]],
             "start_at": _seconds(out["start"][order]),
             "end_at": _seconds(out["end"][order]),
             "planned": pd.array(out["planned"][order], dtype="boolean"),
         }
     )
-
-    frames = {
-        "customers": customers,
-        "monthly_usage": usage.sort_values(["customer_id", "month"], kind="stable"),
-        "monthly_billing": billing.sort_values(["customer_id", "month"], kind="stable"),
-        "service_tickets": tickets,
-        "work_orders": order_frame,
-        "outages": outages,
-    }
-    for _name, frame in frames.items():
-        frame.reset_index(drop=True, inplace=True)
-        for column in frame.columns:
-            if frame[column].dtype == object:
-                frame[column] = frame[column].astype("str")
-    return frames
 
 
 def _events(p: engine.Portfolio, o: engine.Outcome) -> pd.DataFrame:

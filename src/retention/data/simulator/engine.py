@@ -158,6 +158,169 @@ def build_rates(p: Portfolio) -> process.Rates:
     return process.Rates(drift=drift, weaken_to_leave=weaken, route_mix=mix)
 
 
+@dataclass(eq=False)
+class _Setting:
+    """What the monthly loop reads and never changes: the portfolio and lookups drawn from it."""
+
+    p: Portfolio
+    scenarios: tuple[Scenario, ...]
+    rates: process.Rates
+    phase: np.ndarray  # each industry's business-cycle phase
+    tariff_names: np.ndarray
+    industry_codes: np.ndarray
+    season: np.ndarray  # (industry, calendar month) share of load
+    festival: np.ndarray  # each account's Spring Festival dip
+    winter_stop: np.ndarray  # each account's extra chance of a winter stop
+    flat_price: np.ndarray
+    extract_day: int  # the first day after the data
+    open_day: np.ndarray  # int64 days
+
+    @classmethod
+    def of(
+        cls,
+        p: Portfolio,
+        start: np.datetime64,
+        months: int,
+        scenarios: tuple[Scenario, ...],
+        rng: np.random.Generator,
+    ) -> _Setting:
+        tariff_names = np.array(TARIFFS, dtype=object)[p.tariff]
+        industry_codes = np.array([ind.code for ind in INDUSTRIES], dtype=object)[p.industry]
+        rates = build_rates(p)
+        phase = rng.uniform(0, 60, len(INDUSTRIES))
+        return cls(
+            p=p,
+            scenarios=scenarios,
+            rates=rates,
+            phase=phase,
+            tariff_names=tariff_names,
+            industry_codes=industry_codes,
+            season=np.array([ind.seasonality for ind in INDUSTRIES]),
+            festival=np.array([ind.festival_dip for ind in INDUSTRIES])[p.industry],
+            winter_stop=np.array([ind.winter_stop for ind in INDUSTRIES])[p.industry],
+            flat_price=np.array(
+                [
+                    FLAT_PRICE[TARIFFS[t]].get(v, FLAT_PRICE[TARIFFS[t]][10.0])
+                    for t, v in zip(p.tariff, p.voltage_kv, strict=True)
+                ]
+            ),
+            extract_day=int((start + months).astype("datetime64[D]").astype(np.int64)),
+            open_day=p.open_day.astype(np.int64),
+        )
+
+
+@dataclass(eq=False)
+class _Accounts:
+    """Every account's state as the months pass: its hidden state and what it has done."""
+
+    state: np.ndarray
+    route: np.ndarray  # the exit route taken, -1 while none
+    distress: np.ndarray  # share of the normal load the business still draws
+    self_gen: np.ndarray  # PV kW
+    captive_kw: np.ndarray
+    capacity: np.ndarray
+    market: np.ndarray
+    discount: np.ndarray
+    susp_start: np.ndarray
+    susp_end: np.ndarray
+    closed_day: np.ndarray
+    filed_day: np.ndarray
+    last_reduction: np.ndarray  # month index
+    level: np.ndarray  # capacity-driven level changes
+    ring: np.ndarray  # (n, 12) the last year's load ratios
+    states: np.ndarray  # (months, n) hidden state during each data month
+    capacity_start: np.ndarray
+    agency_noise: float = 1.0
+
+    @classmethod
+    def of(cls, p: Portfolio, months: int, rng: np.random.Generator) -> _Accounts:
+        n = p.size
+        capacity = p.capacity_kva.astype(float).copy()
+        market = p.market.copy()
+        return cls(
+            state=np.full(n, H, dtype=np.int64),
+            route=np.full(n, -1),
+            distress=np.ones(n),
+            self_gen=p.self_generation_kw.astype(float).copy(),
+            captive_kw=np.zeros(n),
+            capacity=capacity,
+            market=market,
+            discount=np.where(market > 0, rng.uniform(0.95, 0.99, n), 1.0),
+            susp_start=np.full(n, NEVER, dtype=np.int64),
+            susp_end=np.full(n, NEVER, dtype=np.int64),
+            closed_day=np.full(n, NEVER, dtype=np.int64),
+            filed_day=np.full(n, -1, dtype=np.int64),
+            last_reduction=np.full(n, -100),
+            level=np.ones(n),
+            ring=np.ones((n, 12)),
+            states=np.zeros((months, n), dtype=np.int8),
+            capacity_start=capacity.copy(),
+        )
+
+
+@dataclass(eq=False)
+class _Tables:
+    """The rows written so far; every table's columns and dtypes are known from the start, for
+    a small portfolio that never adds a row to one."""
+
+    usage: Rows
+    billing: Rows
+    tickets: Rows
+    outages: Rows
+    events: Rows
+    orders: Orders
+
+    @classmethod
+    def empty(cls) -> _Tables:
+        month_row = {"who": "int64", "t": "int64"}
+        readings = ("kwh_total", "kwh_peak", "kwh_flat", "kwh_valley", "max_demand_kw")
+        ticket = ("category", "channel", "opened", "closed", "satisfaction", "sla")
+        return cls(
+            usage=Rows(month_row | dict.fromkeys((*readings, "power_factor"), "float64")),
+            billing=Rows(
+                month_row
+                | {"amount_due_cny": "float64", "amount_paid_cny": "float64"}
+                | {"due_day": "int64", "paid_day": "int64"}
+            ),
+            tickets=Rows(month_row | dict.fromkeys(ticket, "int64")),
+            outages=Rows({"who": "int64", "start": "int64", "end": "int64", "planned": "bool"}),
+            events=Rows({"who": "int64", "day": "int64", "type": "object"}),
+            orders=Orders(),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Month:
+    """One month of the loop: t < 0 is burn-in, hidden and not recorded."""
+
+    t: int
+    month: np.datetime64
+    d0: int  # its first day
+    d1: int  # the first day of the next month
+    calendar_month: int  # 0 = January
+    opened: np.ndarray  # accounts open by this month
+
+    @classmethod
+    def of(cls, start: np.datetime64, t: int, p: Portfolio) -> _Month:
+        month = start + t
+        return cls(
+            t=t,
+            month=month,
+            d0=int(month.astype("datetime64[D]").astype(np.int64)),
+            d1=int((month + 1).astype("datetime64[D]").astype(np.int64)),
+            calendar_month=int(str(month)[5:7]) - 1,
+            opened=p.opens_at <= t,
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.d1 - self.d0
+
+    @property
+    def record(self) -> bool:
+        return self.t >= 0
+
+
 def run(
     p: Portfolio,
     start: np.datetime64,
@@ -168,336 +331,370 @@ def run(
     scenarios: tuple[Scenario, ...] = (),
 ) -> Outcome:
     """Simulate burn_in hidden months, then `months` months of data (with `scenarios`'
-    shifts from their months)."""
-    n = p.size
-    tariff_names = np.array(TARIFFS, dtype=object)[p.tariff]
-    industry_codes = np.array([ind.code for ind in INDUSTRIES], dtype=object)[p.industry]
-    rates = build_rates(p)
-    phase = rng.uniform(0, 60, len(INDUSTRIES))
-    ind_season = np.array([ind.seasonality for ind in INDUSTRIES])
-    ind_festival = np.array([ind.festival_dip for ind in INDUSTRIES])[p.industry]
-    ind_winter_stop = np.array([ind.winter_stop for ind in INDUSTRIES])[p.industry]
-    flat_price = np.array(
-        [
-            FLAT_PRICE[TARIFFS[t]].get(v, FLAT_PRICE[TARIFFS[t]][10.0])
-            for t, v in zip(p.tariff, p.voltage_kv, strict=True)
-        ]
-    )
-    extract_day = int((start + months).astype("datetime64[D]").astype(np.int64))
-    open_day = p.open_day.astype(np.int64)
+    shifts from their months).
 
-    state = np.full(n, H, dtype=np.int64)
-    route = np.full(n, -1)
-    distress = np.ones(n)
-    self_gen = p.self_generation_kw.astype(float).copy()
-    captive_kw = np.zeros(n)
-    capacity = p.capacity_kva.astype(float).copy()
-    market = p.market.copy()
-    discount = np.where(market > 0, rng.uniform(0.95, 0.99, n), 1.0)
-    susp_start = np.full(n, NEVER, dtype=np.int64)
-    susp_end = np.full(n, NEVER, dtype=np.int64)
-    closed_day = np.full(n, NEVER, dtype=np.int64)
-    filed_day = np.full(n, -1, dtype=np.int64)
-    last_reduction = np.full(n, -100)
-    level = np.ones(n)  # capacity-driven level changes
-    ring = np.ones((n, 12))
-    states = np.zeros((months, n), dtype=np.int8)
-    capacity_start = capacity.copy()
-    agency_noise = 1.0
+    The steps draw from `rng` in a fixed order: the same seed gives the same data.
+    """
+    fixed = _Setting.of(p, start, months, scenarios, rng)
+    acc = _Accounts.of(p, months, rng)
+    out = _Tables.empty()
+    _connection_orders(fixed, acc, out.orders, rng)
+    for t in range(-burn_in, months):
+        m = _Month.of(start, t, p)
+        if t == 0:
+            acc.capacity_start = acc.capacity.copy()
+        # 1. Hidden state moves for accounts that existed last month and have not churned.
+        movers, previous = _move_hidden_states(fixed, acc, m, rng)
+        # 2. Exits: applications, the churn event itself, the load leaving.
+        _exits(fixed, acc, m, movers, previous, out, rng)
+        # 3. Slow dynamics: trouble shows in the load, self-generation grows, markets open.
+        trigger = _trouble_shows(fixed, acc, movers, previous, rng)
+        _generation_and_market(fixed, acc, m, trigger, rng)
+        alive = m.opened & (acc.closed_day >= m.d0)
+        not_suspended = (acc.susp_start >= m.d1) | (acc.susp_end <= m.d0)
+        background = alive & (acc.state != C) & not_suspended & (acc.state != E)
+        _background_orders(fixed, acc, m, background, trigger, out.orders, rng)
 
-    # Every table's columns and dtypes, for a small portfolio that never adds a row to one.
-    month_row = {"who": "int64", "t": "int64"}
-    usage = Rows(
-        month_row
-        | dict.fromkeys(
-            ("kwh_total", "kwh_peak", "kwh_flat", "kwh_valley", "max_demand_kw", "power_factor"),
-            "float64",
-        )
-    )
-    billing = Rows(
-        month_row
-        | {"amount_due_cny": "float64", "amount_paid_cny": "float64"}
-        | {"due_day": "int64", "paid_day": "int64"}
-    )
-    tickets = Rows(
-        month_row
-        | dict.fromkeys(("category", "channel", "opened", "closed", "satisfaction", "sla"), "int64")
-    )
-    outages = Rows({"who": "int64", "start": "int64", "end": "int64", "planned": "bool"})
-    events = Rows({"who": "int64", "day": "int64", "type": "object"})
-    orders = Orders()
+        acc.agency_noise = 0.7 * acc.agency_noise + 0.3 * rng.lognormal(0, 0.03)
+        if not m.record:
+            acc.ring[:, t % 12] = acc.distress  # keep the year-earlier memory warm in burn-in
+            continue
+        acc.states[t] = acc.state
+        # 4. What the meters, the billing system, 95598 and the outage system record.
+        _record_month(fixed, acc, m, np.flatnonzero(alive), trigger, out, rng)
+        if on_month is not None:
+            on_month()
 
-    # Accounts that open during the data get their connection order before opening.
-    new = np.flatnonzero(p.opens_at >= 0)
+    return Outcome(
+        usage=out.usage.frame(),
+        billing=out.billing.frame(),
+        tickets=out.tickets.frame(),
+        orders=out.orders.rows.frame(),
+        outages=out.outages.frame(),
+        states=acc.states,
+        events=out.events.frame(),
+        capacity_start=acc.capacity_start,
+        market=acc.market,
+        self_generation_kw=acc.self_gen + acc.captive_kw,
+        closed_day=acc.closed_day,
+        rates=fixed.rates,
+        cycle_phase=fixed.phase,
+        open_day=fixed.open_day,
+    )
+
+
+def _connection_orders(
+    fixed: _Setting, acc: _Accounts, orders: Orders, rng: np.random.Generator
+) -> None:
+    """Accounts that open during the data get their connection order before opening."""
+    open_day = fixed.open_day
+    new = np.flatnonzero(fixed.p.opens_at >= 0)
     applied = open_day[new] - rng.integers(40, 150, new.size)
     orders.add(
         new,
         NEW,
         applied * DAY + _work_seconds(rng, new.size),
         open_day[new] * DAY + 9 * 3600,
-        change=capacity[new],
+        change=acc.capacity[new],
     )
 
-    for t in range(-burn_in, months):
-        month = start + t
-        d0 = int(month.astype("datetime64[D]").astype(np.int64))
-        d1 = int((month + 1).astype("datetime64[D]").astype(np.int64))
-        dim = d1 - d0
-        calendar_month = int(str(month)[5:7]) - 1
-        record = t >= 0
-        opened = p.opens_at <= t
 
-        # 1. Hidden state moves for accounts that existed last month and have not churned.
-        if t == 0:
-            capacity_start = capacity.copy()
-        cyc = cycle_value(t, p.industry, phase)
-        volume_possible = t >= VOLUME_LOSS_FROM
-        matrix = process.transition_matrix(
-            rates, hazard_cycle(t, p.industry, phase), volume_possible
-        )
-        movers = (p.opens_at < t) & (state != C)
-        previous = state.copy()
-        state[movers] = process.step(state[movers], matrix[movers], rng)
-        new_route = process.draw_route(
-            previous, state, process.exit_mix(rates, volume_possible), rng
-        )
-        left = movers & (new_route >= 0)
-        route[left] = new_route[left]
-        if t < 0:  # burn-in: an account that leaves is replaced by a healthy one
-            renew = state == C
-            state[renew] = H
-            route[renew] = -1
-            distress[renew] = 1.0
-            captive_kw[renew] = 0.0
-
-        # 2. Exits: applications, the churn event itself, the load leaving.
-        filed = movers & (state == E) & (previous != E)
-        if filed.any():
-            idx = np.flatnonzero(filed)
-            filed_day[idx] = d0 + rng.integers(12, min(27, dim - 1), idx.size)
-            kinds = np.where(route[idx] == process.CLOSURE, CLOSE, REDUCTION)
-            if t >= -1:  # filings from the last burn-in month complete inside the data
-                for kind in (CLOSE, REDUCTION):
-                    who = idx[kinds == kind]
-                    _file_exit(orders, who, kind, filed_day[who], capacity, rng)
-
-        churned = movers & (state == C) & (previous != C)
-        if churned.any() and record:
-            _churn(
-                churned,
-                previous,
-                route,
-                d0,
-                dim,
-                capacity,
-                filed_day,
-                closed_day,
-                susp_start,
-                susp_end,
-                distress,
-                level,
-                extract_day,
-                orders,
-                events,
-                rng,
-            )
-
-        lost = movers & (state == V1) & (previous != V1)
-        if lost.any():
-            idx = np.flatnonzero(lost)
-            past = ring[idx][:, [(t - 12 + k) % 12 for k in range(3)]].min(axis=1)
-            target = rng.uniform(0.04, 0.26, idx.size) * np.minimum(past, 1.0)
-            self_driven = p.driver[idx] == 1
-            # The load leaves: to captive generation (self-generation driver) or elsewhere.
-            demand_kw = p.capacity_kva[idx] * p.utilisation[idx] * 0.9 * level[idx]
-            need = np.maximum(distress[idx] - target, 0.0) * demand_kw / CAPTIVE_CF
-            captive_kw[idx[self_driven]] += np.round(need[self_driven], -1)
-            distress[idx[~self_driven]] = target[~self_driven]
-
-        # 3. Slow dynamics: trouble shows in the load, self-generation grows, markets open.
-        vis = p.visibility
-        in_w, in_l = state == W, state == L
-        decline_like = p.driver != 1
-        # Entering trouble is an event: a shift or a line stops, or panels go on the roof.
-        weakened = movers & in_w & (previous == H)
-        step_down = weakened & decline_like
-        distress = np.where(step_down, distress * (1 - rng.uniform(0.10, 0.25, n) * vis), distress)
-        # Most accounts that weaken leave a trace that month (a visit, a call, an application).
-        deciding = movers & in_l & (previous == W)
-        trigger = (weakened | deciding) & (rng.random(n) < 0.85 * vis)
-        distress = np.where(
-            deciding & decline_like,
-            np.maximum(distress * (1 - rng.uniform(0.05, 0.15, n) * vis), 0.56),
-            distress,
-        )
-        first_panels = trigger & (p.driver == 1)
-        distress = np.where(
-            in_w & decline_like, np.maximum(distress * (1 - 0.022 * vis), 0.75), distress
-        )
-        distress = np.where(
-            in_l & decline_like, np.maximum(distress * (1 - 0.10 * vis), 0.56), distress
-        )
-        distress = np.where(state == H, distress + (1 - distress) * 0.4, distress)
-        pv_install = opened & (
-            first_panels
-            | ((state == H) & (rng.random(n) < 0.003))
-            | (in_w & (p.driver == 1) & (rng.random(n) < 0.12 * vis))
-            | (in_l & (p.driver == 1) & (rng.random(n) < 0.4 * vis))
-        )
-        pv_size = np.where((state == H), rng.uniform(0.03, 0.10, n), rng.uniform(0.4, 0.8, n))
-        self_gen = np.where(pv_install, self_gen + np.round(capacity * pv_size, -1), self_gen)
-        captive_step = opened & in_l & (p.driver == 1) & p.captive & (rng.random(n) < 0.15 * vis)
-        captive_kw = np.where(
-            captive_step, captive_kw + np.round(capacity * p.utilisation * 0.12, -1), captive_kw
-        )
-        switch = opened & (market == 0) & (p.tariff != 2) & (rng.random(n) < 0.004)
-        market = np.where(switch, 2, market)
-        discount = np.where(switch, rng.uniform(0.95, 0.99, n), discount)
-
-        alive = opened & (closed_day >= d0)
-        not_suspended = (susp_start >= d1) | (susp_end <= d0)
-        background = alive & (state != C) & not_suspended & (state != E)
-        _background_orders(
-            t,
-            record,
-            background,
-            state,
-            trigger,
-            p,
-            capacity,
-            level,
-            last_reduction,
-            susp_start,
-            susp_end,
-            d0,
-            dim,
-            calendar_month,
-            ind_winter_stop,
-            extract_day,
-            orders,
-            rng,
-        )
-
-        agency_noise = 0.7 * agency_noise + 0.3 * rng.lognormal(0, 0.03)
-        if not record:
-            ring[:, t % 12] = distress  # keep the year-earlier memory warm during burn-in
-            continue
-        states[t] = state
-
-        # 4. What the meters, the billing system, 95598 and the outage system record.
-        idx = np.flatnonzero(alive)
-        season = ind_season[p.industry[idx], calendar_month]
-        festival = 1 - ind_festival[idx] * festival_share(month)
-        growth = (1 + p.growth[idx]) ** (t / 12)
-        ramp = np.clip(0.45 + 0.1 * (t - p.opens_at[idx]), 0.45, 1.0)
-        active_from = np.clip(open_day[idx], d0, d1)
-        active_to = np.clip(closed_day[idx], d0, d1)
-        s_lo = np.clip(susp_start[idx], active_from, active_to)
-        s_hi = np.clip(susp_end[idx], active_from, active_to)
-        suspended_days = np.maximum(s_hi - s_lo, 0)
-        active_days = np.maximum(active_to - active_from, 0)
-        running = np.maximum(active_days - suspended_days, 0) / dim
-        on_book = active_days / dim
-        base = p.capacity_kva[idx] * p.utilisation[idx] * 0.9 * 730 * level[idx]
-        expected = base * season * (1 + cyc[idx]) * festival * growth * ramp
-        demand = expected * rng.lognormal(0, 0.035, idx.size)
-        pv_kwh = self_gen[idx] * PV_CF * 730 * PV_SEASON[calendar_month]
-        captive_kwh = captive_kw[idx] * CAPTIVE_CF * 730
-        grid = np.maximum(demand * distress[idx] - pv_kwh - captive_kwh, 0.03 * demand)
-        # Until the load has gone (V1 on), trouble alone never halves consumption: that is
-        # what a volume loss means, and it is dated by the hidden process, not by chance.
-        still_here = np.isin(state[idx], [H, W, L, E])
-        grid = np.where(still_here, np.maximum(grid, MIN_SHARE_BEFORE_LOSS * demand), grid)
-        grid = grid * running + 0.02 * expected * suspended_days / dim
-        ratio = grid / np.maximum(expected * on_book, 1e-9)
-        ring[idx, t % 12] = np.where(on_book > 0.5, ratio, ring[idx, t % 12])
-
-        shares = p.tou_shares[idx] * rng.lognormal(0, 0.03, (idx.size, 3))
-        pv_share = np.clip(pv_kwh / np.maximum(demand, 1.0), 0, 0.8)
-        shares[:, 0] *= 1 - 0.5 * pv_share
-        shares[:, 1] *= 1 - 0.5 * pv_share
-        shares /= shares.sum(axis=1, keepdims=True)
-        grid = grid * factors(scenarios, "industry_downturn", month, industry_codes[idx])
-        kwh = np.round(grid, 0)
-        peak, flat = np.round(kwh * shares[:, 0], 0), np.round(kwh * shares[:, 1], 0)
-        valley = np.maximum(kwh - peak - flat, 0)
-        max_demand = np.minimum(
-            grid
-            / (730 * np.maximum(running, 0.05))
-            / p.load_factor[idx]
-            * rng.lognormal(0, 0.04, idx.size),
-            capacity[idx] * 0.98,
-        )
-        price_trouble = (p.driver[idx] == 3) & ((state[idx] == W) | (state[idx] == L))
-        pf = np.clip(
-            p.power_factor[idx] - 0.06 * vis[idx] * price_trouble + rng.normal(0, 0.007, idx.size),
-            0.6,
-            1.0,
-        )
-        no_tou = (p.tariff[idx] == 2) & (idx % 2 == 0)
-        usage.add(
-            who=idx,
-            t=np.full(idx.size, t),
-            kwh_total=kwh,
-            kwh_peak=np.where(no_tou, np.nan, peak),
-            kwh_flat=np.where(no_tou, np.nan, flat),
-            kwh_valley=np.where(no_tou, np.nan, valley),
-            max_demand_kw=np.where(
-                (p.tariff[idx] == 1) & (idx % 3 == 0), np.nan, np.round(max_demand, 1)
-            ),
-            power_factor=np.where(rng.random(idx.size) < 0.01, np.nan, np.round(pf, 3)),
-        )
-
-        fp, ff, fv = tou_factors(month)
-        unit = flat_price[idx] * policy_multiplier(month) * discount[idx]
-        unit = unit * factors(scenarios, "tariff_reform", month, tariff_names[idx])
-        unit = unit * np.where(market[idx] == 0, agency_noise, 1.0)
-        tou_kwh = np.where(no_tou, kwh, peak * fp + flat * ff + valley * fv)
-        energy = tou_kwh * unit
-        large = p.tariff[idx] == 0
-        basic = (
-            np.where(
-                p.demand_charged[idx],
-                max_demand * DEMAND_CHARGE * running,
-                capacity[idx] * CAPACITY_CHARGE * running,
-            )
-            * large
-        )
-        adjust = np.where(pf < 0.9, (0.9 - pf) * 0.5, -np.minimum(pf - 0.9, 0.05) * 0.15)
-        due = np.round((energy + basic) * (1 + adjust), 2)
-        _bills(idx, t, due, d1, state, p, extract_day, billing, rng)
-        _tickets(
-            idx,
-            state,
-            trigger,
-            p,
-            d0,
-            dim,
-            extract_day,
-            tickets,
-            rng,
-            month_idx=t,
-            outages=_outages(idx, p, d0, dim, calendar_month, extract_day, outages, rng),
-        )
-        if on_month is not None:
-            on_month()
-
-    return Outcome(
-        usage=usage.frame(),
-        billing=billing.frame(),
-        tickets=tickets.frame(),
-        orders=orders.rows.frame(),
-        outages=outages.frame(),
-        states=states,
-        events=events.frame(),
-        capacity_start=capacity_start,
-        market=market,
-        self_generation_kw=self_gen + captive_kw,
-        closed_day=closed_day,
-        rates=rates,
-        cycle_phase=phase,
-        open_day=open_day,
+def _move_hidden_states(
+    fixed: _Setting, acc: _Accounts, m: _Month, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the hidden chain; returns who could move and the states before."""
+    p, t = fixed.p, m.t
+    volume_possible = t >= VOLUME_LOSS_FROM
+    matrix = process.transition_matrix(
+        fixed.rates, hazard_cycle(t, p.industry, fixed.phase), volume_possible
     )
+    movers = (p.opens_at < t) & (acc.state != C)
+    previous = acc.state.copy()
+    acc.state[movers] = process.step(acc.state[movers], matrix[movers], rng)
+    new_route = process.draw_route(
+        previous, acc.state, process.exit_mix(fixed.rates, volume_possible), rng
+    )
+    left = movers & (new_route >= 0)
+    acc.route[left] = new_route[left]
+    if t < 0:  # burn-in: an account that leaves is replaced by a healthy one
+        renew = acc.state == C
+        acc.state[renew] = H
+        acc.route[renew] = -1
+        acc.distress[renew] = 1.0
+        acc.captive_kw[renew] = 0.0
+    return movers, previous
+
+
+def _exits(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    movers: np.ndarray,
+    previous: np.ndarray,
+    out: _Tables,
+    rng: np.random.Generator,
+) -> None:
+    """Exit applications filed, churn events and their orders, and the load leaving."""
+    p, t, state = fixed.p, m.t, acc.state
+    filed = movers & (state == E) & (previous != E)
+    if filed.any():
+        idx = np.flatnonzero(filed)
+        acc.filed_day[idx] = m.d0 + rng.integers(12, min(27, m.dim - 1), idx.size)
+        kinds = np.where(acc.route[idx] == process.CLOSURE, CLOSE, REDUCTION)
+        if t >= -1:  # filings from the last burn-in month complete inside the data
+            for kind in (CLOSE, REDUCTION):
+                who = idx[kinds == kind]
+                _file_exit(out.orders, who, kind, acc.filed_day[who], acc.capacity, rng)
+
+    churned = movers & (state == C) & (previous != C)
+    if churned.any() and m.record:
+        _churn(churned, previous, acc, m, fixed.extract_day, out, rng)
+
+    lost = movers & (state == V1) & (previous != V1)
+    if lost.any():
+        idx = np.flatnonzero(lost)
+        past = acc.ring[idx][:, [(t - 12 + k) % 12 for k in range(3)]].min(axis=1)
+        target = rng.uniform(0.04, 0.26, idx.size) * np.minimum(past, 1.0)
+        self_driven = p.driver[idx] == 1
+        # The load leaves: to captive generation (self-generation driver) or elsewhere.
+        demand_kw = p.capacity_kva[idx] * p.utilisation[idx] * 0.9 * acc.level[idx]
+        need = np.maximum(acc.distress[idx] - target, 0.0) * demand_kw / CAPTIVE_CF
+        acc.captive_kw[idx[self_driven]] += np.round(need[self_driven], -1)
+        acc.distress[idx[~self_driven]] = target[~self_driven]
+
+
+def _trouble_shows(
+    fixed: _Setting,
+    acc: _Accounts,
+    movers: np.ndarray,
+    previous: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Trouble shows in the load; returns who leaves a trace this month (a visit, a call, an
+    application) as an account weakens."""
+    p, n, state = fixed.p, fixed.p.size, acc.state
+    vis = p.visibility
+    in_w, in_l = state == W, state == L
+    decline_like = p.driver != 1
+    distress = acc.distress
+    # Entering trouble is an event: a shift or a line stops, or panels go on the roof.
+    weakened = movers & in_w & (previous == H)
+    step_down = weakened & decline_like
+    distress = np.where(step_down, distress * (1 - rng.uniform(0.10, 0.25, n) * vis), distress)
+    # Most accounts that weaken leave a trace that month (a visit, a call, an application).
+    deciding = movers & in_l & (previous == W)
+    trigger = (weakened | deciding) & (rng.random(n) < 0.85 * vis)
+    distress = np.where(
+        deciding & decline_like,
+        np.maximum(distress * (1 - rng.uniform(0.05, 0.15, n) * vis), 0.56),
+        distress,
+    )
+    distress = np.where(
+        in_w & decline_like, np.maximum(distress * (1 - 0.022 * vis), 0.75), distress
+    )
+    distress = np.where(
+        in_l & decline_like, np.maximum(distress * (1 - 0.10 * vis), 0.56), distress
+    )
+    acc.distress = np.where(state == H, distress + (1 - distress) * 0.4, distress)
+    return np.asarray(trigger)
+
+
+def _generation_and_market(
+    fixed: _Setting, acc: _Accounts, m: _Month, trigger: np.ndarray, rng: np.random.Generator
+) -> None:
+    """Panels and captive plants go up (most where self-generation drives an exit), and some
+    grid-agency accounts move to the market."""
+    p, n, state, opened = fixed.p, fixed.p.size, acc.state, m.opened
+    vis = p.visibility
+    in_w, in_l = state == W, state == L
+    first_panels = trigger & (p.driver == 1)
+    pv_install = opened & (
+        first_panels
+        | ((state == H) & (rng.random(n) < 0.003))
+        | (in_w & (p.driver == 1) & (rng.random(n) < 0.12 * vis))
+        | (in_l & (p.driver == 1) & (rng.random(n) < 0.4 * vis))
+    )
+    pv_size = np.where((state == H), rng.uniform(0.03, 0.10, n), rng.uniform(0.4, 0.8, n))
+    capacity = acc.capacity
+    acc.self_gen = np.where(
+        pv_install, acc.self_gen + np.round(capacity * pv_size, -1), acc.self_gen
+    )
+    captive_step = opened & in_l & (p.driver == 1) & p.captive & (rng.random(n) < 0.15 * vis)
+    acc.captive_kw = np.where(
+        captive_step,
+        acc.captive_kw + np.round(capacity * p.utilisation * 0.12, -1),
+        acc.captive_kw,
+    )
+    switch = opened & (acc.market == 0) & (p.tariff != 2) & (rng.random(n) < 0.004)
+    acc.market = np.where(switch, 2, acc.market)
+    acc.discount = np.where(switch, rng.uniform(0.95, 0.99, n), acc.discount)
+
+
+def _record_month(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    idx: np.ndarray,
+    trigger: np.ndarray,
+    out: _Tables,
+    rng: np.random.Generator,
+) -> None:
+    """The month's meter readings, bills, outages and tickets of the accounts `idx` on book."""
+    p = fixed.p
+    grid, demand, pv_kwh, running = _consumption(fixed, acc, m, idx, rng)
+    readings = _meter_readings(fixed, acc, m, idx, grid, demand, pv_kwh, running, out.usage, rng)
+    _bill_month(fixed, acc, m, readings, out.billing, rng)
+    _tickets(
+        idx,
+        acc.state,
+        trigger,
+        p,
+        m.d0,
+        m.dim,
+        fixed.extract_day,
+        out.tickets,
+        rng,
+        month_idx=m.t,
+        outages=_outages(
+            idx, p, m.d0, m.dim, m.calendar_month, fixed.extract_day, out.outages, rng
+        ),
+    )
+
+
+def _consumption(
+    fixed: _Setting, acc: _Accounts, m: _Month, idx: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """kWh from the grid (before scenarios), the business's demand, PV kWh and the share of
+    the month each account ran; keeps the year-earlier memory of the load."""
+    p, t, d0, d1, dim = fixed.p, m.t, m.d0, m.d1, m.dim
+    cyc = cycle_value(t, p.industry, fixed.phase)
+    season = fixed.season[p.industry[idx], m.calendar_month]
+    festival = 1 - fixed.festival[idx] * festival_share(m.month)
+    growth = (1 + p.growth[idx]) ** (t / 12)
+    ramp = np.clip(0.45 + 0.1 * (t - p.opens_at[idx]), 0.45, 1.0)
+    active_from = np.clip(fixed.open_day[idx], d0, d1)
+    active_to = np.clip(acc.closed_day[idx], d0, d1)
+    s_lo = np.clip(acc.susp_start[idx], active_from, active_to)
+    s_hi = np.clip(acc.susp_end[idx], active_from, active_to)
+    suspended_days = np.maximum(s_hi - s_lo, 0)
+    active_days = np.maximum(active_to - active_from, 0)
+    running = np.maximum(active_days - suspended_days, 0) / dim
+    on_book = active_days / dim
+    base = p.capacity_kva[idx] * p.utilisation[idx] * 0.9 * 730 * acc.level[idx]
+    expected = base * season * (1 + cyc[idx]) * festival * growth * ramp
+    demand = expected * rng.lognormal(0, 0.035, idx.size)
+    pv_kwh = acc.self_gen[idx] * PV_CF * 730 * PV_SEASON[m.calendar_month]
+    captive_kwh = acc.captive_kw[idx] * CAPTIVE_CF * 730
+    grid = np.maximum(demand * acc.distress[idx] - pv_kwh - captive_kwh, 0.03 * demand)
+    # Until the load has gone (V1 on), trouble alone never halves consumption: that is
+    # what a volume loss means, and it is dated by the hidden process, not by chance.
+    still_here = np.isin(acc.state[idx], [H, W, L, E])
+    grid = np.where(still_here, np.maximum(grid, MIN_SHARE_BEFORE_LOSS * demand), grid)
+    grid = grid * running + 0.02 * expected * suspended_days / dim
+    ratio = grid / np.maximum(expected * on_book, 1e-9)
+    acc.ring[idx, t % 12] = np.where(on_book > 0.5, ratio, acc.ring[idx, t % 12])
+    return grid, demand, pv_kwh, running
+
+
+@dataclass(frozen=True, eq=False)
+class _Readings:
+    """One month's meter readings of the accounts `idx`, as billing needs them."""
+
+    idx: np.ndarray
+    running: np.ndarray
+    kwh: np.ndarray
+    peak: np.ndarray
+    flat: np.ndarray
+    valley: np.ndarray
+    no_tou: np.ndarray  # billed without time-of-use
+    max_demand: np.ndarray
+    pf: np.ndarray
+
+
+def _meter_readings(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    idx: np.ndarray,
+    grid: np.ndarray,
+    demand: np.ndarray,
+    pv_kwh: np.ndarray,
+    running: np.ndarray,
+    usage: Rows,
+    rng: np.random.Generator,
+) -> _Readings:
+    """kWh by time of use, maximum demand and power factor, written to `usage`."""
+    p = fixed.p
+    shares = p.tou_shares[idx] * rng.lognormal(0, 0.03, (idx.size, 3))
+    pv_share = np.clip(pv_kwh / np.maximum(demand, 1.0), 0, 0.8)
+    shares[:, 0] *= 1 - 0.5 * pv_share
+    shares[:, 1] *= 1 - 0.5 * pv_share
+    shares /= shares.sum(axis=1, keepdims=True)
+    grid = grid * factors(fixed.scenarios, "industry_downturn", m.month, fixed.industry_codes[idx])
+    kwh = np.round(grid, 0)
+    peak, flat = np.round(kwh * shares[:, 0], 0), np.round(kwh * shares[:, 1], 0)
+    valley = np.maximum(kwh - peak - flat, 0)
+    max_demand = np.minimum(
+        grid
+        / (730 * np.maximum(running, 0.05))
+        / p.load_factor[idx]
+        * rng.lognormal(0, 0.04, idx.size),
+        acc.capacity[idx] * 0.98,
+    )
+    price_trouble = (p.driver[idx] == 3) & ((acc.state[idx] == W) | (acc.state[idx] == L))
+    pf = np.clip(
+        p.power_factor[idx]
+        - 0.06 * p.visibility[idx] * price_trouble
+        + rng.normal(0, 0.007, idx.size),
+        0.6,
+        1.0,
+    )
+    no_tou = (p.tariff[idx] == 2) & (idx % 2 == 0)
+    usage.add(
+        who=idx,
+        t=np.full(idx.size, m.t),
+        kwh_total=kwh,
+        kwh_peak=np.where(no_tou, np.nan, peak),
+        kwh_flat=np.where(no_tou, np.nan, flat),
+        kwh_valley=np.where(no_tou, np.nan, valley),
+        max_demand_kw=np.where(
+            (p.tariff[idx] == 1) & (idx % 3 == 0), np.nan, np.round(max_demand, 1)
+        ),
+        power_factor=np.where(rng.random(idx.size) < 0.01, np.nan, np.round(pf, 3)),
+    )
+    return _Readings(idx, running, kwh, peak, flat, valley, no_tou, max_demand, pf)
+
+
+def _bill_month(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    r: _Readings,
+    billing: Rows,
+    rng: np.random.Generator,
+) -> None:
+    """The month's bill: energy at time-of-use prices, the basic charge, the power-factor
+    adjustment; then when (and whether) it is paid."""
+    p, month, idx = fixed.p, m.month, r.idx
+    fp, ff, fv = tou_factors(month)
+    unit = fixed.flat_price[idx] * policy_multiplier(month) * acc.discount[idx]
+    unit = unit * factors(fixed.scenarios, "tariff_reform", month, fixed.tariff_names[idx])
+    unit = unit * np.where(acc.market[idx] == 0, acc.agency_noise, 1.0)
+    tou_kwh = np.where(r.no_tou, r.kwh, r.peak * fp + r.flat * ff + r.valley * fv)
+    energy = tou_kwh * unit
+    large = p.tariff[idx] == 0
+    basic = (
+        np.where(
+            p.demand_charged[idx],
+            r.max_demand * DEMAND_CHARGE * r.running,
+            acc.capacity[idx] * CAPACITY_CHARGE * r.running,
+        )
+        * large
+    )
+    pf = r.pf
+    adjust = np.where(pf < 0.9, (0.9 - pf) * 0.5, -np.minimum(pf - 0.9, 0.05) * 0.15)
+    due = np.round((energy + basic) * (1 + adjust), 2)
+    _bills(idx, m.t, due, m.d1, acc.state, p, fixed.extract_day, billing, rng)
 
 
 def _work_seconds(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -529,30 +726,22 @@ def _keep_after_cut(capacity: np.ndarray, rng: np.random.Generator) -> np.ndarra
 def _churn(
     churned: np.ndarray,
     previous: np.ndarray,
-    route: np.ndarray,
-    d0: int,
-    dim: int,
-    capacity: np.ndarray,
-    filed_day: np.ndarray,
-    closed_day: np.ndarray,
-    susp_start: np.ndarray,
-    susp_end: np.ndarray,
-    distress: np.ndarray,
-    level: np.ndarray,
+    acc: _Accounts,
+    m: _Month,
     extract_day: int,
-    orders: Orders,
-    events: Rows,
+    out: _Tables,
     rng: np.random.Generator,
 ) -> None:
     """Write the churn event of every account that churns this month, and its work orders."""
+    orders, d0 = out.orders, m.d0
     idx = np.flatnonzero(churned)
     was_filed = previous[idx] == E
-    r = route[idx]
-    apply_day = np.where(was_filed, filed_day[idx], d0 + rng.integers(0, 12, idx.size))
+    r = acc.route[idx]
+    apply_day = np.where(was_filed, acc.filed_day[idx], d0 + rng.integers(0, 12, idx.size))
     done_day = np.where(
         was_filed,
         d0 + rng.integers(1, 20, idx.size),
-        np.minimum(apply_day + rng.integers(3, 13, idx.size), d0 + dim - 2),
+        np.minimum(apply_day + rng.integers(3, 13, idx.size), d0 + m.dim - 2),
     )
     done_s = done_day * DAY + _work_seconds(rng, idx.size)
     day = np.where(r == process.VOLUME, d0, done_day)
@@ -566,48 +755,60 @@ def _churn(
             apply_day[np.isin(idx, direct)] * DAY + _work_seconds(rng, direct.size),
             np.full(direct.size, -1),
         )
-        closed_day[close] = done_day[r == process.CLOSURE]
+        acc.closed_day[close] = done_day[r == process.CLOSURE]
     cut = idx[r == process.REDUCTION]
     if cut.size:
         direct = cut[~was_filed[r == process.REDUCTION]]
-        keep = _keep_after_cut(capacity[direct], rng)
+        keep = _keep_after_cut(acc.capacity[direct], rng)
         orders.add(
             direct,
             REDUCTION,
             apply_day[np.isin(idx, direct)] * DAY + _work_seconds(rng, direct.size),
             np.full(direct.size, -1),
-            change=-(capacity[direct] - keep),
+            change=-(acc.capacity[direct] - keep),
         )
     stop = idx[r == process.SUSPENSION]
     if stop.size:
-        start_day = done_day[r == process.SUSPENSION]
-        lasting = rng.integers(100, 400, stop.size)
-        end = np.where(rng.random(stop.size) < 0.5, start_day + lasting, NEVER)
-        susp_start[stop], susp_end[stop] = start_day, end
-        orders.add(
-            stop,
-            SUSPEND,
-            apply_day[r == process.SUSPENSION] * DAY + _work_seconds(rng, stop.size),
-            start_day * DAY + 9 * 3600,
-        )
-        back = end < extract_day
-        orders.add(
-            stop[back],
-            RESUME,
-            (end[back] - rng.integers(3, 10, back.sum())) * DAY
-            + _work_seconds(rng, int(back.sum())),
-            end[back] * DAY + 9 * 3600,
-        )
+        suspension = r == process.SUSPENSION
+        _suspend(stop, apply_day[suspension], done_day[suspension], acc, extract_day, orders, rng)
     # Completion of filed and direct exits is written by `_complete` once capacity is known.
     _complete(
         orders,
         idx[r != process.SUSPENSION],
         done_s[r != process.SUSPENSION],
-        capacity,
-        distress,
-        level,
+        acc.capacity,
+        acc.distress,
+        acc.level,
     )
-    events.add(who=idx, day=day, type=np.array(process.CHURN_TYPE_OF_ROUTE, dtype=object)[r])
+    out.events.add(who=idx, day=day, type=np.array(process.CHURN_TYPE_OF_ROUTE, dtype=object)[r])
+
+
+def _suspend(
+    stop: np.ndarray,
+    apply_day: np.ndarray,
+    start_day: np.ndarray,
+    acc: _Accounts,
+    extract_day: int,
+    orders: Orders,
+    rng: np.random.Generator,
+) -> None:
+    """A churn by suspension: half of them resume after 100-400 days, the others never."""
+    lasting = rng.integers(100, 400, stop.size)
+    end = np.where(rng.random(stop.size) < 0.5, start_day + lasting, NEVER)
+    acc.susp_start[stop], acc.susp_end[stop] = start_day, end
+    orders.add(
+        stop,
+        SUSPEND,
+        apply_day * DAY + _work_seconds(rng, stop.size),
+        start_day * DAY + 9 * 3600,
+    )
+    back = end < extract_day
+    orders.add(
+        stop[back],
+        RESUME,
+        (end[back] - rng.integers(3, 10, back.sum())) * DAY + _work_seconds(rng, int(back.sum())),
+        end[back] * DAY + 9 * 3600,
+    )
 
 
 def _complete(
@@ -645,112 +846,149 @@ def _complete(
 
 
 def _background_orders(
-    t: int,
-    record: bool,
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
     eligible: np.ndarray,
-    state: np.ndarray,
     trigger: np.ndarray,
-    p: Portfolio,
-    capacity: np.ndarray,
-    level: np.ndarray,
-    last_reduction: np.ndarray,
-    susp_start: np.ndarray,
-    susp_end: np.ndarray,
-    d0: int,
-    dim: int,
-    calendar_month: int,
-    winter_stop: np.ndarray,
-    extract_day: int,
     orders: Orders,
     rng: np.random.Generator,
 ) -> None:
     """Everyday change-of-use orders; more reductions and stops when an account is in trouble."""
-    n = state.size
-    in_w, in_l = state == W, state == L
-    decline = p.driver == 0
+    p, n = fixed.p, acc.state.size
+    in_w, in_l = acc.state == W, acc.state == L
     service = p.driver == 2
-    slow = np.where(service & (in_w | in_l), 1.9, 1.0)
-
-    def durations(low: int, high: int, size: int, who: np.ndarray) -> np.ndarray:
-        days = rng.lognormal(np.log((low + high) / 2), 0.45, size) * slow[who]
-        return np.maximum(days * DAY, 3600).astype(np.int64)
-
-    # Temporary suspensions (错峰生产, maintenance): 20-45 days, so never a churn by themselves.
-    winter = calendar_month in (11, 0, 1)
-    cut_now = trigger & decline & (rng.random(n) < 0.5)
-    p_stop = 0.0012 + (winter_stop if winter else 0.0) + 0.02 * (in_w & decline)
-    p_stop = np.where(trigger & decline & ~cut_now, 1.0, p_stop)
-    rested = (susp_start == NEVER) | (susp_end < d0 - 60)
-    stop = np.flatnonzero(eligible & ~in_l & rested & (rng.random(n) < p_stop))
-    if stop.size:
-        start = d0 + rng.integers(0, dim, stop.size)
-        end = start + rng.integers(20, 46, stop.size)
-        susp_start[stop], susp_end[stop] = start, end
-        if record:
-            orders.add(
-                stop,
-                SUSPEND,
-                (start - rng.integers(3, 10, stop.size)) * DAY + _work_seconds(rng, stop.size),
-                start * DAY + 9 * 3600,
-            )
-            back = end < extract_day
-            orders.add(
-                stop[back],
-                RESUME,
-                (end[back] - rng.integers(2, 7, back.sum())) * DAY
-                + _work_seconds(rng, int(back.sum())),
-                end[back] * DAY + 9 * 3600,
-            )
-
-    # Partial capacity reductions: at most 30%, at least 7 months apart (never a churn alone).
-    p_cut = np.select([cut_now, in_l, in_w & decline, in_w], [1.0, 0.04, 0.02, 0.006], 0.0008)
-    cut = np.flatnonzero(eligible & (rng.random(n) < p_cut) & (t - last_reduction >= 7))
-    if cut.size:
-        keep = _standard_size(capacity[cut] * rng.uniform(0.7, 0.9, cut.size))
-        ok = (keep < capacity[cut]) & (keep >= 0.7 * capacity[cut])
-        cut, keep = cut[ok], keep[ok]
-        change = -(capacity[cut] - keep)
-        level[cut] *= 1 + 0.2 * change / capacity[cut]  # idle transformers go first
-        capacity[cut] = keep
-        last_reduction[cut] = t
-        if record:
-            applied = (d0 + rng.integers(0, dim, cut.size)) * DAY + _work_seconds(rng, cut.size)
-            orders.add(cut, REDUCTION, applied, applied + durations(8, 25, cut.size, cut), change)
-
-    # Growth: capacity increases by healthy, growing accounts.
-    grow = np.flatnonzero(eligible & (state == H) & (p.growth > 0.02) & (rng.random(n) < 0.004))
-    if grow.size:
-        new_capacity = _standard_size(capacity[grow] * rng.uniform(1.25, 1.7, grow.size))
-        change = np.maximum(new_capacity - capacity[grow], 0)
-        cancelled = rng.random(grow.size) < 0.06
-        if record:
-            applied = (d0 + rng.integers(0, dim, grow.size)) * DAY + _work_seconds(rng, grow.size)
-            orders.add(
-                grow,
-                INCREASE,
-                applied,
-                applied + durations(30, 90, grow.size, grow),
-                change,
-                cancelled,
-            )
-        done = grow[~cancelled]
-        level[done] *= 1 + 0.5 * change[~cancelled] / capacity[done]
-        capacity[done] += change[~cancelled]
-
+    slow = np.where(service & (in_w | in_l), 1.9, 1.0)  # trouble with service slows the office
+    cut_now = trigger & (p.driver == 0) & (rng.random(n) < 0.5)
+    _temporary_suspensions(fixed, acc, m, eligible, trigger, cut_now, orders, rng)
+    _partial_reductions(fixed, acc, m, eligible, cut_now, slow, orders, rng)
+    _capacity_increases(fixed, acc, m, eligible, slow, orders, rng)
     for kind, rate in (
         (TARIFF, np.full(n, 0.0008)),
         (TRANSFER, np.where(in_w | in_l, 0.003, 0.0004)),
     ):
         who = np.flatnonzero(eligible & (rng.random(n) < rate))
-        if who.size and record:
-            applied = (d0 + rng.integers(0, dim, who.size)) * DAY + _work_seconds(rng, who.size)
+        if who.size and m.record:
+            applied = (m.d0 + rng.integers(0, m.dim, who.size)) * DAY + _work_seconds(rng, who.size)
             orders.add(
                 who,
                 kind,
                 applied,
-                applied + durations(5, 20, who.size, who),
+                applied + _durations(rng, slow, 5, 20, who),
                 cancelled=rng.random(who.size) < 0.05,
             )
+
+
+def _durations(
+    rng: np.random.Generator, slow: np.ndarray, low: int, high: int, who: np.ndarray
+) -> np.ndarray:
+    """Seconds an order of these accounts takes, around (low + high) / 2 days."""
+    days = rng.lognormal(np.log((low + high) / 2), 0.45, who.size) * slow[who]
+    return np.maximum(days * DAY, 3600).astype(np.int64)
+
+
+def _temporary_suspensions(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    eligible: np.ndarray,
+    trigger: np.ndarray,
+    cut_now: np.ndarray,
+    orders: Orders,
+    rng: np.random.Generator,
+) -> None:
+    """Temporary suspensions (错峰生产, maintenance): 20-45 days, so never a churn by themselves."""
+    n, d0 = acc.state.size, m.d0
+    in_w, in_l = acc.state == W, acc.state == L
+    decline = fixed.p.driver == 0
+    winter = m.calendar_month in (11, 0, 1)
+    p_stop = 0.0012 + (fixed.winter_stop if winter else 0.0) + 0.02 * (in_w & decline)
+    p_stop = np.where(trigger & decline & ~cut_now, 1.0, p_stop)
+    rested = (acc.susp_start == NEVER) | (acc.susp_end < d0 - 60)
+    stop = np.flatnonzero(eligible & ~in_l & rested & (rng.random(n) < p_stop))
+    if not stop.size:
+        return
+    start = d0 + rng.integers(0, m.dim, stop.size)
+    end = start + rng.integers(20, 46, stop.size)
+    acc.susp_start[stop], acc.susp_end[stop] = start, end
+    if m.record:
+        orders.add(
+            stop,
+            SUSPEND,
+            (start - rng.integers(3, 10, stop.size)) * DAY + _work_seconds(rng, stop.size),
+            start * DAY + 9 * 3600,
+        )
+        back = end < fixed.extract_day
+        orders.add(
+            stop[back],
+            RESUME,
+            (end[back] - rng.integers(2, 7, back.sum())) * DAY
+            + _work_seconds(rng, int(back.sum())),
+            end[back] * DAY + 9 * 3600,
+        )
+
+
+def _partial_reductions(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    eligible: np.ndarray,
+    cut_now: np.ndarray,
+    slow: np.ndarray,
+    orders: Orders,
+    rng: np.random.Generator,
+) -> None:
+    """Partial capacity reductions: at most 30%, at least 7 months apart (never a churn alone)."""
+    n, capacity = acc.state.size, acc.capacity
+    in_w, in_l = acc.state == W, acc.state == L
+    decline = fixed.p.driver == 0
+    p_cut = np.select([cut_now, in_l, in_w & decline, in_w], [1.0, 0.04, 0.02, 0.006], 0.0008)
+    cut = np.flatnonzero(eligible & (rng.random(n) < p_cut) & (m.t - acc.last_reduction >= 7))
+    if not cut.size:
+        return
+    keep = _standard_size(capacity[cut] * rng.uniform(0.7, 0.9, cut.size))
+    ok = (keep < capacity[cut]) & (keep >= 0.7 * capacity[cut])
+    cut, keep = cut[ok], keep[ok]
+    change = -(capacity[cut] - keep)
+    acc.level[cut] *= 1 + 0.2 * change / capacity[cut]  # idle transformers go first
+    capacity[cut] = keep
+    acc.last_reduction[cut] = m.t
+    if m.record:
+        applied = (m.d0 + rng.integers(0, m.dim, cut.size)) * DAY + _work_seconds(rng, cut.size)
+        orders.add(cut, REDUCTION, applied, applied + _durations(rng, slow, 8, 25, cut), change)
+
+
+def _capacity_increases(
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    eligible: np.ndarray,
+    slow: np.ndarray,
+    orders: Orders,
+    rng: np.random.Generator,
+) -> None:
+    """Growth: capacity increases by healthy, growing accounts."""
+    n, capacity = acc.state.size, acc.capacity
+    growing = eligible & (acc.state == H) & (fixed.p.growth > 0.02)
+    grow = np.flatnonzero(growing & (rng.random(n) < 0.004))
+    if not grow.size:
+        return
+    new_capacity = _standard_size(capacity[grow] * rng.uniform(1.25, 1.7, grow.size))
+    change = np.maximum(new_capacity - capacity[grow], 0)
+    cancelled = rng.random(grow.size) < 0.06
+    if m.record:
+        applied = (m.d0 + rng.integers(0, m.dim, grow.size)) * DAY + _work_seconds(rng, grow.size)
+        orders.add(
+            grow,
+            INCREASE,
+            applied,
+            applied + _durations(rng, slow, 30, 90, grow),
+            change,
+            cancelled,
+        )
+    done = grow[~cancelled]
+    acc.level[done] *= 1 + 0.5 * change[~cancelled] / capacity[done]
+    capacity[done] += change[~cancelled]
 
 
 def _bills(

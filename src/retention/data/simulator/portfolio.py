@@ -64,7 +64,52 @@ def _standard_size(kva: np.ndarray) -> np.ndarray:
 def draw_portfolio(
     n: int, start: np.datetime64, months: int, new_share: float, rng: np.random.Generator
 ) -> Portfolio:
-    """Draw n accounts: most open years before the data starts, some during it."""
+    """Draw n accounts: most open years before the data starts, some during it.
+
+    The steps draw in a fixed order: the same seed gives the same portfolio.
+    """
+    industry, region, capacity, voltage = _trade_place_and_size(n, rng)
+    tariff, market = _tariff_and_market(n, industry, capacity, voltage, rng)
+    manager_id = _managers(n, region, capacity, rng)
+    open_day, opens_at = _opening(n, start, months, new_share, rng)
+    usage = _usage_habits(n, industry, rng)
+    payment = _payment_habits(n, tariff, rng)
+    outage_rate = _outage_rate(n, region, voltage, rng)
+    hidden = _hidden_traits(n, industry, capacity, tariff, market, outage_rate, rng)
+    customer_id, customer_name = _identity(n, industry, region, rng)
+    return Portfolio(
+        customer_id=customer_id,
+        customer_name=customer_name,
+        industry=industry,
+        region=region,
+        capacity_kva=capacity,
+        voltage_kv=voltage,
+        tariff=tariff,
+        market=market,
+        manager_id=manager_id,
+        open_day=open_day,
+        opens_at=opens_at,
+        utilisation=usage["utilisation"],
+        load_factor=usage["load_factor"],
+        power_factor=usage["power_factor"],
+        tou_shares=usage["tou_shares"],
+        demand_charged=payment["demand_charged"],
+        due_day=payment["due_day"],
+        late_trait=payment["late_trait"],
+        outage_rate=outage_rate,
+        visibility=hidden["visibility"],
+        driver=hidden["driver"],
+        frailty=hidden["frailty"],
+        growth=hidden["growth"],
+        captive=hidden["captive"],
+        self_generation_kw=hidden["self_generation_kw"],
+    )
+
+
+def _trade_place_and_size(
+    n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Industry, region, contract capacity and supply voltage of each account."""
     weights = np.array([ind.weight for ind in INDUSTRIES], dtype=float)
     industry = rng.choice(len(INDUSTRIES), size=n, p=weights / weights.sum())
     region_share = np.array([share for _, share, _ in REGIONS])
@@ -83,7 +128,18 @@ def draw_portfolio(
     big = capacity > 31500
     voltage[big] = np.where(u[big] < 0.2, 35.0, np.where(u[big] < 0.85, 110.0, 220.0))
     voltage[(capacity >= 80000)] = np.where(u[capacity >= 80000] < 0.6, 220.0, 110.0)
+    return industry, region, capacity, voltage
 
+
+def _tariff_and_market(
+    n: int,
+    industry: np.ndarray,
+    capacity: np.ndarray,
+    voltage: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tariff category and market mode: large industrial accounts trade directly more often."""
+    is_industrial = np.array([ind.industrial for ind in INDUSTRIES])[industry]
     tariff = np.where(is_industrial, 0, 1)
     tariff[is_industrial & (rng.random(n) < 0.06)] = 1
     service_other = ~is_industrial & np.isin(
@@ -97,7 +153,14 @@ def draw_portfolio(
     p_retailer = np.where(tariff == 2, 0.0, 0.30)
     u = rng.random(n)
     market = np.where(u < p_direct, 1, np.where(u < p_direct + p_retailer, 2, 0))
+    return tariff, market
 
+
+def _managers(
+    n: int, region: np.ndarray, capacity: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Dedicated account managers (None where there is none): bigger accounts have one."""
+    size_score = np.log10(capacity / 1000.0)
     p_manager = 1 / (1 + np.exp(-(0.2 + 1.8 * size_score)))
     has_manager = rng.random(n) < p_manager
     manager_id = np.full(n, None, dtype=object)
@@ -107,7 +170,13 @@ def draw_portfolio(
             staff = max(1, idx.size // 35)
             pick = rng.integers(0, staff, idx.size)
             manager_id[idx] = [f"AM{31 + r:02d}{k:03d}" for k in pick]
+    return manager_id
 
+
+def _opening(
+    n: int, start: np.datetime64, months: int, new_share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Opening day, and the month index of opening (-10,000 for accounts open before the data)."""
     is_new = rng.random(n) < new_share
     opens_at = np.where(is_new, rng.integers(0, max(1, months - 4), n), -1)
     start_day = start.astype("datetime64[D]")
@@ -122,7 +191,11 @@ def draw_portfolio(
     # earliest day. Clipped, not redrawn, so every other account and draw stays the same.
     open_day = np.maximum(open_day, np.datetime64(EARLIEST.date(), "D"))
     opens_at = np.where(is_new, opens_at, -10_000)
+    return open_day, opens_at
 
+
+def _usage_habits(n: int, industry: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """How each account draws power: utilisation, load factor, power factor, time-of-use."""
     utilisation = np.array([ind.utilisation for ind in INDUSTRIES])[industry] * rng.lognormal(
         0, 0.2, n
     )
@@ -132,14 +205,42 @@ def draw_portfolio(
     base_tou = np.array([ind.peak_flat_valley for ind in INDUSTRIES])[industry]
     tou = base_tou * rng.lognormal(0, 0.08, (n, 3))
     tou = tou / tou.sum(axis=1, keepdims=True)
+    return {
+        "utilisation": utilisation,
+        "load_factor": load_factor,
+        "power_factor": power_factor,
+        "tou_shares": tou,
+    }
+
+
+def _payment_habits(n: int, tariff: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The basic charge, the bill's due day and how often a healthy account pays late."""
     demand_charged = (tariff == 0) & (rng.random(n) < 0.3)
     due_day = rng.choice([15, 20, 25], size=n, p=[0.3, 0.4, 0.3])
     late_trait = np.where(rng.random(n) < 0.12, rng.uniform(0.15, 0.5, n), rng.uniform(0, 0.04, n))
+    return {"demand_charged": demand_charged, "due_day": due_day, "late_trait": late_trait}
 
+
+def _outage_rate(
+    n: int, region: np.ndarray, voltage: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Expected outages a month: by region and voltage (higher voltage, fewer outages)."""
     region_outage = np.array([mult for _, _, mult in REGIONS])[region]
     voltage_outage = np.select([voltage <= 10, voltage <= 35], [1.0, 0.55], 0.3)
-    outage_rate = 0.22 * region_outage * voltage_outage * rng.lognormal(0, 0.45, n)
+    return np.asarray(0.22 * region_outage * voltage_outage * rng.lognormal(0, 0.45, n))
 
+
+def _hidden_traits(
+    n: int,
+    industry: np.ndarray,
+    capacity: np.ndarray,
+    tariff: np.ndarray,
+    market: np.ndarray,
+    outage_rate: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """The churn driver, visibility, frailty and growth only the truth knows, and the
+    self-generation each account has at the start."""
     visibility = rng.beta(8.0, 1.5, n)
     driver_weights = np.array([ind.drivers for ind in INDUSTRIES], dtype=float)[industry]
     driver_weights[:, 2] *= 0.5 + outage_rate / outage_rate.mean()
@@ -154,7 +255,20 @@ def draw_portfolio(
     captive = rng.random(n) < captive_share
     has_pv = rng.random(n) < 0.12
     self_gen = np.where(has_pv, np.round(capacity * rng.uniform(0.03, 0.12, n), -1), 0.0)
+    return {
+        "visibility": visibility,
+        "driver": driver,
+        "frailty": frailty,
+        "growth": growth,
+        "captive": captive,
+        "self_generation_kw": self_gen,
+    }
 
+
+def _identity(
+    n: int, industry: np.ndarray, region: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Customer number (region prefix and a unique serial) and a plausible company name."""
     serial = rng.choice(10**8, size=n, replace=False)
     customer_id = np.array([f"{31 + r:02d}{s:08d}" for r, s in zip(region, serial, strict=True)])
     suffix = np.array([ind.name_suffix for ind in INDUSTRIES])[industry]
@@ -162,31 +276,4 @@ def draw_portfolio(
     brand = np.array(BRANDS)[rng.integers(0, len(BRANDS), n)]
     brand2 = np.array(BRANDS)[rng.integers(0, len(BRANDS), n)]
     customer_name = np.char.add(np.char.add(np.char.add(city, brand), brand2), suffix)
-
-    return Portfolio(
-        customer_id=customer_id,
-        customer_name=customer_name,
-        industry=industry,
-        region=region,
-        capacity_kva=capacity,
-        voltage_kv=voltage,
-        tariff=tariff,
-        market=market,
-        manager_id=manager_id,
-        open_day=open_day,
-        opens_at=opens_at,
-        utilisation=utilisation,
-        load_factor=load_factor,
-        power_factor=power_factor,
-        tou_shares=tou,
-        demand_charged=demand_charged,
-        due_day=due_day,
-        late_trait=late_trait,
-        outage_rate=outage_rate,
-        visibility=visibility,
-        driver=driver,
-        frailty=frailty,
-        growth=growth,
-        captive=captive,
-        self_generation_kw=self_gen,
-    )
+    return customer_id, customer_name

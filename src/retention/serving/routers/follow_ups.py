@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 
-from retention.data.io import local_today
+from retention.data.local_time import local_today
 from retention.serving.deps import AUTH_ERRORS, BODY_ERRORS, KeyFirstRoute, Logger, Reader, Store
 from retention.serving.routers.accounts import CustomerId, latest_batch
 from retention.serving.schemas import (

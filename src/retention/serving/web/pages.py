@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from retention.data.contract import ACTION_CODES
-from retention.data.io import LOCAL_TIMEZONE, local_today
+from retention.data.local_time import LOCAL_TIMEZONE, local_today
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (

@@ -1,29 +1,22 @@
-"""Check a dataset against the data contract and report every problem at once.
+"""The contract's rules on the tables that were read, every problem reported at once.
 
 Each table goes through the same steps, and none stops the others:
-1. the file is read (encoding, empty file, not a CSV/Parquet file);
-2. required columns are there (extra columns: one warning per file);
-3. each column is parsed into its contract type; every cell that does not parse is reported
-   ("not a number", "not a month YYYY-MM", ...) with its CSV line or Parquet row;
-4. the table's pandera checks (retention.data.contract.schema_of) run lazily on the typed
-   frame: nullability, value rules, enums;
-5. in vectorised pandas/Arrow: unique keys, end before start, peak+flat+valley against the
+1. required columns are there (extra columns: one warning per file);
+2. each column is parsed into its contract type (retention.data.parsing); every cell that does
+   not parse is reported with its CSV line or Parquet row;
+3. the table's pandera checks (retention.data.contract.schema_of) run on the typed frame:
+   nullability, value rules, enums;
+4. in vectorised pandas/Arrow: unique keys, end before start, peak+flat+valley against the
    total, and across tables customer ids unknown to `customers` and monthly kWh, demand and
    money beyond what the account's capacity allows (contract.CAPACITY_RULES).
 
-Examples never show customer_name values. Everything is vectorised: numbers go through one
-Arrow cast (pandas' slower parse only runs when the cast fails), dates and months are parsed
-once per distinct text; a 100,000-account x 36-month Parquet dataset (3.6 million usage and
-billing rows, 1.5 million tickets) loads and validates in about 5 s on 2 cores.
+Examples never show customer_name values. A 100,000-account x 36-month Parquet dataset (3.6
+million usage and billing rows, 1.5 million tickets) loads and validates in about 5 s on 2 cores.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,207 +24,30 @@ import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.compute as pc
-from rich.console import Console
-from rich.table import Table
 
 from retention.data.contract import (
     CAPACITY_RULES,
-    DATETIME_DTYPE,
-    DATETIME_KINDS,
     EARLIEST,
     KWH_PARTS,
     KWH_PARTS_TOLERANCE,
-    PANDAS_DTYPES,
     PERSONAL_COLUMNS,
     REQUIRED_TABLES,
-    STRING_DTYPE,
     TABLE_NAMES,
     TABLES,
     CapacityRule,
-    ColumnSpec,
     Rule,
     TableSpec,
     largest_capacity_kva,
     month_hours,
     schema_of,
 )
-from retention.data.io import (
-    LOCAL_TIMEZONE,
-    Dataset,
-    RawTable,
-    TableReadError,
-    read_table_file,
-    table_files,
-)
-
-log = logging.getLogger(__name__)
+from retention.data.dataset import Dataset
+from retention.data.parsing import arrow_array, is_positional, parse_column
+from retention.data.reading import RawTable
+from retention.data.report import Problem, TableFile, ValidationReport
 
 MAX_EXAMPLES = 5
 MASK = "***"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule in one file: how many rows break it and up to 5 examples.
-
-    Each example names its place, `line` (CSV line number, line 1 is the header) or `row`
-    (0-based row of a Parquet file or an in-memory frame), and the offending value(s).
-    `count` is 0 for file- or column-level problems (a missing table or column).
-    """
-
-    file: str
-    column: str | None
-    rule: str
-    count: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class TableFile:
-    """A table file that was read: what it is and how many data rows it has."""
-
-    table: str
-    file: str
-    format: str
-    encoding: str | None
-    rows: int
-
-
-@dataclass
-class ValidationReport:
-    """The verdict on a dataset: problems block it, warnings do not."""
-
-    source: str
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    files: list[TableFile] = field(default_factory=list)
-    dataset: Dataset | None = None  # the typed tables, only when ok
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-able data (for `retention validate --json` and the API)."""
-        return {
-            "ok": self.ok,
-            "source": self.source,
-            "problems": [p.to_dict() for p in self.problems],
-            "warnings": [w.to_dict() for w in self.warnings],
-            "files": [asdict(f) for f in self.files],
-        }
-
-    def print(self, console: Console) -> None:
-        """Print the report for a person: the verdict, then problems and warnings as tables."""
-        if self.ok:
-            console.print(f"[bold green]OK[/] {self.source}: valid dataset / 数据合格")
-        else:
-            console.print(
-                f"[bold red]INVALID[/] {self.source}: {len(self.problems)} problem(s) "
-                f"/ 数据不合格，共 {len(self.problems)} 项问题"
-            )
-        if self.files:
-            files = Table(title="files / 文件", title_justify="left")
-            for name in ("table", "file", "rows", "encoding"):
-                files.add_column(name, justify="right" if name == "rows" else "left")
-            for f in self.files:
-                files.add_row(f.table, f.file, f"{f.rows:,}", f.encoding or "")
-            console.print(files)
-        for title, items, style in (
-            ("problems / 问题", self.problems, "red"),
-            ("warnings / 提示", self.warnings, "yellow"),
-        ):
-            if not items:
-                continue
-            table = Table(title=title, title_justify="left", title_style=style, show_lines=True)
-            table.add_column("file")
-            table.add_column("column")
-            table.add_column("rule")
-            table.add_column("rows", justify="right")
-            table.add_column("examples")
-            for p in items:
-                table.add_row(
-                    p.file,
-                    p.column or "",
-                    p.rule,
-                    f"{p.count:,}" if p.count else "",
-                    "\n".join(_example_text(e) for e in p.examples),
-                )
-            console.print(table)
-
-    def to_text(self, width: int = 120) -> str:
-        """The printed report as plain text (the message of InvalidDatasetError)."""
-        buffer = io.StringIO()
-        self.print(Console(file=buffer, width=width, no_color=True, highlight=False))
-        return buffer.getvalue().rstrip()
-
-
-def _example_text(example: Mapping[str, Any]) -> str:
-    place = next((k for k in ("line", "row") if k in example), None)
-    rest = {k: v for k, v in example.items() if k != place}
-    if list(rest) == ["value"]:
-        shown = repr(rest["value"])
-    elif list(rest) == ["detail"]:
-        shown = str(rest["detail"])
-    else:
-        shown = ", ".join(f"{k}={v!r}" for k, v in rest.items())
-    return f"{place} {example[place]}: {shown}" if place else shown
-
-
-# --- entry points ----------------------------------------------------------------------------
-
-
-def validate_dataset(folder: Path, encoding: str | None = None) -> ValidationReport:
-    """Read and check every table file of a dataset folder; `encoding` forces the CSV one."""
-    folder = Path(folder)
-    report = ValidationReport(source=str(folder))
-    if not folder.is_dir():
-        report.problems.append(Problem(str(folder), None, Rule.FOLDER_NOT_FOUND))
-        return report
-    found, unknown = table_files(folder)
-    for path in unknown:
-        report.warnings.append(Problem(path.name, None, Rule.UNKNOWN_FILE))
-    raws: dict[str, RawTable] = {}
-    unread: dict[str, Problem] = {}  # table -> why its file could not be read
-    for name in TABLE_NAMES:
-        paths = found[name]
-        if not paths:
-            if name in REQUIRED_TABLES:
-                unread[name] = Problem(f"{name}.csv / {name}.parquet", None, Rule.MISSING_TABLE)
-            continue
-        if len(paths) > 1:
-            files = " + ".join(p.name for p in paths)
-            unread[name] = Problem(files, None, Rule.TWO_FILES.replace("NAME", name))
-            continue
-        try:
-            raw = read_table_file(name, paths[0], encoding=encoding)
-        except TableReadError as err:
-            if err.rule == Rule.EMPTY_FILE and name not in REQUIRED_TABLES:
-                report.warnings.append(Problem(paths[0].name, None, Rule.EMPTY_OPTIONAL_FILE))
-                continue
-            examples = [{"line": line, "detail": detail} for line, detail in err.lines]
-            if not examples:
-                example: dict[str, Any] = {"line": err.line} if err.line is not None else {}
-                if err.detail:
-                    example["detail"] = err.detail
-                examples = [example] if example else []
-            unread[name] = Problem(paths[0].name, None, err.rule, err.count, examples)
-            continue
-        raws[name] = raw
-        report.files.append(
-            TableFile(name, paths[0].name, raw.format, raw.encoding, len(raw.frame))
-        )
-    _check_tables(raws, unread, report, folder)
-    log.info(
-        "validated %s: %d problem(s), %d warning(s)",
-        folder,
-        len(report.problems),
-        len(report.warnings),
-    )
-    return report
 
 
 def validate_tables(
@@ -250,18 +66,18 @@ def validate_tables(
                 unread[name] = Problem(name, None, Rule.MISSING_TABLE)
             continue
         frame = tables[name]
-        if not _positional(frame.index):
+        if not is_positional(frame.index):
             frame = frame.reset_index(drop=True)
         if not all(isinstance(c, str) for c in frame.columns):
             frame = frame.rename(columns=str)
         rows = np.arange(len(frame), dtype=np.int64)
         raws[name] = RawTable(name, Path(name), "memory", None, frame, rows, "row")
         report.files.append(TableFile(name, name, "memory", None, len(frame)))
-    _check_tables(raws, unread, report, None)
+    check_tables(raws, unread, report, None)
     return report
 
 
-def _check_tables(
+def check_tables(
     raws: Mapping[str, RawTable],
     unread: Mapping[str, Problem],
     report: ValidationReport,
@@ -275,7 +91,7 @@ def _check_tables(
         checked[name] = check
     customers = checked.get("customers")
     if customers is not None and customers.typed is not None and "customer_id" in customers.typed:
-        known = _arrow(customers.typed["customer_id"])
+        known = arrow_array(customers.typed["customer_id"])
         for check in checked.values():
             if check.spec.refers_to_customers:
                 check.check_customer_ids(known)
@@ -363,9 +179,6 @@ def _kwh_of_the_month(usage: _TableCheck | None, billing: _TableCheck) -> np.nda
     match = (wanted >= 0) & (len(keys) > 0) & (keys[order][place] == wanted)
     found[match] = kwh[order][place][match]
     return found
-
-
-# --- one table -------------------------------------------------------------------------------
 
 
 class _TableCheck:
@@ -581,7 +394,7 @@ class _TableCheck:
             return
         ids = self.typed["customer_id"]
         # pyarrow's index_in is ~15x faster than Series.isin on millions of strings.
-        found = pc.index_in(_arrow(ids), value_set=known)
+        found = pc.index_in(arrow_array(ids), value_set=known)
         rows = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         self.customer_rows = np.where(ids.notna().to_numpy(), rows, -1)
         positions = np.flatnonzero((rows < 0) & ids.notna().to_numpy())
@@ -618,109 +431,6 @@ class _TableCheck:
         self._problem(rule.column, rule.rule, positions, shown)
 
 
-# --- parsing one column into its contract type -----------------------------------------------
-
-INT64_LIMIT = 2.0**63  # the first float an int64 cannot hold
-_NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nat"})
-_TRUE_TOKENS = frozenset({"true", "1", "是"})
-_FALSE_TOKENS = frozenset({"false", "0", "否"})
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-
-_BAD_RULE = {
-    "string": Rule.NOT_TEXT,
-    "enum": Rule.NOT_TEXT,
-    "float": Rule.NOT_A_NUMBER,
-    "int": Rule.NOT_AN_INTEGER,
-    "bool": Rule.NOT_A_BOOL,
-    "date": Rule.NOT_A_DATE,
-    "month": Rule.NOT_A_MONTH,
-    "timestamp": Rule.NOT_A_TIMESTAMP,
-}
-# Formats tried in order, first on every distinct text, then on the ones still unparsed
-# after normalising separators ("/", ".", "T", 年月日). Dates must be at midnight, months on
-# day 1 at midnight.
-_FAST_FORMATS = {
-    "date": ("%Y-%m-%d",),
-    "month": ("%Y-%m",),
-    "timestamp": ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
-}
-_SLOW_FORMATS = {
-    "date": ("%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
-    "month": ("%Y-%m", "%Y%m", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
-    "timestamp": ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d"),
-}
-
-Parsed = tuple[pd.Series, np.ndarray | None, str]
-
-
-def parse_column(series: pd.Series, column: ColumnSpec) -> Parsed:
-    """`series` in the contract type of `column`, the mask of cells that did not parse (None
-    when all did) and the rule those cells break. Unparsable cells become null."""
-    kind = column.kind
-    rule = _BAD_RULE[kind]
-    if not _positional(series.index):
-        series = series.reset_index(drop=True)
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.astype(series.dtype.categories.dtype)
-    if isinstance(series.dtype, pd.PeriodDtype):
-        series = series.dt.to_timestamp()
-    dtype = series.dtype
-    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        if dtype != STRING_DTYPE:
-            series = series.astype("str")  # Python objects (dates, numbers, text) as text
-        return _parse_text(series, kind, rule)
-    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
-        if kind in DATETIME_KINDS:
-            return _parse_datetimes(series, kind, rule)
-        return _all_bad(series, kind, rule)
-    if pd.api.types.is_bool_dtype(dtype):
-        if kind == "bool":
-            return series.astype("boolean"), None, rule
-        return _all_bad(series, kind, rule)
-    if pd.api.types.is_numeric_dtype(dtype):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        return _numbers_to_kind(values, np.zeros(len(values), dtype=bool), kind, rule)
-    return _all_bad(series, kind, rule)  # lists, structs, ... have no place in the contract
-
-
-def _empty_of(kind: str, length: int) -> pd.Series:
-    return pd.Series(np.full(length, None), dtype=PANDAS_DTYPES[kind])
-
-
-def _all_bad(series: pd.Series, kind: str, rule: str) -> Parsed:
-    return _empty_of(kind, len(series)), series.notna().to_numpy(dtype=bool), rule
-
-
-def _numbers_to_kind(values: np.ndarray, bad: np.ndarray, kind: str, rule: str) -> Parsed:
-    """float64 values (NaN = null) in the column's kind; `bad` marks cells already wrong."""
-    bad = bad | np.isinf(values)  # inf is not a number anyone meant
-    if kind == "float":
-        if bad.any():
-            values = np.where(bad, np.nan, values)
-        return pd.Series(values, dtype="float64", copy=False), bad, rule
-    finite = np.isfinite(values)
-    if kind in DATETIME_KINDS:  # numbers are not dates
-        return _empty_of(kind, len(values)), bad | finite, rule
-    if kind == "bool":
-        ok = finite & np.isin(values, (0.0, 1.0))
-        bad |= finite & ~ok
-        flags = pd.Series(values == 1.0, dtype="boolean")
-        return flags.mask(~ok), bad, rule
-    # int, and ids stored as numbers (their integer text is the id); beyond int64 (1e30) a
-    # cast would wrap round to -9223372036854775808, so such a number is no integer here
-    integral = finite & (np.floor(values) == values) & (np.abs(values) < INT64_LIMIT)
-    bad |= finite & ~integral
-    ok = integral & ~bad
-    ints = pd.Series(np.where(ok, values, 0).astype(np.int64), dtype="Int64").mask(~ok)
-    return (ints if kind == "int" else ints.astype("str")), bad, rule
-
-
-def _arrow(series: pd.Series) -> pyarrow.Array:
-    """A column as one Arrow array (pyarrow.array gives a ChunkedArray for chunked data)."""
-    array = pyarrow.array(series)
-    return array.combine_chunks() if isinstance(array, pyarrow.ChunkedArray) else array
-
-
 def _strictly_increasing(columns: list[pd.Series]) -> bool:
     """Whether the rows are in strictly increasing order of these columns (nulls: no).
 
@@ -731,7 +441,7 @@ def _strictly_increasing(columns: list[pd.Series]) -> bool:
     increasing: pyarrow.Array | None = None  # over rows 1..n-1 against the row before
     tied: pyarrow.Array | None = None
     for column in columns:
-        values = _arrow(column)
+        values = arrow_array(column)
         before, after = values.slice(0, len(values) - 1), values.slice(1)
         less, equal = pc.less(before, after), pc.equal(before, after)
         if increasing is None or tied is None:
@@ -747,135 +457,12 @@ def _key_codes(series: pd.Series) -> tuple[np.ndarray, int]:
     """Integer codes of a key column (-1 for null) and the number of distinct values."""
     if pd.api.types.is_string_dtype(series.dtype):
         # Arrow's dictionary encoding is ~2.5x faster than pd.factorize on unique strings.
-        encoded = pc.dictionary_encode(_arrow(series))
+        encoded = pc.dictionary_encode(arrow_array(series))
         codes = encoded.indices.to_numpy(zero_copy_only=False)
         codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
         return codes.astype(np.int64), len(encoded.dictionary)
     codes, uniques = pd.factorize(series)
     return codes.astype(np.int64), len(uniques)
-
-
-def _positional(index: pd.Index) -> bool:
-    """Whether an index is already 0..n-1 (then resetting it would only copy)."""
-    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-
-
-def _text_nulls(series: pd.Series) -> np.ndarray:
-    """Empty, blank (whitespace only) or missing cells: one Arrow pass, ~7x pandas' three
-    operations on the few rows of an on-demand request."""
-    text = _arrow(series)
-    blank = pc.or_kleene(pc.equal(pc.utf8_length(text), 0), pc.utf8_is_space(text))
-    return np.asarray(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _parse_text(series: pd.Series, kind: str, rule: str) -> Parsed:
-    null = _text_nulls(series)
-    text = series.mask(null) if null.any() else series
-    if kind in ("string", "enum"):
-        return text, None, rule
-    if kind in ("float", "int"):
-        values, bad = _text_to_float(text, null)
-        return _numbers_to_kind(values, bad, kind, rule)
-    # Booleans, dates and months repeat: parse each distinct text once.
-    codes, uniques = pd.factorize(text)
-    if kind == "bool":
-        parsed_bool, bad_u = _parse_bool_uniques(uniques)
-        out = pd.Series(pd.array(parsed_bool, dtype="boolean").take(codes, allow_fill=True))
-    else:
-        parsed_time, bad_u = _parse_datetime_uniques(uniques, kind)
-        values = np.append(parsed_time, np.datetime64("NaT", "us"))[codes]  # code -1 -> NaT
-        out = pd.Series(values, dtype=DATETIME_DTYPE)
-    bad = np.append(bad_u, False)[codes]
-    return out, bad, rule
-
-
-def _text_to_float(text: pd.Series, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Text (NaN = null) as float64, and the mask of cells that are not numbers."""
-    try:
-        # One Arrow cast parses millions of cells in ~0.1 s (pd.to_numeric: ~2.5 s); it fails
-        # as a whole on any bad cell, and only then the slower paths below find which ones.
-        cast = pc.cast(pyarrow.array(text), pyarrow.float64())
-        return cast.to_numpy(zero_copy_only=False), np.zeros(len(text), dtype=bool)
-    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
-        pass
-    values = pd.to_numeric(text, errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan, copy=True
-    )
-    failed = np.flatnonzero(np.isnan(values) & ~null)
-    cells = text.iloc[failed].str.strip()
-    null_token = cells.str.lower().isin(_NULL_TOKENS).to_numpy(dtype=bool)
-    # 1,234.5: thousands separators as office software exports them
-    cells = cells.where(~cells.str.match(_THOUSANDS), cells.str.replace(",", "", regex=False))
-    retried = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    values[failed] = retried
-    bad = np.zeros(len(values), dtype=bool)
-    bad[failed] = np.isnan(retried) & ~null_token
-    return values, bad
-
-
-def _parse_bool_uniques(uniques: pd.Index) -> tuple[list[bool | None], np.ndarray]:
-    lowered = [str(u).strip().lower() for u in uniques]
-    parsed = [True if u in _TRUE_TOKENS else False if u in _FALSE_TOKENS else None for u in lowered]
-    bad = np.array(
-        [p is None and u not in _NULL_TOKENS for p, u in zip(parsed, lowered, strict=True)],
-        dtype=bool,
-    )
-    return parsed, bad
-
-
-def _normalise_datetime_text(text: str) -> str:
-    text = text.strip()
-    for old, new in (("年", "-"), ("月", "-"), ("日", ""), ("/", "-"), (".", "-"), ("T", " ")):
-        text = text.replace(old, new)
-    return text.rstrip("-")
-
-
-def _parse_datetime_uniques(uniques: pd.Index, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each distinct text as a datetime (NaT when bad), and the mask of bad ones."""
-    parsed = np.full(len(uniques), np.datetime64("NaT"), dtype="datetime64[us]")
-    todo = np.ones(len(uniques), dtype=bool)
-    candidates = pd.Index(uniques, dtype="str")
-    for stage, formats in enumerate((_FAST_FORMATS[kind], _SLOW_FORMATS[kind])):
-        if stage == 1 and todo.any():
-            fixed = np.array(candidates, dtype=object)
-            fixed[todo] = [_normalise_datetime_text(str(u)) for u in fixed[todo]]
-            candidates = pd.Index(fixed, dtype="str")
-        for fmt in formats:
-            if not todo.any():
-                break
-            positions = np.flatnonzero(todo)
-            result = pd.to_datetime(candidates[positions], format=fmt, errors="coerce")
-            result_values = np.asarray(result, dtype="datetime64[us]")
-            got = ~np.isnat(result_values)
-            parsed[positions[got]] = result_values[got]
-            todo[positions[got]] = False
-    bad = todo.copy()
-    for position in np.flatnonzero(todo):
-        if str(uniques[int(position)]).strip().lower() in _NULL_TOKENS:
-            bad[position] = False
-    bad |= _off_grid(parsed, kind)
-    parsed[bad] = np.datetime64("NaT")
-    return parsed, bad
-
-
-def _off_grid(values: np.ndarray, kind: str) -> np.ndarray:
-    """Dates with a time of day; months not on day 1 at midnight."""
-    if kind == "timestamp":
-        return np.zeros(len(values), dtype=bool)
-    present = ~np.isnat(values)
-    midnight = values.astype("datetime64[D]") == values
-    if kind == "date":
-        return present & ~midnight
-    first_day = values.astype("datetime64[M]") == values
-    return present & ~(midnight & first_day)
-
-
-def _parse_datetimes(series: pd.Series, kind: str, rule: str) -> Parsed:
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_convert(LOCAL_TIMEZONE).dt.tz_localize(None)
-    series = series.astype(PANDAS_DTYPES[kind])
-    bad = _off_grid(series.to_numpy(), kind)
-    return (series.mask(bad) if bad.any() else series), bad, rule
 
 
 def _raw_values(series: pd.Series) -> Callable[[int], dict[str, Any]]:
@@ -904,13 +491,3 @@ def _jsonable(value: Any, kind: str | None) -> Any:
     if isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-__all__: Sequence[str] = (
-    "Problem",
-    "TableFile",
-    "ValidationReport",
-    "parse_column",
-    "validate_dataset",
-    "validate_tables",
-)

@@ -1,107 +1,33 @@
-"""Reading and writing dataset folders: one `NAME.parquet` or `NAME.csv` per table.
+"""Reading one table file of a dataset folder as it is, before parsing (CSV: all text).
 
-`load_dataset` validates before it returns anything (retention.data.validation) and raises
-`InvalidDatasetError` listing every problem; it never writes. The typed tables follow
-`retention.data.contract`: ids, text and enums as pandas `str`; floats as float64; satisfaction
-as `Int64`; booleans as `boolean`; months, dates and timestamps as naive local-time
-`datetime64[us]` (a month is its first day). Microseconds are pandas 3's own resolution for
-parsed text and date ranges, so loaded frames merge with frames built by feature code.
-
-On disk (`write_dataset`): months are "YYYY-MM" text in both formats; dates are "YYYY-MM-DD"
-in CSV and date32 in Parquet; timestamps are "YYYY-MM-DD HH:MM:SS" in CSV and timestamp[us] in
-Parquet; booleans are true/false in CSV; CSV is UTF-8. The reader accepts more than that (see
-retention.data.validation): GBK/GB18030 and BOM-prefixed CSV, "YYYY-MM-DD HH:MM" timestamps,
-months stored as dates, 1/0 and 是/否 booleans.
+The reader accepts more than the writer writes: UTF-8, BOM-prefixed UTF-8 and GBK/GB18030 CSV
+(detected, or forced); it refuses UTF-16, binary files and NUL bytes, naming where they are.
 """
 
 from __future__ import annotations
 
 import codecs
-import datetime as dt
 import io
-import logging
-import os
 import re
-import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from retention.data.contract import TABLE_NAMES, Rule, table_spec
+from retention.data.contract import TABLE_NAMES, Rule
+from retention.data.dataset import FORMATS
 
-if TYPE_CHECKING:
-    from retention.data.validation import ValidationReport
-
-log = logging.getLogger(__name__)
-
-FORMATS = ("parquet", "csv")
 FileFormat = Literal["parquet", "csv", "memory"]
-LOCAL_TIMEZONE = "Asia/Shanghai"  # zone-aware timestamps brought by users are converted to it
-
-
-def local_today() -> dt.date:
-    """Today in Beijing: due dates and "overdue" turn at local midnight, whatever the host's
-    clock zone."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).date()
-
 
 _BOM_UTF8 = codecs.BOM_UTF8
 _BOMS_UTF16 = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """The loaded, typed tables of one dataset; optional tables are None when absent."""
-
-    customers: pd.DataFrame
-    monthly_usage: pd.DataFrame
-    monthly_billing: pd.DataFrame
-    service_tickets: pd.DataFrame | None = None
-    work_orders: pd.DataFrame | None = None
-    outages: pd.DataFrame | None = None
-    interventions: pd.DataFrame | None = None
-    folder: Path | None = None
-
-    def table(self, name: str) -> pd.DataFrame | None:
-        """One table by its contract name (None when an optional table is absent)."""
-        table_spec(name)  # KeyError for a name that is not a table
-        frame: pd.DataFrame | None = getattr(self, name)
-        return frame
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables present, in contract order."""
-        return {name: f for name in TABLE_NAMES if (f := self.table(name)) is not None}
-
-    def only(self, customer_ids: Iterable[str]) -> Dataset:
-        """The same dataset restricted to some accounts (every table's rows of them)."""
-        keep = set(customer_ids)
-        return Dataset(
-            **{
-                name: frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
-                for name, frame in self.tables().items()
-            },
-            folder=self.folder,
-        )
-
-
-class InvalidDatasetError(ValueError):
-    """The dataset breaks the contract; `report` lists every problem, str() is readable."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.to_text())
-        self.report = report
 
 
 class TableReadError(Exception):
@@ -419,182 +345,3 @@ def arrow_to_pandas(arrow: pa.Table) -> pd.DataFrame:
         return None
 
     return arrow.to_pandas(types_mapper=mapper)
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def write_dataset(
-    tables: Mapping[str, pd.DataFrame], folder: Path, fmt: str = "parquet"
-) -> list[Path]:
-    """Write each table to `folder/NAME.{fmt}` in the on-disk conventions; return the paths.
-
-    Contract columns come first in contract order, extra columns after them. Values are not
-    checked (loading does that), so a test can write a bad dataset on purpose. Each file is
-    written to a temporary name and moved into place; a file of the other format for the same
-    table is removed, since a table may only have one file.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    for name in tables:
-        table_spec(name)  # fail before writing anything when a name is not a table
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in tables.items():
-        spec = table_spec(name)
-        order = [c for c in spec.column_names if c in frame.columns]
-        order += [c for c in frame.columns if c not in order]
-        frame = frame.reset_index(drop=True)[order]
-        kinds = {c.name: c.kind for c in spec.columns}
-        path = folder / f"{name}.{fmt}"
-        tmp = folder / f".{name}.{fmt}.tmp"
-        if fmt == "csv":
-            _csv_frame(frame, kinds).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
-        else:
-            pq.write_table(_arrow_table(frame, kinds), tmp)
-        os.replace(tmp, path)
-        other = path.with_suffix(".csv" if fmt == "parquet" else ".parquet")
-        if other.exists():
-            other.unlink()
-            log.info("removed %s: %s replaces it", other.name, path.name)
-        written.append(path)
-    log.info("wrote %d tables to %s (%s)", len(written), folder, fmt)
-    return written
-
-
-FRAME_SUFFIXES = (".parquet", ".csv")  # files write_frame can write
-
-
-def write_frame(frame: pd.DataFrame, out: Path) -> Path:
-    """Write a frame for people and tools to open: `.csv` (UTF-8 with a BOM, so Excel shows
-    Chinese text) or `.parquet`, atomically (see `staged`)."""
-    suffix = out.suffix.lower()
-    if suffix not in FRAME_SUFFIXES:
-        raise ValueError(f"{out}: the output must end in .parquet or .csv")
-    with staged(out) as staging:
-        if suffix == ".csv":
-            frame.to_csv(staging, index=False, encoding="utf-8-sig")
-        else:
-            frame.to_parquet(staging, index=False)
-    return out
-
-
-@contextmanager
-def staged(out: Path) -> Iterator[Path]:
-    """A temporary path beside `out`, moved into place only when the block succeeds, so a
-    reader never sees half a file and a failed write leaves the previous file as it was."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(handle)
-    try:
-        yield Path(staging)
-        os.replace(staging, out)
-    finally:
-        Path(staging).unlink(missing_ok=True)
-
-
-_DATETIME_KINDS = ("month", "date", "timestamp")
-
-
-def _as_naive_datetime(series: pd.Series) -> pd.Series | None:
-    """`series` as naive local datetime64[us] when it holds datetimes or dates, else None."""
-    if isinstance(series.dtype, pd.PeriodDtype):
-        return series.dt.to_timestamp().astype("datetime64[us]")
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert(LOCAL_TIMEZONE).dt.tz_localize(None).astype("datetime64[us]")
-    if pd.api.types.is_datetime64_dtype(series.dtype):
-        return series.astype("datetime64[us]")
-    if series.dtype == object:
-        kind = pd.api.types.infer_dtype(series, skipna=True)
-        if kind in ("date", "datetime", "datetime64"):
-            return pd.to_datetime(series).astype("datetime64[us]")
-    return None
-
-
-def _datetime_text(series: pd.Series, kind: str) -> pa.Array:
-    """Datetimes as "YYYY-MM" (month), "YYYY-MM-DD" (date) or "YYYY-MM-DD HH:MM:SS" text.
-
-    A month not on day 1 or a date with a time of day is written in full, so that loading
-    reports it instead of the writer hiding it. Arrow's casts to string are ~5x faster than its
-    strftime; months and dates repeat, so they are formatted once per distinct value and then
-    taken (~0.1 s for 3.6 million months).
-    """
-    codes, uniques = pd.factorize(series)
-    if len(uniques) * 4 > len(series):  # mostly distinct values: format them all
-        return _format_datetimes(pa.array(series), kind)
-    dictionary = _format_datetimes(pa.array(uniques), kind)
-    indices = pa.array(codes, mask=codes < 0).cast(pa.int32())
-    return pc.take(dictionary, indices)
-
-
-def _format_datetimes(values: pa.Array, kind: str) -> pa.Array:
-    full = values.cast(pa.timestamp("s"), safe=False).cast(pa.string())
-    if kind == "timestamp":
-        return full
-    text = values.cast(pa.date32(), safe=False).cast(pa.string())
-    if kind == "month":
-        text = pc.utf8_slice_codeunits(text, 0, 7)
-    return pc.if_else(_off_grid(values, kind), full, text)
-
-
-def _off_grid(values: pa.Array, kind: str) -> pa.Array:
-    """True for a date with a time of day, or a month not at midnight on day 1."""
-    unit = "month" if kind == "month" else "day"
-    return pc.not_equal(pc.floor_temporal(values, unit=unit), values)
-
-
-def _as_str(kind: pa.DataType) -> object:
-    return pd.StringDtype(na_value=np.nan) if pa.types.is_string(kind) else None
-
-
-def _csv_frame(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
-    out = {}
-    for name in frame.columns:
-        series = frame[name]
-        kind = kinds.get(name)
-        if kind in _DATETIME_KINDS:
-            as_datetime = _as_naive_datetime(series)
-            if as_datetime is not None:
-                text = _datetime_text(as_datetime, kind).to_pandas(types_mapper=_as_str)
-                series = pd.Series(text, index=series.index, dtype="str")
-        elif kind == "bool" and (
-            pd.api.types.is_bool_dtype(series.dtype) or series.dtype == object
-        ):
-            series = series.map({True: "true", False: "false"}, na_action="ignore")
-        out[name] = series
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _arrow_table(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pa.Table:
-    columns = {}
-    for name in frame.columns:
-        series = frame[name]
-        kind = kinds.get(name)
-        as_datetime = _as_naive_datetime(series) if kind in _DATETIME_KINDS else None
-        if as_datetime is None:
-            try:
-                columns[name] = pa.Array.from_pandas(series)
-            except (pa.ArrowTypeError, pa.ArrowInvalid):  # mixed Python objects: write text
-                columns[name] = pa.Array.from_pandas(series.astype("str"))
-        elif kind == "month":
-            columns[name] = _datetime_text(as_datetime, kind)
-        elif kind == "date":
-            values = pa.array(as_datetime)
-            if not pc.any(_off_grid(values, kind)).as_py():  # else keep the times to be seen
-                values = values.cast(pa.date32())
-            columns[name] = values
-        else:
-            columns[name] = pa.array(as_datetime)
-    return pa.table(columns)
-
-
-def load_dataset(folder: Path, encoding: str | None = None) -> Dataset:
-    """Load and validate a dataset folder; raise InvalidDatasetError listing every problem."""
-    # Imported here: validation builds on this module's readers and Dataset.
-    from retention.data.validation import validate_dataset
-
-    report = validate_dataset(folder, encoding=encoding)
-    if report.dataset is None:
-        raise InvalidDatasetError(report)
-    return report.dataset

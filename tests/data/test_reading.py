@@ -1,8 +1,7 @@
-"""Writing and loading dataset folders: formats, encodings, the typed in-memory tables."""
+"""Reading table files: encodings, NUL bytes and binary files, and the forms users bring."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,23 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retention.data.contract import TABLE_NAMES, Rule, columns_of
-from retention.data.io import Dataset, InvalidDatasetError, load_dataset, write_dataset
-from retention.data.validation import validate_dataset
+from retention.data.contract import TABLE_NAMES, Rule
+from retention.data.loading import load_dataset, validate_dataset
+from retention.data.writing import write_dataset
 
 from .conftest import Tables, places, the_problem
-
-EXPECTED_DTYPES = {
-    "customer_id": "str",
-    "voltage_kv": "float64",
-    "month": "datetime64[us]",
-    "open_date": "datetime64[us]",
-    "opened_at": "datetime64[us]",
-    "satisfaction": "Int64",
-    "sla_met": "boolean",
-    "planned": "boolean",
-    "channel": "str",
-}
 
 
 def _recode(folder: Path, table: str, encoding: str, bom: bool = False) -> Path:
@@ -36,126 +23,6 @@ def _recode(folder: Path, table: str, encoding: str, bom: bool = False) -> Path:
     text = path.read_text(encoding="utf-8")
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
     return path
-
-
-# --- round trips -----------------------------------------------------------------------------
-
-
-def test_a_written_dataset_loads_back_typed_and_equal(
-    tables: Tables, write: Callable[..., Path], fmt: str
-) -> None:
-    folder = write(tables, fmt)
-
-    dataset = load_dataset(folder)
-
-    assert isinstance(dataset, Dataset)
-    assert dataset.folder == folder
-    assert list(dataset.tables()) == list(TABLE_NAMES)
-    for name, original in tables.items():
-        loaded = dataset.table(name)
-        assert loaded is not None
-        assert list(loaded.columns) == columns_of(name)
-        for column, dtype in EXPECTED_DTYPES.items():
-            if column in loaded:
-                assert str(loaded[column].dtype) == dtype, (name, column)
-        expected = original.copy()
-        for column in expected.columns:
-            expected[column] = expected[column].astype(loaded[column].dtype)
-        pd.testing.assert_frame_equal(loaded, expected, check_exact=False)
-
-
-def test_months_are_the_first_day_and_keep_their_name(
-    tables: Tables, write: Callable[..., Path], fmt: str
-) -> None:
-    usage = load_dataset(write(tables, fmt)).monthly_usage
-
-    assert (usage["month"].dt.day == 1).all()
-    assert usage["month"].min() == pd.Timestamp("2024-01-01")
-
-
-def test_csv_on_disk_forms(tables: Tables, write: Callable[..., Path]) -> None:
-    folder = write(tables, "csv")
-
-    usage = (folder / "monthly_usage.csv").read_text(encoding="utf-8").splitlines()
-    billing = (folder / "monthly_billing.csv").read_text(encoding="utf-8").splitlines()
-    tickets = (folder / "service_tickets.csv").read_text(encoding="utf-8").splitlines()
-
-    assert usage[0].startswith("customer_id,month,kwh_total")
-    assert usage[1].startswith("C001,2024-01,")
-    assert ",2024-02-15," in billing[1]
-    assert tickets[1] == (
-        "T1,C001,2024-01-05 09:12:00,2024-01-06 10:00:00,hotline_95598,complaint,2,false"
-    )
-    assert tickets[2].endswith("inquiry,,")  # nulls are empty cells
-
-
-def test_parquet_on_disk_types(tables: Tables, write: Callable[..., Path]) -> None:
-    folder = write(tables, "parquet")
-
-    usage = pq.read_schema(folder / "monthly_usage.parquet")
-    billing = pq.read_schema(folder / "monthly_billing.parquet")
-    tickets = pq.read_schema(folder / "service_tickets.parquet")
-
-    assert pa.types.is_string(usage.field("month").type)
-    assert billing.field("due_date").type == pa.date32()
-    assert pa.types.is_timestamp(tickets.field("opened_at").type)
-    assert tickets.field("sla_met").type == pa.bool_()
-    assert pq.read_table(folder / "monthly_usage.parquet").column("month")[0].as_py() == "2024-01"
-
-
-def test_writing_one_format_replaces_the_other(tables: Tables, tmp_path: Path) -> None:
-    write_dataset(tables, tmp_path, fmt="csv")
-
-    written = write_dataset(tables, tmp_path, fmt="parquet")
-
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
-    assert validate_dataset(tmp_path).ok
-
-
-def test_writing_an_unknown_table_or_format_fails_before_writing(
-    tables: Tables, tmp_path: Path
-) -> None:
-    with pytest.raises(KeyError, match="customer"):
-        write_dataset({"customer": tables["customers"]}, tmp_path / "a")
-    with pytest.raises(ValueError, match="fmt"):
-        write_dataset(tables, tmp_path / "b", fmt="xlsx")
-    assert not (tmp_path / "a").exists()
-    assert not (tmp_path / "b").exists()
-
-
-def test_optional_tables_may_be_absent(tables: Tables, write: Callable[..., Path]) -> None:
-    required = {
-        k: v for k, v in tables.items() if k in ("customers", "monthly_usage", "monthly_billing")
-    }
-
-    dataset = load_dataset(write(required, "parquet"))
-
-    assert dataset.service_tickets is None
-    assert dataset.table("outages") is None
-    assert list(dataset.tables()) == ["customers", "monthly_usage", "monthly_billing"]
-
-
-def test_a_header_only_optional_table_loads_with_zero_typed_rows(
-    tables: Tables, write: Callable[..., Path], fmt: str
-) -> None:
-    tables["outages"] = tables["outages"].iloc[:0]
-
-    outages = load_dataset(write(tables, fmt)).outages
-
-    assert outages is not None
-    assert len(outages) == 0
-    assert str(outages["start_at"].dtype) == "datetime64[us]"
-    assert str(outages["planned"].dtype) == "boolean"
-
-
-def test_extra_columns_are_kept_after_the_contract_columns(
-    tables: Tables, write: Callable[..., Path]
-) -> None:
-    tables["customers"]["营销备注"] = "x"
-
-    customers = load_dataset(write(tables, "csv")).customers
-
-    assert list(customers.columns) == [*columns_of("customers"), "营销备注"]
 
 
 # --- encodings -------------------------------------------------------------------------------
@@ -400,41 +267,3 @@ def test_blank_lines_in_a_csv_keep_line_numbers_right(
 
     assert problem.rule == Rule.UNKNOWN_CUSTOMER
     assert places(problem) == [9]
-
-
-# --- load_dataset on bad data ----------------------------------------------------------------
-
-
-def test_load_dataset_raises_with_the_whole_report_and_writes_nothing(
-    tables: Tables, write: Callable[..., Path]
-) -> None:
-    tables["monthly_usage"].loc[2, "kwh_total"] = -1.0
-    tables["service_tickets"].loc[0, "customer_id"] = "C999"
-    folder = write(tables, "csv")
-    before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
-
-    with pytest.raises(InvalidDatasetError) as caught:
-        load_dataset(folder)
-
-    assert len(caught.value.report.problems) >= 2
-    message = str(caught.value)
-    assert "monthly_usage.csv" in message
-    assert "must be >= 0" in message
-    assert "C999" in message
-    assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
-
-
-def test_customer_names_never_reach_the_log(
-    tables: Tables, write: Callable[..., Path], caplog: pytest.LogCaptureFixture
-) -> None:
-    tables["customers"].loc[1, "voltage_kv"] = 11.0
-    folder = write(tables, "csv")
-
-    with caplog.at_level(logging.DEBUG):
-        report = validate_dataset(folder)
-        report.to_text()
-
-    assert not report.ok
-    assert caplog.records
-    for name in tables["customers"]["customer_name"]:
-        assert name not in caplog.text

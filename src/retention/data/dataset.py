@@ -1,0 +1,53 @@
+"""A dataset: a folder with one `NAME.parquet` or `NAME.csv` per table, and its loaded tables.
+
+The typed tables follow `retention.data.contract`: ids, text and enums as pandas `str`; floats
+as float64; satisfaction as `Int64`; booleans as `boolean`; months, dates and timestamps as
+naive local-time `datetime64[us]` (a month is its first day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from retention.data.contract import TABLE_NAMES, table_spec
+
+FORMATS = ("parquet", "csv")  # the file formats of a table in a dataset folder
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """The loaded, typed tables of one dataset; optional tables are None when absent."""
+
+    customers: pd.DataFrame
+    monthly_usage: pd.DataFrame
+    monthly_billing: pd.DataFrame
+    service_tickets: pd.DataFrame | None = None
+    work_orders: pd.DataFrame | None = None
+    outages: pd.DataFrame | None = None
+    interventions: pd.DataFrame | None = None
+    folder: Path | None = None
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """One table by its contract name (None when an optional table is absent)."""
+        table_spec(name)  # KeyError for a name that is not a table
+        frame: pd.DataFrame | None = getattr(self, name)
+        return frame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables present, in contract order."""
+        return {name: f for name in TABLE_NAMES if (f := self.table(name)) is not None}
+
+    def only(self, customer_ids: Iterable[str]) -> Dataset:
+        """The same dataset restricted to some accounts (every table's rows of them)."""
+        keep = set(customer_ids)
+        return Dataset(
+            **{
+                name: frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
+                for name, frame in self.tables().items()
+            },
+            folder=self.folder,
+        )
