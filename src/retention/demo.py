@@ -6,11 +6,16 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from sqlalchemy import Engine
 
 from retention.settings import Settings
+
+if TYPE_CHECKING:
+    from retention.store.batches import BatchInfo
 
 
 def run_demo(settings: Settings, console: Console, serve: bool = True, port: int = 8000) -> None:
@@ -18,10 +23,24 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     train, compare and register a model, promote it through the champion gate, score the
     portfolio into the store, export the list (CSV and Excel) and write its drift report;
     then serve the API on 127.0.0.1 with a fresh admin key (until Ctrl-C)."""
+    from retention.store.database import open_store
+
+    folder = settings.dataset_dir
+    _dataset(settings, console, folder)
+    _train_and_promote(settings, console, folder)
+    engine = open_store(settings.store_url)
+    batch, exports = _score_and_export(settings, console, folder, engine)
+    reports = _monitor(settings, console, folder, batch)
+    _summary(settings, console, folder, exports + reports)
+    if serve:
+        _serve(settings, console, engine, port)
+
+
+def _dataset(settings: Settings, console: Console, folder: Path) -> None:
+    """Steps 1-2: the demo portfolio simulated (or the user's folder), then validated."""
     from retention.data.loading import validate_dataset
     from retention.data.simulator import SimulationConfig, simulate_to_folder
 
-    folder = settings.dataset_dir
     if settings.data_dir is None:
         config = SimulationConfig(
             accounts=settings.demo_accounts,
@@ -40,12 +59,16 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     report.print(console)
     if not report.ok:
         raise SystemExit(1)
-    console.rule("3. 训练、比较、登记 / train, compare with baselines, register")
+
+
+def _train_and_promote(settings: Settings, console: Console, folder: Path) -> None:
+    """Steps 3-4: train, compare with the baselines, register; the champion gate decides."""
     from retention.training.config import load_config
     from retention.training.pipeline import fit_evaluate_log
     from retention.training.registry import promote
     from retention.training.rows import rows_from_dataset
 
+    console.rule("3. 训练、比较、登记 / train, compare with baselines, register")
     training = load_config()
     with console.status("训练中 / training ..."):
         rows = rows_from_dataset(folder, training)
@@ -58,14 +81,17 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     except RuntimeError as refused:  # the gate said no: the previous champion stays
         console.print(str(refused))
 
-    console.rule("5. 评分 / score the portfolio into the store")
+
+def _score_and_export(
+    settings: Settings, console: Console, folder: Path, engine: Engine
+) -> tuple[BatchInfo, list[Path]]:
+    """Steps 5-6: the portfolio scored into the store; the list as a workbook and a CSV."""
     from retention.data.loading import load_dataset
     from retention.scoring.export import default_name, write_export
     from retention.scoring.job import run_scoring
     from retention.store.batches import load_batch
-    from retention.store.database import open_store, safe_url
 
-    engine = open_store(settings.store_url)
+    console.rule("5. 评分 / score the portfolio into the store")
     with console.status("评分中 / scoring ..."):
         run = run_scoring(settings, load_dataset(folder), engine)
     run.print(console)
@@ -75,35 +101,41 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
         write_export(stored, fmt, settings.outputs_dir / default_name(stored, fmt, "zh"), "zh")
         for fmt in ("xlsx", "csv")
     ]
+    return run.batch, exports
 
+
+def _monitor(settings: Settings, console: Console, folder: Path, batch: BatchInfo) -> list[Path]:
+    """Step 7: the batch's drift report, in a child process: Evidently (seconds to import, a
+    large footprint) never enters the process that goes on to serve."""
     console.rule("7. 监测 / monitor: drift from the training reference")
-    # In a child process: Evidently (seconds to import, a large footprint) never enters the
-    # process that goes on to serve.
     child = {  # the settings this run was given, whatever the environment said
         "RETENTION_WORK_DIR": str(settings.work_dir),
         "RETENTION_DATABASE_URL": settings.store_url,
         "RETENTION_MLFLOW_TRACKING_URI": settings.tracking_uri,
     }
     monitored = subprocess.run(
-        [sys.executable, "-m", "retention", "monitor", str(folder), "--batch", str(run.batch.id)],
+        [sys.executable, "-m", "retention", "monitor", str(folder), "--batch", str(batch.id)],
         env={**os.environ, **child},
         check=False,
     )
-    reports = sorted(settings.reports_dir.glob(f"{run.batch.label}-*.html"))
     if monitored.returncode not in (0, 3):
         console.print("[yellow]监测未完成 / monitoring did not finish (see above)[/]")
+    return sorted(settings.reports_dir.glob(f"{batch.label}-*.html"))
+
+
+def _summary(settings: Settings, console: Console, folder: Path, files: list[Path]) -> None:
+    from retention.store.database import safe_url
 
     console.rule("完成 / done")
     console.print(f"数据目录 / dataset: {folder}")
-    for path in exports:
-        console.print(f"风险名单 / scored list: {path}", soft_wrap=True)
-    for path in reports:
-        console.print(f"监测报告 / monitoring report: {path}", soft_wrap=True)
+    for path in files:
+        what = (
+            "监测报告 / monitoring report" if path.suffix == ".html" else "风险名单 / scored list"
+        )
+        console.print(f"{what}: {path}", soft_wrap=True)
     console.print(f"数据库 / store: {safe_url(settings.store_url)}")
     console.print(f"模型登记 / MLflow: {settings.tracking_uri}")
     console.print("  .venv/bin/mlflow ui --backend-store-uri " + settings.tracking_uri)
-    if serve:
-        _serve(settings, console, engine, port)
 
 
 def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> None:
