@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,23 @@ def _fresh_venv(venv: Path, wheel: Path) -> Path:
     return python
 
 
-def test_the_wheel_runs_the_demo_from_an_empty_folder(tmp_path: Path) -> None:
-    wheel = _build_wheel(tmp_path / "dist", tmp_path / "build")
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("build"))
+
+
+def test_the_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
+    # Configs, templates, static files, migrations: what the package reads at run time.
+    package = ROOT / "src"
+    files = {
+        path.relative_to(package).as_posix()
+        for path in (package / "retention").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert files - set(zipfile.ZipFile(wheel).namelist()) == set()
+
+
+def test_the_wheel_runs_the_demo_from_an_empty_folder(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     python = _fresh_venv(venv, wheel)
     folder = tmp_path / "empty"
