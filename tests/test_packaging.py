@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 import retention
 from retention.features.catalogue import load_catalogue
@@ -61,3 +62,11 @@ def test_settings_point_the_loaders_at_a_users_own_copies(
     assert 9 in {action.due_working_days for action in load_playbook().actions.values()}
     calendar = WorkingCalendar()
     assert calendar.source(2030) == "holiday file" and calendar.source(2027) == "Mon-Fri"
+
+
+def test_a_setting_naming_no_file_is_refused_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETENTION_HOLIDAYS", str(tmp_path / "holidays-2030.yaml"))
+    with pytest.raises(ValidationError, match="holidays"):
+        Settings()

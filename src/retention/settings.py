@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, FilePath, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -101,16 +101,17 @@ class Settings(BaseSettings):
     )
 
     # Files users edit; each default is the copy shipped in the package (the repository keeps
-    # the same file under features/, serving/ and training/ to copy from).
-    catalogue: Path | None = Field(
+    # the same file under features/, serving/ and training/ to copy from). A path that names
+    # no file is refused when the settings are read, not when a job first needs it.
+    catalogue: FilePath | None = Field(
         default=None,
         description="The feature catalogue YAML; default: the packaged features/catalogue.yaml.",
     )
-    playbook: Path | None = Field(
+    playbook: FilePath | None = Field(
         default=None,
         description="The follow-up playbook YAML; default: the packaged serving/playbook.yaml.",
     )
-    holidays: Path | None = Field(
+    holidays: FilePath | None = Field(
         default=None,
         description="Holidays and make-up workdays for years chinese_calendar does not know; "
         "default: the packaged serving/holidays.yaml.",
