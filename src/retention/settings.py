@@ -7,11 +7,12 @@ horizon and the team's capacity).
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, FilePath, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -99,13 +100,30 @@ class Settings(BaseSettings):
         "the model's test ROC AUC.",
     )
 
+    # Files users edit; each default is the copy shipped in the package (the repository keeps
+    # the same file under features/, serving/ and training/ to copy from). A path that names
+    # no file is refused when the settings are read, not when a job first needs it.
+    catalogue: FilePath | None = Field(
+        default=None,
+        description="The feature catalogue YAML; default: the packaged features/catalogue.yaml.",
+    )
+    playbook: FilePath | None = Field(
+        default=None,
+        description="The follow-up playbook YAML; default: the packaged serving/playbook.yaml.",
+    )
+    holidays: FilePath | None = Field(
+        default=None,
+        description="Holidays and make-up workdays for years chinese_calendar does not know; "
+        "default: the packaged serving/holidays.yaml.",
+    )
+
     # The embedded demo: a simulated portfolio, see retention.data.simulator.
     demo_accounts: int = Field(default=5000, ge=50)
     demo_months: int = Field(default=36, ge=24, le=120)
     demo_start: str = Field(default="2023-11", pattern=r"^\d{4}-\d{2}$")
     demo_seed: int = 20261129
 
-    @field_validator("work_dir", "data_dir")
+    @field_validator("work_dir", "data_dir", "catalogue", "playbook", "holidays")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -131,6 +149,18 @@ class Settings(BaseSettings):
         return path.read_text(encoding="utf-8").strip()
 
     @property
+    def catalogue_file(self) -> Path:
+        return self.catalogue or packaged_file("features/catalogue.yaml")
+
+    @property
+    def playbook_file(self) -> Path:
+        return self.playbook or packaged_file("serving/playbook.yaml")
+
+    @property
+    def holidays_file(self) -> Path:
+        return self.holidays or packaged_file("serving/holidays.yaml")
+
+    @property
     def outputs_dir(self) -> Path:
         """Where exports and reports are written by default."""
         return self.work_dir / "outputs"
@@ -147,6 +177,17 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{Path('mlruns').resolve() / 'mlflow.db'}"
+
+
+def packaged_file(name: str) -> Path:
+    """A file shipped in the package under retention/resources/, e.g. 'serving/playbook.yaml'.
+
+    pip installs a wheel unpacked, so the resource is a file on disk that errors can name.
+    """
+    path = resources.files("retention").joinpath("resources", name)
+    if not isinstance(path, Path):
+        raise RuntimeError(f"retention is installed zipped; {name} is not a file on disk")
+    return path
 
 
 class ConfigFileError(ValueError):

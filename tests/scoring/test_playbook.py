@@ -10,7 +10,7 @@ import pytest
 from retention.data.contract import ACTION_CODES
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook, recommend
-from retention.settings import ConfigFileError
+from retention.settings import ConfigFileError, packaged_file
 
 MONDAY = dt.date(2026, 11, 2)
 
@@ -59,7 +59,7 @@ def test_accounts_in_exit_process_get_an_exit_visit() -> None:
 
 
 def test_a_rule_naming_an_unknown_action_fails_loudly(tmp_path: Path) -> None:
-    text = (Path(__file__).parents[2] / "serving" / "playbook.yaml").read_text(encoding="utf-8")
+    text = packaged_file("serving/playbook.yaml").read_text(encoding="utf-8")
     broken = tmp_path / "playbook.yaml"
     broken.write_text(text.replace("then: [tariff_plan]", "then: [tarif_plan]"), encoding="utf-8")
     with pytest.raises(ConfigFileError, match=r"playbook.yaml.*unknown actions \['tarif_plan'\]"):

@@ -2,5 +2,5 @@
 
 One module per feature group (consumption, price_bill, payment, service, work_orders,
 reliability, contract_market, profile); `snapshot` assembles them, `labels` defines churn,
-`catalogue` reads features/catalogue.yaml.
+`catalogue` reads the feature catalogue (packaged, or a user's copy).
 """

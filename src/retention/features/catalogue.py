@@ -1,6 +1,7 @@
 """The feature catalogue (features/catalogue.yaml): names, groups, directions and reason texts.
 
-Loaded and validated once when a job starts; a typo in the file fails loudly with the field.
+Shipped in the package; the setting RETENTION_CATALOGUE points at a user's own copy. Loaded
+and validated once when a job starts; a typo in the file fails loudly with the field.
 `render_reason` writes an account's own value into a feature's reason template, in Chinese or
 English, in the words and units a manager uses.
 """
@@ -14,10 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from retention.settings import ConfigFileError, load_yaml_model
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_CATALOGUE = PROJECT_ROOT / "features" / "catalogue.yaml"
+from retention.settings import ConfigFileError, Settings, load_yaml_model
 
 Unit = Literal[
     "change",
@@ -133,9 +131,10 @@ class CatalogueError(ConfigFileError):
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
-    """Read and validate the catalogue (default: features/catalogue.yaml of the project)."""
+    """Read and validate the catalogue (default: the RETENTION_CATALOGUE setting, else the
+    packaged one)."""
     try:
-        return load_yaml_model(path or DEFAULT_CATALOGUE, Catalogue, "feature catalogue")
+        return load_yaml_model(path or Settings().catalogue_file, Catalogue, "feature catalogue")
     except ConfigFileError as err:
         raise CatalogueError(str(err)) from err
 

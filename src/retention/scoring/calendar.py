@@ -1,8 +1,9 @@
 """Chinese working days: statutory holidays and make-up working days (调休) included.
 
 Years the bundled `chinese_calendar` knows (2004-2026 in 1.11) come from it; later years from a
-user-editable holiday file (serving/holidays.yaml); a year in neither falls back to Monday to
-Friday, with one warning naming the year. Never a crash: a due date is always given.
+user-editable holiday file (serving/holidays.yaml, shipped in the package; RETENTION_HOLIDAYS
+points at a user's own copy); a year in neither falls back to Monday to Friday, with one
+warning naming the year. Never a crash: a due date is always given.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from pathlib import Path
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict
 
-from retention.features.catalogue import PROJECT_ROOT
-from retention.settings import load_yaml_model
+from retention.settings import Settings, load_yaml_model
 
 log = logging.getLogger(__name__)
-DEFAULT_HOLIDAY_FILE = PROJECT_ROOT / "serving" / "holidays.yaml"
 
 
 class YearArrangement(BaseModel):
@@ -39,9 +38,11 @@ class HolidayFile(BaseModel):
 class WorkingCalendar:
     """Is a day a working day, and which is the n-th working day after a date."""
 
-    def __init__(self, holiday_file: Path | None = DEFAULT_HOLIDAY_FILE) -> None:
+    def __init__(self, holiday_file: Path | None = None) -> None:
+        """`holiday_file` default: the RETENTION_HOLIDAYS setting, else the packaged file."""
+        holiday_file = holiday_file or Settings().holidays_file
         self.arrangements: dict[int, YearArrangement] = {}
-        if holiday_file is not None and holiday_file.exists():
+        if holiday_file.exists():
             self.arrangements = dict(
                 load_yaml_model(holiday_file, HolidayFile, "holiday file").years
             )
@@ -75,8 +76,9 @@ class WorkingCalendar:
             self.fallback_years.add(day.year)
             log.warning(
                 "no holiday arrangement for %d: counting Monday to Friday as working days "
-                "(add the year to the holiday file, serving/holidays.yaml) / %d 年节假日安排缺失，"
-                "按周一至周五计算工作日",
+                "(add the year to a copy of serving/holidays.yaml named by RETENTION_HOLIDAYS) / "
+                "%d 年节假日安排缺失，按周一至周五计算工作日"
+                "（请在 RETENTION_HOLIDAYS 所指的节假日文件中补充）",
                 day.year,
                 day.year,
             )

@@ -1,7 +1,8 @@
 """The playbook (serving/playbook.yaml): which follow-up an account gets, who owns it, by when.
 
-Rules are data users edit; this module only reads them and applies them to an account's risk
-band, top reason groups and facts, with due dates in Chinese working days.
+Rules are data users edit (shipped in the package; RETENTION_PLAYBOOK points at a user's own
+copy); this module only reads them and applies them to an account's risk band, top reason
+groups and facts, with due dates in Chinese working days.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retention.data.contract import ACTION_CODES
-from retention.features.catalogue import PROJECT_ROOT
 from retention.scoring.calendar import WorkingCalendar
-from retention.settings import load_yaml_model
+from retention.settings import Settings, load_yaml_model
 
-DEFAULT_PLAYBOOK = PROJECT_ROOT / "serving" / "playbook.yaml"
 Band = Literal["high", "medium", "low", "exit"]
 FactValue = str | bool | list[str] | list[bool]
 
@@ -102,7 +101,8 @@ class Recommendation:
 
 
 def load_playbook(path: Path | None = None) -> Playbook:
-    return load_yaml_model(path or DEFAULT_PLAYBOOK, Playbook, "playbook")
+    """Read the playbook (default: the RETENTION_PLAYBOOK setting, else the packaged one)."""
+    return load_yaml_model(path or Settings().playbook_file, Playbook, "playbook")
 
 
 def recommend(

@@ -1,4 +1,7 @@
-"""Training configurations: small YAML files under training/, validated into frozen models."""
+"""Training configurations: small YAML files under training/, validated into frozen models.
+
+The default one is shipped in the package; `retention train --config` reads a user's own.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retention.features.catalogue import PROJECT_ROOT
 from retention.features.labels import ChurnDefinition
-from retention.settings import ConfigFileError, load_yaml_model
+from retention.settings import ConfigFileError, load_yaml_model, packaged_file
 
-DEFAULT_CONFIG = PROJECT_ROOT / "training" / "default.yaml"
+DEFAULT_CONFIG = packaged_file("training/default.yaml")
 
 
 class _Frozen(BaseModel):
@@ -67,7 +69,7 @@ class ConfigError(ConfigFileError):
 
 
 def load_config(path: Path | None = None) -> TrainingConfig:
-    """Read a training configuration (default: training/default.yaml)."""
+    """Read a training configuration (default: the packaged training/default.yaml)."""
     try:
         return load_yaml_model(path or DEFAULT_CONFIG, TrainingConfig, "training configuration")
     except ConfigFileError as err:
