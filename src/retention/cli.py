@@ -109,7 +109,7 @@ def train(
         )
     settings = Settings()
     try:
-        training = load_config(config)
+        training = load_config(config, settings.horizon_months)
         with err_console.status("准备训练数据 / building training rows ..."):
             if table is not None:
                 if id_column is None or label_column is None:

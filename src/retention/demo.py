@@ -69,7 +69,7 @@ def _train_and_promote(settings: Settings, console: Console, folder: Path) -> No
     from retention.training.rows import rows_from_dataset
 
     console.rule("3. 训练、比较、登记 / train, compare with baselines, register")
-    training = load_config()
+    training = load_config(horizon_months=settings.horizon_months)
     with console.status("训练中 / training ..."):
         rows = rows_from_dataset(folder, training)
         result = fit_evaluate_log(rows, training, settings.capacity, settings.tracking_uri, "demo")

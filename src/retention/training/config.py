@@ -68,9 +68,16 @@ class ConfigError(ConfigFileError):
     """A configuration file that cannot be used; the message names the file and the field."""
 
 
-def load_config(path: Path | None = None) -> TrainingConfig:
-    """Read a training configuration (default: the packaged training/default.yaml)."""
+def load_config(path: Path | None = None, horizon_months: int | None = None) -> TrainingConfig:
+    """Read a training configuration (default: the packaged training/default.yaml).
+
+    `horizon_months` (RETENTION_HORIZON_MONTHS) is the churn horizon when the file leaves
+    `churn.horizon_months` out, as the default file does; a file that sets it keeps its own."""
     try:
-        return load_yaml_model(path or DEFAULT_CONFIG, TrainingConfig, "training configuration")
+        config = load_yaml_model(path or DEFAULT_CONFIG, TrainingConfig, "training configuration")
     except ConfigFileError as err:
         raise ConfigError(str(err)) from err
+    if horizon_months is None or "horizon_months" in config.churn.model_fields_set:
+        return config
+    churn = config.churn.model_copy(update={"horizon_months": horizon_months})
+    return config.model_copy(update={"churn": ChurnDefinition.model_validate(churn.model_dump())})
