@@ -24,6 +24,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 browser-deps:  ## Debian's Chromium and a Chinese font for the browser tests (needs root; CI runs it)
 	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wqy; then \
