@@ -97,6 +97,16 @@ class StoredAction(ActionRow):
     batch_id: int
 
 
+class AccountInBatch(TypedDict):
+    """An account in one complete batch (its history over batches)."""
+
+    id: int  # the batch's
+    snapshot_date: dt.date
+    probability: float | None
+    band: Band
+    money_at_risk_cny: float | None
+
+
 SCORE_COLUMNS: Final = list(ScoreRow.__annotations__)
 REASON_COLUMNS: Final = list(ReasonRow.__annotations__)
 ACTION_COLUMNS: Final = list(ActionRow.__annotations__)

@@ -146,11 +146,7 @@ def score_snapshot(
     actions = _actions(
         frame, customer_rows, band_of, reasons, playbook, calendar, scored_on or when.date()
     )
-    leaving = customer_rows.loc[leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
-    leaving["expected_revenue_cny"] = frame.loc[leaving_mask, EXPECTED_REVENUE].to_numpy(
-        dtype=float
-    )
-    leaving["band"] = EXIT
+    leaving = _leaving(frame, customer_rows, leaving_mask)
     if usage_history:
         usage = usage_months(tables.dataset.monthly_usage, when)
         accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
@@ -172,6 +168,18 @@ def score_snapshot(
             frame, pd.Series(customer_rows["industry_code"].to_numpy(), frame.index), catalogue
         ),
     )
+
+
+def _leaving(
+    frame: pd.DataFrame, customer_rows: pd.DataFrame, leaving_mask: np.ndarray
+) -> pd.DataFrame:
+    """The accounts in exit process: listed apart, in the exit band, without a probability."""
+    leaving = customer_rows.loc[leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
+    leaving["expected_revenue_cny"] = frame.loc[leaving_mask, EXPECTED_REVENUE].to_numpy(
+        dtype=float
+    )
+    leaving["band"] = EXIT
+    return leaving
 
 
 def _predict(

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert,
 from sqlalchemy.exc import IntegrityError
 
 from retention.data.io import LOCAL_TIMEZONE
+from retention.records.labels import HIGH, PENDING, FollowUpOutcome
 from retention.store.batches import ACTIONS, SCORES
 from retention.store.keys import API_KEYS
 from retention.store.tables import FollowUp, FollowUpChange, utc_now
@@ -39,7 +40,7 @@ class IdempotencyConflict(ValueError):
 class NewFollowUp:
     customer_id: str
     action_code: str
-    outcome: str = "pending"
+    outcome: FollowUpOutcome = PENDING
     note: str | None = None
     contacted_at: dt.datetime | None = None
 
@@ -318,7 +319,7 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
                     SCORES.c.account_manager_id,
                     SCORES.c.region,
                     SCORES.c.money_at_risk_cny,
-                ).where(SCORES.c.batch_id == batch_id, SCORES.c.band == "high")
+                ).where(SCORES.c.batch_id == batch_id, SCORES.c.band == HIGH)
             ).all(),
             columns=["customer_id", "account_manager_id", "region", "money_at_risk_cny"],
         )
