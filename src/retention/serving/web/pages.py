@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from retention.data.contract import ACTION_CODES
 from retention.data.io import LOCAL_TIMEZONE, local_today
 from retention.records.batch import AccountInBatch
-from retention.records.labels import FOLLOW_UP_OUTCOMES
+from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
@@ -69,6 +69,8 @@ def _beijing(value: dt.datetime | str | None) -> str:
 
 
 templates.env.filters["beijing"] = _beijing
+# the bands a person filters the list by (the exit band has its own tab)
+templates.env.globals["listed_bands"] = [band for band in BANDS if band != EXIT]
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 SHOWN_FEATURES = 10  # drifted features listed on the model page
