@@ -60,21 +60,21 @@ def main() -> None:
             seconds = time.perf_counter() - began
             s = run.summary
             print(
-                f"\n{label}: batch {batch_id}, {s['current_rows']:,} accounts against "
-                f"{s['reference']['rows']:,} reference rows"
+                f"\n{label}: batch {batch_id}, {s.current_rows:,} accounts against "
+                f"{s.reference.rows:,} reference rows"
             )
             print("  " + " · ".join(f"{k} {v:.1f}s" for k, v in run.seconds.items()))
             print(f"  whole monitor run: {seconds:.1f} s (target <= 60 s)")
-            drift = s["drift"]
+            drift = s.drift
             print(
-                f"  drifted features {len(drift['drifted'])}/{drift['features_compared']}, "
-                f"score PSI {drift['score_psi']:.3f}, retrain: {s['retrain_recommended']}"
+                f"  drifted features {len(drift.drifted)}/{drift.features_compared}, "
+                f"score PSI {drift.score_psi:.3f}, retrain: {s.retrain_recommended}"
             )
-            if s["realised"]:
-                r = s["realised"]
+            if s.realised:
+                r = s.realised
                 print(
-                    f"  realised {r['realised_rate']:.2%} vs predicted {r['predicted_rate']:.2%}, "
-                    f"ROC AUC {r['roc_auc']:.3f} (test {s['test_roc_auc']:.3f})"
+                    f"  realised {r.realised_rate:.2%} vs predicted {r.predicted_rate:.2%}, "
+                    f"ROC AUC {r.roc_auc:.3f} (test {s.test_roc_auc:.3f})"
                 )
             sizes = ", ".join(
                 f"{k} {p.stat().st_size / 1e6:.1f} MB" for k, p in run.reports.items()

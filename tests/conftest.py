@@ -16,7 +16,8 @@ from sqlalchemy import create_engine, text
 from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, SimulationResult, simulate, write_result
 from retention.features.catalogue import load_catalogue
-from retention.scoring.batch import ScoredList, score_snapshot
+from retention.records.batch import ScoredList
+from retention.scoring.batch import score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
 from retention.serving.model import ServingModel

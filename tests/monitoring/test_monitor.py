@@ -31,7 +31,7 @@ def _labels(dataset: Dataset, snapshot: str) -> pd.Series:
 
 @pytest.mark.parametrize("month", ["stable-2026-10", "stable-2026-11"])
 def test_two_consecutive_stable_months_raise_no_alarm(monitored, month: str) -> None:  # type: ignore[no-untyped-def]
-    summary = monitored.runs[month].summary
+    summary = monitored.runs[month].summary.model_dump(mode="json")  # as stored and served
     assert summary["reference"]["source"] == "训练样本 / training reference sample"
     assert summary["drift"]["features_compared"] > 50
     assert not summary["retrain_recommended"], summary["reasons"]
@@ -41,7 +41,7 @@ def test_two_consecutive_stable_months_raise_no_alarm(monitored, month: str) -> 
 
 
 def test_a_tariff_reform_is_flagged_and_retraining_recommended(monitored) -> None:  # type: ignore[no-untyped-def]
-    summary = monitored.runs["shifted"].summary
+    summary = monitored.runs["shifted"].summary.model_dump(mode="json")
     # the reformed prices are the drifted features, most drifted first
     assert set(summary["drift"]["drifted"]) >= PRICE_FEATURES
     assert summary["drift"]["features"][0]["feature"] in PRICE_FEATURES
@@ -49,7 +49,7 @@ def test_a_tariff_reform_is_flagged_and_retraining_recommended(monitored) -> Non
     (reason,) = [r for r in summary["reasons"] if r["code"] == "feature_drift"]
     assert "avg_price_3m" in reason["text_en"] and "分布偏离训练参照" in reason["text_zh"]
     # the same accounts a month before the reform's first bills are stable
-    stable = monitored.runs["stable-2026-11"].summary["drift"]["features"]
+    stable = monitored.runs["stable-2026-11"].summary.model_dump(mode="json")["drift"]["features"]
     psi = {f["feature"]: f["psi"] for f in stable}
     assert all(psi[f] < 0.2 for f in PRICE_FEATURES)
 
@@ -62,19 +62,19 @@ def test_reports_are_written_logged_to_the_models_run_and_stored(monitored) -> N
     assert "avg_price_3m" in html and '<script src="http' not in html
     # the page says what it compares: the batch, and the reference as a sample
     assert f"批次 / batch {run.batch.id}" in html
-    assert f"a sample of {run.summary['reference']['rows']:,} rows" in html
+    assert f"a sample of {run.summary.reference.rows:,} rows" in html
     assert not list(drift.parent.glob(".*.tmp"))  # written whole, nothing left half-written
     stem = drift.name.removesuffix("-drift.html")  # batch-<id>-<snapshot>-<run time>
     assert stem.startswith(run.batch.label)
-    logged = MlflowClient().list_artifacts(run.summary["mlflow_run_id"], f"monitoring/{stem}")
+    logged = MlflowClient().list_artifacts(run.summary.mlflow_run_id, f"monitoring/{stem}")
     assert {p.path.rsplit("/", 1)[-1] for p in logged} == {drift.name, "summary.json"}
     stored = latest_report(monitored.engine)
     assert stored is not None and stored.id == run.report_id
-    assert stored.retrain_recommended and stored.summary == json.loads(json.dumps(run.summary))
+    assert stored.retrain_recommended and stored.summary == run.summary  # read back whole
 
 
 def test_a_batch_whose_horizon_has_not_passed_has_no_realised_churn(monitored) -> None:  # type: ignore[no-untyped-def]
-    summary = monitored.runs["stable-2026-11"].summary
+    summary = monitored.runs["stable-2026-11"].summary.model_dump(mode="json")
     assert summary["realised"] is None
     assert summary["matures_on"] == "2027-05-01"
     assert "realised" not in monitored.runs["stable-2026-11"].reports
@@ -82,7 +82,7 @@ def test_a_batch_whose_horizon_has_not_passed_has_no_realised_churn(monitored) -
 
 def test_a_matured_batch_compares_realised_churn_with_predicted(monitored) -> None:  # type: ignore[no-untyped-def]
     run = monitored.runs["matured"]
-    realised = run.summary["realised"]
+    realised = run.summary.model_dump(mode="json")["realised"]
     assert realised is not None and run.reports["realised"].is_file()
     # recomputed here from the stored batch and the contract's churn definition
     scores = batch_scores(monitored.engine, run.batch.id, ["customer_id", "band", "probability"])
@@ -120,11 +120,13 @@ def test_a_matured_batch_where_nobody_churned_is_reported_without_an_auc(monitor
         monitored.settings, stayed, monitored.engine, snapshot=pd.Timestamp("2026-04-01")
     ).batch
     run = run_monitoring(monitored.settings, stayed, monitored.engine, batch_id=batch.id)
-    realised = run.summary["realised"]
+    realised = run.summary.model_dump(mode="json")["realised"]
     assert realised["churned"] == 0 and realised["realised_rate"] == 0
     assert realised["roc_auc"] is None and realised["pr_auc"] is None
     assert set(run.reports) == {"drift"}  # no classification report without both outcomes
-    assert not any(r["code"] == "realised_auc" for r in run.summary["reasons"])
+    assert not any(
+        r["code"] == "realised_auc" for r in run.summary.model_dump(mode="json")["reasons"]
+    )
 
 
 def test_a_missing_table_counts_as_drift_and_is_named(monitored) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +138,7 @@ def test_a_missing_table_counts_as_drift_and_is_named(monitored) -> None:  # typ
         monitored.settings, partial, monitored.engine, snapshot=pd.Timestamp("2026-10-01")
     ).batch
     run = run_monitoring(monitored.settings, partial, monitored.engine, batch_id=batch.id)
-    summary = run.summary
+    summary = run.summary.model_dump(mode="json")
     missing = summary["drift"]["missing"]
     assert {"complaints_3m", "complaints_12m", "satisfaction_avg_12m"} <= set(missing)
     assert set(missing) <= set(summary["drift"]["drifted"])

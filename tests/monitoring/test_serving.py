@@ -40,8 +40,8 @@ def test_the_api_returns_the_latest_summary_to_administrators_only(monitored) ->
         body = client.get("/v1/monitoring", headers={"Authorization": f"Bearer {admin}"}).json()
     assert body["report_id"] == latest.report_id and body["batch_id"] == latest.batch.id
     assert body["retrain_recommended"] is True
-    assert [r["code"] for r in body["reasons"]] == [r["code"] for r in latest.summary["reasons"]]
-    assert body["drifted_features"] == latest.summary["drift"]["drifted"]
+    assert [r["code"] for r in body["reasons"]] == [r.code for r in latest.summary.reasons]
+    assert body["drifted_features"] == latest.summary.drift.drifted
     assert body["features"][0]["psi"] >= body["features"][-1]["psi"]
     assert body["realised"] is None and body["matures_on"] == "2027-05-01"
     assert body["report_pages"] == {"drift": f"/model/reports/{latest.report_id}/drift"}
@@ -54,8 +54,10 @@ def test_the_api_returns_the_latest_summary_to_administrators_only(monitored) ->
     assert [h["batch_id"] for h in history] == [runs[name].batch.id for name in expected]
     matured = monitored.runs["matured"]
     (row,) = [h for h in history if h["batch_id"] == matured.batch.id]
-    assert row["realised_rate"] == matured.summary["realised"]["realised_rate"]
-    assert row["roc_auc"] == matured.summary["realised"]["roc_auc"]
+    realised = matured.summary.realised
+    assert realised is not None
+    assert row["realised_rate"] == realised.realised_rate
+    assert row["roc_auc"] == realised.roc_auc
     assert all(h["realised_rate"] is None for h in history if h is not row)
 
 

@@ -28,17 +28,23 @@ def test_summaries_round_trip_and_the_headline_is_the_latest_snapshot(  # type: 
     )
     assert latest_report(engine) is None
     summary = monitored.runs["shifted"].summary  # a real summary: Chinese text, nulls, lists
-    first = save_report(engine, later, "1", {**summary, "snapshot_date": "2026-11-01"})
-    again = save_report(engine, later, "1", {**summary, "snapshot_date": "2026-11-01"})
+    first = save_report(
+        engine, later, "1", summary.model_copy(update={"snapshot_date": dt.date(2026, 11, 1)})
+    )
+    again = save_report(
+        engine, later, "1", summary.model_copy(update={"snapshot_date": dt.date(2026, 11, 1)})
+    )
     matured = monitored.runs["matured"].summary
-    backfill = save_report(engine, earlier, "1", {**matured, "snapshot_date": "2026-04-01"})
+    backfill = save_report(
+        engine, earlier, "1", matured.model_copy(update={"snapshot_date": dt.date(2026, 4, 1)})
+    )
     stored = report_by_id(engine, first)
-    assert stored is not None and stored.summary["reasons"] == summary["reasons"]
-    assert stored.retrain_recommended is summary["retrain_recommended"]
+    assert stored is not None and stored.summary.reasons == summary.reasons
+    assert stored.retrain_recommended is summary.retrain_recommended
     # a matured batch monitored last does not take the headline from the latest snapshot
     headline = latest_report(engine)
     assert headline is not None and headline.id == again
     history = report_history(engine)
     assert [r.id for r in history] == [again, backfill]
-    assert history[1].summary["realised"] == matured["realised"]
+    assert history[1].summary.realised == matured.realised
     engine.dispose()

@@ -6,7 +6,7 @@ import numpy as np
 
 from retention.data.dataset import Dataset
 from retention.features.snapshot import build_features
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.scoring.reasons import contributions
 from retention.training.registry import load_version
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.scoring.export import HEADERS, export_frame, write_export
 from retention.store.batches import StoredBatch, load_batch, save_batch
 from retention.store.database import open_store

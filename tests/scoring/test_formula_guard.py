@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, update
 
 from retention.data.local_time import local_today
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.scoring.export import inert, write_export
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel

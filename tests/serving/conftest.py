@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from retention.data.dataset import Dataset
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.serving.score_input import body_from_dataset

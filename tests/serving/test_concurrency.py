@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings

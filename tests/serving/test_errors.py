@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.deps import get_model
 from retention.serving.errors import CODES

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.serving.app import SMALL_BODY_BYTES, create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings

@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.store.batches import (
     BatchNotFound,
     BatchRefused,

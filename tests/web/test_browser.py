@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from retention.scoring.batch import ScoredList
+from retention.records.batch import ScoredList
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings

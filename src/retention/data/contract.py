@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from retention.records.labels import INTERVENTION_OUTCOMES, OUTCOME_LABELS
+
 ColumnKind = Literal["string", "float", "int", "bool", "enum", "date", "month", "timestamp"]
 
 DATETIME_DTYPE = "datetime64[us]"
@@ -70,7 +72,8 @@ ORDER_TYPES = (
     "transfer",
 )
 ORDER_STATUSES = ("open", "completed", "cancelled")
-OUTCOMES = ("pending", "retained", "churned", "unreachable")
+# interventions.outcome; the service's follow-ups add "contacted" (records.labels)
+OUTCOMES = INTERVENTION_OUTCOMES
 # The service-standard playbook of ../shared/SPEC.md (interventions.action_code).
 ACTION_CODES = (
     "dedicated_manager",
@@ -112,10 +115,7 @@ VALUE_LABELS_ZH: dict[str, str] = {
     "open": "未完成",
     "completed": "已完成",
     "cancelled": "已撤销",
-    "pending": "跟进中",
-    "retained": "已挽留",
-    "churned": "已流失",
-    "unreachable": "无法联系",
+    **{outcome: OUTCOME_LABELS[outcome][0] for outcome in OUTCOMES},
 }
 
 # kwh_peak + kwh_flat + kwh_valley must be within this share of kwh_total when all are present.

@@ -39,6 +39,17 @@ from retention.features.snapshot import build_snapshots
 from retention.features.sources import Tables
 from retention.monitoring.drift import SCORE, Drift, measure_drift, segment_drift
 from retention.monitoring.realised import Realised, realised_churn, save_classification_html
+from retention.records.labels import EXIT
+from retention.records.monitoring import (
+    DriftSummary,
+    FeatureDrift,
+    MonitoringSummary,
+    MonitoringThresholds,
+    RealisedChurn,
+    ReferenceSample,
+    RetrainReason,
+    SegmentDrift,
+)
 from retention.settings import Settings
 from retention.store.batches import (
     BatchInfo,
@@ -69,72 +80,48 @@ class MonitorError(ValueError):
 
 
 @dataclass(frozen=True)
-class Reason:
-    code: str  # feature_drift, score_drift, realised_auc
-    text_zh: str
-    text_en: str
-
-
-@dataclass(frozen=True)
 class MonitorRun:
     report_id: int
     batch: BatchInfo
-    summary: dict[str, Any]
+    summary: MonitoringSummary
     reports: dict[str, Path]
     seconds: dict[str, float]
 
     @property
     def retrain_recommended(self) -> bool:
-        return bool(self.summary["retrain_recommended"])
+        return self.summary.retrain_recommended
 
     def print(self, console: Console) -> None:
         s = self.summary
-        drift = s["drift"]
+        drift = s.drift
         console.print(
             f"批次 / batch {self.batch.id} ({self.batch.snapshot_date}), 模型 / model "
-            f"v{s['model_version']}: 参照 / reference {s['reference']['rows']:,} 行 rows "
-            f"({s['reference']['source']}), 本批 / batch {s['current_rows']:,} 户 accounts"
+            f"v{s.model_version}: 参照 / reference {s.reference.rows:,} 行 rows "
+            f"({s.reference.source}), 本批 / batch {s.current_rows:,} 户 accounts"
         )
         console.print(
-            f"  特征漂移 / drifted features: {len(drift['drifted'])} / {drift['features_compared']}"
-            f" ({drift['drifted_share']:.1%}); 评分 PSI / score PSI {drift['score_psi']:.3f}"
+            f"  特征漂移 / drifted features: {len(drift.drifted)} / {drift.features_compared}"
+            f" ({drift.drifted_share:.1%}); 评分 PSI / score PSI {drift.score_psi:.3f}"
         )
-        for segment in s["segments"][:3]:
-            if segment["drifted"]:
-                named = ", ".join(d["feature"] for d in segment["drifted"])
+        for segment in s.segments[:3]:
+            if segment.drifted:
+                named = ", ".join(d.feature for d in segment.drifted)
                 console.print(
-                    f"    {segment['segment']}={segment['value']} ({segment['accounts']:,}): "
-                    f"{segment['drifted_share']:.1%} 漂移 drifted: {named}"
+                    f"    {segment.segment}={segment.value} ({segment.accounts:,}): "
+                    f"{segment.drifted_share:.1%} 漂移 drifted: {named}"
                 )
-        if s["drift"]["missing"]:
+        if drift.missing:
+            console.print("  [red]缺失特征 / missing features:[/] " + ", ".join(drift.missing))
+        if s.accounts_not_in_dataset:
             console.print(
-                "  [red]缺失特征 / missing features:[/] " + ", ".join(s["drift"]["missing"])
+                f"  数据中缺少本批 {s.accounts_not_in_dataset:,} 户 / "
+                f"{s.accounts_not_in_dataset:,} of the batch's accounts are not in the data"
             )
-        if s["accounts_not_in_dataset"]:
-            console.print(
-                f"  数据中缺少本批 {s['accounts_not_in_dataset']:,} 户 / "
-                f"{s['accounts_not_in_dataset']:,} of the batch's accounts are not in the data"
-            )
-        realised = s["realised"]
-        if realised is not None and realised["realised_rate"] is None:
-            console.print("  实际流失 / realised churn: 无已知结果 / no known outcomes")
-        elif realised is None:
-            console.print(
-                f"  实际流失 / realised churn: {s['realised_note_zh']} / {s['realised_note_en']}"
-            )
-        else:
-            auc = realised["roc_auc"]
-            rates = (
-                f"{realised['realised_rate']:.1%}, 预测 predicted {realised['predicted_rate']:.1%}"
-            )
-            console.print(
-                f"  实际流失 / realised churn: {realised['churned']:,} / {realised['accounts']:,} "
-                f"({rates})" + (f", ROC AUC {auc:.3f}" if auc is not None else "")
-            )
-        if s["retrain_recommended"]:
+        self._print_realised(console)
+        if s.retrain_recommended:
             console.print("[bold red]建议重新训练 / retraining recommended[/]")
-            for reason in s["reasons"]:
-                console.print(f"  - {reason['text_zh']}\n    {reason['text_en']}")
+            for reason in s.reasons:
+                console.print(f"  - {reason.text_zh}\n    {reason.text_en}")
         else:
             console.print("[green]模型状态正常 / the model is healthy[/]")
         for kind, path in self.reports.items():
@@ -142,6 +129,24 @@ class MonitorRun:
         console.print(
             "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
         )
+
+    def _print_realised(self, console: Console) -> None:
+        s = self.summary
+        realised = s.realised
+        if realised is not None and realised.realised_rate is None:
+            console.print("  实际流失 / realised churn: 无已知结果 / no known outcomes")
+        elif realised is None:
+            console.print(
+                f"  实际流失 / realised churn: {s.realised_note_zh} / {s.realised_note_en}"
+            )
+        else:
+            auc = realised.roc_auc
+            predicted = realised.predicted_rate or 0.0  # known whenever realised_rate is
+            rates = f"{realised.realised_rate:.1%}, 预测 predicted {predicted:.1%}"
+            console.print(
+                f"  实际流失 / realised churn: {realised.churned:,} / {realised.accounts:,} "
+                f"({rates})" + (f", ROC AUC {auc:.3f}" if auc is not None else "")
+            )
 
 
 def reference_rows(version: str, model: ChurnModel) -> tuple[pd.DataFrame, str]:
@@ -229,17 +234,17 @@ def _batch_frame(
 
 def _reasons(
     drift: Drift, realised: Realised | None, test_auc: float | None, settings: Settings
-) -> list[Reason]:
+) -> list[RetrainReason]:
     reasons = []
     if drift.missing:
         named = ", ".join(drift.missing[:SHOWN_FEATURES])
         reasons.append(
-            Reason(
-                "missing_features",
-                f"{len(drift.missing)} 个特征在本批数据中为空或缺失率远高于训练时"
+            RetrainReason(
+                code="missing_features",
+                text_zh=f"{len(drift.missing)} 个特征在本批数据中为空或缺失率远高于训练时"
                 f"（可能缺少数据表或字段，请先核对数据）：{named}",
-                f"{len(drift.missing)} features are empty, or far more often empty than in "
-                f"training (a table or column may be missing: check the data first): {named}",
+                text_en=f"{len(drift.missing)} features are empty, or far more often empty than "
+                f"in training (a table or column may be missing: check the data first): {named}",
             )
         )
     if drift.drifted_share >= settings.drift_share:
@@ -248,21 +253,22 @@ def _reasons(
         named += f" …(+{more})" if more > 0 else ""
         n, m = len(drift.drifted), len(drift.features)
         reasons.append(
-            Reason(
-                "feature_drift",
-                f"{m} 个特征中有 {n} 个（{drift.drifted_share:.1%}）分布偏离训练参照"
+            RetrainReason(
+                code="feature_drift",
+                text_zh=f"{m} 个特征中有 {n} 个（{drift.drifted_share:.1%}）分布偏离训练参照"
                 f"（PSI ≥ {drift.threshold:g}；阈值 {settings.drift_share:.0%}）：{named}",
-                f"{n} of {m} features ({drift.drifted_share:.1%}) drifted from the training "
-                f"reference (PSI ≥ {drift.threshold:g}; retrain from "
+                text_en=f"{n} of {m} features ({drift.drifted_share:.1%}) drifted from the "
+                f"training reference (PSI ≥ {drift.threshold:g}; retrain from "
                 f"{settings.drift_share:.0%}): {named}",
             )
         )
     if drift.score_drifted:
         reasons.append(
-            Reason(
-                "score_drift",
-                f"流失概率分布偏离训练参照：PSI {drift.score_psi:.3f} ≥ {drift.threshold:g}",
-                f"the churn probabilities drifted from the training reference: PSI "
+            RetrainReason(
+                code="score_drift",
+                text_zh=f"流失概率分布偏离训练参照：PSI {drift.score_psi:.3f} "
+                f"≥ {drift.threshold:g}",
+                text_en=f"the churn probabilities drifted from the training reference: PSI "
                 f"{drift.score_psi:.3f} ≥ {drift.threshold:g}",
             )
         )
@@ -270,12 +276,12 @@ def _reasons(
         drop = test_auc - realised.roc_auc
         if drop > settings.max_auc_drop:
             reasons.append(
-                Reason(
-                    "realised_auc",
-                    f"实际流失的 ROC AUC {realised.roc_auc:.3f} 比训练测试的 {test_auc:.3f} "
-                    f"低 {drop:.3f}（允许 {settings.max_auc_drop:g}）",
-                    f"realised ROC AUC {realised.roc_auc:.3f} is {drop:.3f} below the test "
-                    f"ROC AUC {test_auc:.3f} (allowed {settings.max_auc_drop:g})",
+                RetrainReason(
+                    code="realised_auc",
+                    text_zh=f"实际流失的 ROC AUC {realised.roc_auc:.3f} 比训练测试的 "
+                    f"{test_auc:.3f} 低 {drop:.3f}（允许 {settings.max_auc_drop:g}）",
+                    text_en=f"realised ROC AUC {realised.roc_auc:.3f} is {drop:.3f} below the "
+                    f"test ROC AUC {test_auc:.3f} (allowed {settings.max_auc_drop:g})",
                 )
             )
     return reasons
@@ -339,27 +345,10 @@ def run_monitoring(
     definition = churn_definition(model)
     reference, source = reference_rows(batch.model_version, model)
     current, matured, absent = _batch_frame(tables, engine, batch, definition)
-    listed = current[current["band"] != "exit"]
+    compared = _Compared(batch, source, reference, current[current["band"] != EXIT], current)
     lap("load")
 
-    categorical = list(model.categories)
-    drift = measure_drift(
-        reference,
-        listed,
-        model.features,
-        categorical,
-        settings.drift_threshold,
-        settings.drift_share,
-        title=f"{batch.label}: {len(listed):,} accounts against model v{batch.model_version}'s "
-        f"training reference ({source}: {len(reference):,} rows)",
-    )
-    segments = segment_drift(
-        reference,
-        listed,
-        [f for f in drift.features["feature"] if f not in drift.missing],
-        categorical,
-        settings.drift_threshold,
-    )
+    drift, segments = _drift(compared, model, settings)
     lap("drift")
 
     realised = None
@@ -373,61 +362,25 @@ def run_monitoring(
 
     # Every figure is computed: now the files, named by the run so that earlier summaries
     # keep their own reports, and removed again if a later step fails.
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     stem = f"{batch.label}-{now:%Y%m%dT%H%M%SZ}"
     folder = (reports_dir or settings.reports_dir).expanduser().resolve()
     reports: dict[str, Path] = {}
     try:
-        about = [
-            f"批次 / batch {batch.id} · 评估日期 / snapshot {batch.snapshot_date} · "
-            f"模型 / model {batch.model_name} v{batch.model_version} · 监测时间 / monitored at "
-            f"{now:%Y-%m-%d %H:%M} UTC",
-            f"本批 / batch: {len(listed):,} 户 accounts (正在办理销户/减容的除外 / in exit "
-            f"process left out) · 参照 / reference: {source}, 抽样 {len(reference):,} 行 / a "
-            f"sample of {len(reference):,} rows (同样行数取自每个评估月 / the same number from "
-            f"every snapshot)",
-        ]
-        reports["drift"] = _write(
-            drift.save_html,
-            folder / f"{stem}-drift.html",
-            [
-                "数据与评分漂移（PSI）/ data and score drift (PSI), "
-                f"PSI ≥ {settings.drift_threshold:g} 为漂移 / counts as drifted",
-                *about,
-            ],
-        )
-        if realised is not None and realised.roc_auc is not None:
-            # The reference's test rows: the model's own training rows would flatter it.
-            tested = reference[reference["part"] == "test"] if "part" in reference else reference
-            scored = current[(current["band"] != "exit") & current["churn"].notna()]
-            reports["realised"] = _write(
-                lambda path: save_classification_html(
-                    tested,
-                    scored,
-                    path,
-                    title=f"{batch.label}: realised churn against predicted "
-                    f"(reference: the model's test rows)",
-                    threshold=settings.medium_probability,
-                ),
-                folder / f"{stem}-realised.html",
-                [
-                    "实际流失与预测对比 / realised churn against predicted; 参照为模型的测试集 / "
-                    f"reference: the model's test rows ({len(tested):,}); 判为流失的概率阈值 / "
-                    f"probability threshold {settings.medium_probability:g}",
-                    *about,
-                ],
-            )
+        _write_reports(reports, folder / stem, compared, drift, realised, settings, now)
         lap("reports")
-
         summary = _summary(
-            batch, model, definition, source, reference, listed, absent, drift, segments,
-            realised, matured, test_auc, reasons, reports, settings, now,
+            compared, absent, drift, segments, definition, matured, realised, test_auc,
+            reasons, reports, settings, now,
         )  # fmt: skip
-        run_id = summary["mlflow_run_id"]
         client = MlflowClient()
         for path in reports.values():
-            client.log_artifact(run_id, str(path), f"monitoring/{stem}")
-        client.log_dict(run_id, summary, f"monitoring/{stem}/summary.json")
+            client.log_artifact(summary.mlflow_run_id, str(path), f"monitoring/{stem}")
+        client.log_dict(
+            summary.mlflow_run_id,
+            summary.model_dump(mode="json"),
+            f"monitoring/{stem}/summary.json",
+        )
         report_id = save_report(engine, batch.id, batch.model_version, summary)
     except BaseException:
         for path in reports.values():
@@ -437,80 +390,182 @@ def run_monitoring(
     return MonitorRun(report_id, batch, summary, reports, seconds)
 
 
+@dataclass(frozen=True)
+class _Compared:
+    """What a run compares: the batch's listed accounts against the model's reference."""
+
+    batch: BatchInfo
+    source: str  # where the reference came from
+    reference: pd.DataFrame
+    listed: pd.DataFrame  # the batch's accounts without the exit band
+    current: pd.DataFrame  # all of the batch's accounts in the dataset, with labels if matured
+
+
+def _drift(
+    compared: _Compared, model: ChurnModel, settings: Settings
+) -> tuple[Drift, list[dict[str, object]]]:
+    """Drift of the listed accounts from the reference, overall and by segment."""
+    batch, reference, listed = compared.batch, compared.reference, compared.listed
+    categorical = list(model.categories)
+    drift = measure_drift(
+        reference,
+        listed,
+        model.features,
+        categorical,
+        settings.drift_threshold,
+        settings.drift_share,
+        title=f"{batch.label}: {len(listed):,} accounts against model v{batch.model_version}'s "
+        f"training reference ({compared.source}: {len(reference):,} rows)",
+    )
+    segments = segment_drift(
+        reference,
+        listed,
+        [f for f in drift.features["feature"] if f not in drift.missing],
+        categorical,
+        settings.drift_threshold,
+    )
+    return drift, segments
+
+
+def _write_reports(
+    reports: dict[str, Path],
+    stem: Path,
+    compared: _Compared,
+    drift: Drift,
+    realised: Realised | None,
+    settings: Settings,
+    now: dt.datetime,
+) -> None:
+    """The drift report and, once realised churn has both classes, the classification
+    report; each path goes into `reports` as soon as it is written (the caller removes them
+    if a later step fails)."""
+    batch, source, reference, current = (
+        compared.batch,
+        compared.source,
+        compared.reference,
+        compared.current,
+    )
+    about = [
+        f"批次 / batch {batch.id} · 评估日期 / snapshot {batch.snapshot_date} · "
+        f"模型 / model {batch.model_name} v{batch.model_version} · 监测时间 / monitored at "
+        f"{now:%Y-%m-%d %H:%M} UTC",
+        f"本批 / batch: {len(compared.listed):,} 户 accounts (正在办理销户/减容的除外 / in exit "
+        f"process left out) · 参照 / reference: {source}, 抽样 {len(reference):,} 行 / a "
+        f"sample of {len(reference):,} rows (同样行数取自每个评估月 / the same number from "
+        f"every snapshot)",
+    ]
+    reports["drift"] = _write(
+        drift.save_html,
+        stem.with_name(f"{stem.name}-drift.html"),
+        [
+            "数据与评分漂移（PSI）/ data and score drift (PSI), "
+            f"PSI ≥ {settings.drift_threshold:g} 为漂移 / counts as drifted",
+            *about,
+        ],
+    )
+    if realised is None or realised.roc_auc is None:
+        return
+    # The reference's test rows: the model's own training rows would flatter it.
+    tested = reference[reference["part"] == "test"] if "part" in reference else reference
+    scored = current[(current["band"] != EXIT) & current["churn"].notna()]
+    reports["realised"] = _write(
+        lambda path: save_classification_html(
+            tested,
+            scored,
+            path,
+            title=f"{batch.label}: realised churn against predicted "
+            f"(reference: the model's test rows)",
+            threshold=settings.medium_probability,
+        ),
+        stem.with_name(f"{stem.name}-realised.html"),
+        [
+            "实际流失与预测对比 / realised churn against predicted; 参照为模型的测试集 / "
+            f"reference: the model's test rows ({len(tested):,}); 判为流失的概率阈值 / "
+            f"probability threshold {settings.medium_probability:g}",
+            *about,
+        ],
+    )
+
+
 def _summary(
-    batch: BatchInfo,
-    model: ChurnModel,
-    definition: ChurnDefinition,
-    source: str,
-    reference: pd.DataFrame,
-    listed: pd.DataFrame,
+    compared: _Compared,
     absent: int,
     drift: Drift,
     segments: list[dict[str, object]],
-    realised: Realised | None,
+    definition: ChurnDefinition,
     matured: bool,
+    realised: Realised | None,
     test_auc: float | None,
-    reasons: list[Reason],
+    reasons: list[RetrainReason],
     reports: dict[str, Path],
     settings: Settings,
     now: dt.datetime,
-) -> dict[str, Any]:
-    """The JSON summary stored with the batch and logged to MLflow."""
+) -> MonitoringSummary:
+    """The summary stored with the batch and logged to MLflow."""
+    batch, reference = compared.batch, compared.reference
     ripe = matures_on(batch.snapshot_date, definition)
+    return MonitoringSummary(
+        batch_id=batch.id,
+        snapshot_date=batch.snapshot_date,
+        model_version=batch.model_version,
+        mlflow_run_id=training_run(batch.model_version),
+        monitored_at=now,
+        reference=_reference(compared.source, reference),
+        current_rows=len(compared.listed),
+        accounts_not_in_dataset=absent,
+        settings=MonitoringThresholds(
+            method="psi",
+            drift_threshold=settings.drift_threshold,
+            drift_share=settings.drift_share,
+            max_auc_drop=settings.max_auc_drop,
+        ),
+        drift=_drift_summary(drift),
+        segments=[SegmentDrift.model_validate(segment) for segment in segments],
+        churn_definition=definition.model_dump(),
+        horizon_months=definition.horizon_months,
+        matures_on=ripe,
+        realised=None if realised is None else RealisedChurn.model_validate(realised.as_dict()),
+        realised_note_zh="已到期" if matured else f"观察期未满，{ripe} 后可评估",
+        realised_note_en="matured"
+        if matured
+        else f"the horizon has not passed: labels mature on {ripe}",
+        test_roc_auc=test_auc,
+        retrain_recommended=bool(reasons),
+        reasons=reasons,
+        reports={kind: str(path) for kind, path in reports.items()},
+    )
+
+
+def _reference(source: str, reference: pd.DataFrame) -> ReferenceSample:
     times = (
         pd.to_datetime(reference["snapshot_date"]).dropna()
         if "snapshot_date" in reference
         else pd.Series([], dtype="datetime64[us]")
     )
-    return {
-        "batch_id": batch.id,
-        "snapshot_date": batch.snapshot_date.isoformat(),
-        "model_version": batch.model_version,
-        "mlflow_run_id": training_run(batch.model_version),
-        "monitored_at": now.isoformat(timespec="seconds"),
-        "reference": {
-            "source": source,
-            "rows": len(reference),
-            "snapshots": sorted({f"{d:%Y-%m-%d}" for d in times}),
-        },
-        "current_rows": len(listed),
-        "accounts_not_in_dataset": absent,
-        "settings": {
-            "method": "psi",
-            "drift_threshold": settings.drift_threshold,
-            "drift_share": settings.drift_share,
-            "max_auc_drop": settings.max_auc_drop,
-        },
-        "drift": {
-            "features_compared": len(drift.features),
-            "drifted_share": drift.drifted_share,
-            "drifted": drift.drifted,
-            "missing": drift.missing,
-            "score_psi": drift.score_psi,
-            "score_drifted": drift.score_drifted,
-            "not_compared": drift.not_compared,
-            "features": [
-                {
-                    "feature": row.feature,
-                    "psi": _number(row.psi),
-                    "drifted": bool(row.drifted),
-                    "missing": bool(row.missing),
-                    "missing_share": _number(row.missing_share),
-                }
-                for row in drift.features.itertuples(index=False)
-            ],
-        },
-        "segments": segments,
-        "churn_definition": definition.model_dump(),
-        "horizon_months": definition.horizon_months,
-        "matures_on": ripe.isoformat(),
-        "realised": None if realised is None else realised.as_dict(),
-        "realised_note_zh": "已到期" if matured else f"观察期未满，{ripe} 后可评估",
-        "realised_note_en": "matured"
-        if matured
-        else f"the horizon has not passed: labels mature on {ripe}",
-        "test_roc_auc": test_auc,
-        "retrain_recommended": bool(reasons),
-        "reasons": [r.__dict__ for r in reasons],
-        "reports": {kind: str(path) for kind, path in reports.items()},
-    }
+    return ReferenceSample(
+        source=source,
+        rows=len(reference),
+        snapshots=sorted({pd.Timestamp(d).date() for d in times}),
+    )
+
+
+def _drift_summary(drift: Drift) -> DriftSummary:
+    return DriftSummary(
+        features_compared=len(drift.features),
+        drifted_share=drift.drifted_share,
+        drifted=drift.drifted,
+        missing=drift.missing,
+        score_psi=drift.score_psi,
+        score_drifted=drift.score_drifted,
+        not_compared=drift.not_compared,
+        features=[
+            FeatureDrift(
+                feature=str(row.feature),
+                psi=_number(row.psi),
+                drifted=bool(row.drifted),
+                missing=bool(row.missing),
+                missing_share=_number(row.missing_share),
+            )
+            for row in drift.features.itertuples(index=False)
+        ],
+    )

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-BAND_ORDER = ("high", "medium", "low", "exit")
+from retention.records.labels import BANDS, EXIT
+
+BAND_ORDER = BANDS
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def realised_churn(frame: pd.DataFrame) -> Realised:
     order = [b for b in BAND_ORDER if b in by_band.index]
     by_band = by_band.reindex(order).rename_axis("band").reset_index()
     by_band[["accounts", "churned"]] = by_band[["accounts", "churned"]].astype(int)
-    scored = frame[frame["band"] != "exit"]
+    scored = frame[frame["band"] != EXIT]
     label = scored["churn"].astype(int).to_numpy()
     probability = scored["probability"].to_numpy(dtype=float)
     both = 0 < label.sum() < label.size

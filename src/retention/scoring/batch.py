@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,50 +18,18 @@ from retention.data.dataset import Dataset
 from retention.features.catalogue import Catalogue
 from retention.features.snapshot import EXPECTED_REVENUE, build_features, peer_medians
 from retention.features.sources import Tables
+from retention.records.batch import (
+    ACCOUNT_COLUMNS,
+    ACTION_COLUMNS,
+    USAGE_COLUMN,
+    USAGE_MONTHS,
+    ScoredList,
+)
+from retention.records.labels import EXIT, HIGH, LOW, MEDIUM
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, recommend
 from retention.scoring.reasons import contributions, reason_table
 from retention.training.model import ChurnModel
-
-ACCOUNT_COLUMNS = [
-    "customer_id",
-    "customer_name",
-    "industry_code",
-    "region",
-    "account_manager_id",
-    "contract_capacity_kva",
-]
-ACTION_COLUMNS = [
-    "customer_id",
-    "position",
-    "code",
-    "text_zh",
-    "text_en",
-    "role",
-    "owner",
-    "owner_zh",
-    "owner_en",
-    "due_date",
-    "due_working_days",
-]
-
-
-@dataclass(frozen=True)
-class ScoredList:
-    """One scoring run: the ranked list, its reasons and actions, and the accounts leaving."""
-
-    snapshot: pd.Timestamp
-    accounts: pd.DataFrame  # one row per account, ranked by money at risk
-    reasons: pd.DataFrame  # customer_id, rank, group, contribution, feature, value, texts
-    actions: pd.DataFrame  # ACTION_COLUMNS, for every account listed (leaving ones too)
-    leaving: pd.DataFrame  # accounts in exit process (band "exit"); their visit is in actions
-    seconds: dict[str, float] = field(default_factory=dict)  # time per step
-    # The snapshot's peer medians, so an account scored on demand meets the same peers.
-    peers: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-USAGE_COLUMN = "kwh_36m"
-USAGE_MONTHS = 36
 
 
 def usage_months(usage: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
@@ -115,12 +82,12 @@ def bands(
     """high: the top K by money at risk (K = the team's capacity), or, for a few accounts
     scored on demand, at least the batch's smallest high money at risk (`high_floor`); then
     medium by probability."""
-    band = np.where(probability >= medium_probability, "medium", "low").astype(object)
+    band = np.where(probability >= medium_probability, MEDIUM, LOW).astype(object)
     if high_floor is not None:
-        band[np.nan_to_num(money_at_risk) >= high_floor] = "high"
+        band[np.nan_to_num(money_at_risk) >= high_floor] = HIGH
         return band
     top = np.argsort(-np.nan_to_num(money_at_risk), kind="stable")[:capacity]
-    band[top] = "high"
+    band[top] = HIGH
     return band
 
 
@@ -147,7 +114,6 @@ def score_snapshot(
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
-    today = scored_on or when.date()
     frame = build_features(tables, when, catalogue, peers=peers)
     clock.lap("features")
     # each feature row's archive record, in the frame's order (a take, not an index lookup)
@@ -158,15 +124,15 @@ def score_snapshot(
     rows = frame[~leaving_mask]
 
     matrix = model.matrix(rows)
-    probability = model.calibration(model.raw_score(matrix))
-    revenue = rows[EXPECTED_REVENUE].to_numpy(dtype=float)
-    money = probability * np.nan_to_num(revenue)
-    band = bands(money, probability, capacity, medium_probability, high_floor)
     accounts = customer_rows.loc[~leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
-    accounts["probability"] = probability
-    accounts["expected_revenue_cny"] = revenue
-    accounts["money_at_risk_cny"] = money
-    accounts["band"] = band
+    _predict(accounts, model, matrix, rows[EXPECTED_REVENUE].to_numpy(dtype=float))
+    accounts["band"] = bands(
+        accounts["money_at_risk_cny"].to_numpy(),
+        accounts["probability"].to_numpy(),
+        capacity,
+        medium_probability,
+        high_floor,
+    )
     clock.lap("predict")
 
     # Every listed account's reasons, from the model's own per-row contributions (TreeSHAP:
@@ -175,44 +141,12 @@ def score_snapshot(
     reasons.insert(0, "customer_id", rows.index.to_numpy()[reasons["row"].to_numpy()])
     reasons = reasons.drop(columns="row")
     clock.lap("reasons")
-    groups_of: dict[str, list[str]] = defaultdict(list)
-    for customer, group in zip(reasons["customer_id"], reasons["group"], strict=True):
-        groups_of[customer].append(group)
 
-    facts = pd.DataFrame(
-        {
-            "market_mode": frame["market_mode"].astype("object").to_numpy(),
-            "self_generation": customer_rows["self_generation_kw"].fillna(0).to_numpy() > 0,
-            "slow_orders": frame["order_delay_days_12m"].fillna(0).to_numpy() > 0,
-            "has_manager": frame["has_dedicated_manager"].to_numpy() > 0,
-        },
-        index=frame.index,
+    band_of = dict(zip(rows.index, accounts["band"], strict=True))
+    actions = _actions(
+        frame, customer_rows, band_of, reasons, playbook, calendar, scored_on or when.date()
     )
-    band_of = dict(zip(rows.index, band, strict=True))
-    managers = customer_rows["account_manager_id"]
-    records = []
-    account_facts: list[dict[str, object]] = facts.to_dict("records")  # type: ignore[assignment]
-    for customer, leaves, known, manager in zip(
-        frame.index, leaving_mask, account_facts, managers, strict=True
-    ):
-        recommended = recommend(
-            playbook,
-            calendar,
-            today,
-            "exit" if leaves else band_of[customer],
-            groups_of.get(customer, []),
-            known,
-            in_exit_process=bool(leaves),
-            manager_id=None if pd.isna(manager) else str(manager),
-        )
-        for position, item in enumerate(recommended, start=1):
-            records.append({"customer_id": customer, "position": position, **item.__dict__})
-    actions = pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)
-
-    leaving_rows = frame[leaving_mask]
-    leaving = customer_rows.loc[leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
-    leaving["expected_revenue_cny"] = leaving_rows[EXPECTED_REVENUE].to_numpy(dtype=float)
-    leaving["band"] = "exit"
+    leaving = _leaving(frame, customer_rows, leaving_mask)
     if usage_history:
         usage = usage_months(tables.dataset.monthly_usage, when)
         accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
@@ -234,3 +168,69 @@ def score_snapshot(
             frame, pd.Series(customer_rows["industry_code"].to_numpy(), frame.index), catalogue
         ),
     )
+
+
+def _leaving(
+    frame: pd.DataFrame, customer_rows: pd.DataFrame, leaving_mask: np.ndarray
+) -> pd.DataFrame:
+    """The accounts in exit process: listed apart, in the exit band, without a probability."""
+    leaving = customer_rows.loc[leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
+    leaving["expected_revenue_cny"] = frame.loc[leaving_mask, EXPECTED_REVENUE].to_numpy(
+        dtype=float
+    )
+    leaving["band"] = EXIT
+    return leaving
+
+
+def _predict(
+    accounts: pd.DataFrame, model: ChurnModel, matrix: np.ndarray, revenue: np.ndarray
+) -> None:
+    """The listed accounts' probability, expected revenue and money at risk, in place."""
+    probability = model.calibration(model.raw_score(matrix))
+    accounts["probability"] = probability
+    accounts["expected_revenue_cny"] = revenue
+    accounts["money_at_risk_cny"] = probability * np.nan_to_num(revenue)
+
+
+def _actions(
+    frame: pd.DataFrame,
+    customer_rows: pd.DataFrame,
+    band_of: dict[str, str],
+    reasons: pd.DataFrame,
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    today: dt.date,
+) -> pd.DataFrame:
+    """The playbook's actions of every account, listed (by band and reasons) or leaving."""
+    groups_of: dict[str, list[str]] = defaultdict(list)
+    for customer, group in zip(reasons["customer_id"], reasons["group"], strict=True):
+        groups_of[customer].append(group)
+    facts = pd.DataFrame(
+        {
+            "market_mode": frame["market_mode"].astype("object").to_numpy(),
+            "self_generation": customer_rows["self_generation_kw"].fillna(0).to_numpy() > 0,
+            "slow_orders": frame["order_delay_days_12m"].fillna(0).to_numpy() > 0,
+            "has_manager": frame["has_dedicated_manager"].to_numpy() > 0,
+        },
+        index=frame.index,
+    )
+    leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
+    managers = customer_rows["account_manager_id"]
+    records = []
+    account_facts: list[dict[str, object]] = facts.to_dict("records")  # type: ignore[assignment]
+    for customer, leaves, known, manager in zip(
+        frame.index, leaving_mask, account_facts, managers, strict=True
+    ):
+        recommended = recommend(
+            playbook,
+            calendar,
+            today,
+            EXIT if leaves else band_of[customer],
+            groups_of.get(customer, []),
+            known,
+            in_exit_process=bool(leaves),
+            manager_id=None if pd.isna(manager) else str(manager),
+        )
+        for position, item in enumerate(recommended, start=1):
+            records.append({"customer_id": customer, "position": position, **item.__dict__})
+    return pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.writing import staged
+from retention.records.labels import BAND_LABELS, EXIT, HIGH
 from retention.store.batches import StoredBatch
 
 Lang = Literal["zh", "en"]
@@ -40,12 +41,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "region": ("供电单位", "Supplying unit"),
     "contract_capacity_kva": ("合同容量(kVA)", "Contract capacity (kVA)"),
 }
-BAND_TEXT = {
-    "high": ("高", "high"),
-    "medium": ("中", "medium"),
-    "low": ("低", "low"),
-    "exit": ("正在办理销户/减容", "in exit process"),
-}
+BAND_TEXT = BAND_LABELS
 SHEETS = {"list": ("风险名单", "Risk list"), "about": ("说明", "About")}
 ABOUT = {
     "batch": ("批次", "Batch"),
@@ -204,7 +200,7 @@ def _write_xlsx(
         cell.font, cell.fill = bold, header_fill
         header.append(cell)
     sheet.append(header)
-    high_text, exit_text = _pick(BAND_TEXT["high"], lang), _pick(BAND_TEXT["exit"], lang)
+    high_text, exit_text = _pick(BAND_TEXT[HIGH], lang), _pick(BAND_TEXT[EXIT], lang)
     columns = list(frame.columns)
     for values in frame.itertuples(index=False, name=None):
         row_band = values[columns.index("band")]

@@ -10,7 +10,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE
-from retention.store.tables import OUTCOMES
+from retention.records.labels import Band, FollowUpOutcome
+from retention.records.monitoring import (
+    FeatureDrift,
+    RealisedChurn,
+    RetrainReason,
+    SegmentDrift,
+)
 
 _LOCAL = ZoneInfo(LOCAL_TIMEZONE)
 
@@ -40,9 +46,8 @@ ClientTime = Annotated[
     Field(description="with a zone, or local time (Asia/Shanghai) without one"),
 ]
 
-Band = Literal["high", "medium", "low", "exit"]
-# Made from the contract's and the store's lists, so the API cannot drift from them.
-Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+# Made from the records' and the contract's lists, so the API cannot drift from them.
+Outcome = FollowUpOutcome
 ActionCode = Literal[ACTION_CODES]  # type: ignore[valid-type]
 
 
@@ -254,60 +259,6 @@ class Kpis(BaseModel):
 class Reloaded(BaseModel):
     previous_version: str
     model_version: str
-
-
-class RetrainReason(BaseModel):
-    code: Literal["missing_features", "feature_drift", "score_drift", "realised_auc"]
-    text_zh: str
-    text_en: str
-
-
-class FeatureDrift(BaseModel):
-    feature: str
-    psi: float | None = Field(
-        description="population stability index against the training reference (none when "
-        "the batch has no values)"
-    )
-    drifted: bool
-    missing: bool = Field(description="empty, or far more often empty than in training")
-    missing_share: float | None = Field(description="share of the batch's accounts without it")
-
-
-class SegmentFeature(BaseModel):
-    feature: str
-    psi: float
-
-
-class SegmentDrift(BaseModel):
-    """Drift within a tariff category or an industry (informational: industries have cycles,
-    and the model compares accounts with their industry's peers)."""
-
-    segment: Literal["tariff_category", "industry_code"]
-    value: str = Field(examples=["C26"])
-    accounts: int
-    features_compared: int
-    drifted_share: float
-    drifted: list[SegmentFeature] = Field(description="the most drifted, at most five")
-
-
-class BandRealised(BaseModel):
-    band: Band
-    accounts: int
-    churned: int
-    predicted_rate: float | None = Field(description="mean churn probability (none for exit)")
-    realised_rate: float
-
-
-class RealisedChurn(BaseModel):
-    """Over the listed accounts (the exit band apart), once the horizon has passed."""
-
-    accounts: int
-    churned: int
-    predicted_rate: float | None
-    realised_rate: float | None
-    roc_auc: float | None
-    pr_auc: float | None
-    by_band: list[BandRealised]
 
 
 class MonitoredBatch(BaseModel):

@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
-from retention.scoring.batch import ACCOUNT_COLUMNS, ACTION_COLUMNS, USAGE_COLUMN, ScoredList
+from retention.records.batch import (
+    ACTION_COLUMNS,
+    NULLABLE_INTEGERS,
+    PEER_COLUMNS,
+    REASON_COLUMNS,
+    SCORE_COLUMNS,
+    ScoredList,
+)
+from retention.records.labels import EXIT
 from retention.store.database import StoreError, reading
 from retention.store.tables import (
     BATCH_ABANDONED,
@@ -32,27 +40,6 @@ from retention.store.tables import (
     utc_now,
 )
 
-SCORE_COLUMNS = [
-    "customer_id",
-    "rank",
-    "band",
-    "probability",
-    "expected_revenue_cny",
-    "money_at_risk_cny",
-    *ACCOUNT_COLUMNS[1:],
-    USAGE_COLUMN,
-]
-REASON_COLUMNS = [
-    "customer_id",
-    "rank",
-    "group",
-    "contribution",
-    "feature",
-    "value_number",
-    "value_text",
-    "text_zh",
-    "text_en",
-]
 CHUNK_ROWS = 5_000
 # Core tables: batches move as many rows at once, not as ORM objects.
 BATCHES: Table = ScoringBatch.__table__  # type: ignore[assignment]
@@ -60,7 +47,6 @@ SCORES: Table = Score.__table__  # type: ignore[assignment]
 REASONS: Table = Reason.__table__  # type: ignore[assignment]
 ACTIONS: Table = Action.__table__  # type: ignore[assignment]
 PEER_MEDIANS: Table = PeerMedian.__table__  # type: ignore[assignment]
-PEER_COLUMNS = ["industry_code", "feature", "median", "peers"]
 Progress = Callable[[int, int], None]  # rows written so far, rows in all
 
 
@@ -110,7 +96,7 @@ def score_rows(scored: ScoredList) -> pd.DataFrame:
     """The list, then the accounts leaving (by id), as one frame in the scores table's columns;
     the order `load_batch` reads back."""
     leaving = scored.leaving.sort_values("customer_id", kind="stable").assign(
-        probability=np.nan, money_at_risk_cny=np.nan, band="exit"
+        probability=np.nan, money_at_risk_cny=np.nan, band=EXIT
     )
     frame = pd.concat([scored.accounts, leaving], ignore_index=True)
     frame["rank"] = frame["rank"].astype("Int64")  # the leaving have no rank
@@ -317,7 +303,7 @@ def _frame(connection: Connection, table: Table, batch_id: int, columns: list[st
     rows = connection.execute(query).all()
     frame = pd.DataFrame.from_records(rows, columns=columns)
     for name in columns:
-        if name in ("rank", "position", "due_working_days"):
+        if name in NULLABLE_INTEGERS:
             frame[name] = frame[name].astype("Int64")
         elif table.c[name].type.python_type is float:
             frame[name] = frame[name].astype(float)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert,
 from sqlalchemy.exc import IntegrityError
 
 from retention.data.local_time import LOCAL_TIMEZONE
+from retention.records.labels import HIGH, PENDING, FollowUpOutcome
 from retention.store.batches import ACTIONS, SCORES
 from retention.store.database import reading
 from retention.store.keys import API_KEYS
@@ -40,7 +41,7 @@ class IdempotencyConflict(ValueError):
 class NewFollowUp:
     customer_id: str
     action_code: str
-    outcome: str = "pending"
+    outcome: FollowUpOutcome = PENDING
     note: str | None = None
     contacted_at: dt.datetime | None = None
 
@@ -321,7 +322,7 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
                     SCORES.c.account_manager_id,
                     SCORES.c.region,
                     SCORES.c.money_at_risk_cny,
-                ).where(SCORES.c.batch_id == batch_id, SCORES.c.band == "high")
+                ).where(SCORES.c.batch_id == batch_id, SCORES.c.band == HIGH)
             ).all(),
             columns=["customer_id", "account_manager_id", "region", "money_at_risk_cny"],
         )

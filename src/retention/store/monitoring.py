@@ -4,12 +4,12 @@ model page (which never import Evidently)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select
 
+from retention.records.monitoring import MonitoringSummary
 from retention.store.tables import MonitoringReport, ScoringBatch, utc_now
 
 REPORTS: Table = MonitoringReport.__table__  # type: ignore[assignment]
@@ -23,10 +23,12 @@ class StoredReport:
     created_at: dt.datetime
     model_version: str
     retrain_recommended: bool
-    summary: dict[str, Any]
+    summary: MonitoringSummary
 
 
-def save_report(engine: Engine, batch_id: int, model_version: str, summary: dict[str, Any]) -> int:
+def save_report(
+    engine: Engine, batch_id: int, model_version: str, summary: MonitoringSummary
+) -> int:
     """Store one monitoring run's summary; returns its id."""
     with engine.begin() as connection:
         return int(
@@ -36,8 +38,8 @@ def save_report(engine: Engine, batch_id: int, model_version: str, summary: dict
                     batch_id=batch_id,
                     created_at=utc_now(),
                     model_version=str(model_version),
-                    retrain_recommended=bool(summary["retrain_recommended"]),
-                    summary=json.dumps(summary, ensure_ascii=False, allow_nan=False),
+                    retrain_recommended=summary.retrain_recommended,
+                    summary=summary.model_dump_json(),
                 )
                 .returning(REPORTS.c.id)
             ).scalar_one()
@@ -76,7 +78,7 @@ def _stored(row: Any) -> StoredReport:
         created_at=row["created_at"],
         model_version=row["model_version"],
         retrain_recommended=bool(row["retrain_recommended"]),
-        summary=json.loads(row["summary"]),
+        summary=MonitoringSummary.model_validate_json(row["summary"]),
     )
 
 
@@ -94,4 +96,4 @@ def report_history(engine: Engine, batches: int = 24) -> list[StoredReport]:
             out.append(_stored(row))
             if len(out) == batches:
                 break
-    return sorted(out, key=lambda r: (r.summary["snapshot_date"], r.batch_id), reverse=True)
+    return sorted(out, key=lambda r: (r.summary.snapshot_date, r.batch_id), reverse=True)

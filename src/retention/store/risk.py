@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, or_, select
 
+from retention.records.batch import AccountInBatch, StoredAction, StoredReason, StoredScore
+from retention.records.labels import EXIT, HIGH
 from retention.store.batches import ACTIONS, BATCHES, REASONS, SCORES
 from retention.store.database import reading
+from retention.store.tables import BATCH_COMPLETE
 
 
 @dataclass(frozen=True)
@@ -37,16 +40,20 @@ _ACTIONS = _of_account(ACTIONS, ACTIONS.c.position)
 
 def account_risk(
     engine: Engine | Connection, batch_id: int, customer_id: str
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
+) -> tuple[StoredScore, list[StoredReason], list[StoredAction]] | None:
     """An account's score, reasons and actions in a batch; None when it is not in it."""
     which = {"batch_id": batch_id, "customer_id": customer_id}
     with reading(engine) as connection:
         score = connection.execute(_SCORE, which).mappings().first()
         if score is None:
             return None
-        reasons = [dict(r) for r in connection.execute(_REASONS, which).mappings()]
-        actions = [dict(a) for a in connection.execute(_ACTIONS, which).mappings()]
-    return dict(score), reasons, actions
+        reasons = [
+            cast(StoredReason, dict(r)) for r in connection.execute(_REASONS, which).mappings()
+        ]
+        actions = [
+            cast(StoredAction, dict(a)) for a in connection.execute(_ACTIONS, which).mappings()
+        ]
+    return cast(StoredScore, dict(score)), reasons, actions
 
 
 def risk_list(
@@ -56,7 +63,7 @@ def risk_list(
     limit: int,
     offset: int,
     sort: str = "rank",
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[StoredScore], int]:
     """A page of the batch's list in rank order (accounts in exit process last), and the
     number of accounts that match the filters."""
     where = [SCORES.c.batch_id == batch_id]
@@ -69,7 +76,7 @@ def risk_list(
         if value is not None:
             where.append(SCORES.c[column] == value)
     if filters.exclude_exit:
-        where.append(SCORES.c.band != "exit")
+        where.append(SCORES.c.band != EXIT)
     if filters.text:
         like = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(
@@ -94,7 +101,7 @@ def risk_list(
             .mappings()
             .all()
         )
-    return [dict(r) for r in rows], int(total)
+    return [cast(StoredScore, dict(r)) for r in rows], int(total)
 
 
 def high_band_floor(engine: Engine, batch_id: int) -> float | None:
@@ -103,7 +110,7 @@ def high_band_floor(engine: Engine, batch_id: int) -> float | None:
     with engine.connect() as connection:
         value = connection.execute(
             select(func.min(SCORES.c.money_at_risk_cny)).where(
-                SCORES.c.batch_id == batch_id, SCORES.c.band == "high"
+                SCORES.c.batch_id == batch_id, SCORES.c.band == HIGH
             )
         ).scalar_one()
     return None if value is None else float(value)
@@ -111,7 +118,7 @@ def high_band_floor(engine: Engine, batch_id: int) -> float | None:
 
 def firsts(
     engine: Engine, batch_id: int, customer_ids: list[str]
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, StoredReason], dict[str, StoredAction]]:
     """Each account's top reason and first action in a batch (for a page of the list)."""
     if not customer_ids:
         return {}, {}
@@ -125,10 +132,10 @@ def firsts(
 
     top = by_account(REASONS, REASONS.c.rank)
     first = by_account(ACTIONS, ACTIONS.c.position)
-    return top, first
+    return cast(dict[str, StoredReason], top), cast(dict[str, StoredAction], first)
 
 
-def account_history(engine: Engine, customer_id: str) -> list[dict[str, Any]]:
+def account_history(engine: Engine, customer_id: str) -> list[AccountInBatch]:
     """The account in every complete batch, oldest first: snapshot, probability, band."""
     query = (
         select(
@@ -139,8 +146,8 @@ def account_history(engine: Engine, customer_id: str) -> list[dict[str, Any]]:
             SCORES.c.money_at_risk_cny,
         )
         .join(SCORES, SCORES.c.batch_id == BATCHES.c.id)
-        .where(BATCHES.c.status == "complete", SCORES.c.customer_id == customer_id)
+        .where(BATCHES.c.status == BATCH_COMPLETE, SCORES.c.customer_id == customer_id)
         .order_by(BATCHES.c.snapshot_date, BATCHES.c.id)
     )
     with engine.connect() as connection:
-        return [dict(r) for r in connection.execute(query).mappings()]
+        return [cast(AccountInBatch, dict(r)) for r in connection.execute(query).mappings()]

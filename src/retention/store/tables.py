@@ -24,14 +24,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from retention.records.labels import PENDING
+
 BATCH_RUNNING = "running"
 BATCH_COMPLETE = "complete"
 BATCH_FAILED = "failed"
 BATCH_ABANDONED = "abandoned"  # a job that died before completing (found by a later batch)
 BATCH_STATUSES = (BATCH_RUNNING, BATCH_COMPLETE, BATCH_FAILED, BATCH_ABANDONED)
 
-BANDS = ("high", "medium", "low", "exit")  # exit: in exit process, listed apart
-OUTCOMES = ("pending", "contacted", "retained", "churned", "unreachable")
 ROLES = ("crm", "retention", "admin")  # the CRM system, the retention team, administrators
 
 # Stable constraint names, so migrations can alter them on SQLite and PostgreSQL alike.
@@ -83,7 +83,7 @@ class Score(Base):
     )
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     rank: Mapped[int | None] = mapped_column(Integer)  # None for accounts in exit process
-    band: Mapped[str] = mapped_column(String(8))
+    band: Mapped[str] = mapped_column(String(8))  # records.labels.Band
     probability: Mapped[float | None] = mapped_column(Double)
     expected_revenue_cny: Mapped[float | None] = mapped_column(Double)
     money_at_risk_cny: Mapped[float | None] = mapped_column(Double)
@@ -187,7 +187,7 @@ class FollowUp(Base):
     action_code: Mapped[str] = mapped_column(String(40))
     owner: Mapped[str | None] = mapped_column(String(64), index=True)
     due_date: Mapped[dt.date | None] = mapped_column(Date)  # from the batch's action
-    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    outcome: Mapped[str] = mapped_column(String(16), default=PENDING)  # FollowUpOutcome
     note: Mapped[str | None] = mapped_column(Text)
     contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
@@ -254,4 +254,4 @@ class MonitoringReport(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     model_version: Mapped[str] = mapped_column(String(20))
     retrain_recommended: Mapped[bool] = mapped_column(Boolean)
-    summary: Mapped[str] = mapped_column(Text)  # JSON, see retention.monitoring.summary
+    summary: Mapped[str] = mapped_column(Text)  # JSON of records.monitoring.MonitoringSummary

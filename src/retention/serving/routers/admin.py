@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from retention.serving.deps import AUTH_ERRORS, Admin, KeyFirstRoute, Reader, Store
 from retention.serving.metrics import set_model
 from retention.serving.model import ServingModel
-from retention.serving.schemas import Error, FeatureDrift, MonitoredBatch, Monitoring, Reloaded
+from retention.serving.schemas import Error, MonitoredBatch, Monitoring, Reloaded
 from retention.store.monitoring import StoredReport, latest_report, report_history
 
 router = APIRouter(tags=["admin"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
@@ -72,18 +72,17 @@ def metrics(_: Reader) -> Response:
 
 
 def _history_row(report: StoredReport) -> MonitoredBatch:
-    s = report.summary
-    realised = s.get("realised") or {}
+    s, realised = report.summary, report.summary.realised
     return MonitoredBatch(
         batch_id=report.batch_id,
-        snapshot_date=s["snapshot_date"],
+        snapshot_date=s.snapshot_date,
         model_version=report.model_version,
         retrain_recommended=report.retrain_recommended,
-        drifted_share=s["drift"]["drifted_share"],
-        score_psi=s["drift"]["score_psi"],
-        predicted_rate=realised.get("predicted_rate"),
-        realised_rate=realised.get("realised_rate"),
-        roc_auc=realised.get("roc_auc"),
+        drifted_share=s.drift.drifted_share,
+        score_psi=s.drift.score_psi,
+        predicted_rate=None if realised is None else realised.predicted_rate,
+        realised_rate=None if realised is None else realised.realised_rate,
+        roc_auc=None if realised is None else realised.roc_auc,
     )
 
 
@@ -92,31 +91,30 @@ def monitoring_summary(
 ) -> Monitoring:
     """A stored summary in the API's shape (the page shows the same)."""
     s = report.summary
-    drift = s["drift"]
     return Monitoring(
         report_id=report.id,
         batch_id=report.batch_id,
-        snapshot_date=s["snapshot_date"],
+        snapshot_date=s.snapshot_date,
         model_version=report.model_version,
         monitored_at=report.created_at,
         retrain_recommended=report.retrain_recommended,
-        reasons=s["reasons"],
-        reference_source=s["reference"]["source"],
-        reference_rows=s["reference"]["rows"],
-        accounts=s["current_rows"],
-        accounts_not_in_dataset=s["accounts_not_in_dataset"],
-        drift_threshold=s["settings"]["drift_threshold"],
-        drift_share_threshold=s["settings"]["drift_share"],
-        drifted_share=drift["drifted_share"],
-        drifted_features=drift["drifted"],
-        missing_features=drift["missing"],
-        score_psi=drift["score_psi"],
-        features=[FeatureDrift(**f) for f in drift["features"]],
-        segments=s["segments"],
-        matures_on=s["matures_on"],
-        realised=s["realised"],
+        reasons=s.reasons,
+        reference_source=s.reference.source,
+        reference_rows=s.reference.rows,
+        accounts=s.current_rows,
+        accounts_not_in_dataset=s.accounts_not_in_dataset,
+        drift_threshold=s.settings.drift_threshold,
+        drift_share_threshold=s.settings.drift_share,
+        drifted_share=s.drift.drifted_share,
+        drifted_features=s.drift.drifted,
+        missing_features=s.drift.missing,
+        score_psi=s.drift.score_psi,
+        features=s.drift.features,
+        segments=s.segments,
+        matures_on=s.matures_on,
+        realised=s.realised,
         history=[_history_row(r) for r in history or []],
-        report_pages={kind: f"/model/reports/{report.id}/{kind}" for kind in s["reports"]},
+        report_pages={kind: f"/model/reports/{report.id}/{kind}" for kind in s.reports},
     )
 
 

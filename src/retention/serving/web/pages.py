@@ -23,6 +23,8 @@ from fastapi.templating import Jinja2Templates
 
 from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE, local_today
+from retention.records.batch import AccountInBatch
+from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
@@ -48,7 +50,6 @@ from retention.store.follow_ups import (
 )
 from retention.store.monitoring import latest_report, report_by_id, report_history
 from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
-from retention.store.tables import OUTCOMES
 from retention.store.users import authenticate, end_sessions, get_user
 
 HERE = Path(__file__).parent
@@ -68,6 +69,8 @@ def _beijing(value: dt.datetime | str | None) -> str:
 
 
 templates.env.filters["beijing"] = _beijing
+# the bands a person filters the list by (the exit band has its own tab)
+templates.env.globals["listed_bands"] = [band for band in BANDS if band != EXIT]
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 SHOWN_FEATURES = 10  # drifted features listed on the model page
@@ -340,7 +343,7 @@ def account_page(
         usage_chart=_usage_svg(score.get("kwh_36m"), batch.snapshot_date, lang=_lang(request)),
         action_codes=ACTION_CODES,
         action_names={code: (a.zh, a.en) for code, a in serving.playbook.actions.items()},
-        outcomes=OUTCOMES,
+        outcomes=FOLLOW_UP_OUTCOMES,
     )
 
 
@@ -359,7 +362,7 @@ def log_follow_up(
     batch = _batch(engine)
     if batch is None or account_risk(engine, batch.id, customer_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("not_found", customer_id))
-    if action_code not in ACTION_CODES or outcome not in OUTCOMES:
+    if action_code not in ACTION_CODES or outcome not in FOLLOW_UP_OUTCOMES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "form"))
     item = NewFollowUp(
         customer_id=customer_id,
@@ -388,7 +391,7 @@ def update_page_follow_up(
     customer_id: Annotated[str, Form(max_length=64)],
     contacted_at: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    if outcome not in OUTCOMES:
+    if outcome not in FOLLOW_UP_OUTCOMES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "outcome"))
     changes: dict[str, Any] = {"outcome": outcome}
     when = _local_time(contacted_at)
@@ -528,7 +531,7 @@ def monitoring_report(
     The report carries the data's own values (industry codes, regions) inside its scripts, so
     it runs sandboxed: an opaque origin without this site's cookies, and no network."""
     report = report_by_id(engine, report_id)
-    path = None if report is None else report.summary["reports"].get(kind)
+    path = None if report is None else report.summary.reports.get(kind)
     if path is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -545,7 +548,7 @@ def monitoring_report(
     return FileResponse(path, media_type="text/html; charset=utf-8", headers=REPORT_HEADERS)
 
 
-def _history_svg(history: list[dict[str, Any]], width: int = 520, height: int = 120) -> str:
+def _history_svg(history: list[AccountInBatch], width: int = 520, height: int = 120) -> str:
     """Probability over past batches as an inline SVG polyline (no script, no CDN)."""
     points = [(h["snapshot_date"], h["probability"]) for h in history if h["probability"]]
     if len(points) < 2:

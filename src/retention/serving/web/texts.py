@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from retention.records.labels import BAND_LABELS, OUTCOME_LABELS
+
 TEXTS: dict[str, tuple[str, str]] = {
     "title": ("大客户流失预警", "Key-account retention"),
     "list": ("风险名单", "Risk list"),
@@ -113,15 +115,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "churned_accounts": ("实际流失户数", "Churned"),
     "predicted_rate": ("预测流失率", "Predicted rate"),
     "realised_rate": ("实际流失率", "Realised rate"),
-    "high": ("高", "high"),
-    "medium": ("中", "medium"),
-    "low": ("低", "low"),
-    "exit": ("正在办理销户/减容", "in exit process"),
-    "pending": ("跟进中", "pending"),
-    "contacted": ("已联系", "contacted"),
-    "retained": ("已挽留", "retained"),
-    "churned": ("已流失", "churned"),
-    "unreachable": ("无法联系", "unreachable"),
+    **BAND_LABELS,
+    **OUTCOME_LABELS,
     "zero_churn": ("零流失", "zero churn"),
 }
 

@@ -1,0 +1,129 @@
+"""The scored batch: what scoring hands the store, and the rows the store hands back.
+
+Scoring builds a `ScoredList`; the store writes it and reads its rows back (`ScoreRow`,
+`ReasonRow`, `ActionRow`, `PeerRow`); the API, the page and the export read those. The row
+types are the tables' columns: a renamed column fails type checking in every reader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Final, TypedDict
+
+import pandas as pd
+
+from retention.records.labels import Band
+
+# The account's facts a batch copies from the archive (so it reads the same later).
+ACCOUNT_COLUMNS: Final = [
+    "customer_id",
+    "customer_name",
+    "industry_code",
+    "region",
+    "account_manager_id",
+    "contract_capacity_kva",
+]
+# kWh of the 36 months before the snapshot, oldest first, as a JSON list (the account page).
+USAGE_COLUMN: Final = "kwh_36m"
+USAGE_MONTHS: Final = 36
+
+
+class ScoreRow(TypedDict):
+    """An account's place in a batch (the scores table)."""
+
+    customer_id: str
+    rank: int | None  # None for accounts in exit process
+    band: Band
+    probability: float | None
+    expected_revenue_cny: float | None
+    money_at_risk_cny: float | None
+    customer_name: str | None
+    industry_code: str | None
+    region: str | None
+    account_manager_id: str | None
+    contract_capacity_kva: float | None
+    kwh_36m: str | None
+
+
+class ReasonRow(TypedDict):
+    """One of an account's top risk-raising feature groups (the reasons table)."""
+
+    customer_id: str
+    rank: int
+    group: str
+    contribution: float
+    feature: str
+    value_number: float | None
+    value_text: str | None
+    text_zh: str
+    text_en: str
+
+
+class ActionRow(TypedDict):
+    """A recommended follow-up with owner and due date (the actions table)."""
+
+    customer_id: str
+    position: int
+    code: str
+    text_zh: str
+    text_en: str
+    role: str
+    owner: str
+    owner_zh: str
+    owner_en: str
+    due_date: dt.date
+    due_working_days: int
+
+
+class PeerRow(TypedDict):
+    """A batch's median of a feature among an industry's accounts ("*": all)."""
+
+    industry_code: str
+    feature: str
+    median: float | None
+    peers: int
+
+
+class StoredScore(ScoreRow):
+    batch_id: int
+
+
+class StoredReason(ReasonRow):
+    batch_id: int
+
+
+class StoredAction(ActionRow):
+    batch_id: int
+
+
+class AccountInBatch(TypedDict):
+    """An account in one complete batch (its history over batches)."""
+
+    id: int  # the batch's
+    snapshot_date: dt.date
+    probability: float | None
+    band: Band
+    money_at_risk_cny: float | None
+
+
+SCORE_COLUMNS: Final = list(ScoreRow.__annotations__)
+REASON_COLUMNS: Final = list(ReasonRow.__annotations__)
+ACTION_COLUMNS: Final = list(ActionRow.__annotations__)
+PEER_COLUMNS: Final = list(PeerRow.__annotations__)
+# Integers that may be missing in a frame (pandas' Int64, not float).
+NULLABLE_INTEGERS: Final = frozenset({"rank", "position", "due_working_days"})
+
+
+@dataclass(frozen=True)
+class ScoredList:
+    """One scoring run: the ranked list, its reasons and actions, and the accounts leaving."""
+
+    snapshot: pd.Timestamp
+    accounts: pd.DataFrame  # rank, ACCOUNT_COLUMNS, probability, money, band, USAGE_COLUMN
+    reasons: pd.DataFrame  # customer_id, rank, group, contribution, feature, value, texts
+    actions: pd.DataFrame  # ACTION_COLUMNS, for every account listed (leaving ones too)
+    leaving: pd.DataFrame  # accounts in exit process (band "exit"); their visit is in actions
+    seconds: dict[str, float] = field(default_factory=dict)  # time per step
+    # The snapshot's peer medians, so an account scored on demand meets the same peers.
+    peers: pd.DataFrame = field(default_factory=pd.DataFrame)
