@@ -43,7 +43,7 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     console.rule("3. 训练、比较、登记 / train, compare with baselines, register")
     from retention.training.config import load_config
     from retention.training.pipeline import fit_evaluate_log
-    from retention.training.registry import promote
+    from retention.training.promotion import PromotionRefused, promote
     from retention.training.rows import rows_from_dataset
 
     training = load_config()
@@ -55,7 +55,7 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     try:
         decision = promote(result.version)
         console.print(decision.text())
-    except RuntimeError as refused:  # the gate said no: the previous champion stays
+    except PromotionRefused as refused:  # the gate said no: the previous champion stays
         console.print(str(refused))
 
     console.rule("5. 评分 / score the portfolio into the store")

@@ -19,10 +19,10 @@ from retention.data.io import Dataset
 from retention.features.catalogue import Catalogue
 from retention.features.snapshot import EXPECTED_REVENUE, build_features, peer_medians
 from retention.features.sources import Tables
+from retention.model.artifact import ChurnModel
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, recommend
 from retention.scoring.reasons import contributions, reason_table
-from retention.training.model import ChurnModel
 
 ACCOUNT_COLUMNS = [
     "customer_id",
