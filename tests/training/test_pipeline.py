@@ -165,7 +165,7 @@ def test_a_run_that_fails_half_way_is_ended_failed_not_deleted(
     def registry_down(*args: object, **kwargs: object) -> None:
         raise ConnectionError("model registry unreachable")
 
-    monkeypatch.setattr("retention.training.pipeline.mlflow.register_model", registry_down)
+    monkeypatch.setattr("retention.model.registry.mlflow.register_model", registry_down)
     with pytest.raises(ConnectionError, match="unreachable"):
         fit_evaluate_log(training_rows, fast_config, 50, tracking_uri, "breaks-half-way")
     # then its run is kept, ended FAILED: what it logged stays there to look at

@@ -1,5 +1,5 @@
-"""MLflow's registry behind one adapter: where runs and models live, how a model version is
-logged and registered, the champion alias, and what a version's run logged.
+"""Every MLflow call, behind one adapter: where runs and models live, what a training run
+logs, how a model version is registered, the champion alias, and what a version's run logged.
 
 Tracking and registry share one URI (default `sqlite:///<project>/mlruns/mlflow.db`), set when a
 job starts, never at import. Serving loads `models:/key-account-churn@champion`; promotion
@@ -11,11 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
@@ -29,6 +35,9 @@ EXPERIMENT = "key-account-churn"
 CHAMPION = "champion"
 TEST_ROWS_ARTIFACT = "evaluation/test_rows.parquet"
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"
+
+
+log = logging.getLogger(__name__)
 
 
 def configure(tracking_uri: str, experiment: str = EXPERIMENT) -> str:
@@ -54,6 +63,73 @@ def configure(tracking_uri: str, experiment: str = EXPERIMENT) -> str:
         return str(found.experiment_id)
     location = (db.parent / "artifacts").resolve().as_uri() if local else None
     return str(mlflow.create_experiment(experiment, artifact_location=location))
+
+
+@contextmanager
+def start_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> Iterator[str]:
+    """A training run, active inside the block (yields its id); leaving the block by an
+    exception ends it FAILED, what it logged kept."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        yield run.info.run_id
+
+
+def log_params(params: dict[str, object]) -> None:
+    mlflow.log_params(params)
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    mlflow.log_metrics(metrics)
+
+
+def log_rows(frame: pd.DataFrame, part: str, target: str, digest: str) -> None:
+    """Rows the active run used, as an MLflow input named after their part."""
+    dataset = from_pandas(frame, name=f"{part}-rows", targets=target, digest=digest)
+    mlflow.log_input(dataset, context=part)
+
+
+def log_files(path: Path, artifact_path: str | None = None) -> None:
+    """A file, or a folder's files, to the active run (under `artifact_path`)."""
+    if path.is_dir():
+        mlflow.log_artifacts(str(path), artifact_path)
+    else:
+        mlflow.log_artifact(str(path), artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    mlflow.log_text(text, artifact_file)
+
+
+def log_to_run(
+    run_id: str,
+    artifact_path: str,
+    files: Iterable[Path] = (),
+    documents: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Files, and JSON documents by name, to a finished run: monitoring adds its reports to
+    the run that trained the model."""
+    client = MlflowClient()
+    for path in files:
+        client.log_artifact(run_id, str(path), artifact_path)
+    for name, content in (documents or {}).items():
+        client.log_dict(run_id, content, f"{artifact_path}/{name}")
+
+
+def running_runs(experiment_id: str, tags: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+    """Id and tags of the experiment's RUNNING runs carrying these tags (none when the
+    tracking store cannot be searched so: an old or odd one)."""
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    try:
+        runs = MlflowClient().search_runs(
+            [experiment_id], filter_string=f"attributes.status = 'RUNNING' and {where}"
+        )
+    except MlflowException as err:
+        log.warning("could not look for running MLflow runs: %s", err)
+        return []
+    return [(run.info.run_id, dict(run.data.tags)) for run in runs]
+
+
+def end_failed(run_id: str) -> None:
+    MlflowClient().set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
 
 def local_model_dir(version: str | int) -> Path:

@@ -24,13 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from retention.model import registry
 from retention.model.artifact import Calibration, ChurnModel, category_levels, feature_matrix
@@ -145,9 +140,9 @@ def fit_evaluate_log(
     # Leaving the block by an exception (SIGTERM and SIGINT raise one) ends the run FAILED.
     with (
         _stopped_by_signals(),
-        mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags) as run,
+        registry.start_run(experiment, run_name, tags) as run_id,
     ):
-        result = _run(rows, parts, config, capacity, run.info.run_id)
+        result = _run(rows, parts, config, capacity, run_id)
     result.seconds = time.perf_counter() - began
     return result
 
@@ -179,23 +174,13 @@ def end_abandoned_runs(experiment_id: str) -> list[str]:
     """End FAILED the runs left RUNNING on this host by a training process that is gone
     (killed outright); runs of live processes and of other hosts are not touched. Returns the
     ids of the runs ended."""
-    client = MlflowClient()
-    host = socket.gethostname()
-    try:
-        running = client.search_runs(
-            [experiment_id],
-            filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
-        )
-    except MlflowException as err:  # an old or odd tracking store: training goes on
-        log.warning("could not look for abandoned MLflow runs: %s", err)
-        return []
     ended = []
-    for run in running:
-        pid = run.data.tags.get(PID_TAG, "")
+    for run_id, tags in registry.running_runs(experiment_id, {HOST_TAG: socket.gethostname()}):
+        pid = tags.get(PID_TAG, "")
         if pid.isdigit() and not _alive(int(pid)):
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
-            log.warning("MLflow run %s of process %s (gone) ended FAILED", run.info.run_id, pid)
-            ended.append(run.info.run_id)
+            registry.end_failed(run_id)
+            log.warning("MLflow run %s of process %s (gone) ended FAILED", run_id, pid)
+            ended.append(run_id)
     return ended
 
 
@@ -256,8 +241,8 @@ def _run(
     )
     metrics, curves = _measure(rows, parts, config, capacity, scores)
     for scorer, values in metrics.items():
-        mlflow.log_metrics({f"test_{scorer}_{k}": v for k, v in values.items()})
-    mlflow.log_metrics(
+        registry.log_metrics({f"test_{scorer}_{k}": v for k, v in values.items()})
+    registry.log_metrics(
         {
             "best_iteration": model.booster.best_iteration,
             "train_rows": len(parts["train"]),
@@ -322,7 +307,7 @@ def _log_inputs(
 ) -> None:
     """The run's parameters, and each part's rows as an MLflow input with its fingerprint."""
     features = rows.features
-    mlflow.log_params(
+    registry.log_params(
         {
             "config": config.name,
             **_flatten(config.model_dump()),
@@ -333,13 +318,7 @@ def _log_inputs(
     )
     for part, subset in parts.items():
         logged = subset[[*features, LABEL]].head(50_000).astype({LABEL: float})
-        dataset = from_pandas(
-            logged,
-            name=f"{part}-rows",
-            targets=LABEL,
-            digest=fingerprint(subset[[*features, LABEL]]),
-        )
-        mlflow.log_input(dataset, context=part)
+        registry.log_rows(logged, part, LABEL, fingerprint(subset[[*features, LABEL]]))
 
 
 def _fit(
@@ -435,8 +414,8 @@ def _log_artifacts(
             plots,
         )
         ev.plot_group_importance(by_group, plots)
-        mlflow.log_artifacts(str(plots), "plots")
-        mlflow.log_text(card, "model_card.md")
+        registry.log_files(plots, "plots")
+        registry.log_text(card, "model_card.md")
         reference = monitoring_reference(parts, rows.features, model, config.lightgbm.seed)
         logged_rows = ((TEST_ROWS_ARTIFACT, parts["test"]), (REFERENCE_ARTIFACT, reference))
         for artifact, logged in logged_rows:
@@ -446,7 +425,7 @@ def _log_artifacts(
                 for c in rows.categorical
             }
             logged.assign(**as_text).reset_index(drop=True).to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), str(Path(artifact).parent))
+            registry.log_files(path, str(Path(artifact).parent))
 
 
 REFERENCE_ROWS = 20_000
