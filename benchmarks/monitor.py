@@ -26,7 +26,7 @@ from retention.settings import Settings
 from retention.store.database import open_store
 from retention.training.config import load_config
 from retention.training.pipeline import fit_evaluate_log
-from retention.training.registry import promote
+from retention.training.promotion import promote
 from retention.training.rows import rows_from_dataset
 
 

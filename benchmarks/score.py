@@ -19,6 +19,7 @@ from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_features
 from retention.features.sources import Tables
+from retention.model.registry import load_version
 from retention.scoring.batch import score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
@@ -26,7 +27,6 @@ from retention.store.batches import save_batch
 from retention.store.database import open_store
 from retention.training.config import load_config
 from retention.training.pipeline import fit_evaluate_log
-from retention.training.registry import load_version
 from retention.training.rows import rows_from_dataset
 
 

@@ -22,6 +22,7 @@ import uvicorn
 from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
 from retention.features.catalogue import load_catalogue
+from retention.model.registry import MODEL_NAME, load_version
 from retention.scoring.batch import score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
@@ -33,7 +34,6 @@ from retention.store.database import open_store
 from retention.store.users import create_user
 from retention.training.config import load_config
 from retention.training.pipeline import fit_evaluate_log
-from retention.training.registry import MODEL_NAME, load_version
 from retention.training.rows import rows_from_dataset
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, SimulationResult, simulate, write_result
 from retention.features.catalogue import load_catalogue
+from retention.model.registry import MODEL_NAME, configure, load_version
 from retention.records.batch import ScoredList
 from retention.scoring.batch import score_snapshot
 from retention.scoring.calendar import WorkingCalendar
@@ -26,7 +27,7 @@ from retention.store.database import open_store
 from retention.store.keys import create_key
 from retention.training.config import LightGBMConfig, TrainingConfig
 from retention.training.pipeline import TrainingRows, TrainResult, fit_evaluate_log
-from retention.training.registry import MODEL_NAME, configure, load_version, promote
+from retention.training.promotion import promote
 from retention.training.rows import rows_from_dataset
 
 SMALL = SimulationConfig(accounts=1500, months=36, start="2023-11", seed=7)

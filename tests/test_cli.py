@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from retention.cli import app
-from retention.training.registry import configure
+from retention.model.registry import configure
 
 runner = CliRunner()
 

@@ -148,8 +148,9 @@ def promote(
     force: Annotated[bool, typer.Option(help="Promote even if the gate refuses.")] = False,
 ) -> None:
     """Make a registered model the champion if it is not worse than the current one."""
-    from retention.training.registry import PromotionRefused, configure
-    from retention.training.registry import promote as promote_version
+    from retention.model.registry import configure
+    from retention.training.promotion import PromotionRefused
+    from retention.training.promotion import promote as promote_version
 
     configure(Settings().tracking_uri)
     try:
@@ -175,9 +176,10 @@ def score(
     encoding: Encoding = None,
 ) -> None:
     """Score every active account with the champion and store the list as a new batch."""
+    from retention.model.compatibility import CatalogueMismatch
+    from retention.model.registry import NoChampion
     from retention.scoring.job import run_scoring
     from retention.store.database import StoreError, open_store
-    from retention.training.registry import NoChampion
 
     settings = Settings()
     when = _date(snapshot, "--snapshot") if snapshot else None
@@ -186,7 +188,7 @@ def score(
         engine = open_store(settings.store_url)
         with err_console.status("评分中 / scoring ..."):
             run = run_scoring(settings, dataset, engine, snapshot=when)
-    except (NoChampion, StoreError) as err:
+    except (NoChampion, CatalogueMismatch, StoreError) as err:
         err_console.print(f"[red]无法评分 / cannot score:[/red] {err}")
         raise typer.Exit(1) from err
     run.print(console)

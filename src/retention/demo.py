@@ -65,7 +65,7 @@ def _train_and_promote(settings: Settings, console: Console, folder: Path) -> No
     """Steps 3-4: train, compare with the baselines, register; the champion gate decides."""
     from retention.training.config import load_config
     from retention.training.pipeline import fit_evaluate_log
-    from retention.training.registry import promote
+    from retention.training.promotion import PromotionRefused, promote
     from retention.training.rows import rows_from_dataset
 
     console.rule("3. 训练、比较、登记 / train, compare with baselines, register")
@@ -78,7 +78,7 @@ def _train_and_promote(settings: Settings, console: Console, folder: Path) -> No
     try:
         decision = promote(result.version)
         console.print(decision.text())
-    except RuntimeError as refused:  # the gate said no: the previous champion stays
+    except PromotionRefused as refused:  # the gate said no: the previous champion stays
         console.print(str(refused))
 
 

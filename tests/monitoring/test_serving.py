@@ -7,11 +7,11 @@ import re
 
 from fastapi.testclient import TestClient
 
+from retention.model.registry import MODEL_NAME, load_version
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.store.keys import create_key
 from retention.store.users import create_user
-from retention.training.registry import MODEL_NAME, load_version
 
 
 def _sign_in(client, username: str) -> None:  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ import numpy as np
 
 from retention.data.dataset import Dataset
 from retention.features.snapshot import build_features
+from retention.model.registry import load_version
 from retention.records.batch import ScoredList
 from retention.scoring.reasons import contributions
-from retention.training.registry import load_version
 
 
 def test_list_is_ranked_by_money_at_risk_with_the_top_k_high(scored: ScoredList) -> None:

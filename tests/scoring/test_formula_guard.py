@@ -22,6 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, update
 
 from retention.data.local_time import local_today
+from retention.model.registry import MODEL_NAME, load_version
 from retention.records.batch import ScoredList
 from retention.scoring.export import inert, write_export
 from retention.serving.app import create_app
@@ -32,7 +33,6 @@ from retention.store.database import open_store
 from retention.store.follow_ups import NewFollowUp, create_follow_up
 from retention.store.users import create_user
 from retention.training.pipeline import TrainResult
-from retention.training.registry import MODEL_NAME, load_version
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example","x")',

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from retention.features.catalogue import load_catalogue
+from retention.model.registry import evaluation_rows, load_version
 from retention.scoring.reasons import contributions, reason_table
 from retention.training.pipeline import TrainResult
-from retention.training.registry import evaluation_rows, load_version
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import mlflow
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
+from retention.model.registry import CHAMPION, MODEL_NAME
 from retention.serving.app import create_app
 from retention.settings import Settings
-from retention.training.registry import CHAMPION, MODEL_NAME
 
 
 def test_a_promotion_reaches_a_running_server_without_a_reload(

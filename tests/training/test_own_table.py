@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from retention.cli import app
+from retention.model.registry import REFERENCE_ARTIFACT, latest_version, run_rows
 from retention.training.pipeline import REFERENCE_ROWS
-from retention.training.registry import REFERENCE_ARTIFACT, latest_version, run_rows
 
 runner = CliRunner()
 

@@ -17,6 +17,7 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
+from retention.model.registry import MODEL_NAME, champion_version, load_version
 from retention.training.config import TrainingConfig
 from retention.training.pipeline import (
     HOST_TAG,
@@ -26,13 +27,7 @@ from retention.training.pipeline import (
     end_abandoned_runs,
     fit_evaluate_log,
 )
-from retention.training.registry import (
-    MODEL_NAME,
-    PromotionRefused,
-    champion_version,
-    load_version,
-    promote,
-)
+from retention.training.promotion import PromotionRefused, promote
 
 
 def test_run_measures_the_model_against_baselines_and_the_oracle(trained: TrainResult) -> None:
@@ -89,7 +84,7 @@ def test_champion_loads_in_a_fresh_process_and_gives_probabilities(
     assert champion_version() == trained.version
     rows = tmp_path / "rows.parquet"
     model = load_version(trained.version)
-    from retention.training.registry import evaluation_rows
+    from retention.model.registry import evaluation_rows
 
     frame = evaluation_rows(trained.version)[model.features].head(200)
     frame.to_parquet(rows)
@@ -170,7 +165,7 @@ def test_a_run_that_fails_half_way_is_ended_failed_not_deleted(
     def registry_down(*args: object, **kwargs: object) -> None:
         raise ConnectionError("model registry unreachable")
 
-    monkeypatch.setattr("retention.training.pipeline.mlflow.register_model", registry_down)
+    monkeypatch.setattr("retention.model.registry.mlflow.register_model", registry_down)
     with pytest.raises(ConnectionError, match="unreachable"):
         fit_evaluate_log(training_rows, fast_config, 50, tracking_uri, "breaks-half-way")
     # then its run is kept, ended FAILED: what it logged stays there to look at
@@ -310,7 +305,7 @@ def test_more_risk_never_lowers_the_probability(trained: TrainResult) -> None:
     from retention.features.catalogue import load_catalogue
 
     model = load_version(trained.version)
-    from retention.training.registry import evaluation_rows
+    from retention.model.registry import evaluation_rows
 
     rows = evaluation_rows(trained.version).head(500)
     base = model.predict_proba(rows)
@@ -327,7 +322,7 @@ def test_more_risk_never_lowers_the_probability(trained: TrainResult) -> None:
 def test_name_and_id_do_not_change_the_score(trained: TrainResult) -> None:
     """Invariance: the model reads no name or id."""
     model = load_version(trained.version)
-    from retention.training.registry import evaluation_rows
+    from retention.model.registry import evaluation_rows
 
     rows = evaluation_rows(trained.version).head(300)
     renamed = rows.assign(customer_id=[f"X{i}" for i in range(len(rows))], customer_name="某某公司")

@@ -37,6 +37,16 @@ from retention.data.dataset import Dataset
 from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_snapshots
 from retention.features.sources import Tables
+from retention.model.artifact import ChurnModel
+from retention.model.registry import (
+    REFERENCE_ARTIFACT,
+    TEST_ROWS_ARTIFACT,
+    configure,
+    load_version,
+    logged_artifacts,
+    run_rows,
+    training_run,
+)
 from retention.monitoring.drift import SCORE, Drift, measure_drift, segment_drift
 from retention.monitoring.realised import Realised, realised_churn, save_classification_html
 from retention.records.labels import EXIT
@@ -59,15 +69,6 @@ from retention.store.batches import (
     load_peer_medians,
 )
 from retention.store.monitoring import save_report
-from retention.training.model import ChurnModel
-from retention.training.registry import (
-    REFERENCE_ARTIFACT,
-    TEST_ROWS_ARTIFACT,
-    configure,
-    load_version,
-    run_rows,
-    training_run,
-)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class MonitorRun:
 def reference_rows(version: str, model: ChurnModel) -> tuple[pd.DataFrame, str]:
     """The version's drift reference and where it came from."""
     folder = str(Path(REFERENCE_ARTIFACT).parent)
-    logged = {a.path for a in MlflowClient().list_artifacts(training_run(version), folder)}
+    logged = logged_artifacts(version, folder)
     if REFERENCE_ARTIFACT in logged:
         rows = run_rows(version, REFERENCE_ARTIFACT)
         if len(rows):
@@ -163,12 +164,8 @@ def reference_rows(version: str, model: ChurnModel) -> tuple[pd.DataFrame, str]:
 
 
 def churn_definition(model: ChurnModel) -> ChurnDefinition:
-    """The churn definition the model was trained with (older models: the default one with
-    the model's horizon)."""
-    logged = model.info.get("churn_definition")
-    if isinstance(logged, dict):
-        return ChurnDefinition(**logged)
-    return ChurnDefinition(horizon_months=int(model.info.get("horizon_months", 6)))  # type: ignore[call-overload]
+    """The churn definition the model was trained with."""
+    return model.info.churn_definition
 
 
 def matures_on(snapshot: dt.date, definition: ChurnDefinition) -> dt.date:
@@ -355,8 +352,7 @@ def run_monitoring(
     if matured:
         known = current[current["churn"].notna()]
         realised = realised_churn(known[["band", SCORE, "churn"]])
-    test_metrics = model.info.get("test_metrics") or {}
-    test_auc = test_metrics.get("roc_auc") if isinstance(test_metrics, dict) else None
+    test_auc = model.info.test_metrics.get("roc_auc")
     reasons = _reasons(drift, realised, test_auc, settings)
     lap("realised")
 

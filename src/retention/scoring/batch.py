@@ -18,6 +18,7 @@ from retention.data.dataset import Dataset
 from retention.features.catalogue import Catalogue
 from retention.features.snapshot import EXPECTED_REVENUE, build_features, peer_medians
 from retention.features.sources import Tables
+from retention.model.artifact import ChurnModel
 from retention.records.batch import (
     ACCOUNT_COLUMNS,
     ACTION_COLUMNS,
@@ -29,7 +30,6 @@ from retention.records.labels import EXIT, HIGH, LOW, MEDIUM
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, recommend
 from retention.scoring.reasons import contributions, reason_table
-from retention.training.model import ChurnModel
 
 
 def usage_months(usage: pd.DataFrame, when: pd.Timestamp) -> pd.Series:

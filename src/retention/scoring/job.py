@@ -12,12 +12,13 @@ from sqlalchemy import Engine
 
 from retention.data.dataset import Dataset
 from retention.features.catalogue import load_catalogue
+from retention.model.compatibility import require_catalogue
+from retention.model.registry import MODEL_NAME, configure, load_champion
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
 from retention.settings import Settings
 from retention.store.batches import BatchInfo, Progress, batch_info, save_batch
-from retention.training.registry import MODEL_NAME, configure, load_champion
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,13 @@ def run_scoring(
     """
     configure(settings.tracking_uri)
     version, model = load_champion()
+    catalogue = load_catalogue()
+    require_catalogue(version, model, catalogue)  # before any work: a clear refusal
     calendar = WorkingCalendar()
     scored = score_snapshot(
         dataset,
         model,
-        load_catalogue(),
+        catalogue,
         load_playbook(),
         calendar,
         capacity=settings.capacity,

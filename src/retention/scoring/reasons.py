@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from retention.features.catalogue import Catalogue
-from retention.training.model import ChurnModel
+from retention.model.artifact import ChurnModel
 
 TOP_REASONS = 3
 

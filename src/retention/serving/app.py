@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
 
+from retention.model.compatibility import CatalogueMismatch
 from retention.serving import metrics
 from retention.serving.errors import add_error_handlers
 from retention.serving.model import ServingModel, champion_version, load_champion_for_serving
@@ -125,6 +126,8 @@ async def _follow_champion(app: FastAPI, settings: Settings) -> None:
                 log.info("the champion moved: serving model %s v%s", fresh.name, fresh.version)
         except admin.ReloadRunning:
             continue
+        except CatalogueMismatch as refused:  # keep serving the model that works
+            log.error("the new champion is not served: %s", refused)
         except Exception:  # the registry is unreachable: keep serving, try again later
             log.warning("could not check the registry's champion", exc_info=True)
 

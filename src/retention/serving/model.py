@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from retention.features.catalogue import Catalogue, load_catalogue
+from retention.model.artifact import ChurnModel
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, load_playbook
 from retention.settings import Settings
-from retention.training.model import ChurnModel
 
 
 @dataclass(frozen=True)
@@ -25,16 +25,20 @@ class ServingModel:
 
 def champion_version(settings: Settings) -> str | None:
     """The version the registry's champion alias points to now (a cheap registry query)."""
-    from retention.training import registry
+    from retention.model import registry
 
     registry.configure(settings.tracking_uri)
     return registry.champion_version()
 
 
 def load_champion_for_serving(settings: Settings) -> ServingModel:
-    """The registry's champion (`models:/key-account-churn@champion`)."""
-    from retention.training.registry import MODEL_NAME, configure, load_champion
+    """The registry's champion (`models:/key-account-churn@champion`), refused (like no
+    champion at all) when the catalogue cannot compute every feature it reads."""
+    from retention.model.compatibility import require_catalogue
+    from retention.model.registry import MODEL_NAME, configure, load_champion
 
     configure(settings.tracking_uri)
     version, model = load_champion()
-    return ServingModel(name=MODEL_NAME, version=version, model=model)
+    catalogue = load_catalogue()
+    require_catalogue(version, model, catalogue)
+    return ServingModel(name=MODEL_NAME, version=version, model=model, catalogue=catalogue)

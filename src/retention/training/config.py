@@ -42,6 +42,8 @@ class LightGBMConfig(_Frozen):
     max_rounds: int = Field(default=3000, ge=1)
     early_stopping_rounds: int = Field(default=200, ge=1)
     seed: int = 42
+    # Two by default: results are the same on any host, and a shared one keeps cores free.
+    num_threads: int = Field(default=2, ge=1, le=256)
 
 
 class TrainingConfig(_Frozen):

@@ -10,6 +10,7 @@ outright (SIGKILL, a power cut) is ended FAILED by the next training on the same
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -23,36 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import lightgbm as lgb
-import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
-from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, Schema
 
+from retention.model import registry
+from retention.model.artifact import Calibration, ChurnModel, category_levels, feature_matrix
+from retention.model.info import ModelInfo
+from retention.model.registry import MODEL_NAME, REFERENCE_ARTIFACT, TEST_ROWS_ARTIFACT
 from retention.training import evaluate as ev
 from retention.training.baselines import as_object, consumption_rule, logistic_regression
 from retention.training.config import TrainingConfig
-from retention.training.model import (
-    Calibration,
-    ChurnModel,
-    category_levels,
-    feature_matrix,
-    fit_booster,
-)
-from retention.training.pyfunc import ARTIFACT_KEY, ChurnPyfunc
-from retention.training.registry import (
-    MODEL_NAME,
-    REFERENCE_ARTIFACT,
-    TEST_ROWS_ARTIFACT,
-    configure,
-    fingerprint,
-)
+from retention.training.fit import fit_booster
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -82,6 +64,7 @@ class TrainingRows:
     description: dict[str, str] = field(default_factory=dict)  # logged as parameters
     oracle: pd.Series | None = None  # per row, aligned with frame (NaN where unknown)
     rule_feature: str | None = None
+    catalogue_sha256: str | None = None  # the catalogue the features came from, if any
 
 
 @dataclass
@@ -151,15 +134,15 @@ def fit_evaluate_log(
             )
 
     _refuse_non_finite(rows)
-    experiment = configure(tracking_uri)
+    experiment = registry.configure(tracking_uri)
     end_abandoned_runs(experiment)
     tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     # Leaving the block by an exception (SIGTERM and SIGINT raise one) ends the run FAILED.
     with (
         _stopped_by_signals(),
-        mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags) as run,
+        registry.start_run(experiment, run_name, tags) as run_id,
     ):
-        result = _run(rows, parts, config, capacity, run.info.run_id)
+        result = _run(rows, parts, config, capacity, run_id)
     result.seconds = time.perf_counter() - began
     return result
 
@@ -191,23 +174,13 @@ def end_abandoned_runs(experiment_id: str) -> list[str]:
     """End FAILED the runs left RUNNING on this host by a training process that is gone
     (killed outright); runs of live processes and of other hosts are not touched. Returns the
     ids of the runs ended."""
-    client = MlflowClient()
-    host = socket.gethostname()
-    try:
-        running = client.search_runs(
-            [experiment_id],
-            filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
-        )
-    except MlflowException as err:  # an old or odd tracking store: training goes on
-        log.warning("could not look for abandoned MLflow runs: %s", err)
-        return []
     ended = []
-    for run in running:
-        pid = run.data.tags.get(PID_TAG, "")
+    for run_id, tags in registry.running_runs(experiment_id, {HOST_TAG: socket.gethostname()}):
+        pid = tags.get(PID_TAG, "")
         if pid.isdigit() and not _alive(int(pid)):
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
-            log.warning("MLflow run %s of process %s (gone) ended FAILED", run.info.run_id, pid)
-            ended.append(run.info.run_id)
+            registry.end_failed(run_id)
+            log.warning("MLflow run %s of process %s (gone) ended FAILED", run_id, pid)
+            ended.append(run_id)
     return ended
 
 
@@ -257,8 +230,84 @@ def _run(
     capacity: int,
     run_id: str,
 ) -> TrainResult:
-    features, categorical = rows.features, rows.categorical
-    mlflow.log_params(
+    _log_inputs(rows, parts, config, capacity)
+    model, x, y = _fit(rows, parts, config)
+    test = parts["test"]
+    raw_test = model.raw_score(x["test"])
+    scores = ScoredTestRows(
+        label=y["test"],
+        probability=model.calibration(raw_test),
+        uncalibrated=1.0 / (1.0 + np.exp(-raw_test)),
+    )
+    metrics, curves = _measure(rows, parts, config, capacity, scores)
+    for scorer, values in metrics.items():
+        registry.log_metrics({f"test_{scorer}_{k}": v for k, v in values.items()})
+    registry.log_metrics(
+        {
+            "best_iteration": model.booster.best_iteration,
+            "train_rows": len(parts["train"]),
+            "test_rows": len(test),
+        }
+    )
+    importance = pd.Series(model.booster.feature_importance("gain"), index=rows.features)
+    groups = pd.Series(rows.groups).reindex(rows.features).fillna("other")
+    by_group = importance.groupby(groups).sum()
+    model.info = ModelInfo(
+        trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
+        run_id=run_id,
+        churn_definition=config.churn,
+        test_metrics=metrics["model"],
+        baselines={k: v for k, v in metrics.items() if k != "model"},
+        importance_by_group={str(g): float(v) for g, v in by_group.items()},
+        description=rows.description,
+        catalogue_sha256=rows.catalogue_sha256,
+    )
+    card = model_card(rows, parts, metrics, by_group, model.booster.best_iteration, config)
+    _log_artifacts(rows, parts, model, config, scores, curves, by_group, card)
+    version = registry.register(
+        model,
+        test,
+        {
+            **rows.description,
+            "test_roc_auc": f"{metrics['model']['roc_auc']:.4f}",
+            "test_pr_auc": f"{metrics['model']['pr_auc']:.4f}",
+        },
+    )
+    predictions = pd.DataFrame(
+        {
+            ID: test[ID].to_numpy(),
+            TIME: test[TIME].to_numpy(),
+            "probability": scores.probability,
+            LABEL: scores.label,
+        }
+    )
+    return TrainResult(
+        run_id=run_id,
+        version=version,
+        metrics=metrics,
+        description=rows.description,
+        rounds=int(model.booster.best_iteration),
+        seconds=0.0,
+        card=card,
+        predictions=predictions,
+    )
+
+
+@dataclass(frozen=True)
+class ScoredTestRows:
+    """The test rows' labels and the model's probabilities for them."""
+
+    label: np.ndarray
+    probability: np.ndarray  # calibrated
+    uncalibrated: np.ndarray
+
+
+def _log_inputs(
+    rows: TrainingRows, parts: dict[str, pd.DataFrame], config: TrainingConfig, capacity: int
+) -> None:
+    """The run's parameters, and each part's rows as an MLflow input with its fingerprint."""
+    features = rows.features
+    registry.log_params(
         {
             "config": config.name,
             **_flatten(config.model_dump()),
@@ -269,14 +318,15 @@ def _run(
     )
     for part, subset in parts.items():
         logged = subset[[*features, LABEL]].head(50_000).astype({LABEL: float})
-        dataset = from_pandas(
-            logged,
-            name=f"{part}-rows",
-            targets=LABEL,
-            digest=fingerprint(subset[[*features, LABEL]]),
-        )
-        mlflow.log_input(dataset, context=part)
+        registry.log_rows(logged, part, LABEL, fingerprint(subset[[*features, LABEL]]))
 
+
+def _fit(
+    rows: TrainingRows, parts: dict[str, pd.DataFrame], config: TrainingConfig
+) -> tuple[ChurnModel, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The booster fitted on train (stopped early on validation), calibrated on validation;
+    with every part's feature matrix and labels."""
+    features, categorical = rows.features, rows.categorical
     levels = category_levels(parts["train"], categorical)
     x = {p: feature_matrix(s, features, levels) for p, s in parts.items()}
     y = {p: s[LABEL].to_numpy(dtype=int) for p, s in parts.items()}
@@ -292,22 +342,31 @@ def _run(
     )
     raw_valid = np.asarray(booster.predict(x["validation"], raw_score=True), dtype=float)
     calibration = Calibration.fit(raw_valid, y["validation"], config.calibration)
-    model = ChurnModel(booster, features, levels, calibration, rows.groups)
+    return ChurnModel(booster, features, levels, calibration, rows.groups), x, y
 
+
+def _measure(
+    rows: TrainingRows,
+    parts: dict[str, pd.DataFrame],
+    config: TrainingConfig,
+    capacity: int,
+    scores: ScoredTestRows,
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """The model, uncalibrated, against the baselines (and the oracle) on the test rows;
+    with the scores each curve is drawn from."""
+    features, categorical = rows.features, rows.categorical
     test = parts["test"]
-    raw_test = model.raw_score(x["test"])
-    prob = calibration(raw_test)
-    uncalibrated = 1.0 / (1.0 + np.exp(-raw_test))
     snapshot = test[TIME].to_numpy()
     revenue = test[REVENUE].to_numpy(dtype=float)
 
     def measure(score: np.ndarray, probabilistic: bool = True) -> dict[str, float]:
-        return ev.evaluate(y["test"], score, snapshot, revenue, capacity, probabilistic)
+        return ev.evaluate(scores.label, score, snapshot, revenue, capacity, probabilistic)
 
-    metrics = {"model": measure(prob), "model_uncalibrated": measure(uncalibrated)}
+    prob = scores.probability
+    metrics = {"model": measure(prob), "model_uncalibrated": measure(scores.uncalibrated)}
     numeric = [f for f in features if f not in categorical]
     lr = logistic_regression(numeric, categorical).fit(
-        as_object(parts["train"][features], categorical), y["train"]
+        as_object(parts["train"][features], categorical), parts["train"][LABEL].to_numpy(int)
     )
     lr_prob = lr.predict_proba(as_object(test[features], categorical))[:, 1]
     metrics["logistic_regression"] = measure(lr_prob)
@@ -320,12 +379,11 @@ def _run(
         oracle = rows.oracle.loc[test.index].to_numpy(dtype=float)
         known = ~np.isnan(oracle)
         if known.mean() > 0.9:
+            label = scores.label[known]
             metrics["oracle"] = ev.evaluate(
-                y["test"][known], oracle[known], snapshot[known], revenue[known], capacity
+                label, oracle[known], snapshot[known], revenue[known], capacity
             )
-            same_rows = ev.evaluate(
-                y["test"][known], prob[known], snapshot[known], revenue[known], capacity
-            )
+            same_rows = ev.evaluate(label, prob[known], snapshot[known], revenue[known], capacity)
             metrics["model"]["oracle_roc_auc"] = metrics["oracle"]["roc_auc"]
             metrics["model"]["oracle_pr_auc"] = metrics["oracle"]["pr_auc"]
             metrics["model"]["roc_auc_gap_to_oracle"] = (
@@ -333,91 +391,41 @@ def _run(
             )
             metrics["model"]["oracle_rows_share"] = float(known.mean())
             curves["oracle (hidden truth)"] = np.where(known, oracle, 0.0)
+    return metrics, curves
 
-    for scorer, values in metrics.items():
-        mlflow.log_metrics({f"test_{scorer}_{k}": v for k, v in values.items()})
-    mlflow.log_metrics(
-        {
-            "best_iteration": booster.best_iteration,
-            "train_rows": len(parts["train"]),
-            "test_rows": len(test),
-        }
-    )
 
-    importance = pd.Series(booster.feature_importance("gain"), index=features)
-    by_group = importance.groupby(pd.Series(rows.groups).reindex(features).fillna("other")).sum()
-    model.info = {
-        "trained_at": pd.Timestamp.now().isoformat(timespec="seconds"),
-        "run_id": run_id,
-        "horizon_months": config.churn.horizon_months,
-        "churn_definition": config.churn.model_dump(),
-        "test_metrics": metrics["model"],
-        "baselines": {k: v for k, v in metrics.items() if k != "model"},
-        "importance_by_group": by_group.to_dict(),
-        **rows.description,
-    }
-    card = model_card(rows, parts, metrics, by_group, booster.best_iteration, config)
+def _log_artifacts(
+    rows: TrainingRows,
+    parts: dict[str, pd.DataFrame],
+    model: ChurnModel,
+    config: TrainingConfig,
+    scores: ScoredTestRows,
+    curves: dict[str, np.ndarray],
+    by_group: pd.Series,
+    card: str,
+) -> None:
+    """Plots, the model card, the test rows and the monitoring reference, to the run."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        plots = ev.plot_curves(y["test"], curves, folder / "plots")
-        plots.append(
-            ev.plot_calibration(
-                y["test"],
-                {"before calibration": uncalibrated, "after calibration": prob},
-                folder / "plots",
-            )
+        plots = Path(tmp) / "plots"
+        ev.plot_curves(scores.label, curves, plots)
+        ev.plot_calibration(
+            scores.label,
+            {"before calibration": scores.uncalibrated, "after calibration": scores.probability},
+            plots,
         )
-        plots.append(ev.plot_group_importance(by_group, folder / "plots"))
-        mlflow.log_artifacts(str(folder / "plots"), "plots")
-        mlflow.log_text(card, "model_card.md")
-        reference = monitoring_reference(parts, features, model, config.lightgbm.seed)
-        for artifact, logged in ((TEST_ROWS_ARTIFACT, test), (REFERENCE_ARTIFACT, reference)):
-            path = folder / Path(artifact).name
+        ev.plot_group_importance(by_group, plots)
+        registry.log_files(plots, "plots")
+        registry.log_text(card, "model_card.md")
+        reference = monitoring_reference(parts, rows.features, model, config.lightgbm.seed)
+        logged_rows = ((TEST_ROWS_ARTIFACT, parts["test"]), (REFERENCE_ARTIFACT, reference))
+        for artifact, logged in logged_rows:
+            path = Path(tmp) / Path(artifact).name
             as_text = {
-                c: logged[c].astype("object").where(logged[c].notna(), None) for c in categorical
+                c: logged[c].astype("object").where(logged[c].notna(), None)
+                for c in rows.categorical
             }
             logged.assign(**as_text).reset_index(drop=True).to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), str(Path(artifact).parent))
-
-        model_dir = model.save(folder / ARTIFACT_KEY)
-        example = _example(test[features], categorical)
-        signature = _signature(features, categorical, model.predict_proba(example))
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ChurnPyfunc(),
-            artifacts={ARTIFACT_KEY: str(model_dir)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=[
-                f"lightgbm=={lgb.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-                f"scikit-learn=={sklearn.__version__}",
-                f"mlflow=={mlflow.__version__}",
-            ],
-        )
-    version = mlflow.register_model(info.model_uri, MODEL_NAME)
-    client = MlflowClient()
-    for key, value in {
-        **rows.description,
-        "test_roc_auc": f"{metrics['model']['roc_auc']:.4f}",
-        "test_pr_auc": f"{metrics['model']['pr_auc']:.4f}",
-    }.items():
-        client.set_model_version_tag(MODEL_NAME, version.version, key, str(value))
-
-    predictions = pd.DataFrame(
-        {ID: test[ID].to_numpy(), TIME: snapshot, "probability": prob, LABEL: y["test"]}
-    )
-    return TrainResult(
-        run_id=run_id,
-        version=str(version.version),
-        metrics=metrics,
-        description=rows.description,
-        rounds=int(booster.best_iteration),
-        seconds=0.0,
-        card=card,
-        predictions=predictions,
-    )
+            registry.log_files(path, str(Path(artifact).parent))
 
 
 REFERENCE_ROWS = 20_000
@@ -438,26 +446,6 @@ def monitoring_reference(
     sample = shuffled[shuffled.groupby(TIME, dropna=False).cumcount().to_numpy() < per_snapshot]
     sample = sample[[ID, TIME, PART, *features, LABEL]].sort_values([TIME, ID], kind="stable")
     return sample.assign(probability=model.predict_proba(sample)).reset_index(drop=True)
-
-
-def _signature(features: list[str], categorical: list[str], output: np.ndarray) -> ModelSignature:
-    """Every feature may be missing (an absent optional table leaves whole groups empty)."""
-    inputs = Schema(
-        [
-            ColSpec("string" if name in categorical else "double", name, required=False)
-            for name in features
-        ]
-    )
-    return ModelSignature(inputs=inputs, outputs=infer_signature(None, output).outputs)
-
-
-def _example(features: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
-    """A few complete test rows, categories as text, for the signature and the input example."""
-    complete = features[features[categorical].notna().all(axis=1)] if categorical else features
-    example = (complete if len(complete) >= 3 else features).head(5).copy()
-    for name in categorical:
-        example[name] = example[name].astype("object").astype(str)
-    return example.reset_index(drop=True)
 
 
 def _flatten(values: dict[str, object], prefix: str = "") -> dict[str, object]:
@@ -539,3 +527,9 @@ def model_card(
         "rate later shifts them until the next retraining.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A digest of a frame's contents (order-sensitive), for the run's data lineage."""
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(np.ascontiguousarray(hashed).tobytes()).hexdigest()[:16]

@@ -13,6 +13,7 @@ from retention.data.loading import load_dataset
 from retention.data.simulator import ORACLE_HORIZON, TRUTH_DIR
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_training_set
+from retention.model.compatibility import catalogue_sha256
 from retention.training.config import SplitConfig, TrainingConfig
 from retention.training.pipeline import ID, LABEL, PART, REVENUE, TIME, TrainingRows
 from retention.training.split import hold_out_accounts, split_by_time
@@ -54,6 +55,7 @@ def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
         description=description,
         oracle=_oracle(folder, stacked, config),
         rule_feature="kwh_3m_yoy",
+        catalogue_sha256=catalogue_sha256(catalogue),
     )
 
 

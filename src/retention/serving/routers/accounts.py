@@ -30,14 +30,13 @@ def latest_batch(engine: Engine | Connection) -> BatchInfo:
 
 @router.get("/model", response_model=ModelInfo, summary="The champion model")
 async def model_info(serving: Model, _: Reader) -> ModelInfo:
-    info: dict[str, Any] = serving.model.info
-    metrics: dict[str, Any] = info.get("test_metrics") or {}
+    info = serving.model.info
     return ModelInfo(
         name=serving.name,
         version=serving.version,
-        trained_at=str(info["trained_at"]) if "trained_at" in info else None,
-        horizon_months=int(info["horizon_months"]) if "horizon_months" in info else None,
-        test_metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
+        trained_at=info.trained_at,
+        horizon_months=info.horizon_months,
+        test_metrics=info.test_metrics,
         feature_groups={
             name: f"{group.zh} / {group.en}" for name, group in serving.catalogue.groups.items()
         },

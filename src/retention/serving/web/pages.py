@@ -503,7 +503,6 @@ def _format_sheet(sheet: Any, bold: Any, percent: tuple[int, ...] = ()) -> None:
 @router.get("/model")
 def model_page(request: Request, serving: Model, engine: Store, person: PageAdmin) -> Response:
     info = serving.model.info
-    baselines = info.get("baselines") or {}
     report = latest_report(engine)
     return render(
         request,
@@ -511,8 +510,8 @@ def model_page(request: Request, serving: Model, engine: Store, person: PageAdmi
         person,
         serving=serving,
         info=info,
-        metrics=info.get("test_metrics") or {},
-        baselines=baselines,
+        metrics=info.test_metrics,
+        baselines=info.baselines,
         monitoring=None if report is None else monitoring_summary(report, report_history(engine)),
         shown_features=SHOWN_FEATURES,
         feature_names={f.name: (f.zh, f.en) for f in serving.catalogue.features},

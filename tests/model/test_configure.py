@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from retention.training.registry import configure
+from retention.model.registry import configure
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from retention.training.model import ChurnModel
+from retention.model.artifact import ChurnModel
 
 ARTIFACT_KEY = "churn_model"
 

@@ -1,7 +1,8 @@
 """The churn model: a LightGBM booster, its calibration and the columns it reads.
 
 `ChurnModel` is what scoring and serving use directly (fast numpy path, per-row contributions
-for reasons); the MLflow pyfunc wrapper in `pyfunc.py` delegates to it. Categorical features
+for reasons); the MLflow pyfunc wrapper in `pyfunc.py` delegates to it. Training fits it
+(`retention.training.fit`). Categorical features
 are encoded with the categories seen in training (unknown values become missing), so the
 DataFrame and the array paths give the same numbers.
 """
@@ -19,7 +20,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from retention.training.config import LightGBMConfig
+from retention.model.info import ModelInfo
 
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
@@ -70,7 +71,7 @@ class ChurnModel:
     categories: dict[str, list[str]]
     calibration: Calibration
     groups: dict[str, str] = field(default_factory=dict)  # feature -> catalogue group
-    info: dict[str, object] = field(default_factory=dict)  # trained_at, horizon, metrics, ...
+    info: ModelInfo = field(default_factory=ModelInfo)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The frame's features as a float matrix in training order (categories as codes)."""
@@ -102,7 +103,7 @@ class ChurnModel:
             "categories": self.categories,
             "calibration": self.calibration.__dict__,
             "groups": self.groups,
-            "info": self.info,
+            "info": self.info.model_dump(),
         }
         (folder / META_FILE).write_text(
             json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
@@ -125,7 +126,7 @@ class ChurnModel:
                 y=tuple(calibration["y"]),
             ),
             groups=dict(meta.get("groups", {})),
-            info=dict(meta.get("info", {})),
+            info=ModelInfo.model_validate(meta.get("info", {})),
         )
 
 
@@ -171,54 +172,3 @@ def category_levels(frame: pd.DataFrame, columns: list[str]) -> dict[str, list[s
         values = frame[name].astype("object").dropna()
         levels[name] = sorted(str(v) for v in values.unique())
     return levels
-
-
-def fit_booster(
-    train: np.ndarray,
-    train_label: np.ndarray,
-    valid: np.ndarray,
-    valid_label: np.ndarray,
-    features: list[str],
-    categorical: list[str],
-    monotone: list[int],
-    params: LightGBMConfig,
-) -> lgb.Booster:
-    """LightGBM with early stopping on the validation snapshots; no resampling or weights, so
-    the raw probabilities stay close to the true rate and calibration has little to fix."""
-    lgb_params = {
-        "objective": "binary",
-        "metric": "binary_logloss",  # early stopping watches the probabilities, nothing else
-        "learning_rate": params.learning_rate,
-        "num_leaves": params.num_leaves,
-        "min_child_samples": params.min_child_samples,
-        "feature_fraction": params.feature_fraction,
-        "bagging_fraction": params.bagging_fraction,
-        "bagging_freq": params.bagging_freq,
-        "lambda_l2": params.lambda_l2,
-        "seed": params.seed,
-        "deterministic": True,
-        "num_threads": 2,
-        "verbosity": -1,
-        "monotone_constraints": monotone,
-        "monotone_constraints_method": "advanced",
-        "first_metric_only": True,
-    }
-    categorical_index = [features.index(c) for c in categorical]
-    train_set = lgb.Dataset(
-        train,
-        train_label,
-        feature_name=features,
-        categorical_feature=categorical_index,
-        free_raw_data=False,
-    )
-    valid_set = lgb.Dataset(valid, valid_label, reference=train_set)
-    return lgb.train(
-        lgb_params,
-        train_set,
-        num_boost_round=params.max_rounds,
-        valid_sets=[valid_set],
-        valid_names=["validation"],
-        callbacks=[
-            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
-        ],
-    )
