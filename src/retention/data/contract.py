@@ -74,7 +74,7 @@ ORDER_TYPES = (
 ORDER_STATUSES = ("open", "completed", "cancelled")
 # interventions.outcome; the service's follow-ups add "contacted" (records.labels)
 OUTCOMES = INTERVENTION_OUTCOMES
-# The service-standard playbook of ../shared/SPEC.md (interventions.action_code).
+# The service-standard playbook (serving/playbook.yaml; interventions.action_code).
 ACTION_CODES = (
     "dedicated_manager",
     "tariff_plan",

@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from retention.data.dataset import Dataset
+from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
 from retention.model.compatibility import require_catalogue
 from retention.model.registry import MODEL_NAME, configure, load_champion
@@ -68,7 +69,7 @@ def run_scoring(
 ) -> ScoringRun:
     """Score every account active at the snapshot with the champion and store the batch.
 
-    Due dates count working days from `scored_on` (default: today, the day the list is
+    Due dates count working days from `scored_on` (default: today in Beijing, the day the list is
     handed to the team).
     """
     configure(settings.tracking_uri)
@@ -85,7 +86,7 @@ def run_scoring(
         capacity=settings.capacity,
         medium_probability=settings.medium_probability,
         snapshot=snapshot,
-        scored_on=scored_on or dt.date.today(),
+        scored_on=scored_on or local_today(),
     )
     started = time.perf_counter()
     batch_id = save_batch(
@@ -94,7 +95,7 @@ def run_scoring(
         model_name=MODEL_NAME,
         model_version=version,
         capacity=settings.capacity,
-        scored_on=scored_on or dt.date.today(),
+        scored_on=scored_on or local_today(),
         progress=progress,
     )
     seconds = {**scored.seconds, "store": time.perf_counter() - started}
