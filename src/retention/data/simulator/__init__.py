@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from retention.data.contract import LATEST, MARKET_MODES
-from retention.data.simulator import engine, process
+from retention.data.contract import LATEST, MARKET_MODES, TABLES
+from retention.data.simulator import applicants, engine, process
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
@@ -144,7 +144,7 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
         on_month=on_month if callable(on_month) else None,
         scenarios=config.scenarios,
     )
-    tables = _tables(config, portfolio, outcome)
+    tables, applicant_truth = _tables(config, portfolio, outcome)
     truth = {
         "churn_events": _events(portfolio, outcome),
         "churn_probability": _oracle(config, portfolio, outcome),
@@ -156,6 +156,7 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
                 "frailty": portfolio.frailty,
             }
         ),
+        **applicant_truth,
     }
     return SimulationResult(config=config, tables=tables, truth=truth)
 
@@ -241,7 +242,26 @@ def _seconds(values: np.ndarray) -> pd.Series:
 
 def _tables(
     config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The contract's tables, the applicants' included, and the applicants' truth."""
+    frames = _engine_tables(config, p, o)
+    changed, truth = applicants.simulate_applicants(
+        config.seed,
+        config.start_month,
+        config.months,
+        frames["customers"],
+        frames["work_orders"],
+        p.region,
+    )
+    # Until the contract knows the application tables, only the linked work orders go in.
+    frames.update({name: frame for name, frame in changed.items() if name in TABLES})
+    return frames, truth
+
+
+def _engine_tables(
+    config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
 ) -> dict[str, pd.DataFrame]:
+    """The tables the engine writes, before the applicants link their work orders."""
     work_orders, capacity = _work_orders(config, p, o)
     usage, billing = _monthly(config, p, o)
     frames = {
