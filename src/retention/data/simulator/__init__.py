@@ -107,6 +107,7 @@ class SimulationSummary:
     events_by_type: dict[str, int]
     churn_rate_6m: float
     files: list[Path] = field(default_factory=list)
+    applications_by_status: dict[str, int] = field(default_factory=dict)
 
     def print(self, console: Console) -> None:
         from rich.table import Table
@@ -123,6 +124,10 @@ class SimulationSummary:
         for kind, count in self.events_by_type.items():
             table.add_row(f"流失事件 / churn: {names.get(kind, kind)} {kind}", f"{count:,}")
         table.add_row("6 个月流失率 / 6-month churn rate", f"{self.churn_rate_6m:.1%}")
+        statuses = {"open": "办理中", "connected": "已接电", "withdrawn": "已撤销"}
+        for status, count in self.applications_by_status.items():
+            label = f"业扩申请 / applications: {statuses.get(status, status)} {status}"
+            table.add_row(label, f"{count:,}")
         if self.folder is not None:
             table.add_row("数据目录 / dataset", str(self.folder))
             table.add_row("真值(仅评估用) / truth (evaluation only)", str(self.folder / TRUTH_DIR))
@@ -131,19 +136,7 @@ class SimulationSummary:
 
 def simulate(config: SimulationConfig, on_month: object = None) -> SimulationResult:
     """Run the simulator in memory."""
-    rng = np.random.default_rng(config.seed)
-    portfolio = draw_portfolio(
-        config.accounts, config.start_month, config.months, config.new_account_share, rng
-    )
-    outcome = engine.run(
-        portfolio,
-        config.start_month,
-        config.months,
-        config.burn_in_months,
-        rng,
-        on_month=on_month if callable(on_month) else None,
-        scenarios=config.scenarios,
-    )
+    portfolio, outcome = _run_engine(config, on_month)
     tables, applicant_truth = _tables(config, portfolio, outcome)
     truth = {
         "churn_events": _events(portfolio, outcome),
@@ -159,6 +152,26 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
         **applicant_truth,
     }
     return SimulationResult(config=config, tables=tables, truth=truth)
+
+
+def _run_engine(
+    config: SimulationConfig, on_month: object = None
+) -> tuple[engine.Portfolio, engine.Outcome]:
+    """The portfolio and the engine's months, from the seed's own stream."""
+    rng = np.random.default_rng(config.seed)
+    portfolio = draw_portfolio(
+        config.accounts, config.start_month, config.months, config.new_account_share, rng
+    )
+    outcome = engine.run(
+        portfolio,
+        config.start_month,
+        config.months,
+        config.burn_in_months,
+        rng,
+        on_month=on_month if callable(on_month) else None,
+        scenarios=config.scenarios,
+    )
+    return portfolio, outcome
 
 
 def simulate_to_folder(
@@ -225,7 +238,14 @@ def summarise(
         },
         churn_rate_6m=float(oracle["probability"].mean()) if len(oracle) else float("nan"),
         files=files or [],
+        applications_by_status=_by_status(result.tables.get("applications")),
     )
+
+
+def _by_status(applications: pd.DataFrame | None) -> dict[str, int]:
+    if applications is None:
+        return {}
+    return {s: int((applications["status"] == s).sum()) for s in applicants.STATUSES}
 
 
 def _days(values: np.ndarray) -> np.ndarray:

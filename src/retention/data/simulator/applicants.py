@@ -479,7 +479,7 @@ def connect_targets(
     siblings: list[np.ndarray] = []
     for _ in range(MAX_ROUNDS):
         idx = np.flatnonzero(pending)
-        if idx.size == 0:
+        if idx.size == 0 and chosen_parts:  # one round even for no target: empty parts
             break
         d = draw_process(t.take(idx).applicants(units, rng), rng)
         connects = d.withdrawn < 0
