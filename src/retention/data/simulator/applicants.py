@@ -135,7 +135,7 @@ class WorkingDays:
         working = every[(work & ~off) | on]
         return cls(days=working, season=_arrival_season(working))
 
-    def ceil(self, day: np.ndarray) -> np.ndarray:
+    def ceil(self, day: np.ndarray | np.datetime64) -> np.ndarray:
         """The index of the first working day on or after each day."""
         return np.searchsorted(self.days, np.asarray(day, dtype="datetime64[D]"), side="left")
 
@@ -608,10 +608,8 @@ def _forward_targets(
     w: World, engine: Targets, engine_who: Who, rng: np.random.Generator
 ) -> tuple[Targets, Who]:
     """Seasonal arrivals of the last FORWARD_MONTHS at the engine's rate of connections."""
-    lo, hi = (
-        w.days.ceil(w.extract - np.timedelta64(FORWARD_MONTHS * 30, "D")),
-        w.days.ceil(w.extract),
-    )
+    lo = int(w.days.ceil(w.extract - np.timedelta64(FORWARD_MONTHS * 30, "D")))
+    hi = int(w.days.ceil(w.extract))
     weight = w.days.season[lo:hi] / w.days.season[lo:hi].sum()
     parts, whos = [], []
     for increase, months in ((False, max(w.months - 4, 1)), (True, w.months)):
@@ -837,7 +835,9 @@ def _tables(
                 )
             ),
             "document_requests": d.plan.documents[app_row, step].astype(np.int64),
-            "handled_by": np.where(rng.random(app_row.size) < 0.03, None, handled),
+            "handled_by": np.where(
+                rng.random(app_row.size) < 0.03, _nothing(app_row.size), handled
+            ),
         }
     ).iloc[np.lexsort((step, rank[app_row]))]
     frames = {"applications": applications, "application_steps": steps}
@@ -847,6 +847,10 @@ def _tables(
             if frame[column].dtype == object:
                 frame[column] = frame[column].astype("str")
     return frames, Stamps(ids, accepted_at, closes)
+
+
+def _nothing(n: int) -> np.ndarray:
+    return np.full(n, None, dtype=object)
 
 
 def _names(w: World, apps: Applications, rng: np.random.Generator) -> np.ndarray:
@@ -873,7 +877,7 @@ def _owners(w: World, apps: Applications, rng: np.random.Generator) -> np.ndarra
     n, region = apps.draws.size, apps.draws.who.region
     managers = w.customers["account_manager_id"].to_numpy(dtype=object)
     known = managers[np.maximum(apps.who.customer, 0)]
-    known = np.where((apps.who.customer >= 0) & pd.notna(known), known, None)
+    known = np.where((apps.who.customer >= 0) & pd.notna(known), known, _nothing(n))
     pools = [
         sorted({m for m in managers[w.region == r] if isinstance(m, str)}) or [f"AM{31 + r:02d}000"]
         for r in range(len(CITY_PREFIX))
@@ -884,7 +888,7 @@ def _owners(w: World, apps: Applications, rng: np.random.Generator) -> np.ndarra
     )
     size = np.log10(apps.draws.who.capacity_kva / 1000.0)
     gets = rng.random(n) < 1 / (1 + np.exp(-(0.2 + 1.8 * size)))
-    return np.where(known != None, known, np.where(gets, drawn, None))  # noqa: E711
+    return np.where(known != None, known, np.where(gets, drawn, _nothing(n)))  # noqa: E711
 
 
 def _oracle(w: World, apps: Applications, stamps: Stamps, rng: np.random.Generator) -> pd.DataFrame:
