@@ -33,6 +33,8 @@ def test_output_passes_the_contract(simulation: SimulationResult, simulated_dir:
         "churn_events.parquet",
         "churn_probability.parquet",
         "accounts.parquet",
+        "application_withdrawal.parquet",
+        "applicants.parquet",
     }
 
 

@@ -13,9 +13,13 @@
   simulator, the future random draws are not. No model that sees only the data can do better
   on average.
 - `accounts`: each account's hidden traits (churn driver, signal visibility, frailty).
+- `application_withdrawal` and `applicants`: the connection applicants' oracle (P(withdraw
+  within 3 months) at each monthly snapshot an application is open) and hidden traits.
 
 How the world works is in `profiles` (industries, regions, tariffs, calendar), `portfolio`
-(static traits), `process` (the hidden chain and the oracle) and `engine` (the monthly loop).
+(static traits), `process` (the hidden chain and the oracle), `engine` (the monthly loop) and
+`applicants` (the connection applications, their steps and withdrawals, in their own random
+stream, so the engine's tables stay as they were but for the linked orders' applied_at).
 Only tests and evaluation may read the truth; the product never does.
 """
 

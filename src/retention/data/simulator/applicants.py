@@ -280,6 +280,11 @@ class Timeline:
     late: np.ndarray  # finished after its due day
     repeats: np.ndarray  # document requests beyond the first
     connect: np.ndarray  # energising's finish
+    company_start: np.ndarray  # (n, steps): when the company has each step in hand
+    company_end: np.ndarray
+
+    def take(self, idx: np.ndarray) -> Timeline:
+        return Timeline(**{k: v[idx] for k, v in self.__dict__.items()})
 
     @classmethod
     def of(cls, who: Applicants, plan: Plan) -> Timeline:
@@ -302,14 +307,16 @@ class Timeline:
             late=present & (finish > due),
             repeats=np.where(present, np.maximum(plan.documents - 1, 0), 0),
             connect=finish[:, ENERGISING],
+            company_start=begin[:, COMPANY_SEGMENT],
+            company_end=finish,
         )
 
 
 def weekly_hazard(who: Applicants, line: Timeline, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
     """P(withdraw at check day t) of these rows, from what happened before day t."""
     tt = t[:, None]
-    seg_start = line.segment_start[rows][:, COMPANY_SEGMENT]
-    waiting = (seg_start < tt) & (tt <= line.segment_end[rows][:, COMPANY_SEGMENT])
+    seg_start = line.company_start[rows]
+    waiting = (seg_start < tt) & (tt <= line.company_end[rows])
     stall_weeks = np.minimum(((tt - seg_start) * waiting).sum(axis=1) / WEEK_WD, MAX_STALL_WEEKS)
     breaches = (line.late[rows] & (line.due[rows] < tt)).sum(axis=1)
     # A repeated request is felt once the company has the step in hand.
@@ -346,34 +353,48 @@ def withdrawal_probability(
     rng: np.random.Generator,
     draws: int = ORACLE_DRAWS,
 ) -> np.ndarray:
-    """P(withdraw at a check day in [begin, end)) for these applicants, given the segments
-    begun before `begin`; the others are redrawn `draws` times (Monte Carlo continuation)."""
+    """P(withdraw at a check day in [begin, end)) of these applicants, given the segments
+    begun before `begin`; the others are redrawn `draws` times (Monte Carlo continuation).
+
+    A segment not begun starts on or after the first such start, and a check day sees only
+    what happened before it: when no check day of the horizon comes after that start, the
+    plan in hand decides the answer and one pass over it is exact."""
+    whole = Timeline.of(who, plan)
+    starts = whole.segment_start[rows]
+    unbegun = np.where(starts >= begin[:, None], starts, np.iinfo(np.int64).max).min(axis=1)
+    exact = unbegun >= end - 1
     out = np.empty(rows.size)
+    out[exact] = 1 - _survival(
+        who.take(rows[exact]), whole.take(rows[exact]), begin[exact], end[exact]
+    )
+    open_rows = np.flatnonzero(~exact)
     chunk = max(1, 400_000 // draws)
-    for lo in range(0, rows.size, chunk):
-        part = slice(lo, lo + chunk)
+    for lo in range(0, open_rows.size, chunk):
+        part = open_rows[lo : lo + chunk]
         rep = np.repeat(rows[part], draws)
         b, e = np.repeat(begin[part], draws), np.repeat(end[part], draws)
         mine = who.take(rep)
         fresh = draw_plans(mine, rng)
-        begun = Timeline.of(mine, Plan(plan.lengths[rep], plan.documents[rep])).segment_start
-        keep = begun < b[:, None]
+        keep = whole.segment_start[rep] < b[:, None]
         spliced = Plan(
             np.where(keep, plan.lengths[rep], fresh.lengths),
             np.where(keep[:, COMPANY_SEGMENT], plan.documents[rep], fresh.documents),
         )
-        line = Timeline.of(mine, spliced)
-        survive = np.ones(rep.size)
-        t = -(-b // WEEK_WD) * WEEK_WD  # the first check day on or after begin
-        t = np.maximum(t, WEEK_WD)
-        while True:
-            live = np.flatnonzero((t < e) & (t < line.connect))
-            if live.size == 0:
-                break
-            survive[live] *= 1 - weekly_hazard(mine, line, live, t[live])
-            t = t + WEEK_WD
+        survive = _survival(mine, Timeline.of(mine, spliced), b, e)
         out[part] = 1 - survive.reshape(-1, draws).mean(axis=1)
     return out
+
+
+def _survival(who: Applicants, line: Timeline, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """P(no withdrawal at the check days in [begin, end) before connecting), row by row."""
+    survive = np.ones(who.size)
+    t = np.maximum(-(-begin // WEEK_WD) * WEEK_WD, WEEK_WD)  # the first check day from begin
+    while True:
+        live = np.flatnonzero((t < end) & (t < line.connect))
+        if live.size == 0:
+            return survive
+        survive[live] *= 1 - weekly_hazard(who, line, live, t[live])
+        t = t + WEEK_WD
 
 
 @dataclass(frozen=True)
