@@ -36,18 +36,28 @@ The truth. `application_withdrawal`: for every application and every monthly sna
 withdraws within APPLICATION_HORIZON_MONTHS, given its hidden state there: its traits, its
 history, and how long the segments already begun will take (the company's handling of a step
 in hand is settled when the step starts); the segments not yet begun are future draws. It is
-computed by a vectorised Monte Carlo continuation with ORACLE_DRAWS fresh draws of the segments
-not begun, each weighed exactly by the survival over the weekly hazards (no uniform draws), so
-its only noise is the future handling times. `applicants`: each application's hidden traits.
+computed by a vectorised Monte Carlo continuation with ORACLE_DRAWS (32) fresh draws of the
+segments not begun, each weighed exactly by the survival over the weekly hazards (no uniform
+draws), so its only noise is the future handling times; where no check day of the horizon
+can see a segment not yet begun the answer is exact from one pass. `applicants`: each
+application's hidden traits, its eventual outcome and where it came from.
 
-Biases accepted. The engine opens no account in the last four months of data, so no new
-connection finishes there: applicants open late in the data are short of soon-connecting ones
-and a snapshot there sees more withdrawals than its oracle. Withdrawn draws before the first
-1971 months or placed outside their customer's life are dropped; an increase that no
-connecting draw can fit after its customer's opening within MAX_ROUNDS draws keeps the
-engine's applied_at and has no application; completed increases of 0 kVA (accounts at the
-largest standard size) have none either. Cancelled and open engine increase orders have no
-application; the open increases of the extract are forward draws on random customers.
+Biases accepted. (1) The engine opens no account in the last four months of data, so no new
+connection finishes there: the applications open in the last months are short of ones about
+to connect, and their realised withdrawal runs above the oracle (at 20,000 accounts over 48
+months, last quarter 11.5% realised against 10.3% predicted). (2) Accounts opened before the
+data have no applications, so the withdrawn siblings of their applications are missing too:
+early snapshots see fewer withdrawals than the oracle (first quarter 8.5% against 9.7%);
+in the middle the two agree within a few percent. (3) The connected applications' acceptance
+is the account's opening less the process's duration: the engine opens accounts evenly over
+the year, so their arrivals are only mildly seasonal (the withdrawn and forward ones are
+fully). (4) Withdrawn siblings closed before the data, accepted after the extract or placed
+outside their customer's life are dropped. (5) An increase that no connecting draw can fit
+after its customer's opening within MAX_ROUNDS rounds keeps the engine's applied_at and has no
+application, and completed increases of 0 kVA (accounts at the largest standard size) have
+none. (6) Cancelled and open engine increase orders have no application; the increases open
+at the extract are forward draws on random customers open at the extract. (7) Withdrawn new
+connections copy the industry, unit, voltage and capacity of the account they were drawn for.
 """
 
 from __future__ import annotations
@@ -714,7 +724,7 @@ def simulate_applicants(
     who = Who.concat([engine_who, forward_who])
     c = connect_targets(targets, days, units, rng)
     apps = _applications(w, targets, who, c, rng)
-    tables, stamps = _tables(w, apps, rng)
+    tables, stamps = _application_tables(w, apps, rng)
     orders = work_orders.copy()
     linked = apps.who.order >= 0
     applied = orders["applied_at"].to_numpy().copy()
@@ -799,9 +809,10 @@ def _step_times(w: World, apps: Applications, rng: np.random.Generator) -> tuple
     return accepted_at, started, finished, closes
 
 
-def _tables(
+def _application_tables(
     w: World, apps: Applications, rng: np.random.Generator
 ) -> tuple[dict[str, pd.DataFrame], Stamps]:
+    """applications and application_steps as the extract sees them, ids in acceptance order."""
     accepted_at, started, finished, closes = _step_times(w, apps, rng)
     extract = w.extract.astype("datetime64[s]")
     d, line = apps.draws, apps.draws.line
@@ -941,6 +952,7 @@ def _oracle(w: World, apps: Applications, stamps: Stamps, rng: np.random.Generat
 
 
 def _traits(apps: Applications, stamps: Stamps) -> pd.DataFrame:
+    """Each application's hidden traits, its eventual outcome and where it came from."""
     d = apps.draws
     frame = pd.DataFrame(
         {
