@@ -20,7 +20,7 @@ MONTHS = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
 def tiny_tables() -> Tables:
     """Four key accounts, three months, a couple of rows in every optional table.
 
-C001 asked for more capacity (A1, connected); A2 is a new applicant without an account.
+    C001 asked for more capacity (A1, connected); A2 is a new applicant without an account.
     C004 is billed without time-of-use, so its kwh_peak/flat/valley are empty.
     """
     customers = pd.DataFrame(
