@@ -169,11 +169,11 @@ def application_summary(
             "voltage_kv": opened["voltage_kv"],
             "requested_capacity_kva": opened["requested_capacity_kva"],
             "working_days_open": working_days_between(calendar, accepted, today),
-            "steps_overdue": ids.map(overdue.size()).fillna(0).astype(np.int64),
-            "worst_overdue_working_days": ids.map(overdue.max()).fillna(0).astype(np.int64),
-            "next_due_step": ids.map(ahead["step_code"]).astype("str"),
-            "next_due_date": ids.map(ahead["due_date"]).astype("datetime64[us]"),
-            "document_requests": ids.map(requests).fillna(0).astype(np.int64),
+            "steps_overdue": _per(ids, overdue.size(), 0).astype(np.int64),
+            "worst_overdue_working_days": _per(ids, overdue.max(), 0).astype(np.int64),
+            "next_due_step": _per(ids, ahead["step_code"]).astype("str"),
+            "next_due_date": _per(ids, ahead["due_date"]).astype("datetime64[us]"),
+            "document_requests": _per(ids, requests, 0).astype(np.int64),
         }
     )
     ranked = summary.sort_values(
@@ -182,3 +182,11 @@ def application_summary(
         na_position="last",
     )
     return ranked[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+
+
+def _per(ids: pd.Series, values: pd.Series, missing: object = None) -> pd.Series:
+    """`values` (indexed by application) for each of `ids`, `missing` where it has none."""
+    found = values.reindex(pd.Index(ids))
+    if missing is not None:
+        found = found.fillna(missing)
+    return pd.Series(found.to_numpy(), index=ids.index)
