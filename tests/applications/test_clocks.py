@@ -71,7 +71,7 @@ def test_a_bad_counts_from_is_refused_naming_the_file_and_the_step(
     path = _edited(
         tmp_path, "counts_from: finished:completion_inspection", f"counts_from: {counts_from}"
     )
-    with pytest.raises(ConfigFileError, match="steps.energising.counts_from") as err:
+    with pytest.raises(ConfigFileError, match=r"steps\.energising\.counts_from") as err:
         load_service_clocks(path)
     assert str(path) in str(err.value) and "finished:<step code>" in str(err.value)
 
@@ -87,7 +87,7 @@ def test_a_clock_counting_from_its_own_finish_is_refused(tmp_path: Path) -> None
 def test_an_owner_that_is_not_a_playbook_role_is_refused(tmp_path: Path) -> None:
     path = _edited(tmp_path, "owner: metering", "owner: meter_team")
     with pytest.raises(
-        ConfigFileError, match="steps.energising.owner: unknown role 'meter_team'"
+        ConfigFileError, match=r"steps\.energising\.owner: unknown role 'meter_team'"
     ) as err:
         load_service_clocks(path)
     assert str(path) in str(err.value)
@@ -97,7 +97,7 @@ def test_a_misspelt_condition_is_refused(tmp_path: Path) -> None:
     path = _edited(
         tmp_path, "{supply_type: dual, working_days: 30}", "{supply: dual, working_days: 30}"
     )
-    with pytest.raises(ConfigFileError, match="supply_plan_reply.limits.1.supply"):
+    with pytest.raises(ConfigFileError, match=r"supply_plan_reply\.limits\.1\.supply"):
         load_service_clocks(path)
 
 

@@ -361,7 +361,9 @@ def test_the_watch_list_equals_a_naive_day_by_day_recomputation(
     days = watch["overdue_working_days"].fillna(watch["late_working_days"])
     got = {
         (a, s): (state, None if pd.isna(n) else int(n))
-        for a, s, state, n in zip(watch["application_id"], watch["step_code"], watch["state"], days)
+        for a, s, state, n in zip(
+            watch["application_id"], watch["step_code"], watch["state"], days, strict=True
+        )
     }
     assert got == expected
     overdue = {key for key, (state, _) in expected.items() if state == "overdue"}

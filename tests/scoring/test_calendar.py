@@ -82,7 +82,9 @@ def test_due_dates_on_arrays_equal_add_working_days_on_many_random_dates() -> No
     # when their due dates are computed at once,
     due = due_dates(calendar, starts, days)
     # then each is the one the day-by-day count gives.
-    expected = [calendar.add_working_days(_as_date(s), int(n)) for s, n in zip(starts, days)]
+    expected = [
+        calendar.add_working_days(_as_date(s), int(n)) for s, n in zip(starts, days, strict=True)
+    ]
     assert [_as_date(d) for d in due] == expected
 
 
@@ -91,7 +93,7 @@ def test_working_days_between_arrays_count_the_days_after_one_date_through_anoth
     after = _random_days(3, 2000)
     through = after + np.random.default_rng(4).integers(-40, 80, 2000).astype("timedelta64[D]")
     counted = working_days_between(calendar, after, through)
-    for a, t, n in zip(after, through, counted):
+    for a, t, n in zip(after, through, counted, strict=True):
         first, last = sorted((_as_date(a), _as_date(t)))
         days = sum(
             calendar.is_workday(first + dt.timedelta(days=i))

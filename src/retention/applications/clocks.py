@@ -107,7 +107,8 @@ class ServiceClocks(_Frozen):
             seen, step = [code], self.steps[code].after_step
             while step is not None:
                 if step in seen:
-                    raise ValueError(f"steps.{code}.counts_from: a cycle {' -> '.join([*seen, step])}")
+                    cycle = " -> ".join([*seen, step])
+                    raise ValueError(f"steps.{code}.counts_from: a cycle {cycle}")
                 seen.append(step)
                 step = self.steps[step].after_step if step in self.steps else None
         return self

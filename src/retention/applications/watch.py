@@ -184,7 +184,7 @@ def application_summary(
     return ranked[list(SUMMARY_COLUMNS)].reset_index(drop=True)
 
 
-def _per(ids: pd.Series, values: pd.Series, missing: object = None) -> pd.Series:
+def _per(ids: pd.Series, values: pd.Series, missing: int | None = None) -> pd.Series:
     """`values` (indexed by application) for each of `ids`, `missing` where it has none."""
     found = values.reindex(pd.Index(ids))
     if missing is not None:
