@@ -38,6 +38,20 @@ SUMMARY_COLUMNS = (
 _STEP_ORDER = {code: i for i, code in enumerate(STEP_CODES)}
 
 
+def no_steps() -> pd.DataFrame:
+    """An empty application_steps table, typed: for a dataset without one."""
+    return pd.DataFrame(
+        {
+            "application_id": pd.Series(dtype="str"),
+            "step_code": pd.Series(dtype="str"),
+            "started_at": pd.Series(dtype="datetime64[us]"),
+            "finished_at": pd.Series(dtype="datetime64[us]"),
+            "document_requests": pd.Series(dtype="Int64"),
+            "handled_by": pd.Series(dtype="str"),
+        }
+    )
+
+
 def open_applications(applications: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """The applications open at `as_of`: accepted before it and not closed before it."""
     moment = pd.Timestamp(as_of)
