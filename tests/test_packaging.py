@@ -19,6 +19,7 @@ SHIPPED = (
     "features/catalogue.yaml",
     "serving/playbook.yaml",
     "serving/holidays.yaml",
+    "serving/service_clocks.yaml",
     "training/default.yaml",
 )
 
@@ -38,6 +39,7 @@ def test_by_default_the_loaders_read_the_files_inside_the_package() -> None:
         settings.catalogue_file,
         settings.playbook_file,
         settings.holidays_file,
+        settings.service_clocks_file,
         DEFAULT_CONFIG,
     ):
         assert path.is_relative_to(package / "resources") and path.is_file()

@@ -277,6 +277,66 @@ def export(
 
 
 @app.command()
+def applications(
+    folder: DatasetDir,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            help="Watch date YYYY-MM-DD: only what happened before it is known "
+            "(default: today in Beijing)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the per-step watch list: FILE.csv or FILE.xlsx.")
+    ] = None,
+    rows: Annotated[int, typer.Option(min=0, help="Applications to print (0: all).")] = 50,
+    encoding: Encoding = None,
+) -> None:
+    """The open connection applications (业扩报装) and their steps' service clocks at a date,
+    those with overdue steps first."""
+    from retention.applications.clocks import load_service_clocks
+    from retention.applications.export import SUFFIXES, print_summary, write_watch_list
+    from retention.applications.watch import application_summary, no_steps, watch_list
+    from retention.data.local_time import local_today
+    from retention.scoring.calendar import WorkingCalendar
+    from retention.scoring.playbook import load_playbook
+    from retention.settings import ConfigFileError
+
+    if out is not None and out.suffix.lower() not in SUFFIXES:
+        raise typer.BadParameter(f"{out} must end in .csv or .xlsx", param_hint="--out")
+    as_of = _date(date, "--date").date() if date else local_today()
+    try:
+        playbook = load_playbook()
+        clocks = load_service_clocks(roles=playbook.roles)
+    except ConfigFileError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    dataset = _load(folder, encoding)
+    applied = dataset.applications
+    if applied is None:
+        err_console.print(
+            f"[red]数据集没有业扩报装申请表 / the dataset has no applications table:[/red] "
+            f"{folder} needs applications.csv or applications.parquet"
+        )
+        raise typer.Exit(1)
+    steps = no_steps() if dataset.application_steps is None else dataset.application_steps
+    calendar = WorkingCalendar()
+    watch = watch_list(applied, steps, clocks, calendar, as_of)
+    print_summary(
+        console, application_summary(applied, steps, watch, calendar, as_of), clocks, as_of, rows
+    )
+    if out is not None:
+        try:
+            write_watch_list(watch, clocks, playbook.roles, out)
+        except OSError as err:
+            err_console.print(
+                f"[red]无法写入 / cannot write:[/red] {err.filename or out}: {err.strerror}"
+            )
+            raise typer.Exit(1) from err
+        console.print(f"{len(watch):,} 个环节时限 / step clocks -> {out}")
+
+
+@app.command()
 def batches() -> None:
     """List the scoring batches in the store, newest first (running and failed ones too)."""
     from rich.table import Table

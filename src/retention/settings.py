@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         description="Holidays and make-up workdays for years chinese_calendar does not know; "
         "default: the packaged serving/holidays.yaml.",
     )
+    service_clocks: FilePath | None = Field(
+        default=None,
+        description="The applicants' service clocks YAML (time limits of the connection "
+        "steps, 业扩环节时限); default: the packaged serving/service_clocks.yaml.",
+    )
 
     # The embedded demo: a simulated portfolio, see retention.data.simulator.
     demo_accounts: int = Field(default=5000, ge=50)
@@ -123,7 +128,7 @@ class Settings(BaseSettings):
     demo_start: str = Field(default="2023-11", pattern=r"^\d{4}-\d{2}$")
     demo_seed: int = 20261129
 
-    @field_validator("work_dir", "data_dir", "catalogue", "playbook", "holidays")
+    @field_validator("work_dir", "data_dir", "catalogue", "playbook", "holidays", "service_clocks")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -161,6 +166,10 @@ class Settings(BaseSettings):
         return self.holidays or packaged_file("serving/holidays.yaml")
 
     @property
+    def service_clocks_file(self) -> Path:
+        return self.service_clocks or packaged_file("serving/service_clocks.yaml")
+
+    @property
     def outputs_dir(self) -> Path:
         """Where exports and reports are written by default."""
         return self.work_dir / "outputs"
@@ -191,8 +200,8 @@ def packaged_file(name: str) -> Path:
 
 
 class ConfigFileError(ValueError):
-    """A YAML file users edit (catalogue, training config, playbook) that cannot be used;
-    the message names the file and the field."""
+    """A YAML file users edit (catalogue, training config, playbook, service clocks) that
+    cannot be used; the message names the file and the field."""
 
 
 def load_yaml_model(path: Path, model: type[_Model], what: str) -> _Model:

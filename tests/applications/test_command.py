@@ -1,0 +1,99 @@
+"""`retention applications DIR`: the open applications printed, overdue first, and the
+per-step watch list written safely as CSV or xlsx."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import retention.cli
+from retention.cli import app
+
+runner = CliRunner()
+Table = Callable[[list[dict[str, Any]]], pd.DataFrame]
+
+
+@pytest.fixture
+def loaded(
+    monkeypatch: pytest.MonkeyPatch, applications_table: Table, steps_table: Table
+) -> SimpleNamespace:
+    """The dataset the command loads: two open applications on 2026-03-10, one overdue."""
+    dataset = SimpleNamespace(
+        applications=applications_table(
+            [
+                {"application_id": "YK-FRESH", "accepted_at": "2026-03-09 10:00"},
+                {
+                    "application_id": "=1+1",
+                    "accepted_at": "2026-03-02 10:00",
+                    "applicant_name": "保密的公司名",
+                },
+            ]
+        ),
+        application_steps=steps_table(
+            [
+                {
+                    "application_id": "YK-FRESH",
+                    "step_code": "site_survey_contact",
+                    "started_at": "2026-03-09 10:00",
+                    "document_requests": 2,
+                },
+            ]
+        ),
+    )
+    monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: dataset)
+    monkeypatch.setattr(retention.cli, "console", Console(width=200))  # a wide terminal
+    return dataset
+
+
+def test_the_open_applications_are_printed_overdue_first(loaded: SimpleNamespace) -> None:
+    result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10"])
+    assert result.exit_code == 0, result.output
+    assert "有超期环节 1 件" in result.output and "with overdue steps: 1" in result.output
+    assert result.output.index("=1+1") < result.output.index("YK-FRESH")
+    assert "现场勘查联系" in result.output  # the fresh one's next due step
+    assert "保密的公司名" not in result.output  # the applicant's name is never shown
+
+
+def test_the_watch_list_is_written_as_csv_with_a_bom_and_the_formula_guard(
+    loaded: SimpleNamespace, tmp_path: Path
+) -> None:
+    out = tmp_path / "watch.csv"
+    result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    written = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+    assert "'=1+1" in set(written["申请编号 Application"])
+    overdue = written[written["状态 State"] == "已超期 overdue"]
+    assert overdue["完成时限 Due date"].tolist() == ["2026-03-03"]
+    assert overdue["超期工作日 Overdue working days"].tolist() == ["5"]
+
+
+def test_the_watch_list_is_written_as_a_workbook(loaded: SimpleNamespace, tmp_path: Path) -> None:
+    out = tmp_path / "watch.xlsx"
+    result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = pd.read_excel(out)
+    assert len(written) == 4 and "'=1+1" in set(written["申请编号 Application"])
+
+
+def test_a_dataset_without_applications_is_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: SimpleNamespace())
+    result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10"])
+    assert result.exit_code == 1
+    assert "the dataset has no applications table" in result.output
+
+
+def test_an_output_that_is_neither_csv_nor_xlsx_is_refused_before_reading(
+    loaded: SimpleNamespace, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["applications", "data", "--out", str(tmp_path / "w.json")])
+    assert result.exit_code == 2 and "--out" in result.output
