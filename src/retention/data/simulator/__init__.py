@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from retention.data.contract import LATEST, MARKET_MODES, TABLES
+from retention.data.contract import LATEST, MARKET_MODES
 from retention.data.simulator import applicants, engine, process
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
@@ -277,8 +277,7 @@ def _tables(
         frames["work_orders"],
         p.region,
     )
-    # Until the contract knows the application tables, only the linked work orders go in.
-    frames.update({name: frame for name, frame in changed.items() if name in TABLES})
+    frames.update(changed)
     return frames, truth
 
 

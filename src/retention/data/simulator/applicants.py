@@ -70,6 +70,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from retention.data.contract import (
+    APPLICATION_CHANNELS,
+    APPLICATION_STATUSES,
+    APPLICATION_TYPES,
+    STEP_CODES,
+    SUPPLY_TYPES,
+)
 from retention.data.simulator.portfolio import _standard_size
 from retention.data.simulator.profiles import (
     BRANDS,
@@ -80,20 +87,10 @@ from retention.data.simulator.profiles import (
 )
 
 APPLICATION_HORIZON_MONTHS = 3
-STEPS = (
-    "site_survey_contact",
-    "supply_plan_reply",
-    "dispatch_agreement",
-    "design_review",
-    "mid_inspection",
-    "completion_inspection",
-    "energising",
-)
+STEPS = STEP_CODES
 SURVEY, PLAN, DISPATCH, DESIGN, MID, COMPLETION, ENERGISING = range(len(STEPS))
-APPLICATION_TYPES = ("new_connection", "capacity_increase")
-SUPPLY_TYPES = ("single", "dual")
-CHANNELS = ("online_app", "service_hall", "account_manager")
-STATUSES = ("open", "connected", "withdrawn")
+CHANNELS = APPLICATION_CHANNELS
+STATUSES = APPLICATION_STATUSES
 # The shipped service clocks (working days): plan 15 single / 30 dual from acceptance.
 LIMIT_WD = np.array([1, 15, 3, 10, 5, 5, 5])
 DUAL_PLAN_LIMIT_WD = 30
