@@ -321,21 +321,43 @@ class Timeline:
 
 def weekly_hazard(who: Applicants, line: Timeline, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
     """P(withdraw at check day t) of these rows, from what happened before day t."""
-    tt = t[:, None]
-    seg_start = line.company_start[rows]
-    waiting = (seg_start < tt) & (tt <= line.company_end[rows])
-    stall_weeks = np.minimum(((tt - seg_start) * waiting).sum(axis=1) / WEEK_WD, MAX_STALL_WEEKS)
-    breaches = (line.late[rows] & (line.due[rows] < tt)).sum(axis=1)
-    # A repeated request is felt once the company has the step in hand.
-    repeats = (line.repeats[rows] * (seg_start < tt)).sum(axis=1)
-    rate = BASE_RATE * who.impatience[rows]
-    rate = rate * np.exp(
-        STALL_EFFECT * stall_weeks
-        + BREACH_EFFECT * breaches
-        + REPEAT_EFFECT * repeats
-        + MISFIT_EFFECT * (1 - who.fit[rows])
-    )
-    return np.asarray(1 - np.exp(-rate))
+    return _Hazard.of(who.take(rows), line.take(rows)).at(t)
+
+
+@dataclass(frozen=True)
+class _Hazard:
+    """The weekly hazard's inputs, laid out once for many check days."""
+
+    base: np.ndarray  # the rate without stalls, breaches and repeats
+    company_start: np.ndarray  # (n, steps), int32
+    company_end: np.ndarray
+    breach_from: np.ndarray  # the due day of a step finished late (felt after it), else never
+    repeats: np.ndarray
+
+    @classmethod
+    def of(cls, who: Applicants, line: Timeline) -> _Hazard:
+        never = np.iinfo(np.int32).max
+        return cls(
+            base=BASE_RATE * who.impatience * np.exp(MISFIT_EFFECT * (1 - who.fit)),
+            company_start=line.company_start.astype(np.int32),
+            company_end=line.company_end.astype(np.int32),
+            breach_from=np.where(line.late, line.due, never).astype(np.int32),
+            repeats=line.repeats.astype(np.int32),
+        )
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        tt = np.asarray(t, dtype=np.int32)[:, None]
+        # A repeated request is felt once the company has the step in hand.
+        in_hand = self.company_start < tt
+        waiting = in_hand & (tt <= self.company_end)
+        stall_wd = np.where(waiting, tt - self.company_start, 0).sum(axis=1)
+        stall_weeks = np.minimum(stall_wd / WEEK_WD, MAX_STALL_WEEKS)
+        breaches = (self.breach_from < tt).sum(axis=1)
+        repeats = np.where(in_hand, self.repeats, 0).sum(axis=1)
+        rate = self.base * np.exp(
+            STALL_EFFECT * stall_weeks + BREACH_EFFECT * breaches + REPEAT_EFFECT * repeats
+        )
+        return np.asarray(1 - np.exp(-rate))
 
 
 def draw_withdrawals(who: Applicants, line: Timeline, rng: np.random.Generator) -> np.ndarray:
@@ -394,13 +416,14 @@ def withdrawal_probability(
 
 def _survival(who: Applicants, line: Timeline, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
     """P(no withdrawal at the check days in [begin, end) before connecting), row by row."""
+    hazard = _Hazard.of(who, line)
     survive = np.ones(who.size)
     t = np.maximum(-(-begin // WEEK_WD) * WEEK_WD, WEEK_WD)  # the first check day from begin
     while True:
-        live = np.flatnonzero((t < end) & (t < line.connect))
-        if live.size == 0:
+        live = (t < end) & (t < line.connect)
+        if not live.any():
             return survive
-        survive[live] *= 1 - weekly_hazard(who, line, live, t[live])
+        survive = np.where(live, survive * (1 - hazard.at(t)), survive)
         t = t + WEEK_WD
 
 
