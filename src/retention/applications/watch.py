@@ -94,9 +94,13 @@ def closed_clocks(
         clocks.applicable_limits(closed), closed, steps[steps["application_id"].isin(ids)], clocks
     )
     clocked = clocked[clocked["clock_start"].notna()].reset_index(drop=True)
-    closing = clocked["application_id"].map(closed.set_index("application_id")["closed_at"])
+    closing = clocked[["application_id"]].merge(
+        closed[["application_id", "closed_at"]], on="application_id", how="left"
+    )["closed_at"]
     clocked = clocked.assign(
-        finished_date=clocked["finished_date"].fillna(closing.dt.normalize()),
+        finished_date=clocked["finished_date"].fillna(
+            pd.Series(closing.dt.normalize().to_numpy(), index=clocked.index)
+        ),
         owner_role=clocked["step_code"].map(_owners(clocks)).astype("str"),
     )
     today = clocked["finished_date"].to_numpy().astype("datetime64[D]")
