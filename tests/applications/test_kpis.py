@@ -73,7 +73,9 @@ def test_a_late_contact_makes_an_archived_order_not_on_time(
         ]
     )
     # when the KPIs of the first quarter are computed,
-    figures = kpis(applications, steps, clocks, calendar, D("2026-01-01"), D("2026-04-01"), D("2026-04-01"))
+    figures = kpis(
+        applications, steps, clocks, calendar, D("2026-01-01"), D("2026-04-01"), D("2026-04-01")
+    )
     # then one of the two archived orders met every limit; the contact step's share is a
     # half, the plan's all.
     assert list(figures.columns) == KPI_COLUMNS
@@ -100,8 +102,12 @@ def test_a_step_left_unfinished_counts_as_finished_when_the_order_closed(
             for day in (20, 24)
         ]
     )  # fmt: skip
-    steps = steps_table([_contact(f"A{day}", "2026-03-02 09:00", "2026-03-02 15:00") for day in (20, 24)])
-    figures = kpis(applications, steps, clocks, calendar, D("2026-03-01"), D("2026-04-01"), D("2026-04-01"))
+    steps = steps_table(
+        [_contact(f"A{day}", "2026-03-02 09:00", "2026-03-02 15:00") for day in (20, 24)]
+    )
+    figures = kpis(
+        applications, steps, clocks, calendar, D("2026-03-01"), D("2026-04-01"), D("2026-04-01")
+    )
     # then the plan of the first counts as replied in time, of the second as late.
     assert _row(figures, "step", "supply_plan_reply")["archived_on_time"] == 1
     assert _row(figures, "overall", "all")["archived_on_time"] == 1
@@ -124,7 +130,13 @@ def test_an_order_closed_at_the_period_start_counts_and_one_at_its_end_does_not(
         ]
     )  # fmt: skip
     figures = kpis(
-        applications, steps_table([]), clocks, calendar, D("2026-01-01"), D("2026-04-01"), D("2026-04-01")
+        applications,
+        steps_table([]),
+        clocks,
+        calendar,
+        D("2026-01-01"),
+        D("2026-04-01"),
+        D("2026-04-01"),
     )
     # then the first quarter holds the ones closed at its start, not those closed at its end
     # (they are open on 04-01: closed_at is not before it).
@@ -149,7 +161,9 @@ def test_an_order_without_owner_is_counted_under_a_dash_with_its_revenue_at_stak
         ]
     )  # fmt: skip
     steps = steps_table([_contact("W1", "2026-01-05 09:00", "2026-01-06 09:00")])
-    figures = kpis(applications, steps, clocks, calendar, D("2026-01-01"), D("2026-03-01"), D("2026-03-01"))
+    figures = kpis(
+        applications, steps, clocks, calendar, D("2026-01-01"), D("2026-03-01"), D("2026-03-01")
+    )
     # then the owner "-" has the manufacturer's year of revenue: 800 x 0.40 x 8760 x 0.65,
     nobody = _row(figures, "owner", "-")
     assert nobody["withdrawn"] == 1 and nobody["withdrawn_capacity_kva"] == 800.0
@@ -189,7 +203,9 @@ def test_working_days_to_energising_and_the_open_ones_overdue_now(
             for name, day in energised
         ]
     )  # fmt: skip
-    figures = kpis(applications, steps, clocks, calendar, D("2026-03-01"), D("2026-04-01"), D("2026-04-01"))
+    figures = kpis(
+        applications, steps, clocks, calendar, D("2026-03-01"), D("2026-04-01"), D("2026-04-01")
+    )
     # then the median is 10 working days and the 90th percentile 14 (linear between 10, 15),
     unit = _row(figures, "unit", "unit-02")
     assert unit["median_working_days_to_energise"] == 10.0
@@ -254,7 +270,10 @@ def _naive_on_time(
                 for candidate in clock.limits
                 if candidate.supply_type in (None, application["supply_type"])
                 and candidate.application_type in (None, application["application_type"])
-                and (candidate.min_voltage_kv is None or application["voltage_kv"] >= candidate.min_voltage_kv)
+                and (
+                    candidate.min_voltage_kv is None
+                    or application["voltage_kv"] >= candidate.min_voltage_kv
+                )
             ),
             None,
         )
@@ -294,7 +313,9 @@ def test_the_on_time_share_matches_a_naive_recomputation(
     rows, step_rows = _random_tables(seed, 150)
     start, end = D("2025-03-01"), D("2026-01-01")
     # when the KPIs of the period are computed,
-    figures = kpis(applications_table(rows), steps_table(step_rows), clocks, calendar, start, end, end)
+    figures = kpis(
+        applications_table(rows), steps_table(step_rows), clocks, calendar, start, end, end
+    )
     # then per unit and overall, the archived count, the on-time share and the median days to
     # energising are what a loop over the days finds.
     by_id: dict[str, dict[str, dict[str, Any]]] = {}
@@ -306,7 +327,10 @@ def test_the_on_time_share_matches_a_naive_recomputation(
     ]  # fmt: skip
     for unit in ("all", "unit-01", "unit-02", "unit-03"):
         mine = [row for row in archived if unit in ("all", row["region"])]
-        on_time = [_naive_on_time(row, by_id.get(row["application_id"], {}), clocks, calendar) for row in mine]
+        on_time = [
+            _naive_on_time(row, by_id.get(row["application_id"], {}), clocks, calendar)
+            for row in mine
+        ]
         days = [
             _naive_days(row["accepted_at"].date(), energising["finished_at"].date(), calendar)
             for row in mine

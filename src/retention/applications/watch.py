@@ -89,10 +89,7 @@ def closed_clocks(
     states on_time or late): a step the extract leaves unfinished counts as finished on the
     day its application closed, as the order was archived then."""
     closed = applications[applications["closed_at"].notna()].reset_index(drop=True)
-    ids = pd.Index(closed["application_id"])
-    clocked = _clock_starts(
-        clocks.applicable_limits(closed), closed, steps[steps["application_id"].isin(ids)], clocks
-    )
+    clocked = _clock_starts(clocks.applicable_limits(closed), closed, steps, clocks)
     clocked = clocked[clocked["clock_start"].notna()].reset_index(drop=True)
     closing = clocked[["application_id"]].merge(
         closed[["application_id", "closed_at"]], on="application_id", how="left"
