@@ -26,8 +26,9 @@ from retention.records.applications import KPI_COLUMNS, KPI_DIMENSIONS
 from retention.scoring.calendar import WorkingCalendar, working_days_between
 
 NO_OWNER = "-"  # the key of applications without an owner
-# The per-application (or per-step) facts the KPI rows add up.
-_FACTS = ("archived", "on_time", "days", "open", "overdue", "withdrawn", "kva", "revenue")
+# The facts the KPI rows add up, per application (or per application and step): flags
+# archived, on_time, open, overdue, withdrawn; days to energise; withdrawn kva, revenue.
+_FLAGS = ("archived", "on_time", "open", "overdue", "withdrawn")
 _STEP_ORDER = {code: i for i, code in enumerate(STEP_CODES)}
 
 
@@ -89,7 +90,7 @@ def _application_facts(
     watched: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per application with a figure (archived or withdrawn in the period, or open
-    at as_of), indexed by application_id, with the _FACTS columns."""
+    at as_of), indexed by application_id, with the facts' columns."""
     ids = pd.Index(pd.concat([archived["application_id"], withdrawn["application_id"], opened]))
     ids = ids.drop_duplicates()
     is_archived = _among(ids, archived["application_id"])
@@ -139,7 +140,7 @@ def _step_facts(
     withdrawn: pd.DataFrame,
     steps: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The _FACTS per (application, step), keyed by step code: an archived order's clock of
+    """The facts per (application, step), keyed by step code: an archived order's clock of
     the step, an open one's clock of it running or overdue, a withdrawn one's last step."""
     archived = pd.DataFrame(
         {
@@ -170,9 +171,6 @@ def _step_facts(
     flags = {name: frame[name].fillna(False).astype(bool) for name in _FLAGS}
     amounts = {name: frame[name].fillna(0.0).astype(float) for name in ("kva", "revenue")}
     return frame.assign(**flags, **amounts, days=frame["days"].astype(float))
-
-
-_FLAGS = ("archived", "on_time", "open", "overdue", "withdrawn")
 
 
 def _rows(frame: pd.DataFrame, step_codes: list[str]) -> pd.DataFrame:
