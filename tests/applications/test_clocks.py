@@ -37,7 +37,11 @@ def test_the_first_limit_that_holds_applies_and_none_means_no_clock(
         ]
     )
     # when the shipped clocks pick their limits,
-    limits = load_service_clocks().limits(applications).set_index(["application_id", "step_code"])
+    limits = (
+        load_service_clocks()
+        .applicable_limits(applications)
+        .set_index(["application_id", "step_code"])
+    )
     days = limits["limit_working_days"]
     # then the supply plan is due in 15 or 30 working days, and design review has a clock
     # only at 10 kV and above.

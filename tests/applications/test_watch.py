@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from retention.applications.clocks import ServiceClocks, load_service_clocks
-from retention.applications.watch import STATES, application_summary, watch_list
+from retention.applications.watch import STATES, application_summary, no_steps, watch_list
 from retention.scoring.calendar import WorkingCalendar
 
 D = dt.date.fromisoformat
@@ -369,3 +369,14 @@ def test_the_watch_list_equals_a_naive_day_by_day_recomputation(
     overdue = {key for key, (state, _) in expected.items() if state == "overdue"}
     assert overdue, "the random tables should have overdue steps to compare"
     assert set(watch["state"]) <= set(STATES)
+
+
+def test_before_any_acceptance_the_watch_list_and_summary_are_empty_but_typed(
+    applications_table: Table, clocks: ServiceClocks, calendar: WorkingCalendar
+) -> None:
+    applications = applications_table([{"application_id": "A1", "accepted_at": "2026-03-09 10:00"}])
+    watch = watch_list(applications, no_steps(), clocks, calendar, D("2026-03-09"))
+    summary = application_summary(applications, no_steps(), watch, calendar, D("2026-03-09"))
+    assert watch.empty and summary.empty
+    assert watch["due_date"].dtype == "datetime64[us]" and watch["state"].dtype == "str"
+    assert list(summary.columns)[:2] == ["application_id", "unit"]

@@ -113,7 +113,7 @@ class ServiceClocks(_Frozen):
                 step = self.steps[step].after_step if step in self.steps else None
         return self
 
-    def limits(self, applications: pd.DataFrame) -> pd.DataFrame:
+    def applicable_limits(self, applications: pd.DataFrame) -> pd.DataFrame:
         """Each application's limit per step (the first limit that holds): application_id,
         step_code, limit_working_days; an application no limit holds for has no row there."""
         parts = []

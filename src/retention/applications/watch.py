@@ -76,7 +76,9 @@ def watch_list(
     """One row per (application open at `as_of`, step with a clock running or run by then),
     with WATCH_COLUMNS, ordered by application and the steps' process order."""
     opened = open_applications(applications, as_of)
-    clocked = _clock_starts(clocks.limits(opened), opened, known_steps(steps, as_of), clocks)
+    clocked = _clock_starts(
+        clocks.applicable_limits(opened), opened, known_steps(steps, as_of), clocks
+    )
     clocked = clocked[clocked["clock_start"].notna()].reset_index(drop=True)
     owners = {code: clock.owner for code, clock in clocks.steps.items()}
     clocked = clocked.assign(owner_role=clocked["step_code"].map(owners).astype("str"))
