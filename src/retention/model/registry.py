@@ -3,7 +3,8 @@ logs, how a model version is registered, the champion alias, and what a version'
 
 Tracking and registry share one URI (default `sqlite:///<project>/mlruns/mlflow.db`), set when a
 job starts, never at import. Serving loads `models:/key-account-churn@champion`; promotion
-(`retention.training.promotion`) moves the alias through `set_champion`.
+(`retention.training.promotion`) moves the alias through `set_champion`. The applicants'
+withdrawal model is registered the same way under its own name (the `name` arguments).
 """
 
 from __future__ import annotations
@@ -132,62 +133,64 @@ def end_failed(run_id: str) -> None:
     MlflowClient().set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
 
-def local_model_dir(version: str | int) -> Path:
+def local_model_dir(version: str | int, name: str = MODEL_NAME) -> Path:
     """Download a registered version's ChurnModel artifacts; returns the folder to load."""
-    root = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}"))
+    root = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
     return root / "artifacts" / ARTIFACT_KEY
 
 
-def load_version(version: str | int) -> ChurnModel:
-    return ChurnModel.load(local_model_dir(version))
+def load_version(version: str | int, name: str = MODEL_NAME) -> ChurnModel:
+    return ChurnModel.load(local_model_dir(version, name))
 
 
 class NoChampion(LookupError):
     """Nothing has been promoted yet: there is no model to score with."""
 
 
-def load_champion() -> tuple[str, ChurnModel]:
+def load_champion(name: str = MODEL_NAME) -> tuple[str, ChurnModel]:
     """The champion's version and model, loaded through `models:/key-account-churn@champion`."""
-    version = champion_version()
+    version = champion_version(name)
     if version is None:
         raise NoChampion(
             f"no champion model in the registry yet: run `retention train` then "
             f"`retention promote` (registry: {mlflow.get_registry_uri()})"
         )
-    root = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}@{CHAMPION}"))
+    root = Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION}"))
     return version, ChurnModel.load(root / "artifacts" / ARTIFACT_KEY)
 
 
-def champion_version() -> str | None:
+def champion_version(name: str = MODEL_NAME) -> str | None:
     """The version the champion alias points to, or None before the first promotion."""
     try:
-        return str(MlflowClient().get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except mlflow.exceptions.MlflowException:
         return None
 
 
-def latest_version() -> str | None:
-    versions = MlflowClient().search_model_versions(f"name='{MODEL_NAME}'")
+def latest_version(name: str = MODEL_NAME) -> str | None:
+    versions = MlflowClient().search_model_versions(f"name='{name}'")
     return max((str(v.version) for v in versions), key=int, default=None)
 
 
-def require_version(version: str) -> None:
+def require_version(version: str, name: str = MODEL_NAME) -> None:
     """An unknown version fails here, clearly (MLflow names it)."""
-    MlflowClient().get_model_version(MODEL_NAME, version)
+    MlflowClient().get_model_version(name, version)
 
 
-def set_champion(version: str) -> None:
+def set_champion(version: str, name: str = MODEL_NAME) -> None:
     """Point the champion alias at a version: serving and scoring load it from now on."""
-    MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
 
 
-def tag_version(version: str, tags: dict[str, str]) -> None:
+def tag_version(version: str, tags: dict[str, str], name: str = MODEL_NAME) -> None:
     client = MlflowClient()
     for key, value in tags.items():
-        client.set_model_version_tag(MODEL_NAME, version, key, value)
+        client.set_model_version_tag(name, version, key, value)
 
 
-def register(model: ChurnModel, example: pd.DataFrame, tags: dict[str, str]) -> str:
+def register(
+    model: ChurnModel, example: pd.DataFrame, tags: dict[str, str], name: str = MODEL_NAME
+) -> str:
     """Log a fitted model as the active run's pyfunc (signature, input example, pinned
     requirements), register it as a new version with its tags; returns the version."""
     import lightgbm as lgb
@@ -213,8 +216,8 @@ def register(model: ChurnModel, example: pd.DataFrame, tags: dict[str, str]) -> 
                 f"mlflow=={mlflow.__version__}",
             ],
         )
-    version = str(mlflow.register_model(logged.model_uri, MODEL_NAME).version)
-    tag_version(version, tags)
+    version = str(mlflow.register_model(logged.model_uri, name).version)
+    tag_version(version, tags, name)
     return version
 
 
@@ -238,11 +241,11 @@ def _example(features: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
     return example.reset_index(drop=True)
 
 
-def training_run(version: str) -> str:
+def training_run(version: str, name: str = MODEL_NAME) -> str:
     """The id of the MLflow run that trained a registered version."""
-    run_id = MlflowClient().get_model_version(MODEL_NAME, version).run_id
+    run_id = MlflowClient().get_model_version(name, version).run_id
     if run_id is None:
-        raise ValueError(f"version {version} of {MODEL_NAME} has no training run")
+        raise ValueError(f"version {version} of {name} has no training run")
     return run_id
 
 
