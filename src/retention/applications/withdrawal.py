@@ -20,7 +20,9 @@ import pandas as pd
 
 from retention.applications.clocks import ServiceClocks
 from retention.applications.stake import expected_revenue_cny
-from retention.applications.watch import known_steps, open_applications, watch_list
+from retention.applications.watch import known_steps, no_steps, open_applications, watch_list
+from retention.data.dataset import Dataset
+from retention.features.sources import Tables
 from retention.scoring.calendar import WorkingCalendar, working_days_between
 
 APPLICATION_HORIZON_MONTHS = 3
@@ -40,6 +42,7 @@ NUMERIC = [
     "steps_overdue",
     "worst_overdue_working_days",
     "working_days_since_progress",
+    "working_days_in_hand",
     "document_requests",
     "repeated_document_requests",
 ]
@@ -51,6 +54,7 @@ MONOTONE = {
     "steps_overdue": 1,
     "worst_overdue_working_days": 1,
     "working_days_since_progress": 1,
+    "working_days_in_hand": 1,
     "repeated_document_requests": 1,
 }
 # What each feature is called where a person reads it.
@@ -66,6 +70,10 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     "steps_overdue": ("已超期环节数", "steps overdue"),
     "worst_overdue_working_days": ("最长超期工作日", "most working days overdue"),
     "working_days_since_progress": ("距上次进展工作日", "working days since any progress"),
+    "working_days_in_hand": (
+        "当前环节已办理工作日",
+        "working days the company has had the current step",
+    ),
     "document_requests": ("补充资料次数", "document requests"),
     "repeated_document_requests": ("重复要求资料次数", "documents asked for again"),
     "application_type": ("申请类型", "application type"),
@@ -82,6 +90,22 @@ class Applicants:
     applications: pd.DataFrame
     steps: pd.DataFrame
     data_end: pd.Timestamp  # the first day after the data
+
+
+class NoApplications(LookupError):
+    """The dataset has no applications table."""
+
+
+def applicants_of(dataset: Dataset) -> Applicants:
+    """The dataset's applications and steps (no steps table: none), and the data's end."""
+    if dataset.applications is None:
+        where = f" {dataset.folder}" if dataset.folder else ""
+        raise NoApplications(
+            f"数据集没有业扩报装申请表 / the dataset{where} has no applications table "
+            "(applications.csv or applications.parquet)"
+        )
+    steps = no_steps() if dataset.application_steps is None else dataset.application_steps
+    return Applicants(dataset.applications, steps, Tables(dataset).data_end)
 
 
 def features_at(
@@ -105,13 +129,14 @@ def features_at(
     again = (requests - 1).clip(lower=0).groupby(known[KEY]).sum()
     finished = known["finished_at"].notna().groupby(known[KEY]).sum()
     last = _last_progress(opened, known).to_numpy().astype("datetime64[D]")
+    in_hand = _in_hand(watch, calendar, as_of).reindex(ids).fillna(0)
     frame = pd.DataFrame(
         {
             "voltage_kv": opened["voltage_kv"].to_numpy(dtype=float),
             "log_requested_capacity_kva": np.log1p(
                 opened["requested_capacity_kva"].to_numpy(dtype=float)
             ),
-            "working_days_open": working_days_between(calendar, accepted, today),
+            "working_days_open": working_days_between(calendar, accepted, today).astype(float),
             "steps_finished": finished.reindex(ids).fillna(0).to_numpy(dtype=float),
             "steps_on_time": state["on_time"].to_numpy(dtype=float),
             "steps_late": state["late"].to_numpy(dtype=float),
@@ -119,7 +144,10 @@ def features_at(
             "steps_running": state["running"].to_numpy(dtype=float),
             "steps_overdue": state["overdue"].to_numpy(dtype=float),
             "worst_overdue_working_days": overdue.reindex(ids).fillna(0).to_numpy(dtype=float),
-            "working_days_since_progress": working_days_between(calendar, last, today),
+            "working_days_since_progress": working_days_between(calendar, last, today).astype(
+                float
+            ),
+            "working_days_in_hand": in_hand.to_numpy(dtype=float),
             "document_requests": asked.reindex(ids).fillna(0).to_numpy(dtype=float),
             "repeated_document_requests": again.reindex(ids).fillna(0).to_numpy(dtype=float),
             **{name: opened[name].to_numpy() for name in CATEGORICAL},
@@ -142,6 +170,16 @@ def _last_progress(opened: pd.DataFrame, known: pd.DataFrame) -> pd.Series:
     )
     latest = events.groupby(KEY)["at"].max()
     return latest.reindex(opened[KEY]).dt.normalize()
+
+
+def _in_hand(watch: pd.DataFrame, calendar: WorkingCalendar, as_of: dt.date) -> pd.Series:
+    """Per application, the working days since the company's longest-running step started:
+    how long the applicant has been waiting on the company (not on its own design or works)."""
+    running = watch[watch["state"].isin(["running", "overdue"])]
+    start = running["clock_start"].to_numpy().astype("datetime64[D]")
+    today = np.full(len(running), np.datetime64(as_of, "D"))
+    days = pd.Series(working_days_between(calendar, start, today), index=running.index)
+    return days.groupby(running[KEY]).max()
 
 
 def withdrawn_within(

@@ -11,6 +11,8 @@ early and calibrate it, and the rest train it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,9 @@ from retention.training import evaluate as ev
 from retention.training.baselines import as_object, logistic_regression
 from retention.training.config import LightGBMConfig
 from retention.training.fit import fit_booster
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 WITHDRAWAL_MODEL = "applicant-withdrawal"
 WITHDRAWAL_EXPERIMENT = "applicant-withdrawal"
@@ -72,6 +77,38 @@ class WithdrawalResult:
     metrics: dict[str, dict[str, float]]  # scorer -> metrics on the test rows
     rows: dict[str, int]  # part -> rows
 
+    def print(self, console: Console) -> None:
+        """The test metrics next to the baselines and the oracle, and what became of it."""
+        from rich.table import Table
+
+        names = {
+            "model": "模型 model",
+            "rule_any_step_overdue": "规则 rule: any step overdue",
+            "logistic_regression": "逻辑回归 logistic",
+            "oracle": "理论上限 oracle",
+        }
+        table = Table(title=f"撤销风险模型测试期指标 / test metrics — {WITHDRAWAL_MODEL} v{self.version}")
+        columns = {"roc_auc": "AUC", "pr_auc": "PR AUC", "brier": "Brier", "base_rate": "rate"}
+        table.add_column("")
+        for header in columns.values():
+            table.add_column(header, justify="right")
+        for name, values in self.metrics.items():
+            cells = [f"{values[c]:.3f}" if c in values else "-" for c in columns]
+            table.add_row(names.get(name, name), *cells)
+        console.print(table)
+        gap = self.metrics["model"].get("roc_auc_gap_to_oracle")
+        if gap is not None:
+            console.print(f"与理论上限的 AUC 差距 / ROC AUC gap to the oracle: {gap:.3f}")
+        rows = ", ".join(f"{part} {count:,}" for part, count in self.rows.items())
+        console.print(f"样本 / rows: {rows}")
+        if self.promoted:
+            console.print(f"已设为当前模型 / now the champion: {WITHDRAWAL_MODEL} v{self.version}")
+        else:
+            console.print(
+                f"未替换当前模型（不如当前模型）/ not promoted: the champion ranks the same "
+                f"test rows better (v{self.version} is registered)"
+            )
+
 
 class NotEnoughApplications(ValueError):
     """Too few snapshots or withdrawals to train and test out of time."""
@@ -102,6 +139,17 @@ def split_rows(rows: pd.DataFrame, config: WithdrawalConfig) -> dict[str, pd.Dat
                 "more months of applications are needed"
             )
     return parts
+
+
+def simulator_oracle(folder: Path | None) -> pd.DataFrame | None:
+    """The simulator's hidden withdrawal probabilities, when the folder has them."""
+    if folder is None:
+        return None
+    path = folder / "_truth" / "application_withdrawal.parquet"
+    if not path.exists():
+        return None
+    truth = pd.read_parquet(path, columns=[KEY, TIME, "probability"])
+    return truth.assign(**{TIME: pd.to_datetime(truth[TIME]).astype("datetime64[us]")})
 
 
 def fit_withdrawal(parts: dict[str, pd.DataFrame], config: WithdrawalConfig) -> ChurnModel:
