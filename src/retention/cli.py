@@ -349,16 +349,14 @@ def applications(
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     dataset = _load(folder, encoding)
-    # getattr: datasets loaded before the contract knew these tables have no such fields.
-    applied = getattr(dataset, "applications", None)
+    applied = dataset.applications
     if applied is None:
         err_console.print(
             f"[red]数据集没有业扩报装申请表 / the dataset has no applications table:[/red] "
             f"{folder} needs applications.csv or applications.parquet"
         )
         raise typer.Exit(1)
-    steps = getattr(dataset, "application_steps", None)
-    steps = no_steps() if steps is None else steps
+    steps = no_steps() if dataset.application_steps is None else dataset.application_steps
     calendar = WorkingCalendar()
     watch = watch_list(applied, steps, clocks, calendar, as_of)
     print_summary(

@@ -86,7 +86,9 @@ def test_the_watch_list_is_written_as_a_workbook(loaded: SimpleNamespace, tmp_pa
 def test_a_dataset_without_applications_is_refused_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: SimpleNamespace())
+    # A dataset of the accounts' tables only: its optional application tables are absent
+    no_applications = SimpleNamespace(applications=None, application_steps=None)
+    monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: no_applications)
     result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10"])
     assert result.exit_code == 1
     assert "the dataset has no applications table" in result.output

@@ -20,6 +20,7 @@ MONTHS = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
 def tiny_tables() -> Tables:
     """Four key accounts, three months, a couple of rows in every optional table.
 
+    C001 asked for more capacity (A1, connected); A2 is a new applicant without an account.
     C004 is billed without time-of-use, so its kwh_peak/flat/valley are empty.
     """
     customers = pd.DataFrame(
@@ -113,6 +114,48 @@ def tiny_tables() -> Tables:
             "outcome": ["retained", "pending"],
         }
     )
+    applications = pd.DataFrame(
+        {
+            "application_id": ["A1", "A2"],
+            "applicant_name": ["华东钢铁有限公司", "新城光伏科技有限公司"],
+            "application_type": ["capacity_increase", "new_connection"],
+            "customer_id": ["C001", None],  # a new applicant has no account yet
+            "industry_code": ["C31", "D44"],
+            "region": ["杭州供电公司", "宁波供电公司"],
+            "voltage_kv": [110.0, 10.0],
+            "requested_capacity_kva": [20000.0, 800.0],
+            "supply_type": ["dual", "single"],
+            "channel": ["account_manager", "online_app"],
+            "accepted_at": pd.to_datetime(["2024-01-10 09:00:00", "2024-02-20 10:30:00"]),
+            "status": ["connected", "open"],
+            "closed_at": pd.to_datetime(["2024-03-15 16:00:00", None]),
+            "owner_id": ["M01", None],
+        }
+    )
+    steps = pd.DataFrame(
+        {
+            "application_id": ["A1", "A1", "A1", "A2"],
+            "step_code": [
+                "site_survey_contact",
+                "supply_plan_reply",
+                "energising",
+                "site_survey_contact",
+            ],
+            "started_at": pd.to_datetime(
+                [
+                    "2024-01-10 09:00:00",
+                    "2024-01-10 09:00:00",
+                    "2024-03-10 09:00:00",
+                    "2024-02-20 10:30:00",
+                ]
+            ),
+            "finished_at": pd.to_datetime(
+                ["2024-01-11 10:00:00", "2024-02-05 17:00:00", "2024-03-15 16:00:00", None]
+            ),
+            "document_requests": pd.array([0, 1, 0, 2], dtype="Int64"),
+            "handled_by": ["S01", "S02", None, None],
+        }
+    )
     return {
         "customers": customers,
         "monthly_usage": usage,
@@ -121,6 +164,8 @@ def tiny_tables() -> Tables:
         "work_orders": orders,
         "outages": outages,
         "interventions": interventions,
+        "applications": applications,
+        "application_steps": steps,
     }
 
 

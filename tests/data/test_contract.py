@@ -37,6 +37,8 @@ def test_tables_and_their_columns() -> None:
         "work_orders",
         "outages",
         "interventions",
+        "applications",
+        "application_steps",
     )
     assert {"customers", "monthly_usage", "monthly_billing"} == REQUIRED_TABLES
     assert set(TABLE_NAMES) == REQUIRED_TABLES | OPTIONAL_TABLES
@@ -83,7 +85,7 @@ def test_a_valid_dataset_passes(tables: Tables, write: Callable[..., Path], fmt:
     assert report.problems == []
     assert report.warnings == []
     assert report.dataset is not None
-    assert [f.rows for f in report.files] == [4, 12, 12, 3, 2, 2, 2]
+    assert [f.rows for f in report.files] == [4, 12, 12, 3, 2, 2, 2, 2, 4]
 
 
 def test_missing_required_table(tables: Tables, write: Callable[..., Path], fmt: str) -> None:

@@ -74,8 +74,9 @@ def test_json_output_of_a_valid_dataset(tables: Tables, write: Callable[..., Pat
 
 def test_the_encoding_option_is_passed_on(tables: Tables, write: Callable[..., Path]) -> None:
     folder = write(tables, "csv")
-    path = folder / "customers.csv"
-    path.write_bytes(path.read_text(encoding="utf-8").encode("gbk"))
+    for name in ("customers.csv", "applications.csv"):  # the tables with Chinese text
+        path = folder / name
+        path.write_bytes(path.read_text(encoding="utf-8").encode("gbk"))
 
     forced_right = runner.invoke(app, ["validate", str(folder), "--encoding", "gbk"])
     forced_wrong = runner.invoke(app, ["validate", str(folder), "--encoding", "utf-8", "--json"])

@@ -15,20 +15,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from retention.data.contract import STEP_CODES
 from retention.scoring.playbook import load_playbook
 from retention.settings import ConfigFileError, Settings, load_yaml_model
 
-# The step codes of the data contract, in process order. contract.STEP_CODES (added to
-# retention.data.contract with the applications tables) replaces this tuple at merge.
-STEP_CODES: tuple[str, ...] = (
-    "site_survey_contact",
-    "supply_plan_reply",
-    "dispatch_agreement",
-    "design_review",
-    "mid_inspection",
-    "completion_inspection",
-    "energising",
-)
 ACCEPTED, STARTED, FINISHED = "accepted", "started", "finished:"
 
 

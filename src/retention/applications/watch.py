@@ -15,7 +15,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from retention.applications.clocks import ACCEPTED, STEP_CODES, ServiceClocks
+from retention.applications.clocks import ACCEPTED, ServiceClocks
+from retention.data.contract import STEP_CODES
 from retention.scoring.calendar import WorkingCalendar, due_dates, working_days_between
 
 STATES = ("on_time", "late", "running", "overdue")

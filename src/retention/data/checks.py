@@ -7,11 +7,15 @@ Each table goes through the same steps, and none stops the others:
 3. the table's pandera checks (retention.data.contract.schema_of) run on the typed frame:
    nullability, value rules, enums;
 4. in vectorised pandas/Arrow: unique keys, end before start, peak+flat+valley against the
-   total, and across tables customer ids unknown to `customers` and monthly kWh, demand and
-   money beyond what the account's capacity allows (contract.CAPACITY_RULES).
+   total, an application's closed_at against its status and an increase without its account,
+   and across tables customer ids unknown to `customers`, monthly kWh, demand and money beyond
+   what the account's capacity allows (contract.CAPACITY_RULES), applications of a supplying
+   unit customers do not have, and steps of an unknown application or started before it was
+   accepted.
 
-Examples never show customer_name values. A 100,000-account x 36-month Parquet dataset (3.6
-million usage and billing rows, 1.5 million tickets) loads and validates in about 5 s on 2 cores.
+Examples never show customer_name or applicant_name values (PERSONAL_COLUMNS). A
+100,000-account x 36-month Parquet dataset (3.6 million usage and billing rows, 1.5 million
+tickets) loads and validates in about 5 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import pyarrow
 import pyarrow.compute as pc
 
 from retention.data.contract import (
+    APPLICATION_STATUSES,
     CAPACITY_RULES,
+    CLOSED_APPLICATION_STATUSES,
     EARLIEST,
     KWH_PARTS,
     KWH_PARTS_TOLERANCE,
@@ -96,6 +102,7 @@ def check_tables(
             if check.spec.refers_to_customers:
                 check.check_customer_ids(known)
         _check_capacity_rules(checked)
+    _check_applications(checked, unread)
     for name in TABLE_NAMES:
         if name in unread:
             report.problems.append(unread[name])
@@ -112,8 +119,26 @@ def check_tables(
             work_orders=typed.get("work_orders"),
             outages=typed.get("outages"),
             interventions=typed.get("interventions"),
+            applications=typed.get("applications"),
+            application_steps=typed.get("application_steps"),
             folder=folder,
         )
+
+
+def _check_applications(checked: Mapping[str, _TableCheck], unread: Mapping[str, Problem]) -> None:
+    """The rules across applications, their steps and customers."""
+    applications = checked.get("applications")
+    customers = checked.get("customers")
+    regions = None if customers is None or customers.typed is None else customers.typed
+    if applications is not None and regions is not None and "region" in regions:
+        applications.check_units(pc.unique(arrow_array(regions["region"]).drop_null()))
+    steps = checked.get("application_steps")
+    if steps is None or "applications" in unread:
+        return  # an unreadable applications file is reported; its steps are not judged by it
+    if applications is None or applications.typed is None:
+        steps.check_application_ids(None)  # steps without applications: none is known
+    elif "application_id" in applications.typed:
+        steps.check_application_ids(applications)
 
 
 def _check_capacity_rules(checked: Mapping[str, _TableCheck]) -> None:
@@ -213,6 +238,26 @@ class _TableCheck:
             self._months = self.typed["month"].to_numpy().astype("datetime64[M]")
         return self._months
 
+    def trusted_times(self, column: str) -> np.ndarray:
+        """A datetime column as datetime64[us], NaT where a cell was already reported as bad."""
+        assert self.typed is not None
+        values = self.typed[column].to_numpy(dtype="datetime64[us]")
+        bad = self.broken.get(column)
+        if bad is not None and len(bad):
+            values = values.copy()
+            values[bad] = np.datetime64("NaT")
+        return values
+
+    def _reported(self, column: str) -> np.ndarray:
+        """Rows whose cell of `column` already broke a rule of its own (a parse or a value)."""
+        assert self.typed is not None
+        reported = np.zeros(len(self.typed), dtype=bool)
+        unparsed = self.unparsed.get(column)
+        if unparsed is not None:
+            reported |= unparsed
+        reported[self.broken.get(column, np.array([], dtype=np.int64))] = True
+        return reported
+
     def trusted_numbers(self, column: str) -> np.ndarray:
         """A float column as numbers, NaN where a cell was already reported as bad."""
         assert self.typed is not None
@@ -285,6 +330,9 @@ class _TableCheck:
         self._check_time_orders()
         if self.spec.name == "monthly_usage":
             self._check_kwh_parts()
+        if self.spec.name == "applications":
+            self._check_closed_at_status()
+            self._check_increase_has_customer()
 
     def _run_schema(self, present: list[str]) -> None:
         """The schema's nullability and value checks (schema_of), column by column.
@@ -386,6 +434,106 @@ class _TableCheck:
                 positions,
                 self._typed_values(*columns),
             )
+
+    def _check_closed_at_status(self) -> None:
+        """An application has closed_at exactly when its status is connected or withdrawn."""
+        assert self.typed is not None
+        if not {"status", "closed_at"} <= set(self.typed.columns):
+            return
+        status = self.typed["status"]
+        closed = status.isin(CLOSED_APPLICATION_STATUSES).to_numpy(dtype=bool)
+        known = status.isin(APPLICATION_STATUSES).to_numpy(dtype=bool)  # others: reported
+        dated = self.typed["closed_at"].notna().to_numpy(dtype=bool)
+        wrong = known & (closed != dated) & ~self._reported("closed_at")
+        positions = np.flatnonzero(wrong)
+        if len(positions):
+            self._problem(
+                "closed_at",
+                Rule.CLOSED_AT_STATUS,
+                positions,
+                self._typed_values("application_id", "status", "closed_at"),
+            )
+
+    def _check_increase_has_customer(self) -> None:
+        """A capacity increase is an existing account's: its customer_id must be given."""
+        assert self.typed is not None
+        if not {"application_type", "customer_id"} <= set(self.typed.columns):
+            return
+        increase = self.typed["application_type"] == "capacity_increase"
+        missing = increase.to_numpy(dtype=bool, na_value=False) & self.typed[
+            "customer_id"
+        ].isna().to_numpy(dtype=bool)
+        positions = np.flatnonzero(missing)
+        if len(positions):
+            self._problem(
+                "customer_id",
+                Rule.INCREASE_WITHOUT_CUSTOMER,
+                positions,
+                self._typed_values("application_id", "application_type", "customer_id"),
+            )
+
+    def check_units(self, units: pyarrow.Array) -> None:
+        """Every region of this table must be one of `units`, the regions of customers."""
+        if self.typed is None or "region" not in self.typed:
+            return
+        regions = self.typed["region"]
+        found = pc.is_in(arrow_array(regions), value_set=units)
+        known = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+        positions = np.flatnonzero(~known & regions.notna().to_numpy(dtype=bool))
+        if len(positions):
+            self._problem("region", Rule.UNKNOWN_UNIT, positions, self._typed_values("region"))
+
+    def check_application_ids(self, applications: _TableCheck | None) -> None:
+        """Every step's application_id must be in applications (None: the table is absent),
+        and no step may start before its application was accepted."""
+        if self.typed is None or "application_id" not in self.typed:
+            return
+        ids = self.typed["application_id"]
+        given = ids.notna().to_numpy(dtype=bool)
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        if applications is not None and applications.typed is not None:
+            known = arrow_array(applications.typed["application_id"])
+            found = pc.index_in(arrow_array(ids), value_set=known)
+            rows = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        rows = np.where(given, rows, -1)
+        positions = np.flatnonzero((rows < 0) & given)
+        if len(positions):
+            self._problem(
+                "application_id",
+                Rule.UNKNOWN_APPLICATION,
+                positions,
+                self._typed_values("application_id"),
+            )
+        if applications is not None:
+            self._check_started_after_acceptance(applications, rows)
+
+    def _check_started_after_acceptance(self, applications: _TableCheck, rows: np.ndarray) -> None:
+        """No step starts before its application's accepted_at (`rows`: its row there, or -1)."""
+        assert self.typed is not None
+        if applications.typed is None or "accepted_at" not in applications.typed:
+            return
+        if "started_at" not in self.typed:
+            return
+        accepted_at = applications.trusted_times("accepted_at")
+        if not len(accepted_at):
+            return  # no applications: every step was reported as unknown
+        accepted = np.where(rows >= 0, accepted_at[np.maximum(rows, 0)], np.datetime64("NaT", "us"))
+        started = self.trusted_times("started_at")
+        positions = np.flatnonzero(started < accepted)  # NaT on either side: False
+        if not len(positions):
+            return
+        typed = self.typed
+
+        def shown(i: int) -> dict[str, Any]:
+            example = {
+                c: _jsonable(typed[c].iat[i], self.spec.column(c).kind)
+                for c in ("application_id", "step_code", "started_at")
+                if c in typed
+            }
+            example["accepted_at"] = _jsonable(accepted[i], "timestamp")
+            return example
+
+        self._problem("started_at", Rule.STEP_BEFORE_ACCEPTANCE, positions, shown)
 
     def check_customer_ids(self, known: pyarrow.Array) -> None:
         """Every customer_id of this table must be in customers (nulls are reported apart);

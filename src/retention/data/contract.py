@@ -53,7 +53,7 @@ DATETIME_KINDS = frozenset({"date", "month", "timestamp"})
 EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31 23:59:59")
 
 # Columns holding personal or commercial data: never logged, masked in validation examples.
-PERSONAL_COLUMNS = frozenset({"customer_name"})
+PERSONAL_COLUMNS = frozenset({"customer_name", "applicant_name"})
 
 # --- allowed values ---------------------------------------------------------------------------
 VOLTAGES_KV: tuple[float, ...] = (0.4, 10.0, 20.0, 35.0, 66.0, 110.0, 220.0)
@@ -86,6 +86,24 @@ ACTION_CODES = (
     "payment_arrangement",
     "market_retention_offer",
 )
+# Connection applications (业扩报装, tables applications and application_steps).
+APPLICATION_TYPES = ("new_connection", "capacity_increase")
+SUPPLY_TYPES = ("single", "dual")
+APPLICATION_CHANNELS = ("online_app", "service_hall", "account_manager")
+APPLICATION_STATUSES = ("open", "connected", "withdrawn")
+CLOSED_APPLICATION_STATUSES = ("connected", "withdrawn")  # exactly these have closed_at
+# The steps of an application, in process order.
+STEP_CODES = (
+    "site_survey_contact",
+    "supply_plan_reply",
+    "dispatch_agreement",
+    "design_review",
+    "mid_inspection",
+    "completion_inspection",
+    "energising",
+)
+# How many times one step may ask for documents: more is a typo, not a bureaucracy.
+MAX_DOCUMENT_REQUESTS = 50
 
 # Chinese labels of the enum values, as the contract and the glossary name them.
 VALUE_LABELS_ZH: dict[str, str] = {
@@ -115,6 +133,17 @@ VALUE_LABELS_ZH: dict[str, str] = {
     "open": "未完成",
     "completed": "已完成",
     "cancelled": "已撤销",
+    "single": "单电源",
+    "dual": "双电源",
+    "connected": "已接电",
+    "withdrawn": "已撤销",
+    "site_survey_contact": "现场勘查联系",
+    "supply_plan_reply": "供电方案答复",
+    "dispatch_agreement": "调度协议",
+    "design_review": "设计文件审核",
+    "mid_inspection": "中间检查",
+    "completion_inspection": "竣工检验",
+    "energising": "装表接电",
     **{outcome: OUTCOME_LABELS[outcome][0] for outcome in OUTCOMES},
 }
 
@@ -210,6 +239,17 @@ class Rule:
     POWER_FACTOR = "must be in (0, 1] / 须在 (0, 1] 之间"
     SATISFACTION = "must be 1..5 / 须为 1 到 5"
     UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
+    UNKNOWN_APPLICATION = "unknown application_id, not in applications / 申请编号不在业扩申请中"
+    UNKNOWN_UNIT = "not a region (supplying unit) of customers / 供电单位不在客户档案中"
+    DOCUMENT_REQUESTS = f"must be 0..{MAX_DOCUMENT_REQUESTS} / 须为 0 到 {MAX_DOCUMENT_REQUESTS}"
+    CLOSED_AT_STATUS = (
+        "closed_at must be set exactly when status is connected or withdrawn "
+        "/ 已接电或已撤销的申请须有办结时间，办理中的不能有"
+    )
+    INCREASE_WITHOUT_CUSTOMER = "capacity_increase without customer_id / 增容申请须有户号"
+    STEP_BEFORE_ACCEPTANCE = (
+        "started_at before the application's accepted_at / 环节开始时间早于申请受理时间"
+    )
     KWH_PARTS_MISMATCH = (
         "kwh_peak + kwh_flat + kwh_valley differs from kwh_total by more than 1% "
         "/ 峰平谷电量之和与总电量不符"
@@ -339,6 +379,7 @@ def _enum(name: str, values: tuple[str, ...]) -> ColumnSpec:
 
 
 _CUSTOMER_ID = _string("customer_id", description="户号")
+_APPLICATION_ID = _string("application_id", description="申请编号")
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
@@ -472,6 +513,56 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("created_at", "timestamp"),
                 ColumnSpec("contacted_at", "timestamp", nullable=True),
                 _enum("outcome", OUTCOMES),
+            ),
+        ),
+        TableSpec(
+            "applications",
+            required=False,
+            description="connection applications, one row each (业扩报装申请: 新装 / 增容)",
+            key=("application_id",),
+            # customer_id may be empty (a new applicant); a given one must be in customers
+            time_orders=(TimeOrder("accepted_at", "closed_at"),),
+            columns=(
+                _APPLICATION_ID,
+                _string("applicant_name", description="申请人; personal/commercial, never logged"),
+                _enum("application_type", APPLICATION_TYPES),
+                _string("customer_id", nullable=True, description="户号; required for 增容"),
+                _string("industry_code", description="GB/T 4754-2017 division, e.g. C31"),
+                _string("region", description="supplying unit 供电单位, one of customers'"),
+                ColumnSpec("voltage_kv", "float", values=VOLTAGES_KV),
+                _float(
+                    "requested_capacity_kva",
+                    pa.Check.gt(0, error=Rule.POSITIVE),
+                    at_most=MAX_CAPACITY_KVA,
+                ),
+                _enum("supply_type", SUPPLY_TYPES),
+                _enum("channel", APPLICATION_CHANNELS),
+                ColumnSpec("accepted_at", "timestamp", description="受理"),
+                _enum("status", APPLICATION_STATUSES),
+                ColumnSpec("closed_at", "timestamp", nullable=True, description="接电 / 撤销"),
+                _string("owner_id", nullable=True, description="责任客户经理"),
+            ),
+        ),
+        TableSpec(
+            "application_steps",
+            required=False,
+            description="the steps of each application (业扩环节)",
+            key=("application_id", "step_code"),
+            refers_to_customers=False,
+            time_orders=(TimeOrder("started_at", "finished_at"),),
+            columns=(
+                _APPLICATION_ID,
+                _enum("step_code", STEP_CODES),
+                ColumnSpec("started_at", "timestamp"),
+                ColumnSpec("finished_at", "timestamp", nullable=True),
+                ColumnSpec(
+                    "document_requests",
+                    "int",
+                    checks=(
+                        pa.Check.in_range(0, MAX_DOCUMENT_REQUESTS, error=Rule.DOCUMENT_REQUESTS),
+                    ),
+                ),
+                _string("handled_by", nullable=True),
             ),
         ),
     )

@@ -1,8 +1,8 @@
 """A dataset: a folder with one `NAME.parquet` or `NAME.csv` per table, and its loaded tables.
 
 The typed tables follow `retention.data.contract`: ids, text and enums as pandas `str`; floats
-as float64; satisfaction as `Int64`; booleans as `boolean`; months, dates and timestamps as
-naive local-time `datetime64[us]` (a month is its first day).
+as float64; satisfaction and document_requests as `Int64`; booleans as `boolean`; months,
+dates and timestamps as naive local-time `datetime64[us]` (a month is its first day).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Dataset:
     work_orders: pd.DataFrame | None = None
     outages: pd.DataFrame | None = None
     interventions: pd.DataFrame | None = None
+    applications: pd.DataFrame | None = None
+    application_steps: pd.DataFrame | None = None
     folder: Path | None = None
 
     def table(self, name: str) -> pd.DataFrame | None:
@@ -42,12 +44,19 @@ class Dataset:
         return {name: f for name in TABLE_NAMES if (f := self.table(name)) is not None}
 
     def only(self, customer_ids: Iterable[str]) -> Dataset:
-        """The same dataset restricted to some accounts (every table's rows of them)."""
+        """The same dataset restricted to some accounts: every table's rows of them, their
+        applications (not those without an account) and those applications' steps."""
         keep = set(customer_ids)
-        return Dataset(
-            **{
-                name: frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
-                for name, frame in self.tables().items()
-            },
-            folder=self.folder,
-        )
+        kept = {
+            name: frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
+            for name, frame in self.tables().items()
+            if "customer_id" in frame
+        }
+        steps = self.application_steps
+        if steps is not None:
+            applications = kept.get("applications")
+            ids = set() if applications is None else set(applications["application_id"])
+            kept["application_steps"] = steps[steps["application_id"].isin(ids)].reset_index(
+                drop=True
+            )
+        return Dataset(**kept, folder=self.folder)
