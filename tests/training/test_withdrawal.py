@@ -43,7 +43,12 @@ def test_a_run_is_measured_against_the_rule_the_logistic_regression_and_the_orac
     trained_withdrawal,  # type: ignore[no-untyped-def]
 ) -> None:
     result, _uri, _ = trained_withdrawal
-    assert set(result.metrics) == {"model", "rule_any_step_overdue", "logistic_regression", "oracle"}
+    assert set(result.metrics) == {
+        "model",
+        "rule_any_step_overdue",
+        "logistic_regression",
+        "oracle",
+    }
     for metrics in result.metrics.values():
         assert 0 <= metrics["roc_auc"] <= 1
     assert 0 < result.metrics["model"]["mean_prediction"] < 1

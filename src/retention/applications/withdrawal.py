@@ -27,6 +27,7 @@ from retention.scoring.calendar import WorkingCalendar, working_days_between
 
 APPLICATION_HORIZON_MONTHS = 3
 LABEL = "withdrawn"
+REVENUE = "revenue_at_stake_cny"  # what the application would bring a year (stake.py)
 TIME = "snapshot_date"
 KEY = "application_id"
 CATEGORICAL = ["application_type", "supply_type", "channel", "region"]
@@ -220,12 +221,11 @@ def training_rows(
             continue
         label = withdrawn_within(applicants.applications, features.index, snapshot, horizon_months)
         opened = applicants.applications.set_index(KEY).reindex(features.index)
-        parts.append(
-            features.reset_index().assign(
-                **{TIME: snapshot, LABEL: label, "revenue_at_stake_cny": expected_revenue_cny(opened)}
-            )
-        )
+        part = features.reset_index()
+        part[TIME] = snapshot
+        part[LABEL] = label
+        part[REVENUE] = expected_revenue_cny(opened)
+        parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=[KEY, *FEATURES, TIME, LABEL, "revenue_at_stake_cny"])
+        return pd.DataFrame(columns=[KEY, *FEATURES, TIME, LABEL, REVENUE])
     return pd.concat(parts, ignore_index=True)
-

@@ -27,6 +27,7 @@ from retention.applications.withdrawal import (
     LABEL,
     MONOTONE,
     NUMERIC,
+    REVENUE,
     TIME,
     Applicants,
     snapshot_dates,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 WITHDRAWAL_MODEL = "applicant-withdrawal"
 WITHDRAWAL_EXPERIMENT = "applicant-withdrawal"
-REVENUE = "revenue_at_stake_cny"
 # Not worse than the champion: its test ROC AUC on the same rows, less this much.
 CHAMPION_ROC_AUC_TOLERANCE = 0.005
 
@@ -87,7 +87,9 @@ class WithdrawalResult:
             "logistic_regression": "逻辑回归 logistic",
             "oracle": "理论上限 oracle",
         }
-        table = Table(title=f"撤销风险模型测试期指标 / test metrics — {WITHDRAWAL_MODEL} v{self.version}")
+        table = Table(
+            title=f"撤销风险模型测试期指标 / test metrics — {WITHDRAWAL_MODEL} v{self.version}"
+        )
         columns = {"roc_auc": "AUC", "pr_auc": "PR AUC", "brier": "Brier", "base_rate": "rate"}
         table.add_column("")
         for header in columns.values():
