@@ -17,20 +17,13 @@ import pandas as pd
 
 from retention.applications.clocks import ACCEPTED, ServiceClocks
 from retention.data.contract import STEP_CODES
+from retention.records.applications import CLOCK_COLUMNS, CLOCK_STATE_LABELS, CLOCK_STATES
 from retention.scoring.calendar import WorkingCalendar, due_dates, working_days_between
 
-STATES = ("on_time", "late", "running", "overdue")
-STATE_LABELS: dict[str, tuple[str, str]] = {
-    "on_time": ("按时完成", "on time"),
-    "late": ("超时完成", "finished late"),
-    "running": ("办理中", "running"),
-    "overdue": ("已超期", "overdue"),
-}
-WATCH_COLUMNS = (
-    "application_id", "step_code", "owner_role", "limit_working_days", "clock_start",
-    "due_date", "finished_date", "state", "working_days_left", "overdue_working_days",
-    "late_working_days",
-)  # fmt: skip
+# The clock rows are the watch run's record (retention.records.applications).
+STATES = CLOCK_STATES
+STATE_LABELS = CLOCK_STATE_LABELS
+WATCH_COLUMNS = tuple(CLOCK_COLUMNS)
 SUMMARY_COLUMNS = (
     "application_id", "unit", "owner_id", "channel", "voltage_kv", "requested_capacity_kva",
     "working_days_open", "steps_overdue", "worst_overdue_working_days", "next_due_step",
