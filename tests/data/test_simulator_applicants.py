@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
 from sklearn.metrics import roc_auc_score
 
+from retention.applications.clocks import load_service_clocks
+from retention.applications.watch import known_steps, open_applications, watch_list
 from retention.data.simulator import (
     SimulationConfig,
     SimulationResult,
@@ -20,16 +21,8 @@ from retention.data.simulator.applicants import APPLICATION_HORIZON_MONTHS, STEP
 from retention.scoring.calendar import WorkingCalendar
 
 SMALL = SimulationConfig(accounts=400, months=24, seed=31)
-# The shipped service clocks: working days and what they count from.
-LIMIT_WD = {
-    "site_survey_contact": 1,
-    "supply_plan_reply": 15,
-    "dispatch_agreement": 3,
-    "design_review": 10,
-    "mid_inspection": 5,
-    "completion_inspection": 5,
-    "energising": 5,
-}
+CLOCKS = load_service_clocks()
+CALENDAR = WorkingCalendar()
 
 
 @pytest.fixture(scope="module")
@@ -185,56 +178,38 @@ def test_the_summary_counts_applications_by_status(small: SimulationResult) -> N
     assert "已撤销 withdrawn" in console.export_text()
 
 
-def _clock_state(result: SimulationResult, snapshot: pd.Timestamp, due: pd.Series) -> pd.DataFrame:
-    """Per application open at the snapshot: a clock breached, documents asked for again."""
-    apps = result.tables["applications"]
-    steps = result.tables["application_steps"].assign(due=due)
-    open_apps = apps[
-        (apps["accepted_at"] < snapshot)
-        & (apps["closed_at"].isna() | (apps["closed_at"] >= snapshot))
-    ]
-    begun = steps[steps["application_id"].isin(open_apps["application_id"])]
-    begun = begun[begun["started_at"] < snapshot]
-    running = begun["finished_at"].isna() | (begun["finished_at"] >= snapshot)
-    late = (begun["due"] < snapshot) & (
-        running | (begun["finished_at"].dt.normalize() > begun["due"])
+def _clock_state(result: SimulationResult, snapshot: pd.Timestamp) -> pd.DataFrame:
+    """Per application open at the snapshot, by the shipped clocks' watch list: a clock
+    breached (finished late or overdue), documents asked for again; and whether it withdrew
+    within the horizon."""
+    apps, steps = result.tables["applications"], result.tables["application_steps"]
+    watched = watch_list(apps, steps, CLOCKS, CALENDAR, snapshot.date())
+    breached = watched.groupby("application_id")["state"].agg(
+        lambda s: s.isin(["late", "overdue"]).any()
     )
-    state = (
-        pd.DataFrame({"breached": late, "asked_again": begun["document_requests"] > 1})
-        .groupby(begun["application_id"])
-        .any()
-        .reindex(open_apps["application_id"], fill_value=False)
-    )
+    begun = known_steps(steps, snapshot.date())
+    asked_again = begun.groupby("application_id")["document_requests"].max() > 1
+    opened = open_applications(apps, snapshot.date()).set_index("application_id")
     end = snapshot + pd.DateOffset(months=APPLICATION_HORIZON_MONTHS)
-    closed = open_apps.set_index("application_id")["closed_at"]
-    status = open_apps.set_index("application_id")["status"]
-    return state.assign(withdrew=(status == "withdrawn") & (closed < end))
+    withdrew = (opened["status"] == "withdrawn") & (opened["closed_at"] < end)
+    return pd.DataFrame(
+        {
+            "breached": breached.reindex(opened.index, fill_value=False).astype(bool),
+            "asked_again": asked_again.reindex(opened.index, fill_value=False).astype(bool),
+            "withdrew": withdrew,
+        }
+    )
 
 
 @pytest.mark.slow
 def test_withdrawal_rises_with_breached_clocks_and_repeated_requests(
     mid_size: SimulationResult,
 ) -> None:
-    # Given each step's due date by the shipped clocks (energising counts from the
-    # completion inspection's finish, which is its own start here)
-    steps = mid_size.tables["application_steps"].merge(
-        mid_size.tables["applications"][["application_id", "supply_type"]], on="application_id"
-    )
-    limit = steps["step_code"].map(LIMIT_WD) + np.where(
-        (steps["step_code"] == "supply_plan_reply") & (steps["supply_type"] == "dual"), 15, 0
-    )
-    calendar = WorkingCalendar()
-    due = pd.Series(
-        [
-            pd.Timestamp(calendar.add_working_days(start.date(), int(days)))
-            for start, days in zip(steps["started_at"], limit, strict=True)
-        ],
-        index=mid_size.tables["application_steps"].index,
-    )
-    # When the applications open at each snapshot are split by what the data show
+    # Given the applications open at each monthly snapshot whose horizon the data cover
     last = mid_size.config.extract_date - pd.DateOffset(months=APPLICATION_HORIZON_MONTHS)
     snapshots = pd.date_range(mid_size.config.start, last, freq="MS")[1:]
-    state = pd.concat([_clock_state(mid_size, d, due) for d in snapshots])
+    # When they are split by what the data show then (the shipped clocks' watch list)
+    state = pd.concat([_clock_state(mid_size, d) for d in snapshots])
     # Then those with a breached clock or repeated requests withdraw more often
     rate = state.groupby("breached")["withdrew"].mean()
     assert rate[True] > 1.5 * rate[False]

@@ -13,9 +13,13 @@
   simulator, the future random draws are not. No model that sees only the data can do better
   on average.
 - `accounts`: each account's hidden traits (churn driver, signal visibility, frailty).
+- `application_withdrawal` and `applicants`: the connection applicants' oracle (P(withdraw
+  within 3 months) at each monthly snapshot an application is open) and hidden traits.
 
 How the world works is in `profiles` (industries, regions, tariffs, calendar), `portfolio`
-(static traits), `process` (the hidden chain and the oracle) and `engine` (the monthly loop).
+(static traits), `process` (the hidden chain and the oracle), `engine` (the monthly loop) and
+`applicants` (the connection applications, their steps and withdrawals, in their own random
+stream, so the engine's tables stay as they were but for the linked orders' applied_at).
 Only tests and evaluation may read the truth; the product never does.
 """
 
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from retention.data.contract import LATEST, MARKET_MODES, TABLES
+from retention.data.contract import LATEST, MARKET_MODES
 from retention.data.simulator import applicants, engine, process
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
@@ -273,8 +277,7 @@ def _tables(
         frames["work_orders"],
         p.region,
     )
-    # Until the contract knows the application tables, only the linked work orders go in.
-    frames.update({name: frame for name, frame in changed.items() if name in TABLES})
+    frames.update(changed)
     return frames, truth
 
 
