@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -111,3 +112,37 @@ def test_the_command_refuses_a_dataset_without_applications(
     result = CliRunner().invoke(app, ["train-withdrawal", str(folder)])
     assert result.exit_code == 1
     assert "no applications table" in result.output
+
+
+def test_with_the_model_the_watch_run_ranks_by_money_at_stake(trained_withdrawal) -> None:  # type: ignore[no-untyped-def]
+    # Given the champion withdrawal model
+    from retention.applications.job import build_watch_run
+    from retention.scoring.playbook import load_playbook
+
+    result, uri, applicants = trained_withdrawal
+    registry.configure(uri)
+    model = registry.load_version(result.version, WITHDRAWAL_MODEL)
+    as_of = (applicants.data_end - pd.DateOffset(months=2)).date()
+
+    # When the watch job runs with it
+    run = build_watch_run(
+        applicants,
+        load_service_clocks(),
+        WorkingCalendar(),
+        load_playbook(),
+        as_of,
+        model=model,
+        model_version=result.version,
+    )
+
+    # Then every open application has a probability, money at stake = probability x revenue,
+    # and within the applications without an overdue step the money at stake never rises
+    listed = run.applications
+    assert run.model_version == result.version
+    assert listed["withdrawal_probability"].between(0, 1).all()
+    np.testing.assert_allclose(
+        listed["money_at_stake_cny"],
+        listed["withdrawal_probability"] * listed["revenue_at_stake_cny"],
+    )
+    clean = listed[listed["steps_overdue"] == 0]["money_at_stake_cny"].to_numpy()
+    assert (np.diff(clean) <= 1e-9).all()

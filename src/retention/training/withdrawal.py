@@ -34,6 +34,7 @@ from retention.applications.withdrawal import (
     training_rows,
 )
 from retention.model import registry
+from retention.model.registry import WITHDRAWAL_EXPERIMENT, WITHDRAWAL_MODEL
 from retention.model.artifact import Calibration, ChurnModel, category_levels, feature_matrix
 from retention.model.info import ModelInfo
 from retention.scoring.calendar import WorkingCalendar
@@ -45,8 +46,6 @@ from retention.training.fit import fit_booster
 if TYPE_CHECKING:
     from rich.console import Console
 
-WITHDRAWAL_MODEL = "applicant-withdrawal"
-WITHDRAWAL_EXPERIMENT = "applicant-withdrawal"
 # Not worse than the champion: its test ROC AUC on the same rows, less this much.
 CHAMPION_ROC_AUC_TOLERANCE = 0.005
 
