@@ -83,6 +83,43 @@ def features(
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
 
 
+@app.command("train-withdrawal")
+def train_withdrawal(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    encoding: Encoding = None,
+) -> None:
+    """Train the applicants' withdrawal model (业扩报装撤销风险) out of time, compare it with
+    the rule "any step overdue" and a logistic regression, track it in MLflow, register it and
+    make it the champion unless the champion does better."""
+    from retention.applications.clocks import load_service_clocks
+    from retention.applications.withdrawal import NoApplications, applicants_of
+    from retention.scoring.calendar import WorkingCalendar
+    from retention.scoring.playbook import load_playbook
+    from retention.settings import ConfigFileError
+    from retention.training import withdrawal
+
+    settings = Settings()
+    folder = folder or settings.dataset_dir
+    dataset = _load(folder, encoding)
+    try:
+        clocks = load_service_clocks(roles=load_playbook().roles)
+        applicants = applicants_of(dataset)
+        with err_console.status("训练中 / training ..."):
+            result = withdrawal.train_withdrawal(
+                applicants,
+                clocks,
+                WorkingCalendar(),
+                settings.tracking_uri,
+                oracle=withdrawal.simulator_oracle(folder),
+            )
+    except (ConfigFileError, NoApplications, withdrawal.NotEnoughApplications) as err:
+        err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
+        raise typer.Exit(1) from err
+    result.print(console)
+
+
 @app.command()
 def train(
     folder: Annotated[
