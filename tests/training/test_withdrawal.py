@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 

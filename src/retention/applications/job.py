@@ -114,29 +114,30 @@ def _actions(
     """The playbook's applicant rules for every listed application, with due dates."""
     by_state = watch.groupby([KEY, "state"])["step_code"].agg(set)
     rows = []
-    for app in listed.itertuples(index=False):
+    for app in listed.to_dict("records"):
+        application_id, owner = str(app[KEY]), app["owner_id"]
+        probability = app["withdrawal_probability"]
         facts = {
-            "application_type": app.application_type,
-            "supply_type": app.supply_type,
-            "channel": app.channel,
-            "high_voltage": bool(app.voltage_kv >= HIGH_VOLTAGE_KV),
-            "has_owner": isinstance(app.owner_id, str),
+            "application_type": app["application_type"],
+            "supply_type": app["supply_type"],
+            "channel": app["channel"],
+            "high_voltage": bool(float(app["voltage_kv"]) >= HIGH_VOLTAGE_KV),
+            "has_owner": isinstance(owner, str),
         }
-        probability = None if pd.isna(app.withdrawal_probability) else app.withdrawal_probability
         found = recommend_for_applicant(
             playbook,
             calendar,
             as_of,
-            overdue=by_state.get((app.application_id, "overdue"), set()),
-            running=by_state.get((app.application_id, "running"), set()),
+            overdue=by_state.get((application_id, "overdue"), set()),
+            running=by_state.get((application_id, "running"), set()),
             facts=facts,
-            probability=probability,
-            owner_id=app.owner_id if isinstance(app.owner_id, str) else None,
+            probability=None if pd.isna(probability) else float(probability),
+            owner_id=owner if isinstance(owner, str) else None,
         )
         for position, action in enumerate(found, start=1):
             rows.append(
                 {
-                    KEY: app.application_id,
+                    KEY: application_id,
                     "position": position,
                     "code": action.code,
                     "text_zh": action.text_zh,

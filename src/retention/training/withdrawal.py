@@ -34,9 +34,9 @@ from retention.applications.withdrawal import (
     training_rows,
 )
 from retention.model import registry
-from retention.model.registry import WITHDRAWAL_EXPERIMENT, WITHDRAWAL_MODEL
 from retention.model.artifact import Calibration, ChurnModel, category_levels, feature_matrix
 from retention.model.info import ModelInfo
+from retention.model.registry import WITHDRAWAL_EXPERIMENT, WITHDRAWAL_MODEL
 from retention.scoring.calendar import WorkingCalendar
 from retention.training import evaluate as ev
 from retention.training.baselines import as_object, logistic_regression
