@@ -14,11 +14,11 @@ from rich.console import Console
 from retention.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
-    from retention.applications.clocks import ServiceClocks
     from retention.data.dataset import Dataset
-    from retention.scoring.calendar import WorkingCalendar
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -345,14 +345,13 @@ def applications(
     ] = None,
     encoding: Encoding = None,
 ) -> None:
-    """The open connection applications (业扩报装) and their steps' service clocks at a date,
-    those with overdue steps first; with --kpis-out, the period's assessment figures too."""
-    from retention.applications.clocks import load_service_clocks
+    """The open connection applications (业扩报装) at a date: their steps' service clocks, the
+    risk that each withdraws (with a trained withdrawal model) and the follow-ups due, those
+    with overdue steps first; with --kpis-out, the period's assessment figures too."""
     from retention.applications.export import SUFFIXES, print_summary, write_watch_list
-    from retention.applications.watch import application_summary, no_steps, watch_list
+    from retention.applications.job import run_watch, watch_setup
+    from retention.applications.withdrawal import NoApplications
     from retention.data.local_time import local_today
-    from retention.scoring.calendar import WorkingCalendar
-    from retention.scoring.playbook import load_playbook
     from retention.settings import ConfigFileError
 
     if out is not None and out.suffix.lower() not in SUFFIXES:
@@ -362,36 +361,39 @@ def applications(
     as_of = _date(date, "--date").date() if date else local_today()
     period = _kpi_period(as_of, period_start, period_end)
     try:
-        playbook = load_playbook()
-        clocks = load_service_clocks(roles=playbook.roles)
+        setup = watch_setup(Settings())
     except ConfigFileError as err:
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     dataset = _load(folder, encoding)
-    applied = dataset.applications
-    if applied is None:
-        err_console.print(
-            f"[red]数据集没有业扩报装申请表 / the dataset has no applications table:[/red] "
-            f"{folder} needs applications.csv or applications.parquet"
-        )
-        raise typer.Exit(1)
-    steps = no_steps() if dataset.application_steps is None else dataset.application_steps
-    calendar = WorkingCalendar()
-    watch = watch_list(applied, steps, clocks, calendar, as_of)
-    print_summary(
-        console, application_summary(applied, steps, watch, calendar, as_of), clocks, as_of, rows
-    )
+    try:
+        run = run_watch(setup, dataset, as_of, period)
+    except NoApplications as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    print_summary(console, run.applications, setup.clocks, as_of, rows)
     if out is not None:
-        try:
-            write_watch_list(watch, clocks, playbook.roles, out)
-        except OSError as err:
-            err_console.print(
-                f"[red]无法写入 / cannot write:[/red] {err.filename or out}: {err.strerror}"
-            )
-            raise typer.Exit(1) from err
-        console.print(f"{len(watch):,} 个环节时限 / step clocks -> {out}")
+        _write_or_exit(
+            lambda: write_watch_list(run.clocks, setup.clocks, setup.playbook.roles, out), out
+        )
+        console.print(f"{len(run.clocks):,} 个环节时限 / step clocks -> {out}")
     if kpis_out is not None:
-        _application_kpis(applied, steps, clocks, calendar, period, as_of, kpis_out)
+        from retention.applications.export import print_kpis, write_kpis
+
+        print_kpis(console, run.kpis, *period)
+        _write_or_exit(lambda: write_kpis(run.kpis, setup.clocks, kpis_out), kpis_out)
+        console.print(f"{len(run.kpis):,} 行考核指标 / KPI rows -> {kpis_out}")
+
+
+def _write_or_exit(write: Callable[[], object], out: Path) -> None:
+    """Write a file; an OS error ends the command with the file and the reason."""
+    try:
+        write()
+    except OSError as err:
+        err_console.print(
+            f"[red]无法写入 / cannot write:[/red] {err.filename or out}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
 
 
 def _kpi_period(
@@ -405,31 +407,6 @@ def _kpi_period(
             f"{last} is before the period start {first}", param_hint="--period-end"
         )
     return first, last
-
-
-def _application_kpis(
-    applied: pd.DataFrame,
-    steps: pd.DataFrame,
-    clocks: ServiceClocks,
-    calendar: WorkingCalendar,
-    period: tuple[datetime.date, datetime.date],
-    as_of: datetime.date,
-    out: Path,
-) -> None:
-    """Print the period's KPIs overall and per unit, and write all of them to `out`."""
-    from retention.applications.export import print_kpis, write_kpis
-    from retention.applications.kpis import kpis
-
-    figures = kpis(applied, steps, clocks, calendar, *period, as_of)
-    print_kpis(console, figures, *period)
-    try:
-        write_kpis(figures, clocks, out)
-    except OSError as err:
-        err_console.print(
-            f"[red]无法写入 / cannot write:[/red] {err.filename or out}: {err.strerror}"
-        )
-        raise typer.Exit(1) from err
-    console.print(f"{len(figures):,} 行考核指标 / KPI rows -> {out}")
 
 
 @app.command()

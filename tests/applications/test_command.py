@@ -20,6 +20,12 @@ runner = CliRunner()
 Table = Callable[[list[dict[str, Any]]], pd.DataFrame]
 
 
+@pytest.fixture(autouse=True)
+def _registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command looks for a withdrawal champion: in an empty registry of the test's own."""
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+
+
 @pytest.fixture
 def loaded(
     monkeypatch: pytest.MonkeyPatch, applications_table: Table, steps_table: Table
@@ -46,6 +52,9 @@ def loaded(
                 },
             ]
         ),
+        # the accounts' months say where the extract ends (the watch needs no more of them)
+        monthly_usage=pd.DataFrame({"month": pd.to_datetime(["2026-03-01"])}),
+        monthly_billing=pd.DataFrame({"month": pd.to_datetime(["2026-03-01"])}),
     )
     monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: dataset)
     monkeypatch.setattr(retention.cli, "console", Console(width=200))  # a wide terminal
@@ -87,7 +96,7 @@ def test_a_dataset_without_applications_is_refused_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A dataset of the accounts' tables only: its optional application tables are absent
-    no_applications = SimpleNamespace(applications=None, application_steps=None)
+    no_applications = SimpleNamespace(applications=None, application_steps=None, folder=None)
     monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: no_applications)
     result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10"])
     assert result.exit_code == 1

@@ -23,7 +23,10 @@ SHARE = "服务时限达标率 On-time share"
 
 @pytest.fixture
 def loaded(
-    monkeypatch: pytest.MonkeyPatch, applications_table: Table, steps_table: Table
+    monkeypatch: pytest.MonkeyPatch,
+    applications_table: Table,
+    steps_table: Table,
+    tmp_path: Path,
 ) -> SimpleNamespace:
     """Two orders of unit "=1+1" connected in March 2026 (one contacted late), one of
     unit-02 connected the day after its acceptance in 2025, one withdrawn in February."""
@@ -60,8 +63,12 @@ def loaded(
                 for name, finished in (("ON", "2026-03-03 10:00"), ("LATE", "2026-03-05 10:00"))
             ]
         ),
+        # the accounts' months say where the extract ends (the watch needs no more of them)
+        monthly_usage=pd.DataFrame({"month": pd.to_datetime(["2026-12-01"])}),
+        monthly_billing=pd.DataFrame({"month": pd.to_datetime(["2026-12-01"])}),
     )
     monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: dataset)
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.setattr(retention.cli, "console", Console(width=250))
     return dataset
 

@@ -10,16 +10,20 @@ by the worst overdue step and the next due date).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from retention.applications.clocks import ServiceClocks
+from retention.applications.clocks import ServiceClocks, load_service_clocks
 from retention.applications.kpis import kpis
 from retention.applications.stake import expected_revenue_cny
 from retention.applications.watch import application_summary, open_applications, watch_list
-from retention.applications.withdrawal import Applicants, features_at
+from retention.applications.withdrawal import Applicants, applicants_of, features_at
+from retention.data.dataset import Dataset
+from retention.model import registry
 from retention.model.artifact import ChurnModel
+from retention.model.registry import WITHDRAWAL_EXPERIMENT, WITHDRAWAL_MODEL
 from retention.records.applications import (
     APPLICATION_ACTION_COLUMNS,
     APPLICATION_COLUMNS,
@@ -27,10 +31,53 @@ from retention.records.applications import (
     WatchRun,
 )
 from retention.scoring.calendar import WorkingCalendar
-from retention.scoring.playbook import Playbook, recommend_for_applicant
+from retention.scoring.playbook import Playbook, load_playbook, recommend_for_applicant
+from retention.settings import Settings
 
 HIGH_VOLTAGE_KV = 10.0  # 高压: 10 kV and above
 KEY = "application_id"
+
+
+@dataclass(frozen=True)
+class WatchSetup:
+    """What a watch run reads besides the data: the clocks, the playbook, the calendar and
+    the withdrawal champion (None before one is trained)."""
+
+    clocks: ServiceClocks
+    playbook: Playbook
+    calendar: WorkingCalendar
+    model: ChurnModel | None
+    model_version: str | None
+
+
+def watch_setup(settings: Settings) -> WatchSetup:
+    """The configured clocks and playbook (settings' files), and the registry's withdrawal
+    champion if there is one; a bad file raises ConfigFileError naming it."""
+    playbook = load_playbook(settings.playbook_file)
+    clocks = load_service_clocks(settings.service_clocks_file, roles=playbook.roles)
+    registry.configure(settings.tracking_uri, WITHDRAWAL_EXPERIMENT)
+    version = registry.champion_version(WITHDRAWAL_MODEL)
+    model = None if version is None else registry.load_version(version, WITHDRAWAL_MODEL)
+    return WatchSetup(clocks, playbook, WorkingCalendar(settings.holidays_file), model, version)
+
+
+def run_watch(
+    setup: WatchSetup,
+    dataset: Dataset,
+    as_of: dt.date,
+    period: tuple[dt.date, dt.date] | None = None,
+) -> WatchRun:
+    """The watch run of a dataset's applications at `as_of` (NoApplications without them)."""
+    return build_watch_run(
+        applicants_of(dataset),
+        setup.clocks,
+        setup.calendar,
+        setup.playbook,
+        as_of,
+        model=setup.model,
+        model_version=setup.model_version,
+        period=period,
+    )
 
 
 def year_to_date(as_of: dt.date) -> tuple[dt.date, dt.date]:
