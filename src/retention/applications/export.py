@@ -144,8 +144,19 @@ def print_summary(
         "下一时限\nNext due", "补资料\nDocs asked",
     )  # fmt: skip
     table.columns.insert(0, Column("申请编号\nApplication", no_wrap=True))
+    # With a withdrawal model (a watch run's rows), its risk and the money at stake too.
+    risky = "withdrawal_probability" in summary and summary["withdrawal_probability"].notna().any()
+    if risky:
+        table.add_column("撤销风险\nRisk", justify="right")
+        table.add_column("风险金额(万元)\nAt stake (10k CNY)", justify="right")
     shown = summary if rows == 0 else summary.head(rows)
     for row in shown.itertuples(index=False):
+        at_stake = []
+        if risky:
+            at_stake = [
+                f"{row.withdrawal_probability:.0%}",
+                f"{float(row.money_at_stake_cny) / 1e4:,.1f}",
+            ]
         next_due = ""
         if isinstance(row.next_due_step, str):  # a narrow column: the step's Chinese name
             next_due = f"{clocks.steps[row.next_due_step].zh} {row.next_due_date:%Y-%m-%d}"
@@ -161,6 +172,7 @@ def print_summary(
             str(row.worst_overdue_working_days),
             next_due,
             str(row.document_requests),
+            *at_stake,
             style="red" if row.steps_overdue else None,
         )
     console.print(table)
