@@ -150,13 +150,10 @@ def print_summary(
         table.add_column("撤销风险\nRisk", justify="right")
         table.add_column("风险金额(万元)\nAt stake (10k CNY)", justify="right")
     shown = summary if rows == 0 else summary.head(rows)
-    for row in shown.itertuples(index=False):
-        at_stake = []
-        if risky:
-            at_stake = [
-                f"{row.withdrawal_probability:.0%}",
-                f"{float(row.money_at_stake_cny) / 1e4:,.1f}",
-            ]
+    risk = shown.get("withdrawal_probability", pd.Series(dtype=float)).to_numpy(dtype=float)
+    money = shown.get("money_at_stake_cny", pd.Series(dtype=float)).to_numpy(dtype=float)
+    for i, row in enumerate(shown.itertuples(index=False)):
+        at_stake = [f"{risk[i]:.0%}", f"{money[i] / 1e4:,.1f}"] if risky else []
         next_due = ""
         if isinstance(row.next_due_step, str):  # a narrow column: the step's Chinese name
             next_due = f"{clocks.steps[row.next_due_step].zh} {row.next_due_date:%Y-%m-%d}"
