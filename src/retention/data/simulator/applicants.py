@@ -478,7 +478,8 @@ def _length_beyond(
     its document requests by rejection, REDRAW_ROUNDS rounds, and for the rare long stalls
     still unmatched the stall's memoryless tail (elapsed plus a fresh stall)."""
     company = (segment == 0) | (segment % 2 == 1)
-    step = np.where(segment == 0, 0, (segment + 1) // 2)
+    # Segment 0 is the survey; then odd ones the company's steps, even ones the applicant's.
+    step = np.where(company, (segment + 1) // 2, segment // 2 + 1)
     asked = documents[np.arange(step.size), step]
     out = np.zeros(step.size)
     own = np.flatnonzero(~company)
