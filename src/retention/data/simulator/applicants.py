@@ -326,7 +326,8 @@ def _normal_beyond(floor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             break
         lo = floor[idx]
         plain = lo < 0.5
-        tilt = np.where(plain, 1.0, (lo + np.sqrt(lo**2 + 4)) / 2)
+        tail = np.maximum(lo, 0.5)  # the body's floors (-inf too) take the plain branch
+        tilt = (tail + np.sqrt(tail**2 + 4)) / 2
         z = np.where(plain, rng.standard_normal(idx.size), lo + rng.exponential(1 / tilt))
         fits = np.where(plain, z >= lo, rng.random(idx.size) < np.exp(-((z - tilt) ** 2) / 2))
         out[idx[fits]] = z[fits]
