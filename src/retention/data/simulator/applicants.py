@@ -10,7 +10,10 @@ a step and, between steps, the applicant's own work (design, construction). The 
 time scales with a hidden slowness of the supplying unit and of the applicant's file, stalls
 now and then (longer at slow units), and asks for documents again (document_requests > 1,
 against the one-time-notice rule) more at sloppy units and when the channel fits the applicant
-poorly (a large high-voltage applicant on the online app). Every working week (each fifth
+poorly (a large high-voltage applicant on the online app). The applicant's own work scales
+with its hidden impatience ** -PACE_EFFECT (0.5; relative to the median impatience): the impatient
+push their design and works on, so their own pace between steps is a visible, noisy trace of
+their impatience (the withdrawal model's `applicant_pace`). Every working week (each fifth
 working day after acceptance) an open applicant withdraws with hazard
 1 - exp(-rate), rate = BASE x impatience x exp(stall weeks, clocks breached, repeated document
 requests, poor channel fit), with the service clocks' shipped default limits.
@@ -33,31 +36,36 @@ when they connect after the extract (increases pick a random customer open at th
 
 The truth. `application_withdrawal`: for every application and every monthly snapshot
 (the first day of months 1..months of the data) at which it is open, the probability that it
-withdraws within APPLICATION_HORIZON_MONTHS, given its hidden state there: its traits, its
-history, and how long the segments already begun will take (the company's handling of a step
-in hand is settled when the step starts); the segments not yet begun are future draws. It is
-computed by a vectorised Monte Carlo continuation with ORACLE_DRAWS (32) fresh draws of the
-segments not begun, each weighed exactly by the survival over the weekly hazards (no uniform
-draws), so its only noise is the future handling times; where no check day of the horizon
-can see a segment not yet begun the answer is exact from one pass. `applicants`: each
-application's hidden traits, its eventual outcome and where it came from.
+withdraws within APPLICATION_HORIZON_MONTHS, the best possible given its hidden traits and
+everything that happened before the snapshot: the segments finished keep their lengths; the
+segment under way (the company's step in hand, or the applicant's own work) is not known to
+end when it will: its length is drawn from its distribution given that it has lasted its
+elapsed working days (the applicant's own work exactly, a truncated lognormal; the company's
+handling given its document requests, which the step shows, by rejection, with the memoryless
+tail of a stall for the rare long ones still unmatched after REDRAW_ROUNDS); the segments not
+yet begun are fresh draws. It is a vectorised Monte Carlo continuation with ORACLE_DRAWS (64)
+such continuations, each weighed exactly by the survival over the weekly hazards (no uniform
+draws), so its only noise is the remaining handling times; where the horizon has no check day
+after the snapshot's own (whose hazard the past decides) the answer is exact from one pass.
+`applicants`: each application's hidden traits, its eventual outcome and where it came from.
 
-Biases accepted. (1) The engine opens no account in the last four months of data, so no new
-connection finishes there: the applications open in the last months are short of ones about
-to connect, and their realised withdrawal runs above the oracle (at 20,000 accounts over 48
-months, last quarter 11.5% realised against 10.3% predicted). (2) Accounts opened before the
-data have no applications, so the withdrawn siblings of their applications are missing too:
-early snapshots see fewer withdrawals than the oracle (first quarter 8.5% against 9.7%);
-in the middle the two agree within a few percent. (3) The connected applications' acceptance
-is the account's opening less the process's duration: the engine opens accounts evenly over
-the year, so their arrivals are only mildly seasonal (the withdrawn and forward ones are
-fully). (4) Withdrawn siblings closed before the data, accepted after the extract or placed
-outside their customer's life are dropped. (5) An increase that no connecting draw can fit
-after its customer's opening within MAX_ROUNDS rounds keeps the engine's applied_at and has no
-application, and completed increases of 0 kVA (accounts at the largest standard size) have
-none. (6) Cancelled and open engine increase orders have no application; the increases open
-at the extract are forward draws on random customers open at the extract. (7) Withdrawn new
-connections copy the industry, unit, voltage and capacity of the account they were drawn for.
+Biases accepted (the figures measured before the pace trace). (1) The engine opens no account
+in the last four months of data, so no new connection finishes there: the applications open in
+the last months are short of ones about to connect, and their realised withdrawal runs above
+the oracle (at 20,000 accounts over 48 months, last quarter 11.5% realised against 10.3%
+predicted). (2) Accounts opened before the data have no applications, so the withdrawn
+siblings of their applications are missing too: early snapshots see fewer withdrawals than the
+oracle (first quarter 8.5% against 9.7%); in the middle the two agree within a few percent.
+(3) The connected applications' acceptance is the account's opening less the process's
+duration: the engine opens accounts evenly over the year, so their arrivals are only mildly
+seasonal (the withdrawn and forward ones are fully). (4) Withdrawn siblings closed before the
+data, accepted after the extract or placed outside their customer's life are dropped. (5) An
+increase that no connecting draw can fit after its customer's opening within MAX_ROUNDS rounds
+keeps the engine's applied_at and has no application, and completed increases of 0 kVA
+(accounts at the largest standard size) have none. (6) Cancelled and open engine increase
+orders have no application; the increases open at the extract are forward draws on random
+customers open at the extract. (7) Withdrawn new connections copy the industry, unit, voltage
+and capacity of the account they were drawn for.
 """
 
 from __future__ import annotations
