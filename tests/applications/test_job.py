@@ -78,8 +78,6 @@ def test_the_playbook_sends_a_manager_to_every_overdue_application(
     first = run.actions[run.actions["code"] == "dedicated_manager"]
     assert (first["due_date"] == calendar.add_working_days(as_of, 1)).all()
     # nobody at the service hall is moved to another channel
-    hall = set(
-        run.applications.loc[run.applications["channel"] == "service_hall", "application_id"]
-    )
+    hall = set(run.applications.loc[run.applications["channel"] == "service_hall", "application_id"])
     moved = set(run.actions.loc[run.actions["code"] == "integrated_channel", "application_id"])
     assert not hall & moved
