@@ -146,3 +146,41 @@ def test_training_rows_stack_every_open_application_of_every_snapshot(
     june = rows[rows["snapshot_date"] == snapshots[1]].set_index("application_id")
     assert june.loc["A3", "withdrawn"] == 1
     assert (rows["revenue_at_stake_cny"] > 0).all()
+
+
+def test_the_applicants_pace_is_its_own_time_between_steps_relative_to_the_usual(
+    applications_table: Table, steps_table: Table, clocks, calendar: WorkingCalendar
+) -> None:
+    # Given A2, whose plan reply came on 2025-04-15, requesting its design review on 2025-05-13
+    # (18 working days later: the Labour Day holiday and its make-up Sunday in between; the
+    # usual is 15), and A3 requesting one only on the snapshot day
+    applicants = _applicants(applications_table, steps_table)
+    requests = steps_table(
+        [
+            {
+                "application_id": "A2",
+                "step_code": "design_review",
+                "started_at": "2025-05-13 10:00",
+            },
+            {
+                "application_id": "A3",
+                "step_code": "site_survey_contact",
+                "started_at": "2025-05-06 10:00",
+                "finished_at": "2025-05-07 10:00",
+            },
+            {
+                "application_id": "A3",
+                "step_code": "design_review",
+                "started_at": f"{AS_OF} 09:00",
+            },
+        ]
+    )
+    steps = pd.concat([applicants.steps, requests], ignore_index=True)
+    with_requests = Applicants(applicants.applications, steps, applicants.data_end)
+
+    # When the features are built at the snapshot
+    features = features_at(with_requests, clocks, calendar, AS_OF)
+
+    # Then A2's pace is (18 + 1) / (15 + 1); A1 and A3 have requested nothing of their own yet
+    assert features.loc["A2", "applicant_pace"] == pytest.approx(19 / 16)
+    assert features.loc[["A1", "A3"], "applicant_pace"].isna().all()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
@@ -9,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from retention.applications.clocks import load_service_clocks
 from retention.applications.watch import known_steps, open_applications, watch_list
+from retention.applications.withdrawal import Applicants, features_at
 from retention.data.simulator import (
     SimulationConfig,
     SimulationResult,
@@ -17,7 +21,17 @@ from retention.data.simulator import (
     simulate,
     summarise,
 )
-from retention.data.simulator.applicants import APPLICATION_HORIZON_MONTHS, STEPS
+from retention.data.simulator.applicants import (
+    APPLICATION_HORIZON_MONTHS,
+    STEPS,
+    Plan,
+    Timeline,
+    _length_beyond,
+    draw_applicants,
+    draw_plans,
+    withdrawal_probability,
+)
+from retention.data.simulator.profiles import CITY_PREFIX
 from retention.scoring.calendar import WorkingCalendar
 
 SMALL = SimulationConfig(accounts=400, months=24, seed=31)
@@ -241,3 +255,69 @@ def test_arrivals_peak_in_spring_and_dip_at_the_spring_festival(
     per_month = accepted.dt.month.value_counts()
     assert per_month[[3, 4, 5]].mean() > 1.1 * per_month[[6, 7, 8, 9, 10, 11]].mean()
     assert per_month[2] < per_month[[6, 7, 8, 9, 10, 11]].mean()
+
+
+def _alike(n: int) -> Applicants:
+    """n applicants of one kind with the same hidden traits (a 10 kV new connection)."""
+    who = draw_applicants(
+        np.zeros(n, bool),
+        np.zeros(n, np.int64),
+        np.full(n, 10.0),
+        np.full(n, 800.0),
+        np.zeros(n, bool),
+        (np.ones(len(CITY_PREFIX)), np.ones(len(CITY_PREFIX))),
+        np.random.default_rng(3),
+    )
+    return replace(who, impatience=np.full(n, 0.8), slowness=np.ones(n), fit=np.ones(n))
+
+
+@pytest.mark.parametrize(("segment", "elapsed"), [(6, 40), (5, 8), (2, 3)])
+def test_a_segment_under_way_is_drawn_given_how_long_it_has_lasted(
+    segment: int, elapsed: int
+) -> None:
+    # Given alike applicants, and the segment's unconditional lengths that reach `elapsed`
+    who, n, rng = _alike(60_000), 60_000, np.random.default_rng(4)
+    plain = draw_plans(who, rng).lengths[:, segment]
+    reached = plain[plain >= elapsed]
+    # When the segment is drawn given that it has lasted `elapsed` working days
+    documents = np.ones((n, len(STEPS)), np.int64)
+    drawn = _length_beyond(who, np.full(n, segment), np.full(n, elapsed), documents, rng)
+    # Then every draw lasts at least that long, distributed like the unconditional ones that do
+    assert drawn.min() >= elapsed
+    assert drawn.mean() == pytest.approx(reached.mean(), rel=0.04)
+    assert np.median(drawn) == pytest.approx(np.median(reached), abs=1)
+
+
+def test_the_oracle_does_not_know_when_the_segment_under_way_will_end() -> None:
+    # Given applicants in the middle of their own work before the mid inspection, and the same
+    # applicants whose work will take 15 working days longer
+    who = _alike(300)
+    plan = draw_plans(who, np.random.default_rng(5))
+    line = Timeline.of(who, plan)
+    begin = line.segment_start[:, 6] + 1
+    longer = plan.lengths.copy()
+    longer[:, 6] += 15
+    # When the oracle is asked at the same day with the same draws
+    rows = np.arange(300)
+    before = withdrawal_probability(who, plan, rows, begin, begin + 60, np.random.default_rng(6))
+    after = withdrawal_probability(
+        who, Plan(longer, plan.documents), rows, begin, begin + 60, np.random.default_rng(6)
+    )
+    # Then it answers the same: it knows how long the work has lasted, not how long it will
+    np.testing.assert_array_equal(before, after)
+    assert (before > 0).all()
+
+
+@pytest.mark.slow
+def test_the_impatient_do_their_own_parts_faster(mid_size: SimulationResult) -> None:
+    # Given the applications open at the extract, with the withdrawal model's features
+    apps, steps = mid_size.tables["applications"], mid_size.tables["application_steps"]
+    applicants = Applicants(apps, steps, pd.Timestamp(mid_size.config.extract_date))
+    as_of = pd.Timestamp(mid_size.config.extract_date).date()
+    pace = features_at(applicants, CLOCKS, CALENDAR, as_of)["applicant_pace"].dropna()
+    # When their pace between steps is set beside their hidden impatience
+    traits = mid_size.truth["applicants"].set_index("application_id")
+    impatience = traits.loc[pace.index, "impatience"]
+    # Then the more impatient are quicker (a visible trace), though far from exactly
+    assert len(pace) > 100
+    assert -0.8 < pace.corr(impatience, method="spearman") < -0.25

@@ -4,9 +4,10 @@ withdrew within the horizon after it.
 Features at a snapshot T come from the watch list at T (retention.applications.watch), so they
 use only what was known strictly before T: how long the application has been open, how far it
 got, its clocks (on time, late, overdue and by how much), how long since anything happened,
-repeated document requests, and what it is (type, supply, channel, voltage, capacity, unit).
-The label: withdrawn with closed_at in [T, T + horizon). Rows are stacked over monthly
-snapshots, like the accounts' training rows, and split by time.
+repeated document requests, how fast the applicant did its own parts between steps, and what
+it is (type, supply, channel, voltage, capacity, unit). The label: withdrawn with closed_at
+in [T, T + horizon). Rows are stacked over monthly snapshots, like the accounts' training
+rows, and split by time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 from retention.applications.clocks import ServiceClocks
 from retention.applications.stake import expected_revenue_cny
 from retention.applications.watch import known_steps, no_steps, open_applications, watch_list
+from retention.data.contract import STEP_CODES
 from retention.data.dataset import Dataset
 from retention.features.sources import Tables
 from retention.scoring.calendar import WorkingCalendar, working_days_between
@@ -30,6 +32,14 @@ LABEL = "withdrawn"
 REVENUE = "revenue_at_stake_cny"  # what the application would bring a year (stake.py)
 TIME = "snapshot_date"
 KEY = "application_id"
+# The usual working days an applicant takes for its own part (design, works) between the
+# previous step's finish and its request of these steps (a new connection's norms).
+USUAL_OWN_WORKING_DAYS = {
+    "dispatch_agreement": 8.0,
+    "design_review": 15.0,
+    "mid_inspection": 30.0,
+    "completion_inspection": 20.0,
+}
 CATEGORICAL = ["application_type", "supply_type", "channel", "region"]
 NUMERIC = [
     "voltage_kv",
@@ -46,6 +56,7 @@ NUMERIC = [
     "working_days_in_hand",
     "document_requests",
     "repeated_document_requests",
+    "applicant_pace",
 ]
 FEATURES = NUMERIC + CATEGORICAL
 # More trouble never makes withdrawal less likely, all else equal (LightGBM's constraints).
@@ -77,6 +88,10 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     ),
     "document_requests": ("补充资料次数", "document requests"),
     "repeated_document_requests": ("重复要求资料次数", "documents asked for again"),
+    "applicant_pace": (
+        "客户自身环节用时（相对常规）",
+        "the applicant's own time between steps, relative to the usual",
+    ),
     "application_type": ("申请类型", "application type"),
     "supply_type": ("供电方式", "supply type"),
     "channel": ("受理渠道", "channel"),
@@ -151,6 +166,7 @@ def features_at(
             "working_days_in_hand": in_hand.to_numpy(dtype=float),
             "document_requests": asked.reindex(ids).fillna(0).to_numpy(dtype=float),
             "repeated_document_requests": again.reindex(ids).fillna(0).to_numpy(dtype=float),
+            "applicant_pace": _applicant_pace(known, calendar).reindex(ids).to_numpy(dtype=float),
             **{name: opened[name].to_numpy() for name in CATEGORICAL},
         },
         index=ids,
@@ -171,6 +187,25 @@ def _last_progress(opened: pd.DataFrame, known: pd.DataFrame) -> pd.Series:
     )
     latest = events.groupby(KEY)["at"].max()
     return latest.reindex(opened[KEY]).dt.normalize()
+
+
+def _applicant_pace(known: pd.DataFrame, calendar: WorkingCalendar) -> pd.Series:
+    """Per application, how fast the applicant has done its own parts so far: the geometric
+    mean, over the steps it has requested, of (working days from the previous step's finish to
+    the request + 1) / (the usual + 1); 1 is usual, below 1 quicker. None before any."""
+    ordered = known.assign(_order=known["step_code"].map(STEP_CODES.index))
+    ordered = ordered.sort_values([KEY, "_order"], kind="stable")
+    previous = ordered.groupby(KEY)["finished_at"].shift()
+    usual = ordered["step_code"].map(USUAL_OWN_WORKING_DAYS).astype("float64")
+    own = usual.notna() & previous.notna()
+    gap = working_days_between(
+        calendar,
+        previous[own].to_numpy().astype("datetime64[D]"),
+        ordered.loc[own, "started_at"].to_numpy().astype("datetime64[D]"),
+    )
+    ratio = np.log((np.maximum(gap, 0) + 1) / (usual[own].to_numpy() + 1))
+    mean = pd.Series(ratio, index=ordered.index[own]).groupby(ordered.loc[own, KEY]).mean()
+    return mean.transform(np.exp)
 
 
 def _in_hand(watch: pd.DataFrame, calendar: WorkingCalendar, as_of: dt.date) -> pd.Series:

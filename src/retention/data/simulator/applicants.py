@@ -10,7 +10,10 @@ a step and, between steps, the applicant's own work (design, construction). The 
 time scales with a hidden slowness of the supplying unit and of the applicant's file, stalls
 now and then (longer at slow units), and asks for documents again (document_requests > 1,
 against the one-time-notice rule) more at sloppy units and when the channel fits the applicant
-poorly (a large high-voltage applicant on the online app). Every working week (each fifth
+poorly (a large high-voltage applicant on the online app). The applicant's own work scales
+with its hidden impatience ** -PACE_EFFECT (0.5; relative to the median impatience): the impatient
+push their design and works on, so their own pace between steps is a visible, noisy trace of
+their impatience (the withdrawal model's `applicant_pace`). Every working week (each fifth
 working day after acceptance) an open applicant withdraws with hazard
 1 - exp(-rate), rate = BASE x impatience x exp(stall weeks, clocks breached, repeated document
 requests, poor channel fit), with the service clocks' shipped default limits.
@@ -33,30 +36,34 @@ when they connect after the extract (increases pick a random customer open at th
 
 The truth. `application_withdrawal`: for every application and every monthly snapshot
 (the first day of months 1..months of the data) at which it is open, the probability that it
-withdraws within APPLICATION_HORIZON_MONTHS, given its hidden state there: its traits, its
-history, and how long the segments already begun will take (the company's handling of a step
-in hand is settled when the step starts); the segments not yet begun are future draws. It is
-computed by a vectorised Monte Carlo continuation with ORACLE_DRAWS (32) fresh draws of the
-segments not begun, each weighed exactly by the survival over the weekly hazards (no uniform
-draws), so its only noise is the future handling times; where no check day of the horizon
-can see a segment not yet begun the answer is exact from one pass. `applicants`: each
-application's hidden traits, its eventual outcome and where it came from.
+withdraws within APPLICATION_HORIZON_MONTHS, the best possible given its hidden traits and
+everything that happened before the snapshot: the segments finished keep their lengths; the
+segment under way (the company's step in hand, or the applicant's own work) is not known to
+end when it will: its length is drawn from its distribution given that it has lasted its
+elapsed working days (the applicant's own work exactly, a truncated lognormal; the company's
+handling given its document requests, which the step shows, by rejection, with the memoryless
+tail of a stall for the rare long ones still unmatched after REDRAW_ROUNDS); the segments not
+yet begun are fresh draws. It is a vectorised Monte Carlo continuation with ORACLE_DRAWS (64)
+such continuations, each weighed exactly by the survival over the weekly hazards (no uniform
+draws), so its only noise is the remaining handling times; where the horizon has no check day
+after the snapshot's own (whose hazard the past decides) the answer is exact from one pass.
+`applicants`: each application's hidden traits, its eventual outcome and where it came from.
 
 Biases accepted. (1) The engine opens no account in the last four months of data, so no new
-connection finishes there: the applications open in the last months are short of ones about
-to connect, and their realised withdrawal runs above the oracle (at 20,000 accounts over 48
-months, last quarter 11.5% realised against 10.3% predicted). (2) Accounts opened before the
-data have no applications, so the withdrawn siblings of their applications are missing too:
-early snapshots see fewer withdrawals than the oracle (first quarter 8.5% against 9.7%);
-in the middle the two agree within a few percent. (3) The connected applications' acceptance
-is the account's opening less the process's duration: the engine opens accounts evenly over
-the year, so their arrivals are only mildly seasonal (the withdrawn and forward ones are
-fully). (4) Withdrawn siblings closed before the data, accepted after the extract or placed
-outside their customer's life are dropped. (5) An increase that no connecting draw can fit
-after its customer's opening within MAX_ROUNDS rounds keeps the engine's applied_at and has no
+connection finishes there: the applications open in the last months are short of ones about to
+connect, and their realised withdrawal may run above the oracle. (2) Accounts opened before
+the data have no applications, so the withdrawn siblings of their applications are missing
+too: early snapshots see fewer withdrawals than the oracle. At 20,000 accounts over 48 months
+(seed 20261129), by quarters of the snapshots whose horizon the data cover, realised 8.1, 9.8,
+8.4, 9.1% against 8.4, 9.5, 9.7, 9.5% predicted. (3) The connected applications' acceptance is
+the account's opening less the process's duration: the engine opens accounts evenly over the
+year, so their arrivals are only mildly seasonal (the withdrawn and forward ones are fully).
+(4) Withdrawn siblings closed before the data, accepted after the extract or placed outside
+their customer's life are dropped. (5) An increase that no connecting draw can fit after its
+customer's opening within MAX_ROUNDS rounds keeps the engine's applied_at and has no
 application, and completed increases of 0 kVA (accounts at the largest standard size) have
-none. (6) Cancelled and open engine increase orders have no application; the increases open
-at the extract are forward draws on random customers open at the extract. (7) Withdrawn new
+none. (6) Cancelled and open engine increase orders have no application; the increases open at
+the extract are forward draws on random customers open at the extract. (7) Withdrawn new
 connections copy the industry, unit, voltage and capacity of the account they were drawn for.
 """
 
@@ -109,7 +116,12 @@ MAX_SEGMENT_WD = 120
 BASE_RATE = 0.0045
 STALL_EFFECT, MAX_STALL_WEEKS = 0.18, 12
 BREACH_EFFECT, REPEAT_EFFECT, MISFIT_EFFECT = 0.6, 0.5, 1.6
-ORACLE_DRAWS = 32
+# The impatient do their own parts faster: own work scales with impatience ** -PACE_EFFECT
+# (relative to the median applicant's impatience, so the median pace is unchanged).
+IMPATIENCE_MEDIAN, PACE_EFFECT = np.exp(-0.2), 0.5
+ORACLE_DRAWS = 64
+REDRAW_ROUNDS = 50  # rejection rounds for the company's handling under way, given its elapsed days
+OWN_SPREAD = 0.7  # of the applicant's own work (lognormal sigma)
 MAX_ROUNDS = 60
 FAILURE_SPREAD_WD = 130  # about six months either side of the connected sibling's acceptance
 FORWARD_MONTHS = 24
@@ -248,30 +260,87 @@ class Plan:
     lengths: np.ndarray  # (n, N_SEGMENTS)
     documents: np.ndarray  # (n, steps)
 
+    def take(self, idx: np.ndarray) -> Plan:
+        return Plan(self.lengths[idx], self.documents[idx])
+
 
 def draw_plans(who: Applicants, rng: np.random.Generator) -> Plan:
     """Each segment's length; absent steps take no time. A loop over steps, not applicants."""
     n, present = who.size, who.steps_present()
-    slow = who.unit_slowness * who.slowness
     lengths = np.zeros((n, N_SEGMENTS), dtype=np.int64)
     documents = np.zeros((n, len(STEPS)), dtype=np.int64)
     repeat_rate = 0.12 * who.unit_sloppiness * (1 + 2 * (1 - who.fit))
-    own_pace = np.where(who.increase, 0.6, 1.0)
     for k in range(len(STEPS)):
-        median = HANDLING_WD[k] * np.where((k == PLAN) & who.dual, 2.0, 1.0)
-        handling = np.maximum(np.round(median * slow * rng.lognormal(0, 0.35, n)), 1)
-        stalled = rng.random(n) < np.minimum(0.05 * slow**2, 0.5)
-        handling += stalled * np.round(3 + rng.exponential(STALL_WD[k], n))
+        step = np.full(n, k)
+        handling = _company_days(who, step, rng)
         asked = np.where(
             FIRST_DOCUMENTS[k], 1 + rng.poisson(repeat_rate), rng.poisson(0.3 * repeat_rate)
         )
-        handling += np.maximum(asked - 1, 0) * rng.integers(2, 7, n)
+        handling += _document_days(asked, rng)
         documents[:, k] = np.where(present[:, k], np.minimum(asked, 50), 0)
         lengths[:, COMPANY_SEGMENT[k]] = np.where(present[:, k], handling, 0)
         if APPLICANT_WD[k] > 0:
-            own = np.round(APPLICANT_WD[k] * own_pace * rng.lognormal(0, 0.7, n))
-            lengths[:, COMPANY_SEGMENT[k] - 1] = np.where(present[:, k], np.maximum(own, 1), 0)
+            own = _own_days(who, step, rng)
+            lengths[:, COMPANY_SEGMENT[k] - 1] = np.where(present[:, k], own, 0)
     return Plan(np.minimum(lengths, MAX_SEGMENT_WD), documents)
+
+
+def _company_days(who: Applicants, step: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The company's handling of each row's step, before any documents asked for again."""
+    n, slow = who.size, who.unit_slowness * who.slowness
+    median = HANDLING_WD[step] * np.where((step == PLAN) & who.dual, 2.0, 1.0)
+    handling = np.maximum(np.round(median * slow * rng.lognormal(0, 0.35, n)), 1)
+    stalled = rng.random(n) < np.minimum(0.05 * slow**2, 0.5)
+    return handling + stalled * np.round(3 + rng.exponential(STALL_WD[step], n))
+
+
+def _document_days(asked: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The days each request beyond the first adds to the step's handling."""
+    return np.maximum(asked - 1, 0) * rng.integers(2, 7, asked.shape[0])
+
+
+def _own_days(who: Applicants, step: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The applicant's own work before requesting each row's step."""
+    return np.maximum(np.round(_own_median(who, step) * rng.lognormal(0, OWN_SPREAD, who.size)), 1)
+
+
+def _own_median(who: Applicants, step: np.ndarray) -> np.ndarray:
+    """Increases are quicker, and the impatient push their design and works on (the visible
+    trace of impatience)."""
+    pace = np.where(who.increase, 0.6, 1.0) * (who.impatience / IMPATIENCE_MEDIAN) ** -PACE_EFFECT
+    return np.asarray(APPLICANT_WD[step] * pace)
+
+
+def _own_days_beyond(
+    who: Applicants, step: np.ndarray, elapsed: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The applicant's own work given that it lasts at least `elapsed` (>= 1) working days:
+    the lognormal truncated where its rounding reaches `elapsed` (exact, no rejection loss)."""
+    median = _own_median(who, step)
+    floor = np.log(np.maximum(elapsed - 0.5, 0.5) / median) / OWN_SPREAD
+    floor = np.where(elapsed >= 2, floor, -np.inf)
+    own = np.round(median * np.exp(OWN_SPREAD * _normal_beyond(floor, rng)))
+    return np.minimum(np.maximum(own, 1), MAX_SEGMENT_WD)
+
+
+def _normal_beyond(floor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal draws given z >= floor: plain rejection near the body, Robert's (1995)
+    exponential proposal in the tail (acceptance above 3/4 there)."""
+    out, todo = np.empty(floor.size), np.ones(floor.size, bool)
+    for _ in range(100):
+        idx = np.flatnonzero(todo)
+        if idx.size == 0:
+            break
+        lo = floor[idx]
+        plain = lo < 0.5
+        tail = np.maximum(lo, 0.5)  # the body's floors (-inf too) take the plain branch
+        tilt = (tail + np.sqrt(tail**2 + 4)) / 2
+        z = np.where(plain, rng.standard_normal(idx.size), lo + rng.exponential(1 / tilt))
+        fits = np.where(plain, z >= lo, rng.random(idx.size) < np.exp(-((z - tilt) ** 2) / 2))
+        out[idx[fits]] = z[fits]
+        todo[idx[fits]] = False
+    out[todo] = floor[todo]
+    return out
 
 
 @dataclass(frozen=True)
@@ -382,16 +451,16 @@ def withdrawal_probability(
     rng: np.random.Generator,
     draws: int = ORACLE_DRAWS,
 ) -> np.ndarray:
-    """P(withdraw at a check day in [begin, end)) of these applicants, given the segments
-    begun before `begin`; the others are redrawn `draws` times (Monte Carlo continuation).
+    """P(withdraw at a check day in [begin, end)) of these applicants, given what happened
+    before `begin`: the segments finished keep their lengths, the one under way is redrawn
+    given its elapsed days (and, for the company's, its document requests), the ones not
+    begun are redrawn; `draws` times (Monte Carlo continuation).
 
-    A segment not begun starts on or after the first such start, and a check day sees only
-    what happened before it: when no check day of the horizon comes after that start, the
-    plan in hand decides the answer and one pass over it is exact."""
+    A check day at `begin` sees only what is known then; when no later check day of the
+    horizon comes, one pass over the plan in hand is exact."""
     whole = Timeline.of(who, plan)
-    starts = whole.segment_start[rows]
-    unbegun = np.where(starts >= begin[:, None], starts, np.iinfo(np.int64).max).min(axis=1)
-    exact = unbegun >= end - 1
+    first = np.maximum(-(-begin // WEEK_WD) * WEEK_WD, WEEK_WD)
+    exact = first + np.where(first == begin, WEEK_WD, 0) >= end
     out = np.empty(rows.size)
     out[exact] = 1 - _survival(
         who.take(rows[exact]), whole.take(rows[exact]), begin[exact], end[exact]
@@ -403,14 +472,60 @@ def withdrawal_probability(
         rep = np.repeat(rows[part], draws)
         b, e = np.repeat(begin[part], draws), np.repeat(end[part], draws)
         mine = who.take(rep)
-        fresh = draw_plans(mine, rng)
-        keep = whole.segment_start[rep] < b[:, None]
-        spliced = Plan(
-            np.where(keep, plan.lengths[rep], fresh.lengths),
-            np.where(keep[:, COMPANY_SEGMENT], plan.documents[rep], fresh.documents),
-        )
+        spliced = _continuation(mine, plan.take(rep), whole.take(rep), b, rng)
         survive = _survival(mine, Timeline.of(mine, spliced), b, e)
         out[part] = 1 - survive.reshape(-1, draws).mean(axis=1)
+    return out
+
+
+def _continuation(
+    who: Applicants, plan: Plan, line: Timeline, begin: np.ndarray, rng: np.random.Generator
+) -> Plan:
+    """A plan that keeps the segments finished before `begin`, draws the one under way given
+    that it has run so long, and draws afresh the ones not begun."""
+    fresh = draw_plans(who, rng)
+    before = begin[:, None]
+    begun = line.segment_start < before
+    keep = begun & (line.segment_end < before)
+    lengths = np.where(keep, plan.lengths, fresh.lengths)
+    row, segment = np.nonzero(begun & ~keep & (plan.lengths > 0))
+    elapsed = begin[row] - line.segment_start[row, segment]
+    lengths[row, segment] = _length_beyond(
+        who.take(row), segment, elapsed, plan.documents[row], rng
+    )
+    return Plan(lengths, np.where(begun[:, COMPANY_SEGMENT], plan.documents, fresh.documents))
+
+
+def _length_beyond(
+    who: Applicants,
+    segment: np.ndarray,
+    elapsed: np.ndarray,
+    documents: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Each segment's length drawn from its distribution given that it is at least `elapsed`:
+    the applicant's own work exactly (a truncated lognormal); the company's handling given
+    its document requests by rejection, REDRAW_ROUNDS rounds, and for the rare long stalls
+    still unmatched the stall's memoryless tail (elapsed plus a fresh stall)."""
+    company = (segment == 0) | (segment % 2 == 1)
+    # Segment 0 is the survey; then odd ones the company's steps, even ones the applicant's.
+    step = np.where(company, (segment + 1) // 2, segment // 2 + 1)
+    asked = documents[np.arange(step.size), step]
+    out = np.zeros(step.size)
+    own = np.flatnonzero(~company)
+    out[own] = _own_days_beyond(who.take(own), step[own], elapsed[own], rng)
+    todo = company.copy()
+    for _ in range(REDRAW_ROUNDS):
+        idx = np.flatnonzero(todo)
+        if idx.size == 0:
+            break
+        length = _company_days(who.take(idx), step[idx], rng) + _document_days(asked[idx], rng)
+        length = np.minimum(length, MAX_SEGMENT_WD)
+        fits = length >= elapsed[idx]
+        out[idx[fits]] = length[fits]
+        todo[idx[fits]] = False
+    tail = elapsed[todo] + np.round(rng.exponential(STALL_WD[step[todo]]))
+    out[todo] = np.minimum(tail, MAX_SEGMENT_WD)
     return out
 
 
