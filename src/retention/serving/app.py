@@ -29,7 +29,7 @@ from retention.serving.routers import accounts, admin, applications, follow_ups,
 from retention.serving.schemas import Error
 from retention.serving.score_input import ScoreRequest
 from retention.serving.score_workers import ScoreWorkers
-from retention.serving.web import pages
+from retention.serving.web import application_pages, pages
 from retention.serving.web.auth import LoginThrottle, SignInRequired
 from retention.settings import Settings
 from retention.store.database import open_store
@@ -113,6 +113,7 @@ def create_app(
         applications.router,
         admin.router,
         pages.router,
+        application_pages.router,
     ):
         app.include_router(router, max_body_size=SMALL_BODY_BYTES)
     app.include_router(score.router, max_body_size=settings.max_body_bytes)

@@ -365,7 +365,7 @@ class ApplicationStep(_Out):
 
     step_code: StepCode
     step_zh: str = Field(examples=["供电方案答复"])
-    step_en: str = Field(examples=["supply plan reply"])
+    step_en: str = Field(examples=["Supply plan reply"])
     owner_role: str
     limit_working_days: int
     clock_start: dt.date
