@@ -170,6 +170,8 @@ def test_a_follow_up_is_logged_once_per_idempotency_key(with_run, caplog) -> Non
     changes = api.get(f"/v1/follow-ups/{stored['id']}/changes").json()["data"]
     assert [c["change"] for c in changes] == ["created", "updated"]
     assert "已催办" not in caplog.text
+    listed = api.get("/v1/follow-ups", params={"application_id": A}).json()
+    assert [f["id"] for f in listed["data"]] == [stored["id"]]
 
 
 def test_follow_ups_of_unknown_applications_or_bad_bodies_are_refused(with_run) -> None:  # type: ignore[no-untyped-def]

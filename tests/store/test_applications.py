@@ -310,3 +310,22 @@ def test_an_accounts_retry_hashes_as_before_applications_came() -> None:
     # the hash the code before follow-ups of applications stored for this request: a retry
     # sent across the upgrade is still a retry, not a conflict
     assert request_hash(item) == "69a4f8d49d82dcfd8b76941454a83c976047865ecb952dbbefa4927b9fc06fae"
+
+
+def test_the_follow_ups_list_finds_an_applications_and_can_leave_them_out(
+    engine: Engine, three
+) -> None:  # type: ignore[no-untyped-def]
+    from retention.store.follow_ups import list_follow_ups
+
+    run_id = write_watch_run(engine, three)
+    of_account, _ = create_follow_up(engine, NewFollowUp("3200000001", "visit"), None, None)
+    of_application, _ = create_follow_up(
+        engine, NewFollowUp(None, "visit", application_id=A), None, None, run_id=run_id
+    )
+    today = dt.date(2026, 12, 2)
+    everything, total = list_follow_ups(engine, today)
+    assert [f["id"] for f in everything] == [of_application["id"], of_account["id"]]
+    found, _ = list_follow_ups(engine, today, application_id=A)
+    assert [f["id"] for f in found] == [of_application["id"]]
+    accounts, total = list_follow_ups(engine, today, accounts_only=True)
+    assert [f["id"] for f in accounts] == [of_account["id"]] and total == 1

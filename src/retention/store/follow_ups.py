@@ -338,11 +338,18 @@ def list_follow_ups(
     overdue: bool | None = None,
     limit: int = 100,
     offset: int = 0,
+    application_id: str | None = None,
+    accounts_only: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Follow-ups, newest first; `overdue`: not contacted and past the due date."""
+    """Follow-ups, newest first; `overdue`: not contacted and past the due date;
+    `accounts_only`: leave out the follow-ups of applications."""
     where = []
     if customer_id is not None:
         where.append(FOLLOW_UPS.c.customer_id == customer_id)
+    if application_id is not None:
+        where.append(FOLLOW_UPS.c.application_id == application_id)
+    if accounts_only:
+        where.append(FOLLOW_UPS.c.customer_id.is_not(None))
     if owner is not None:
         where.append(FOLLOW_UPS.c.owner == owner)
     if action_code is not None:
