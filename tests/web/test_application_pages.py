@@ -187,6 +187,20 @@ def test_a_follow_up_is_logged_on_the_page_once_and_needs_its_token(with_run) ->
     assert stored["contacted_at"] == dt.datetime(2026, 12, 2, 2, 30), "Beijing time, kept in UTC"
     shown = client.get(f"/applications/{A}").text
     assert "已电话催办" in shown and "王经理" in shown
+    # its outcome is recorded from the page, only through its own application's form
+    changed = client.post(
+        f"/applications/{A}/follow-ups/{stored['id']}",
+        data={"csrf": form["csrf"], "outcome": "retained"},
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    (stored,) = application_follow_ups(open_store(url), A)
+    assert stored["outcome"] == "retained"
+    elsewhere = client.post(
+        f"/applications/{B}/follow-ups/{stored['id']}",
+        data={"csrf": form["csrf"], "outcome": "churned"},
+    )
+    assert elsewhere.status_code == 404
     forged = client.post(
         f"/applications/{A}/follow-ups", data={**form, "csrf": "forged"}, follow_redirects=False
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import Path as FastPath
 from fastapi.responses import RedirectResponse, Response
 
 from retention.data.contract import STEP_CODES
@@ -41,6 +42,8 @@ from retention.store.follow_ups import (
     application_follow_ups,
     create_follow_up,
     follow_up_changes,
+    get_follow_up,
+    update_follow_up,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -307,6 +310,38 @@ def log_application_follow_up(
         )  # fmt: skip
     except IdempotencyConflict:  # the same form sent again with other values: a new entry
         create_follow_up(engine, item, None, caller_id=None, user_id=person.id, run_id=run.id)
+    return RedirectResponse(f"/applications/{application_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/applications/{application_id}/follow-ups/{follow_up_id}")
+def update_application_follow_up(
+    application_id: str,
+    follow_up_id: Annotated[int, FastPath(ge=1, le=2**62)],
+    engine: Store,
+    person: Viewer,
+    _: Csrf,
+    outcome: Annotated[str, Form()],
+    contacted_at: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Record an outcome or contact time from the application's page: only a follow-up of
+    this application (a form of one application must not change another's)."""
+    if outcome not in FOLLOW_UP_OUTCOMES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=("invalid", "outcome"))
+    found = get_follow_up(engine, follow_up_id)
+    if found is None or found["application_id"] != application_id:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=(
+                "not_found",
+                f"申请 {application_id} 没有跟进记录 {follow_up_id} / application "
+                f"{application_id} has no follow-up {follow_up_id}",
+            ),
+        )
+    changes: dict[str, Any] = {"outcome": outcome}
+    when = _local_time(contacted_at)
+    if when is not None:
+        changes["contacted_at"] = when
+    update_follow_up(engine, follow_up_id, changes, user_id=person.id)
     return RedirectResponse(f"/applications/{application_id}", status.HTTP_303_SEE_OTHER)
 
 
