@@ -191,3 +191,105 @@ def _running(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def running():  # type: ignore[no-untyped-def]
     """running(app): a context manager serving the app on 127.0.0.1 (yields the base URL)."""
     return _running
+
+
+# A watch run of the connection applications from a few rows: each row names only what a test
+# is about; the rest are the defaults below (see retention.records.applications).
+APPLICATION_ROW: dict[str, object] = {
+    "application_type": "new_connection",
+    "unit": "unit-01",
+    "owner_id": "AM0001",
+    "channel": "service_hall",
+    "voltage_kv": 10.0,
+    "requested_capacity_kva": 800.0,
+    "supply_type": "single",
+    "accepted_at": dt.datetime(2026, 11, 2, 9, 30),
+    "customer_id": None,
+    "working_days_open": 20,
+    "steps_overdue": 0,
+    "worst_overdue_working_days": 0,
+    "next_due_step": None,
+    "next_due_date": None,
+    "document_requests": 0,
+    "withdrawal_probability": 0.1,
+    "revenue_at_stake_cny": 100_000.0,
+    "money_at_stake_cny": 10_000.0,
+}
+CLOCK_ROW: dict[str, object] = {
+    "owner_role": "connection_team",
+    "limit_working_days": 15,
+    "clock_start": dt.date(2026, 11, 2),
+    "due_date": dt.date(2026, 11, 23),
+    "finished_date": None,
+    "state": "running",
+    "working_days_left": 5,
+    "overdue_working_days": None,
+    "late_working_days": None,
+}
+ACTION_ROW: dict[str, object] = {
+    "position": 1,
+    "code": "chase_supply_plan",
+    "text_zh": "催办供电方案答复",
+    "text_en": "chase the supply plan reply",
+    "role": "connection_team",
+    "owner_zh": "业扩报装班组",
+    "owner_en": "connection (业扩) team",
+    "due_date": dt.date(2026, 12, 4),
+    "due_working_days": 2,
+}
+KPI_ROW: dict[str, object] = {
+    "dimension": "overall",
+    "key": "all",
+    "archived": 10,
+    "archived_on_time": 8,
+    "on_time_share": 0.8,
+    "median_working_days_to_energise": 30.0,
+    "p90_working_days_to_energise": 45.0,
+    "open_now": 3,
+    "open_overdue_now": 1,
+    "withdrawn": 1,
+    "withdrawn_capacity_kva": 630.0,
+    "withdrawn_revenue_cny": 80_000.0,
+}
+
+
+def watch_run(
+    applications: list[dict[str, object]],
+    clocks: list[dict[str, object]] = (),  # type: ignore[assignment]
+    actions: list[dict[str, object]] = (),  # type: ignore[assignment]
+    kpis: list[dict[str, object]] = ({},),  # type: ignore[assignment]
+    as_of: dt.date = dt.date(2026, 12, 2),
+    model_version: str | None = "3",
+):  # type: ignore[no-untyped-def]
+    """A WatchRun whose frames have the record's columns (ranks in the given order unless
+    a row names its own); clocks, actions and KPI rows take the defaults above."""
+    import pandas as pd
+
+    from retention.records.applications import (
+        APPLICATION_ACTION_COLUMNS,
+        APPLICATION_COLUMNS,
+        CLOCK_COLUMNS,
+        KPI_COLUMNS,
+        WatchRun,
+    )
+
+    def frame(rows, defaults, columns):  # type: ignore[no-untyped-def]
+        return pd.DataFrame([defaults | row for row in rows], columns=columns)
+
+    ranked = [{"rank": i + 1} | row for i, row in enumerate(applications)]
+    return WatchRun(
+        as_of=as_of,
+        period_start=as_of.replace(day=1),
+        period_end=as_of,
+        model_version=model_version,
+        applications=frame(ranked, APPLICATION_ROW, APPLICATION_COLUMNS),
+        clocks=frame(list(clocks), CLOCK_ROW, CLOCK_COLUMNS),
+        actions=frame(list(actions), ACTION_ROW, APPLICATION_ACTION_COLUMNS),
+        kpis=frame(list(kpis), KPI_ROW, KPI_COLUMNS),
+    )
+
+
+@pytest.fixture(scope="session")
+def make_watch_run():  # type: ignore[no-untyped-def]
+    """make_watch_run(applications, clocks, actions, kpis, as_of=...): a small WatchRun."""
+    return watch_run

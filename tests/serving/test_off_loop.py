@@ -13,16 +13,18 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine, create_engine
 
 from retention.serving.deps import get_caller, get_engine, on_store
-from retention.serving.routers import accounts, admin, follow_ups, health, score
-from retention.serving.web import pages
+from retention.serving.routers import accounts, admin, applications, follow_ups, health, score
+from retention.serving.web import application_pages, pages
 
 ROUTERS = (
     accounts.router,
     admin.router,
+    applications.router,
     follow_ups.router,
     health.router,
     score.router,
     pages.router,
+    application_pages.router,
 )
 
 # Coroutines that hand their queries to on_store themselves (a worker thread on a database

@@ -25,11 +25,11 @@ from retention.model.compatibility import CatalogueMismatch
 from retention.serving import metrics
 from retention.serving.errors import add_error_handlers
 from retention.serving.model import ServingModel, champion_version, load_champion_for_serving
-from retention.serving.routers import accounts, admin, follow_ups, health, score
+from retention.serving.routers import accounts, admin, applications, follow_ups, health, score
 from retention.serving.schemas import Error
 from retention.serving.score_input import ScoreRequest
 from retention.serving.score_workers import ScoreWorkers
-from retention.serving.web import pages
+from retention.serving.web import application_pages, pages
 from retention.serving.web.auth import LoginThrottle, SignInRequired
 from retention.settings import Settings
 from retention.store.database import open_store
@@ -106,7 +106,15 @@ def create_app(
     app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]
     add_error_handlers(app)
     # Bodies are small (a follow-up, a form) except POST /v1/score's accounts and rows.
-    for router in (health.router, accounts.router, follow_ups.router, admin.router, pages.router):
+    for router in (
+        health.router,
+        accounts.router,
+        follow_ups.router,
+        applications.router,
+        admin.router,
+        pages.router,
+        application_pages.router,
+    ):
         app.include_router(router, max_body_size=SMALL_BODY_BYTES)
     app.include_router(score.router, max_body_size=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from retention.data.contract import ACTION_CODES
+from retention.data.contract import ACTION_CODES, APPLICATION_CHANNELS, STEP_CODES
 from retention.data.local_time import LOCAL_TIMEZONE
+from retention.records.applications import ClockState, KpiDimension
 from retention.records.labels import Band, FollowUpOutcome
 from retention.records.monitoring import (
     FeatureDrift,
@@ -39,7 +40,13 @@ def to_store(value: dt.datetime) -> dt.datetime:
     return stored
 
 
+def _local(value: dt.datetime) -> dt.datetime:
+    """A time of the data (naive local time, as the data contract reads it) with its zone."""
+    return value.replace(tzinfo=_LOCAL) if value.tzinfo is None else value
+
+
 Instant = Annotated[dt.datetime, AfterValidator(_stored_utc)]
+LocalTime = Annotated[dt.datetime, AfterValidator(_local)]
 ClientTime = Annotated[
     dt.datetime,
     AfterValidator(to_store),
@@ -49,6 +56,8 @@ ClientTime = Annotated[
 # Made from the records' and the contract's lists, so the API cannot drift from them.
 Outcome = FollowUpOutcome
 ActionCode = Literal[ACTION_CODES]  # type: ignore[valid-type]
+StepCode = Literal[STEP_CODES]  # type: ignore[valid-type]
+Channel = Literal[APPLICATION_CHANNELS]  # type: ignore[valid-type]
 
 
 class _Out(BaseModel):
@@ -125,9 +134,14 @@ class FollowUpPatch(BaseModel):
 
 
 class FollowUp(_Out):
+    """A follow-up of an account (customer_id, batch_id) or of a connection application
+    (application_id, watch_run_id): exactly one of customer_id and application_id is set."""
+
     id: int
-    customer_id: str
+    customer_id: str | None
     batch_id: int | None
+    application_id: str | None = None
+    watch_run_id: int | None = None
     action_code: str
     owner: str | None
     due_date: dt.date | None
@@ -149,7 +163,8 @@ class FollowUpChange(_Out):
 
     id: int
     follow_up_id: int
-    customer_id: str
+    customer_id: str | None
+    application_id: str | None = None
     changed_at: Instant
     change: Literal["created", "updated"]
     changed_by: int | None = Field(description="the API key's id (none: on the web page)")
@@ -308,4 +323,127 @@ class Monitoring(BaseModel):
     report_pages: dict[str, str] = Field(
         description="the HTML reports on the web page (administrators), by kind",
         examples=[{"drift": "/model/reports/1/drift"}],
+    )
+
+
+class WatchedApplication(_Out):
+    """An open connection application (业扩报装) in the latest watch run: how its clocks
+    stand and what is at stake. No applicant name: the service does not hold it."""
+
+    application_id: str = Field(examples=["YK2026110001"])
+    rank: int = Field(description="overdue first, then by money at stake")
+    application_type: Literal["new_connection", "capacity_increase"]
+    unit: str = Field(description="the supplying unit (供电单位)")
+    owner_id: str | None = Field(description="the account manager responsible (责任客户经理)")
+    channel: Channel
+    voltage_kv: float
+    requested_capacity_kva: float
+    supply_type: Literal["single", "dual"]
+    accepted_at: LocalTime = Field(description="order accepted (受理), Beijing time")
+    customer_id: str | None = Field(description="the account, for a capacity increase")
+    working_days_open: int
+    steps_overdue: int
+    worst_overdue_working_days: int
+    next_due_step: str | None
+    next_due_date: dt.date | None
+    document_requests: int
+    withdrawal_probability: float | None = Field(description="none without a withdrawal model")
+    revenue_at_stake_cny: float = Field(description="a year of the requested capacity's revenue")
+    money_at_stake_cny: float | None = Field(description="probability x revenue at stake")
+
+
+class ApplicationList(BaseModel):
+    watch_run_id: int
+    as_of: dt.date
+    model_version: str | None
+    data: list[WatchedApplication]
+    count: int = Field(description="applications matching the filters, over all pages")
+
+
+class ApplicationStep(_Out):
+    """One clocked step against its limit (业扩环节时限)."""
+
+    step_code: StepCode
+    step_zh: str = Field(examples=["供电方案答复"])
+    step_en: str = Field(examples=["Supply plan reply"])
+    owner_role: str
+    limit_working_days: int
+    clock_start: dt.date
+    due_date: dt.date
+    finished_date: dt.date | None
+    state: ClockState
+    working_days_left: int | None = Field(description="running: working days in [as_of, due]")
+    overdue_working_days: int | None = Field(description="overdue: working days past due")
+    late_working_days: int | None = Field(description="finished late: working days past due")
+
+
+class ApplicationAction(_Out):
+    code: str
+    text_zh: str
+    text_en: str
+    role: str
+    owner_zh: str
+    owner_en: str
+    due_date: dt.date
+    due_working_days: int
+
+
+class ApplicationDetail(WatchedApplication):
+    watch_run_id: int
+    as_of: dt.date
+    model_version: str | None
+    clocks: list[ApplicationStep] = Field(description="in process order")
+    actions: list[ApplicationAction]
+    follow_ups: list[FollowUp] = Field(description="newest first")
+
+
+class ApplicationFollowUpIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "action_code": "chase_supply_plan",
+                    "outcome": "contacted",
+                    "note": "已催办供电方案答复 / chased the supply plan reply",
+                    "contacted_at": "2026-12-02T10:30:00+08:00",
+                }
+            ]
+        },
+    )
+
+    action_code: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,39}$", description="one of the application's actions' codes"
+    )
+    outcome: Outcome = "pending"
+    note: str | None = Field(default=None, max_length=2000)
+    contacted_at: ClientTime | None = None
+
+
+class ApplicationKpi(_Out):
+    """业扩报装服务时限达标率 and the other figures of the run's period, for one dimension
+    and key: the share of orders archived (connected) in the period whose every clocked step
+    met its limit; working days from acceptance to energising; open and withdrawn orders."""
+
+    dimension: KpiDimension
+    key: str = Field(description='"all" overall; else a step code, unit, owner, channel or kV')
+    archived: int
+    archived_on_time: int
+    on_time_share: float | None = Field(description="none when nothing was archived")
+    median_working_days_to_energise: float | None
+    p90_working_days_to_energise: float | None
+    open_now: int
+    open_overdue_now: int
+    withdrawn: int
+    withdrawn_capacity_kva: float
+    withdrawn_revenue_cny: float
+
+
+class ApplicationKpis(BaseModel):
+    watch_run_id: int
+    as_of: dt.date
+    period_start: dt.date
+    period_end: dt.date = Field(description="the period is [period_start, period_end)")
+    data: list[ApplicationKpi] = Field(
+        description="overall, then by step (process order), unit, owner, channel and voltage"
     )

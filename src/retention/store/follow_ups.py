@@ -1,5 +1,5 @@
-"""Follow-ups (跟进记录): logged once even when a request is retried, their history, and the
-zero-churn KPIs.
+"""Follow-ups (跟进记录) of an account or of a connection application (业扩报装): logged once
+even when a request is retried, their history, and the zero-churn KPIs.
 
 A POST with an Idempotency-Key stores one row per (caller, key); a retry with the same body
 gets the same row back, a different body with a used key is a conflict. Any member of the team
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retention.data.local_time import LOCAL_TIMEZONE
 from retention.records.labels import HIGH, PENDING, FollowUpOutcome
+from retention.store.applications import APPLICATION_ACTIONS, APPLICATIONS
 from retention.store.batches import ACTIONS, SCORES
 from retention.store.database import reading
 from retention.store.keys import API_KEYS
@@ -39,15 +40,26 @@ class IdempotencyConflict(ValueError):
 
 @dataclass(frozen=True)
 class NewFollowUp:
-    customer_id: str
+    """A follow-up of an account (customer_id) or of an application (application_id, with
+    customer_id None): exactly one of them, as the table's check enforces."""
+
+    customer_id: str | None
     action_code: str
     outcome: FollowUpOutcome = PENDING
     note: str | None = None
     contacted_at: dt.datetime | None = None
+    application_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.customer_id is None) == (self.application_id is None):
+            raise ValueError("a follow-up is of one account or of one application")
 
 
 def request_hash(item: NewFollowUp) -> str:
-    text = json.dumps(item.__dict__, sort_keys=True, default=str, ensure_ascii=False)
+    fields = dict(item.__dict__)
+    if fields["application_id"] is None:  # an account's: hashed as before applications came
+        del fields["application_id"]
+    text = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -58,15 +70,20 @@ def create_follow_up(
     caller_id: int | None,
     idempotency_key: str | None = None,
     user_id: int | None = None,
+    run_id: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a follow-up (owner and due date from the batch's recommended action, if any),
-    logged through the API (`caller_id`, an API key) or on the page (`user_id`).
+    """Store a follow-up (owner and due date from the recommended action of the batch, or of
+    the watch run `run_id` for an application, if any), logged through the API (`caller_id`,
+    an API key) or on the page (`user_id`).
 
     Returns the row and whether it was stored before (a retry)."""
     caller = caller_id if user_id is None else f"user-{user_id}"
     scoped = None if idempotency_key is None else f"{caller}:{idempotency_key}"
     digest = request_hash(item)
-    owner, due = _recommended(engine, batch_id, item)
+    if item.application_id is None:
+        owner, due = _recommended(engine, batch_id, item)
+    else:
+        owner, due = _recommended_for_application(engine, run_id, item)
     now = utc_now()
     try:
         with engine.begin() as connection:
@@ -75,6 +92,8 @@ def create_follow_up(
                 .values(
                     customer_id=item.customer_id,
                     batch_id=batch_id,
+                    application_id=item.application_id,
+                    watch_run_id=run_id,
                     action_code=item.action_code,
                     owner=owner,
                     due_date=due,
@@ -91,9 +110,8 @@ def create_follow_up(
                 .returning(FOLLOW_UPS.c.id)
             ).scalar_one()
             logged = {name: getattr(item, name) for name in LOGGED}
-            _keep_change(
-                connection, new_id, item.customer_id, now, None, logged, caller_id, user_id
-            )
+            subject = (item.customer_id, item.application_id)
+            _keep_change(connection, new_id, subject, now, None, logged, caller_id, user_id)
     except IntegrityError:
         # A concurrent retry stored it first: answer as that one did.
         found = _by_key(engine, scoped) if scoped is not None else None
@@ -145,6 +163,35 @@ def _recommended(
     return (None, None) if row is None else (row.owner, row.due_date)
 
 
+def _recommended_for_application(
+    engine: Engine, run_id: int | None, item: NewFollowUp
+) -> tuple[str | None, dt.date | None]:
+    """The owner (the application's account manager for their actions, else the role) and
+    due date of the run's recommended action of this code."""
+    if run_id is None:
+        return None, None
+    a = APPLICATION_ACTIONS.c
+    query = (
+        select(a.role, a.due_date, APPLICATIONS.c.owner_id)
+        .join(
+            APPLICATIONS,
+            and_(
+                APPLICATIONS.c.run_id == a.run_id,
+                APPLICATIONS.c.application_id == a.application_id,
+            ),
+        )
+        .where(
+            a.run_id == run_id, a.application_id == item.application_id, a.code == item.action_code
+        )
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        return None, None
+    manager = row.role == "account_manager" and row.owner_id is not None
+    return (row.owner_id if manager else row.role), row.due_date
+
+
 def get_follow_up(engine: Engine, follow_up_id: int) -> dict[str, Any] | None:
     return _one(engine, FOLLOW_UPS.c.id == follow_up_id)
 
@@ -172,17 +219,17 @@ def update_follow_up(
         if changed:
             connection.execute(update(FOLLOW_UPS).where(row).values(**changed))
             before = {k: current[k] for k in changed}
+            subject = (current["customer_id"], current["application_id"])
             _keep_change(
-                connection, follow_up_id, current["customer_id"], now, before, changed,
-                caller_id, user_id,
-            )  # fmt: skip
+                connection, follow_up_id, subject, now, before, changed, caller_id, user_id
+            )
     return get_follow_up(engine, follow_up_id)
 
 
 def _keep_change(
     connection: Connection,
     follow_up_id: int,
-    customer_id: str,
+    subject: tuple[str | None, str | None],  # (customer_id, application_id)
     when: dt.datetime,
     before: dict[str, Any] | None,
     after: dict[str, Any],
@@ -207,7 +254,8 @@ def _keep_change(
     connection.execute(
         insert(CHANGES).values(
             follow_up_id=follow_up_id,
-            customer_id=customer_id,
+            customer_id=subject[0],
+            application_id=subject[1],
             changed_at=when,
             change="created" if before is None else "updated",
             changed_by=caller_id,
@@ -262,6 +310,25 @@ def account_follow_ups(
         return [dict(r) for r in rows.mappings()]
 
 
+_OF_APPLICATION = (
+    select(FOLLOW_UPS)
+    .where(FOLLOW_UPS.c.application_id == bindparam("application_id"))
+    .order_by(FOLLOW_UPS.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def application_follow_ups(
+    engine: Engine | Connection, application_id: str, limit: int = 100
+) -> list[dict[str, Any]]:
+    """An application's latest follow-ups, newest first."""
+    with reading(engine) as connection:
+        rows = connection.execute(
+            _OF_APPLICATION, {"application_id": application_id, "limit": limit}
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
 def list_follow_ups(
     engine: Engine,
     today: dt.date,
@@ -271,11 +338,18 @@ def list_follow_ups(
     overdue: bool | None = None,
     limit: int = 100,
     offset: int = 0,
+    application_id: str | None = None,
+    accounts_only: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Follow-ups, newest first; `overdue`: not contacted and past the due date."""
+    """Follow-ups, newest first; `overdue`: not contacted and past the due date;
+    `accounts_only`: leave out the follow-ups of applications."""
     where = []
     if customer_id is not None:
         where.append(FOLLOW_UPS.c.customer_id == customer_id)
+    if application_id is not None:
+        where.append(FOLLOW_UPS.c.application_id == application_id)
+    if accounts_only:
+        where.append(FOLLOW_UPS.c.customer_id.is_not(None))
     if owner is not None:
         where.append(FOLLOW_UPS.c.owner == owner)
     if action_code is not None:

@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Double,
@@ -175,14 +176,19 @@ class ApiKey(Base):
 
 
 class FollowUp(Base):
-    """What the team did for an account and what came of it (跟进记录)."""
+    """What the team did for an account, or for a connection application (业扩报装), and what
+    came of it (跟进记录): exactly one of customer_id and application_id is set."""
 
     __tablename__ = "follow_ups"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("scoring_batches.id", ondelete="SET NULL")
+    )
+    application_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    watch_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("watch_runs.id", ondelete="SET NULL")
     )
     action_code: Mapped[str] = mapped_column(String(40))
     owner: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -200,6 +206,10 @@ class FollowUp(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
 
+    __table_args__ = (
+        CheckConstraint("(customer_id IS NULL) <> (application_id IS NULL)", name="one_subject"),
+    )
+
 
 class FollowUpChange(Base):
     """One entry of a follow-up's history (append-only): its logging, then every change of its
@@ -216,7 +226,8 @@ class FollowUpChange(Base):
     follow_up_id: Mapped[int] = mapped_column(
         ForeignKey("follow_ups.id", ondelete="RESTRICT"), index=True
     )
-    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    application_id: Mapped[str | None] = mapped_column(String(64), index=True)
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime)
     change: Mapped[str] = mapped_column(String(16))  # created or updated
     changed_by: Mapped[int | None] = mapped_column(Integer)  # the API key's id
@@ -255,3 +266,129 @@ class MonitoringReport(Base):
     model_version: Mapped[str] = mapped_column(String(20))
     retrain_recommended: Mapped[bool] = mapped_column(Boolean)
     summary: Mapped[str] = mapped_column(Text)  # JSON of records.monitoring.MonitoringSummary
+
+
+class WatchRun(Base):
+    """One watch run of the connection applications (业扩报装); like a scoring batch, visible
+    to readers only once `status` is complete. Runs are kept: the latest complete one is
+    what the API and the pages show."""
+
+    __tablename__ = "watch_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    model_version: Mapped[str | None] = mapped_column(String(20))  # the withdrawal model's
+    status: Mapped[str] = mapped_column(String(16), default=BATCH_RUNNING)
+    applications: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_watch_runs_status_id", "status", "id"),)
+
+
+class WatchedApplication(Base):
+    """An open application in a run (records.applications.ApplicationRow); no applicant name:
+    the run does not carry it."""
+
+    __tablename__ = "watched_applications"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("watch_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    application_type: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    voltage_kv: Mapped[float] = mapped_column(Double)
+    requested_capacity_kva: Mapped[float] = mapped_column(Double)
+    supply_type: Mapped[str] = mapped_column(String(16))
+    accepted_at: Mapped[dt.datetime] = mapped_column(DateTime)  # local time, as in the data
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    working_days_open: Mapped[int] = mapped_column(Integer)
+    steps_overdue: Mapped[int] = mapped_column(Integer)
+    worst_overdue_working_days: Mapped[int] = mapped_column(Integer)
+    next_due_step: Mapped[str | None] = mapped_column(String(40))
+    next_due_date: Mapped[dt.date | None] = mapped_column(Date)
+    document_requests: Mapped[int] = mapped_column(Integer)
+    withdrawal_probability: Mapped[float | None] = mapped_column(Double)
+    revenue_at_stake_cny: Mapped[float] = mapped_column(Double)
+    money_at_stake_cny: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (
+        Index("ix_watched_applications_run_rank", "run_id", "rank"),
+        Index("ix_watched_applications_run_unit", "run_id", "unit"),
+        Index("ix_watched_applications_run_owner", "run_id", "owner_id"),
+    )
+
+
+class ApplicationClock(Base):
+    """A clocked step of an application in a run (records.applications.ClockRow)."""
+
+    __tablename__ = "application_clocks"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("watch_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_role: Mapped[str] = mapped_column(String(40))
+    limit_working_days: Mapped[int] = mapped_column(Integer)
+    clock_start: Mapped[dt.date] = mapped_column(Date)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    finished_date: Mapped[dt.date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))  # records.applications.ClockState
+    working_days_left: Mapped[int | None] = mapped_column(Integer)
+    overdue_working_days: Mapped[int | None] = mapped_column(Integer)
+    late_working_days: Mapped[int | None] = mapped_column(Integer)
+
+    # the list's step and due-within filters look clocks up by step and state
+    __table_args__ = (
+        Index("ix_application_clocks_run_step_state", "run_id", "step_code", "state"),
+    )
+
+
+class ApplicationAction(Base):
+    """A follow-up the playbook recommends for an application in a run."""
+
+    __tablename__ = "application_actions"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("watch_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(40))
+    owner_zh: Mapped[str] = mapped_column(String(100))
+    owner_en: Mapped[str] = mapped_column(String(100))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    due_working_days: Mapped[int] = mapped_column(Integer)
+
+
+class ApplicationKpi(Base):
+    """The assessment figures of a run's period for one dimension and key (KpiRow)."""
+
+    __tablename__ = "application_kpis"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("watch_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    archived: Mapped[int] = mapped_column(Integer)
+    archived_on_time: Mapped[int] = mapped_column(Integer)
+    on_time_share: Mapped[float | None] = mapped_column(Double)
+    median_working_days_to_energise: Mapped[float | None] = mapped_column(Double)
+    p90_working_days_to_energise: Mapped[float | None] = mapped_column(Double)
+    open_now: Mapped[int] = mapped_column(Integer)
+    open_overdue_now: Mapped[int] = mapped_column(Integer)
+    withdrawn: Mapped[int] = mapped_column(Integer)
+    withdrawn_capacity_kva: Mapped[float] = mapped_column(Double)
+    withdrawn_revenue_cny: Mapped[float] = mapped_column(Double)

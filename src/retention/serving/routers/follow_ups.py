@@ -166,10 +166,14 @@ def get_follow_ups(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    application_id: Annotated[
+        str | None, Query(max_length=64, description="a connection application's (业扩报装)")
+    ] = None,
 ) -> FollowUps:
     rows, total = list_follow_ups(
-        engine, local_today(), customer_id, owner, action_code, overdue, limit, offset
-    )
+        engine, local_today(), customer_id, owner, action_code, overdue, limit, offset,
+        application_id,
+    )  # fmt: skip
     return FollowUps.model_validate({"data": rows, "count": total})
 
 

@@ -436,7 +436,9 @@ def assessment_page(request: Request, engine: Store, person: Viewer) -> Response
     if batch is None:
         return render(request, "assessment.html", person, batch=None)
     figures = kpis(engine, batch.id, local_today())
-    overdue, _count = list_follow_ups(engine, local_today(), overdue=True, limit=500)
+    overdue, _count = list_follow_ups(
+        engine, local_today(), overdue=True, limit=500, accounts_only=True
+    )
     return render(request, "assessment.html", person, batch=batch, figures=figures, overdue=overdue)
 
 
@@ -453,7 +455,9 @@ def assessment_export(request: Request, engine: Store, person: Viewer) -> Respon
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=("no_batch", "no scored list"))
     t = translator(_lang(request))
     figures = kpis(engine, batch.id, local_today())
-    overdue, _count = list_follow_ups(engine, local_today(), overdue=True, limit=100_000)
+    overdue, _count = list_follow_ups(
+        engine, local_today(), overdue=True, limit=100_000, accounts_only=True
+    )
     book = Workbook()
     book.remove(book.active)
     columns = [
