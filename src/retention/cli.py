@@ -343,6 +343,9 @@ def applications(
         str | None,
         typer.Option(help="KPI period end YYYY-MM-DD, not included (default: --date)."),
     ] = None,
+    store: Annotated[
+        bool, typer.Option(help="Keep the run in the store for the API and the page.")
+    ] = True,
     encoding: Encoding = None,
 ) -> None:
     """The open connection applications (业扩报装) at a date: their steps' service clocks, the
@@ -372,6 +375,18 @@ def applications(
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     print_summary(console, run.applications, setup.clocks, as_of, rows)
+    if store:
+        from retention.store.applications import write_watch_run
+        from retention.store.database import StoreError, open_store
+
+        try:
+            run_id = write_watch_run(open_store(Settings().store_url), run)
+        except StoreError as err:
+            err_console.print(f"[red]{err}[/red]")
+            raise typer.Exit(1) from err
+        console.print(
+            f"已保存 / stored as watch run {run_id}: the API and the 业扩报装 page show it"
+        )
     if out is not None:
         _write_or_exit(
             lambda: write_watch_list(run.clocks, setup.clocks, setup.playbook.roles, out), out

@@ -22,7 +22,8 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     """Simulate the demo portfolio (unless RETENTION_DATA_DIR names real data), validate it,
     train, compare and register a model, promote it through the champion gate, score the
     portfolio into the store, export the list (CSV and Excel) and write its drift report;
-    then serve the API on 127.0.0.1 with a fresh admin key (until Ctrl-C)."""
+    train the applicants' withdrawal model and store the watch run of their applications; then
+    serve the API on 127.0.0.1 with a fresh admin key (until Ctrl-C)."""
     from retention.store.database import open_store
 
     folder = settings.dataset_dir
@@ -31,6 +32,7 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     engine = open_store(settings.store_url)
     batch, exports = _score_and_export(settings, console, folder, engine)
     reports = _monitor(settings, console, folder, batch)
+    exports += _applicants(settings, console, folder, engine)
     _summary(settings, console, folder, exports + reports)
     if serve:
         _serve(settings, console, engine, port)
@@ -123,6 +125,55 @@ def _monitor(settings: Settings, console: Console, folder: Path, batch: BatchInf
     return sorted(settings.reports_dir.glob(f"{batch.label}-*.html"))
 
 
+def _applicants(settings: Settings, console: Console, folder: Path, engine: Engine) -> list[Path]:
+    """Step 8: the connection applicants (业扩报装), when the dataset has them: the withdrawal
+    model trained and promoted by its gate, then the watch run at the data's end stored and
+    its watch list written."""
+    from retention.applications.export import write_watch_list
+    from retention.applications.job import run_watch, watch_setup
+    from retention.applications.withdrawal import applicants_of
+    from retention.data.loading import load_dataset
+    from retention.data.local_time import local_today
+    from retention.store.applications import write_watch_run
+    from retention.training.withdrawal import (
+        NotEnoughApplications,
+        simulator_oracle,
+        train_withdrawal,
+    )
+
+    dataset = load_dataset(folder)
+    if dataset.applications is None:
+        return []
+    console.rule("8. 业扩报装 / connection applicants: withdrawal model and watch list")
+    setup = watch_setup(settings)
+    applicants = applicants_of(dataset)
+    try:
+        with console.status("训练中 / training ..."):
+            trained = train_withdrawal(
+                applicants,
+                setup.clocks,
+                setup.calendar,
+                settings.tracking_uri,
+                oracle=simulator_oracle(folder),
+            )
+        trained.print(console)
+        setup = watch_setup(settings)  # the champion, if the gate let the new model in
+    except NotEnoughApplications as err:  # the watch list still works without a model
+        console.print(f"[yellow]{err}[/]")
+    # The watch date: today, or the data's end when the extract is older (a watch after the
+    # extract would count every running clock on as if nothing had happened since).
+    as_of = min(local_today(), applicants.data_end.date())
+    run = run_watch(setup, dataset, as_of)
+    run_id = write_watch_run(engine, run)
+    overdue = int((run.applications["steps_overdue"] > 0).sum())
+    console.print(
+        f"{as_of} 办理中 {len(run.applications):,} 件，超期 {overdue:,} 件 / open applications "
+        f"{len(run.applications):,}, overdue {overdue:,} (watch run {run_id})"
+    )
+    out = settings.outputs_dir / f"applications-{as_of}.xlsx"
+    return [write_watch_list(run.clocks, setup.clocks, setup.playbook.roles, out)]
+
+
 def _summary(settings: Settings, console: Console, folder: Path, files: list[Path]) -> None:
     from retention.store.database import safe_url
 
@@ -130,7 +181,11 @@ def _summary(settings: Settings, console: Console, folder: Path, files: list[Pat
     console.print(f"数据目录 / dataset: {folder}")
     for path in files:
         what = (
-            "监测报告 / monitoring report" if path.suffix == ".html" else "风险名单 / scored list"
+            "监测报告 / monitoring report"
+            if path.suffix == ".html"
+            else "业扩报装时限 / applications watch list"
+            if path.name.startswith("applications-")
+            else "风险名单 / scored list"
         )
         console.print(f"{what}: {path}", soft_wrap=True)
     console.print(f"数据库 / store: {safe_url(settings.store_url)}")
@@ -150,13 +205,14 @@ def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> N
     password = secrets.token_urlsafe(9)
     create_user(engine, "demo", password, "admin", display_name="演示用户 demo")
     base = f"http://127.0.0.1:{port}"
-    console.rule("8. 服务 / serving the API (Ctrl-C to stop)")
-    console.print(f"API:  {base}/v1/risk-list")
+    console.rule("9. 服务 / serving the API (Ctrl-C to stop)")
+    console.print(f"API:  {base}/v1/risk-list  ·  {base}/v1/applications")
     console.print(f"文档 / docs: {base}/docs")
     console.print(f"模型与监测 / model and monitoring: {base}/model")
     console.print(
         f"网页 / web page: {base}/list  登录 / sign in: demo / {password}", soft_wrap=True
     )
+    console.print(f"业扩报装 / applications watch list: {base}/applications")
     console.print(
         f"管理员密钥 / admin key (shown once; revoke with `retention keys revoke {info.prefix}`):"
     )
