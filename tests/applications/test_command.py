@@ -22,8 +22,10 @@ Table = Callable[[list[dict[str, Any]]], pd.DataFrame]
 
 @pytest.fixture(autouse=True)
 def _registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The command looks for a withdrawal champion: in an empty registry of the test's own."""
+    """The command looks for a withdrawal champion in an empty registry of the test's own, and
+    stores its run in a store of the test's own."""
     monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
 
 
 @pytest.fixture
@@ -68,6 +70,26 @@ def test_the_open_applications_are_printed_overdue_first(loaded: SimpleNamespace
     assert result.output.index("=1+1") < result.output.index("YK-FRESH")
     assert "现场勘查联系" in result.output  # the fresh one's next due step
     assert "保密的公司名" not in result.output  # the applicant's name is never shown
+
+
+def test_the_run_is_stored_for_the_api_and_the_page(
+    loaded: SimpleNamespace, tmp_path: Path
+) -> None:
+    from retention.store.applications import latest_watch_run
+    from retention.store.database import open_store
+
+    result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10"])
+    assert result.exit_code == 0, result.output
+    engine = open_store(f"sqlite:///{tmp_path / 'retention.db'}")
+    stored = latest_watch_run(engine)
+    assert str(stored.as_of) == "2026-03-10"
+    assert "watch run" in result.output
+
+
+def test_no_store_leaves_the_store_alone(loaded: SimpleNamespace, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["applications", "data", "--date", "2026-03-10", "--no-store"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "retention.db").exists()
 
 
 def test_the_watch_list_is_written_as_csv_with_a_bom_and_the_formula_guard(

@@ -69,6 +69,7 @@ def loaded(
     )
     monkeypatch.setattr(retention.cli, "_load", lambda folder, encoding: dataset)
     monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
     monkeypatch.setattr(retention.cli, "console", Console(width=250))
     return dataset
 
