@@ -16,7 +16,9 @@ from retention.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from retention.applications.clocks import ServiceClocks
     from retention.data.dataset import Dataset
+    from retention.scoring.calendar import WorkingCalendar
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -79,6 +81,43 @@ def features(
     with err_console.status("计算特征 / building features ..."):
         rows = write_feature_frame(dataset, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+@app.command("train-withdrawal")
+def train_withdrawal(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    encoding: Encoding = None,
+) -> None:
+    """Train the applicants' withdrawal model (业扩报装撤销风险) out of time, compare it with
+    the rule "any step overdue" and a logistic regression, track it in MLflow, register it and
+    make it the champion unless the champion does better."""
+    from retention.applications.clocks import load_service_clocks
+    from retention.applications.withdrawal import NoApplications, applicants_of
+    from retention.scoring.calendar import WorkingCalendar
+    from retention.scoring.playbook import load_playbook
+    from retention.settings import ConfigFileError
+    from retention.training import withdrawal
+
+    settings = Settings()
+    folder = folder or settings.dataset_dir
+    dataset = _load(folder, encoding)
+    try:
+        clocks = load_service_clocks(roles=load_playbook().roles)
+        applicants = applicants_of(dataset)
+        with err_console.status("训练中 / training ..."):
+            result = withdrawal.train_withdrawal(
+                applicants,
+                clocks,
+                WorkingCalendar(),
+                settings.tracking_uri,
+                oracle=withdrawal.simulator_oracle(folder),
+            )
+    except (ConfigFileError, NoApplications, withdrawal.NotEnoughApplications) as err:
+        err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
+        raise typer.Exit(1) from err
+    result.print(console)
 
 
 @app.command()
@@ -290,10 +329,24 @@ def applications(
         Path | None, typer.Option(help="Write the per-step watch list: FILE.csv or FILE.xlsx.")
     ] = None,
     rows: Annotated[int, typer.Option(min=0, help="Applications to print (0: all).")] = 50,
+    kpis_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Print the period's KPIs per unit and write them: FILE.xlsx or FILE.csv."
+        ),
+    ] = None,
+    period_start: Annotated[
+        str | None,
+        typer.Option(help="KPI period start YYYY-MM-DD (default: January 1 of --date's year)."),
+    ] = None,
+    period_end: Annotated[
+        str | None,
+        typer.Option(help="KPI period end YYYY-MM-DD, not included (default: --date)."),
+    ] = None,
     encoding: Encoding = None,
 ) -> None:
     """The open connection applications (业扩报装) and their steps' service clocks at a date,
-    those with overdue steps first."""
+    those with overdue steps first; with --kpis-out, the period's assessment figures too."""
     from retention.applications.clocks import load_service_clocks
     from retention.applications.export import SUFFIXES, print_summary, write_watch_list
     from retention.applications.watch import application_summary, no_steps, watch_list
@@ -304,7 +357,10 @@ def applications(
 
     if out is not None and out.suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"{out} must end in .csv or .xlsx", param_hint="--out")
+    if kpis_out is not None and kpis_out.suffix.lower() not in SUFFIXES:
+        raise typer.BadParameter(f"{kpis_out} must end in .csv or .xlsx", param_hint="--kpis-out")
     as_of = _date(date, "--date").date() if date else local_today()
+    period = _kpi_period(as_of, period_start, period_end)
     try:
         playbook = load_playbook()
         clocks = load_service_clocks(roles=playbook.roles)
@@ -334,6 +390,46 @@ def applications(
             )
             raise typer.Exit(1) from err
         console.print(f"{len(watch):,} 个环节时限 / step clocks -> {out}")
+    if kpis_out is not None:
+        _application_kpis(applied, steps, clocks, calendar, period, as_of, kpis_out)
+
+
+def _kpi_period(
+    as_of: datetime.date, start: str | None, end: str | None
+) -> tuple[datetime.date, datetime.date]:
+    """The KPI period [start, end): by default the calendar year to date of `as_of`."""
+    first = _date(start, "--period-start").date() if start else as_of.replace(month=1, day=1)
+    last = _date(end, "--period-end").date() if end else as_of
+    if last < first:
+        raise typer.BadParameter(
+            f"{last} is before the period start {first}", param_hint="--period-end"
+        )
+    return first, last
+
+
+def _application_kpis(
+    applied: pd.DataFrame,
+    steps: pd.DataFrame,
+    clocks: ServiceClocks,
+    calendar: WorkingCalendar,
+    period: tuple[datetime.date, datetime.date],
+    as_of: datetime.date,
+    out: Path,
+) -> None:
+    """Print the period's KPIs overall and per unit, and write all of them to `out`."""
+    from retention.applications.export import print_kpis, write_kpis
+    from retention.applications.kpis import kpis
+
+    figures = kpis(applied, steps, clocks, calendar, *period, as_of)
+    print_kpis(console, figures, *period)
+    try:
+        write_kpis(figures, clocks, out)
+    except OSError as err:
+        err_console.print(
+            f"[red]无法写入 / cannot write:[/red] {err.filename or out}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
+    console.print(f"{len(figures):,} 行考核指标 / KPI rows -> {out}")
 
 
 @app.command()

@@ -33,6 +33,8 @@ def test_output_passes_the_contract(simulation: SimulationResult, simulated_dir:
         "churn_events.parquet",
         "churn_probability.parquet",
         "accounts.parquet",
+        "application_withdrawal.parquet",
+        "applicants.parquet",
     }
 
 
@@ -41,7 +43,7 @@ def test_csv_output_passes_the_contract(tmp_path: Path) -> None:
 
     result = simulate(SimulationConfig(accounts=60, months=15, seed=3))
     write_result(result, tmp_path / "csv", fmt="csv")
-    assert sorted(p.suffix for p in (tmp_path / "csv").glob("*.*")) == [".csv"] * 6
+    assert sorted(p.suffix for p in (tmp_path / "csv").glob("*.*")) == [".csv"] * 8
     assert validate_dataset(tmp_path / "csv").ok
 
 
@@ -260,8 +262,11 @@ def test_every_simulated_dataset_passes_the_contract(
         extract = pd.Timestamp(start) + pd.DateOffset(months=months)
         assert extract > pd.Timestamp(f"{LATEST.year}-12-01")
         return
-    report = validate_tables(simulate(config).tables)
+    tables = simulate(config).tables
+    assert {"applications", "application_steps"} <= set(tables)
+    report = validate_tables(tables)
     assert report.ok, [p.to_dict() for p in report.problems]
+    assert not report.warnings
 
 
 @pytest.mark.slow

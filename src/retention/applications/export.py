@@ -1,5 +1,6 @@
 """The watch list as people read it: the open applications as a console table (overdue ones
-first) and the per-step watch list as CSV (UTF-8 with BOM) or an Excel workbook.
+first) and the per-step watch list as CSV (UTF-8 with BOM) or an Excel workbook; the period's
+KPIs printed per unit and written the same ways.
 
 Texts are Chinese first with English beside; every text cell passes the scored list's formula
 guard (`inert`), so an id typed as "=..." stays text in a spreadsheet.
@@ -165,3 +166,155 @@ def print_summary(
     console.print(table)
     if len(shown) < len(summary):
         console.print(f"前 {len(shown):,} 件 / the first {len(shown):,} (--rows 0: all)")
+
+
+# column of the KPI sheet: its header, Chinese first with English beside
+KPI_HEADERS: dict[str, str] = {
+    "dimension": "维度 Dimension",
+    "key": "项目 Item",
+    "archived": "归档(已接电) Archived",
+    "archived_on_time": "时限达标 On time",
+    "on_time_share": "服务时限达标率 On-time share",
+    "median_working_days_to_energise": "接电时长中位数(工作日) Median working days to energise",
+    "p90_working_days_to_energise": "接电时长90分位(工作日) P90 working days to energise",
+    "open_now": "在途 Open now",
+    "open_overdue_now": "在途超期 Open overdue now",
+    "withdrawn": "撤销 Withdrawn",
+    "withdrawn_capacity_kva": "撤销容量(kVA) Withdrawn capacity (kVA)",
+    "withdrawn_revenue_cny": "撤销流失年收入(元) Withdrawn revenue a year (CNY)",
+}
+DIMENSION_LABELS: dict[str, tuple[str, str]] = {
+    "overall": ("总体", "overall"),
+    "step": ("环节", "step"),
+    "unit": ("供电单位", "unit"),
+    "owner": ("客户经理", "owner"),
+    "channel": ("渠道", "channel"),
+    "voltage": ("电压等级", "voltage"),
+}
+ALL_LABEL = ("全部", "all")
+NO_OWNER_LABEL = ("无客户经理", "no owner")
+
+
+def kpi_export_frame(kpis: pd.DataFrame, clocks: ServiceClocks) -> pd.DataFrame:
+    """The KPI rows with readable dimensions and items (steps, channels, kV), text guarded."""
+    steps = {code: (clock.zh, clock.en) for code, clock in clocks.steps.items()}
+
+    def item(dimension: str, key: str) -> str:
+        if dimension == "overall":
+            return _both(ALL_LABEL)
+        if dimension == "step" and key in steps:
+            return _both(steps[key])
+        if dimension == "channel" and key in CHANNEL_LABELS:
+            return _both(CHANNEL_LABELS[key])
+        if dimension == "owner" and key == "-":
+            return _both(NO_OWNER_LABEL)  # not "-": a spreadsheet reads it as a formula
+        return f"{key} kV" if dimension == "voltage" else key
+
+    frame = kpis.assign(
+        key=[item(d, k) for d, k in zip(kpis["dimension"], kpis["key"], strict=True)],
+        dimension=kpis["dimension"].map(lambda d: _both(DIMENSION_LABELS[d])),
+    )
+    frame["key"] = frame["key"].map(inert)
+    return frame[list(KPI_HEADERS)]
+
+
+def write_kpis(kpis: pd.DataFrame, clocks: ServiceClocks, out: Path) -> Path:
+    """Write the KPI rows to `out` (.csv or .xlsx), atomically; shares as percentages."""
+    suffix = out.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{out}: the KPIs are written as {' or '.join(SUFFIXES)}")
+    frame = kpi_export_frame(kpis, clocks)
+    with staged(out) as staging:
+        if suffix == ".csv":
+            share = frame["on_time_share"].map(lambda s: "" if pd.isna(s) else f"{s:.1%}")
+            # UTF-8 with BOM for Excel; CRLF rows so a field holding a line break is quoted.
+            frame.assign(on_time_share=share).rename(columns=KPI_HEADERS).to_csv(
+                staging, index=False, encoding="utf-8-sig", lineterminator="\r\n"
+            )
+        else:
+            _write_kpi_xlsx(frame, staging)
+    return out
+
+
+_KPI_FORMATS = {
+    "on_time_share": "0.0%",
+    "median_working_days_to_energise": "0.0",
+    "p90_working_days_to_energise": "0.0",
+    "withdrawn_capacity_kva": "#,##0",
+    "withdrawn_revenue_cny": "#,##0",
+}
+
+
+def _write_kpi_xlsx(frame: pd.DataFrame, path: Path) -> None:
+    """One sheet: a bold frozen header with filters, shares as percentages."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("考核指标 KPIs")
+    for i, name in enumerate(frame.columns, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = 30 if name == "key" else 16
+    sheet.freeze_panes = "C2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+    header = []
+    for name in frame.columns:
+        cell = WriteOnlyCell(sheet, value=KPI_HEADERS[name])
+        cell.font = Font(bold=True)
+        header.append(cell)
+    sheet.append(header)
+    columns = list(frame.columns)
+    for values in frame.itertuples(index=False, name=None):
+        cells = []
+        for name, value in zip(columns, values, strict=True):
+            cell = WriteOnlyCell(sheet, value=None if pd.isna(value) else value)
+            if name in _KPI_FORMATS:
+                cell.number_format = _KPI_FORMATS[name]
+            cells.append(cell)
+        sheet.append(cells)
+    book.save(path)
+
+
+def _share(value: object) -> str:
+    """A share as a percentage, "-" when there is none."""
+    return f"{value:.1%}" if isinstance(value, float) and not pd.isna(value) else "-"
+
+
+def _days(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) and not pd.isna(value) else "-"
+
+
+def print_kpis(
+    console: Console, kpis: pd.DataFrame, period_start: dt.date, period_end: dt.date
+) -> None:
+    """The period's overall figures, then a table of them per supplying unit."""
+    overall = kpis[kpis["dimension"] == "overall"].iloc[0]
+    console.print(
+        f"{period_start} 至 {period_end}（不含）归档 {overall['archived']:,} 件，"
+        f"服务时限达标率 {_share(overall['on_time_share'])}，"
+        f"撤销 {overall['withdrawn']:,} 件 {overall['withdrawn_capacity_kva']:,.0f} kVA / "
+        f"{period_start} to {period_end} (exclusive): archived {overall['archived']:,}, "
+        f"on time {_share(overall['on_time_share'])}, withdrawn {overall['withdrawn']:,} "
+        f"({overall['withdrawn_capacity_kva']:,.0f} kVA)"
+    )
+    table = Table(
+        "供电单位\nUnit", "归档\nArchived", "达标率\nOn time", "接电中位数(工作日)\nMedian days",
+        "90分位\nP90", "在途\nOpen", "在途超期\nOverdue", "撤销\nWithdrawn",
+        "撤销容量 kVA\nWithdrawn kVA", "流失年收入(元)\nRevenue lost (CNY)",
+    )  # fmt: skip
+    for row in kpis[kpis["dimension"].isin(["overall", "unit"])].itertuples(index=False):
+        table.add_row(
+            _both(ALL_LABEL) if row.dimension == "overall" else escape(str(row.key)),
+            f"{row.archived:,}",
+            _share(row.on_time_share),
+            _days(row.median_working_days_to_energise),
+            _days(row.p90_working_days_to_energise),
+            f"{row.open_now:,}",
+            f"{row.open_overdue_now:,}",
+            f"{row.withdrawn:,}",
+            f"{row.withdrawn_capacity_kva:,.0f}",
+            f"{row.withdrawn_revenue_cny:,.0f}",
+            style="bold" if row.dimension == "overall" else None,
+        )
+    console.print(table)

@@ -74,9 +74,42 @@ def watch_list(
         clocks.applicable_limits(opened), opened, known_steps(steps, as_of), clocks
     )
     clocked = clocked[clocked["clock_start"].notna()].reset_index(drop=True)
-    owners = {code: clock.owner for code, clock in clocks.steps.items()}
-    clocked = clocked.assign(owner_role=clocked["step_code"].map(owners).astype("str"))
-    watched = pd.concat([clocked, _states(clocked, calendar, as_of)], axis=1)
+    clocked = clocked.assign(owner_role=clocked["step_code"].map(_owners(clocks)).astype("str"))
+    today = np.full(len(clocked), np.datetime64(as_of, "D"))
+    return _ordered(pd.concat([clocked, _states(clocked, calendar, today)], axis=1))
+
+
+def closed_clocks(
+    applications: pd.DataFrame,
+    steps: pd.DataFrame,
+    clocks: ServiceClocks,
+    calendar: WorkingCalendar,
+) -> pd.DataFrame:
+    """The clocks of the closed ones of `applications` once everything is known (WATCH_COLUMNS,
+    states on_time or late): a step the extract leaves unfinished counts as finished on the
+    day its application closed, as the order was archived then."""
+    closed = applications[applications["closed_at"].notna()].reset_index(drop=True)
+    clocked = _clock_starts(clocks.applicable_limits(closed), closed, steps, clocks)
+    clocked = clocked[clocked["clock_start"].notna()].reset_index(drop=True)
+    closing = clocked[["application_id"]].merge(
+        closed[["application_id", "closed_at"]], on="application_id", how="left"
+    )["closed_at"]
+    clocked = clocked.assign(
+        finished_date=clocked["finished_date"].fillna(
+            pd.Series(closing.dt.normalize().to_numpy(), index=clocked.index)
+        ),
+        owner_role=clocked["step_code"].map(_owners(clocks)).astype("str"),
+    )
+    today = clocked["finished_date"].to_numpy().astype("datetime64[D]")
+    return _ordered(pd.concat([clocked, _states(clocked, calendar, today)], axis=1))
+
+
+def _owners(clocks: ServiceClocks) -> dict[str, str]:
+    return {code: clock.owner for code, clock in clocks.steps.items()}
+
+
+def _ordered(watched: pd.DataFrame) -> pd.DataFrame:
+    """The clock rows under WATCH_COLUMNS, by application and the steps' process order."""
     order = watched["step_code"].map(_STEP_ORDER)
     watched = watched.assign(_order=order).sort_values(["application_id", "_order"])
     return watched[list(WATCH_COLUMNS)].reset_index(drop=True)
@@ -107,13 +140,13 @@ def _clock_starts(
     )
 
 
-def _states(clocked: pd.DataFrame, calendar: WorkingCalendar, as_of: dt.date) -> pd.DataFrame:
-    """Due date, state and the working days left, overdue or late of every clocked step."""
+def _states(clocked: pd.DataFrame, calendar: WorkingCalendar, today: np.ndarray) -> pd.DataFrame:
+    """Due date, state and the working days left, overdue or late of every clocked step,
+    each read on its `today` (datetime64[D])."""
     start = clocked["clock_start"].to_numpy().astype("datetime64[D]")
     due = due_dates(calendar, start, clocked["limit_working_days"].to_numpy())
     finished = clocked["finished_date"].to_numpy().astype("datetime64[D]")
     done = ~np.isnat(finished)
-    today = np.full(len(due), np.datetime64(as_of, "D"))
     # A step finished on or before its due date is on time; an open one is due today at the
     # latest (it may still finish today), overdue from the day after its due date.
     state = np.select(

@@ -33,6 +33,9 @@ from retention.private_files import private_file
 
 MODEL_NAME = "key-account-churn"
 EXPERIMENT = "key-account-churn"
+# The applicants' withdrawal model (retention.training.withdrawal), registered beside it.
+WITHDRAWAL_MODEL = "applicant-withdrawal"
+WITHDRAWAL_EXPERIMENT = "applicant-withdrawal"
 CHAMPION = "champion"
 TEST_ROWS_ARTIFACT = "evaluation/test_rows.parquet"
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"

@@ -92,7 +92,9 @@ class KpiRow(TypedDict):
     on_time_share is 业扩报装服务时限达标率: of the orders archived (connected) in the period,
     the share whose every clocked step met its limit (for dimension "step": the share of
     that step's clocks met). Working days to energising are from acceptance to the
-    energising step's finish, of the orders connected in the period.
+    energising step's finish, of the orders connected in the period. For dimension "step"
+    the open ones are those whose clock of the step runs or is overdue, and a withdrawn
+    application counts at the last step it had started (retention.applications.kpis).
     """
 
     dimension: KpiDimension

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from retention.data.contract import ACTION_CODES
+from retention.data.contract import ACTION_CODES, STEP_CODES
 from retention.scoring.calendar import WorkingCalendar
 from retention.settings import Settings, load_yaml_model
 
@@ -51,13 +51,18 @@ class Condition(_Frozen):
             return False
         if self.reason_groups is not None and not groups & set(self.reason_groups):
             return False
-        for name, wanted in self.facts.items():
-            value = facts.get(name)
-            if isinstance(wanted, list) and value not in wanted:
-                return False
-            if not isinstance(wanted, list) and value != wanted:
-                return False
-        return True
+        return _facts_hold(self.facts, facts)
+
+
+def _facts_hold(wanted_facts: dict[str, FactValue], facts: dict[str, object]) -> bool:
+    """Every wanted fact is the value given, or one of the values listed."""
+    for name, wanted in wanted_facts.items():
+        value = facts.get(name)
+        if isinstance(wanted, list) and value not in wanted:
+            return False
+        if not isinstance(wanted, list) and value != wanted:
+            return False
+    return True
 
 
 class Rule(_Frozen):
@@ -65,10 +70,55 @@ class Rule(_Frozen):
     then: tuple[str, ...] = Field(min_length=1)
 
 
+class ApplicantCondition(_Frozen):
+    """When an applicant's rule applies: its clocks, its facts and its withdrawal risk."""
+
+    overdue_steps: Literal["any"] | tuple[str, ...] | None = None
+    running_steps: tuple[str, ...] | None = None
+    facts: dict[str, FactValue] = {}
+    min_withdrawal_probability: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _known_steps(self) -> ApplicantCondition:
+        overdue = self.overdue_steps if isinstance(self.overdue_steps, tuple) else ()
+        named = [*(self.running_steps or ()), *overdue]
+        unknown = [code for code in named if code not in STEP_CODES]
+        if unknown:
+            raise ValueError(
+                f"unknown step codes {unknown}: the contract's are {', '.join(STEP_CODES)}"
+            )
+        return self
+
+    def holds(
+        self,
+        overdue: set[str],
+        running: set[str],
+        facts: dict[str, object],
+        probability: float | None,
+    ) -> bool:
+        if self.overdue_steps == "any" and not overdue:
+            return False
+        if isinstance(self.overdue_steps, tuple) and not overdue & set(self.overdue_steps):
+            return False
+        if self.running_steps is not None and not running & set(self.running_steps):
+            return False
+        if self.min_withdrawal_probability is not None and (
+            probability is None or probability < self.min_withdrawal_probability
+        ):
+            return False
+        return _facts_hold(self.facts, facts)
+
+
+class ApplicantRule(_Frozen):
+    when: ApplicantCondition
+    then: tuple[str, ...] = Field(min_length=1)
+
+
 class Playbook(_Frozen):
     roles: dict[str, Role]
     actions: dict[str, Action]
     rules: tuple[Rule, ...]
+    applicant_rules: tuple[ApplicantRule, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
@@ -78,10 +128,13 @@ class Playbook(_Frozen):
         for code, action in self.actions.items():
             if action.owner not in self.roles:
                 raise ValueError(f"actions.{code}.owner: unknown role {action.owner!r}")
-        for i, rule in enumerate(self.rules):
-            missing = [code for code in rule.then if code not in self.actions]
+        thens = [("rules", i, rule.then) for i, rule in enumerate(self.rules)] + [
+            ("applicant_rules", i, rule.then) for i, rule in enumerate(self.applicant_rules)
+        ]
+        for part, i, then in thens:
+            missing = [code for code in then if code not in self.actions]
             if missing:
-                raise ValueError(f"rules.{i}.then: unknown actions {missing}")
+                raise ValueError(f"{part}.{i}.then: unknown actions {missing}")
         return self
 
 
@@ -121,6 +174,34 @@ def recommend(
     for rule in playbook.rules:
         if rule.when.holds(band, groups, facts, in_exit_process):
             codes += [code for code in rule.then if code not in codes]
+    return _recommendations(playbook, calendar, scored_on, codes, manager_id)
+
+
+def recommend_for_applicant(
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    as_of: dt.date,
+    overdue: set[str],
+    running: set[str],
+    facts: dict[str, object],
+    probability: float | None = None,
+    owner_id: str | None = None,
+) -> list[Recommendation]:
+    """The actions every applicable applicant rule names, once each, with due dates."""
+    codes: list[str] = []
+    for rule in playbook.applicant_rules:
+        if rule.when.holds(overdue, running, facts, probability):
+            codes += [code for code in rule.then if code not in codes]
+    return _recommendations(playbook, calendar, as_of, codes, owner_id)
+
+
+def _recommendations(
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    day: dt.date,
+    codes: list[str],
+    manager_id: str | None,
+) -> list[Recommendation]:
     out = []
     for code in codes:
         action = playbook.actions[code]
@@ -135,7 +216,7 @@ def recommend(
                 owner=str(manager_id) if personal else action.owner,
                 owner_zh=role.zh,
                 owner_en=role.en,
-                due_date=calendar.add_working_days(scored_on, action.due_working_days),
+                due_date=calendar.add_working_days(day, action.due_working_days),
                 due_working_days=action.due_working_days,
             )
         )

@@ -13,9 +13,13 @@
   simulator, the future random draws are not. No model that sees only the data can do better
   on average.
 - `accounts`: each account's hidden traits (churn driver, signal visibility, frailty).
+- `application_withdrawal` and `applicants`: the connection applicants' oracle (P(withdraw
+  within 3 months) at each monthly snapshot an application is open) and hidden traits.
 
 How the world works is in `profiles` (industries, regions, tariffs, calendar), `portfolio`
-(static traits), `process` (the hidden chain and the oracle) and `engine` (the monthly loop).
+(static traits), `process` (the hidden chain and the oracle), `engine` (the monthly loop) and
+`applicants` (the connection applications, their steps and withdrawals, in their own random
+stream, so the engine's tables stay as they were but for the linked orders' applied_at).
 Only tests and evaluation may read the truth; the product never does.
 """
 
@@ -31,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.contract import LATEST, MARKET_MODES
-from retention.data.simulator import engine, process
+from retention.data.simulator import applicants, engine, process
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
@@ -107,6 +111,7 @@ class SimulationSummary:
     events_by_type: dict[str, int]
     churn_rate_6m: float
     files: list[Path] = field(default_factory=list)
+    applications_by_status: dict[str, int] = field(default_factory=dict)
 
     def print(self, console: Console) -> None:
         from rich.table import Table
@@ -123,6 +128,10 @@ class SimulationSummary:
         for kind, count in self.events_by_type.items():
             table.add_row(f"流失事件 / churn: {names.get(kind, kind)} {kind}", f"{count:,}")
         table.add_row("6 个月流失率 / 6-month churn rate", f"{self.churn_rate_6m:.1%}")
+        statuses = {"open": "办理中", "connected": "已接电", "withdrawn": "已撤销"}
+        for status, count in self.applications_by_status.items():
+            label = f"业扩申请 / applications: {statuses.get(status, status)} {status}"
+            table.add_row(label, f"{count:,}")
         if self.folder is not None:
             table.add_row("数据目录 / dataset", str(self.folder))
             table.add_row("真值(仅评估用) / truth (evaluation only)", str(self.folder / TRUTH_DIR))
@@ -131,6 +140,28 @@ class SimulationSummary:
 
 def simulate(config: SimulationConfig, on_month: object = None) -> SimulationResult:
     """Run the simulator in memory."""
+    portfolio, outcome = _run_engine(config, on_month)
+    tables, applicant_truth = _tables(config, portfolio, outcome)
+    truth = {
+        "churn_events": _events(portfolio, outcome),
+        "churn_probability": _oracle(config, portfolio, outcome),
+        "accounts": pd.DataFrame(
+            {
+                "customer_id": pd.array(portfolio.customer_id, dtype="str"),
+                "driver": np.array(DRIVERS)[portfolio.driver],
+                "visibility": portfolio.visibility,
+                "frailty": portfolio.frailty,
+            }
+        ),
+        **applicant_truth,
+    }
+    return SimulationResult(config=config, tables=tables, truth=truth)
+
+
+def _run_engine(
+    config: SimulationConfig, on_month: object = None
+) -> tuple[engine.Portfolio, engine.Outcome]:
+    """The portfolio and the engine's months, from the seed's own stream."""
     rng = np.random.default_rng(config.seed)
     portfolio = draw_portfolio(
         config.accounts, config.start_month, config.months, config.new_account_share, rng
@@ -144,20 +175,7 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
         on_month=on_month if callable(on_month) else None,
         scenarios=config.scenarios,
     )
-    tables = _tables(config, portfolio, outcome)
-    truth = {
-        "churn_events": _events(portfolio, outcome),
-        "churn_probability": _oracle(config, portfolio, outcome),
-        "accounts": pd.DataFrame(
-            {
-                "customer_id": pd.array(portfolio.customer_id, dtype="str"),
-                "driver": np.array(DRIVERS)[portfolio.driver],
-                "visibility": portfolio.visibility,
-                "frailty": portfolio.frailty,
-            }
-        ),
-    }
-    return SimulationResult(config=config, tables=tables, truth=truth)
+    return portfolio, outcome
 
 
 def simulate_to_folder(
@@ -224,7 +242,14 @@ def summarise(
         },
         churn_rate_6m=float(oracle["probability"].mean()) if len(oracle) else float("nan"),
         files=files or [],
+        applications_by_status=_by_status(result.tables.get("applications")),
     )
+
+
+def _by_status(applications: pd.DataFrame | None) -> dict[str, int]:
+    if applications is None:
+        return {}
+    return {s: int((applications["status"] == s).sum()) for s in applicants.STATUSES}
 
 
 def _days(values: np.ndarray) -> np.ndarray:
@@ -241,7 +266,25 @@ def _seconds(values: np.ndarray) -> pd.Series:
 
 def _tables(
     config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The contract's tables, the applicants' included, and the applicants' truth."""
+    frames = _engine_tables(config, p, o)
+    changed, truth = applicants.simulate_applicants(
+        config.seed,
+        config.start_month,
+        config.months,
+        frames["customers"],
+        frames["work_orders"],
+        p.region,
+    )
+    frames.update(changed)
+    return frames, truth
+
+
+def _engine_tables(
+    config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
 ) -> dict[str, pd.DataFrame]:
+    """The tables the engine writes, before the applicants link their work orders."""
     work_orders, capacity = _work_orders(config, p, o)
     usage, billing = _monthly(config, p, o)
     frames = {

@@ -1,0 +1,231 @@
+"""What the withdrawal model reads: an open application's state at a date, and whether it
+withdrew within the horizon after it.
+
+Features at a snapshot T come from the watch list at T (retention.applications.watch), so they
+use only what was known strictly before T: how long the application has been open, how far it
+got, its clocks (on time, late, overdue and by how much), how long since anything happened,
+repeated document requests, and what it is (type, supply, channel, voltage, capacity, unit).
+The label: withdrawn with closed_at in [T, T + horizon). Rows are stacked over monthly
+snapshots, like the accounts' training rows, and split by time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retention.applications.clocks import ServiceClocks
+from retention.applications.stake import expected_revenue_cny
+from retention.applications.watch import known_steps, no_steps, open_applications, watch_list
+from retention.data.dataset import Dataset
+from retention.features.sources import Tables
+from retention.scoring.calendar import WorkingCalendar, working_days_between
+
+APPLICATION_HORIZON_MONTHS = 3
+LABEL = "withdrawn"
+REVENUE = "revenue_at_stake_cny"  # what the application would bring a year (stake.py)
+TIME = "snapshot_date"
+KEY = "application_id"
+CATEGORICAL = ["application_type", "supply_type", "channel", "region"]
+NUMERIC = [
+    "voltage_kv",
+    "log_requested_capacity_kva",
+    "working_days_open",
+    "steps_finished",
+    "steps_on_time",
+    "steps_late",
+    "late_working_days",
+    "steps_running",
+    "steps_overdue",
+    "worst_overdue_working_days",
+    "working_days_since_progress",
+    "working_days_in_hand",
+    "document_requests",
+    "repeated_document_requests",
+]
+FEATURES = NUMERIC + CATEGORICAL
+# More trouble never makes withdrawal less likely, all else equal (LightGBM's constraints).
+MONOTONE = {
+    "steps_late": 1,
+    "late_working_days": 1,
+    "steps_overdue": 1,
+    "worst_overdue_working_days": 1,
+    "working_days_since_progress": 1,
+    "working_days_in_hand": 1,
+    "repeated_document_requests": 1,
+}
+# What each feature is called where a person reads it.
+FEATURE_LABELS: dict[str, tuple[str, str]] = {
+    "voltage_kv": ("电压等级", "voltage (kV)"),
+    "log_requested_capacity_kva": ("申请容量（对数）", "requested capacity (log kVA)"),
+    "working_days_open": ("已办理工作日", "working days open"),
+    "steps_finished": ("已完成环节数", "steps finished"),
+    "steps_on_time": ("按时完成环节数", "steps finished on time"),
+    "steps_late": ("超时完成环节数", "steps finished late"),
+    "late_working_days": ("超时工作日合计", "working days late in all"),
+    "steps_running": ("办理中环节数", "steps running"),
+    "steps_overdue": ("已超期环节数", "steps overdue"),
+    "worst_overdue_working_days": ("最长超期工作日", "most working days overdue"),
+    "working_days_since_progress": ("距上次进展工作日", "working days since any progress"),
+    "working_days_in_hand": (
+        "当前环节已办理工作日",
+        "working days the company has had the current step",
+    ),
+    "document_requests": ("补充资料次数", "document requests"),
+    "repeated_document_requests": ("重复要求资料次数", "documents asked for again"),
+    "application_type": ("申请类型", "application type"),
+    "supply_type": ("供电方式", "supply type"),
+    "channel": ("受理渠道", "channel"),
+    "region": ("供电单位", "supplying unit"),
+}
+
+
+@dataclass(frozen=True)
+class Applicants:
+    """The applications and their steps of one dataset (typed as the contract loads them)."""
+
+    applications: pd.DataFrame
+    steps: pd.DataFrame
+    data_end: pd.Timestamp  # the first day after the data
+
+
+class NoApplications(LookupError):
+    """The dataset has no applications table."""
+
+
+def applicants_of(dataset: Dataset) -> Applicants:
+    """The dataset's applications and steps (no steps table: none), and the data's end."""
+    if dataset.applications is None:
+        where = f" {dataset.folder}" if dataset.folder else ""
+        raise NoApplications(
+            f"数据集没有业扩报装申请表 / the dataset{where} has no applications table "
+            "(applications.csv or applications.parquet)"
+        )
+    steps = no_steps() if dataset.application_steps is None else dataset.application_steps
+    return Applicants(dataset.applications, steps, Tables(dataset).data_end)
+
+
+def features_at(
+    applicants: Applicants, clocks: ServiceClocks, calendar: WorkingCalendar, as_of: dt.date
+) -> pd.DataFrame:
+    """One row per application open at `as_of`, indexed by application_id, FEATURES only."""
+    opened = open_applications(applicants.applications, as_of)
+    watch = watch_list(opened, applicants.steps, clocks, calendar, as_of)
+    known = known_steps(applicants.steps, as_of)
+    known = known[known[KEY].isin(opened[KEY])]
+    ids = pd.Index(opened[KEY], name=KEY)
+    today = np.full(len(opened), np.datetime64(as_of, "D"))
+    accepted = opened["accepted_at"].to_numpy().astype("datetime64[D]")
+    state = watch.groupby([KEY, "state"]).size().unstack(fill_value=0)
+    state = state.reindex(index=ids, columns=list(("on_time", "late", "running", "overdue")))
+    state = state.fillna(0)
+    overdue = watch[watch["state"] == "overdue"].groupby(KEY)["overdue_working_days"].max()
+    late = watch.groupby(KEY)["late_working_days"].sum()
+    requests = known["document_requests"].astype("float64")
+    asked = requests.groupby(known[KEY]).sum()
+    again = (requests - 1).clip(lower=0).groupby(known[KEY]).sum()
+    finished = known["finished_at"].notna().groupby(known[KEY]).sum()
+    last = _last_progress(opened, known).to_numpy().astype("datetime64[D]")
+    in_hand = _in_hand(watch, calendar, as_of).reindex(ids).fillna(0)
+    frame = pd.DataFrame(
+        {
+            "voltage_kv": opened["voltage_kv"].to_numpy(dtype=float),
+            "log_requested_capacity_kva": np.log1p(
+                opened["requested_capacity_kva"].to_numpy(dtype=float)
+            ),
+            "working_days_open": working_days_between(calendar, accepted, today).astype(float),
+            "steps_finished": finished.reindex(ids).fillna(0).to_numpy(dtype=float),
+            "steps_on_time": state["on_time"].to_numpy(dtype=float),
+            "steps_late": state["late"].to_numpy(dtype=float),
+            "late_working_days": late.reindex(ids).fillna(0).to_numpy(dtype=float),
+            "steps_running": state["running"].to_numpy(dtype=float),
+            "steps_overdue": state["overdue"].to_numpy(dtype=float),
+            "worst_overdue_working_days": overdue.reindex(ids).fillna(0).to_numpy(dtype=float),
+            "working_days_since_progress": working_days_between(calendar, last, today).astype(
+                float
+            ),
+            "working_days_in_hand": in_hand.to_numpy(dtype=float),
+            "document_requests": asked.reindex(ids).fillna(0).to_numpy(dtype=float),
+            "repeated_document_requests": again.reindex(ids).fillna(0).to_numpy(dtype=float),
+            **{name: opened[name].to_numpy() for name in CATEGORICAL},
+        },
+        index=ids,
+    )
+    for name in CATEGORICAL:
+        frame[name] = frame[name].astype("str")
+    return frame[FEATURES]
+
+
+def _last_progress(opened: pd.DataFrame, known: pd.DataFrame) -> pd.Series:
+    """Each open application's latest known event: its acceptance or a step's start or finish."""
+    events = pd.concat(
+        [
+            opened[[KEY, "accepted_at"]].rename(columns={"accepted_at": "at"}),
+            known[[KEY, "started_at"]].rename(columns={"started_at": "at"}),
+            known[[KEY, "finished_at"]].rename(columns={"finished_at": "at"}),
+        ]
+    )
+    latest = events.groupby(KEY)["at"].max()
+    return latest.reindex(opened[KEY]).dt.normalize()
+
+
+def _in_hand(watch: pd.DataFrame, calendar: WorkingCalendar, as_of: dt.date) -> pd.Series:
+    """Per application, the working days since the company's longest-running step started:
+    how long the applicant has been waiting on the company (not on its own design or works)."""
+    running = watch[watch["state"].isin(["running", "overdue"])]
+    start = running["clock_start"].to_numpy().astype("datetime64[D]")
+    today = np.full(len(running), np.datetime64(as_of, "D"))
+    days = pd.Series(working_days_between(calendar, start, today), index=running.index)
+    return days.groupby(running[KEY]).max()
+
+
+def withdrawn_within(
+    applications: pd.DataFrame, ids: pd.Index, snapshot: pd.Timestamp, months: int
+) -> np.ndarray:
+    """1 where the application (of `ids`) withdrew in [snapshot, snapshot + months)."""
+    end = snapshot + pd.DateOffset(months=months)
+    rows = applications.set_index(KEY).reindex(ids)
+    closed = rows["closed_at"]
+    withdrew = (rows["status"] == "withdrawn") & (closed >= snapshot) & (closed < end)
+    return withdrew.fillna(False).to_numpy(dtype=int)
+
+
+def snapshot_dates(applicants: Applicants, horizon_months: int) -> list[pd.Timestamp]:
+    """Monthly snapshots (first days) whose horizon ends by the data's end, from the second
+    month with any application."""
+    first = applicants.applications["accepted_at"].min()
+    if pd.isna(first):
+        return []
+    start = (first.to_period("M") + 2).to_timestamp()
+    last = applicants.data_end - pd.DateOffset(months=horizon_months)
+    return list(pd.date_range(start, last, freq="MS"))
+
+
+def training_rows(
+    applicants: Applicants,
+    clocks: ServiceClocks,
+    calendar: WorkingCalendar,
+    snapshots: Iterable[pd.Timestamp],
+    horizon_months: int = APPLICATION_HORIZON_MONTHS,
+) -> pd.DataFrame:
+    """Features and label of every application open at each snapshot, stacked; with the
+    snapshot date and the revenue at stake (for the metrics on money)."""
+    parts = []
+    for snapshot in snapshots:
+        features = features_at(applicants, clocks, calendar, snapshot.date())
+        if features.empty:
+            continue
+        label = withdrawn_within(applicants.applications, features.index, snapshot, horizon_months)
+        opened = applicants.applications.set_index(KEY).reindex(features.index)
+        part = features.reset_index()
+        part[TIME] = snapshot
+        part[LABEL] = label
+        part[REVENUE] = expected_revenue_cny(opened)
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=[KEY, *FEATURES, TIME, LABEL, REVENUE])
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,280 @@
+"""The applicants' withdrawal model: trained out of time on past applications, compared with
+a rule ("any step overdue"), a logistic regression and, on the simulator, the oracle; tracked
+in MLflow and registered as `applicant-withdrawal`, promoted to champion when it is not worse
+than the current one on the same test rows.
+
+Snapshots are monthly; the last `test_snapshots` are the test window, the `validation_snapshots`
+before them (a horizon apart, so no label window reaches into the next part) stop the booster
+early and calibrate it, and the rest train it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from retention.applications.clocks import ServiceClocks
+from retention.applications.withdrawal import (
+    APPLICATION_HORIZON_MONTHS,
+    CATEGORICAL,
+    FEATURES,
+    KEY,
+    LABEL,
+    MONOTONE,
+    NUMERIC,
+    REVENUE,
+    TIME,
+    Applicants,
+    snapshot_dates,
+    training_rows,
+)
+from retention.model import registry
+from retention.model.artifact import Calibration, ChurnModel, category_levels, feature_matrix
+from retention.model.info import ModelInfo
+from retention.model.registry import WITHDRAWAL_EXPERIMENT, WITHDRAWAL_MODEL
+from retention.scoring.calendar import WorkingCalendar
+from retention.training import evaluate as ev
+from retention.training.baselines import as_object, logistic_regression
+from retention.training.config import LightGBMConfig
+from retention.training.fit import fit_booster
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Not worse than the champion: its test ROC AUC on the same rows, less this much.
+CHAMPION_ROC_AUC_TOLERANCE = 0.005
+
+
+class WithdrawalConfig(BaseModel):
+    """How the withdrawal model is trained (small data: a few thousand application-months)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    horizon_months: int = Field(default=APPLICATION_HORIZON_MONTHS, ge=1, le=12)
+    test_snapshots: int = Field(default=3, ge=1, le=24)
+    validation_snapshots: int = Field(default=3, ge=1, le=24)
+    capacity: int = Field(default=20, ge=1)  # applications the team can follow per month
+    lightgbm: LightGBMConfig = LightGBMConfig(
+        learning_rate=0.05,
+        num_leaves=7,
+        min_child_samples=20,
+        max_rounds=1000,
+        early_stopping_rounds=100,
+    )
+
+
+@dataclass(frozen=True)
+class WithdrawalResult:
+    run_id: str
+    version: str
+    promoted: bool
+    metrics: dict[str, dict[str, float]]  # scorer -> metrics on the test rows
+    rows: dict[str, int]  # part -> rows
+
+    def print(self, console: Console) -> None:
+        """The test metrics next to the baselines and the oracle, and what became of it."""
+        from rich.table import Table
+
+        names = {
+            "model": "模型 model",
+            "rule_any_step_overdue": "规则 rule: any step overdue",
+            "logistic_regression": "逻辑回归 logistic",
+            "oracle": "理论上限 oracle",
+        }
+        table = Table(
+            title=f"撤销风险模型测试期指标 / test metrics — {WITHDRAWAL_MODEL} v{self.version}"
+        )
+        columns = {"roc_auc": "AUC", "pr_auc": "PR AUC", "brier": "Brier", "base_rate": "rate"}
+        table.add_column("")
+        for header in columns.values():
+            table.add_column(header, justify="right")
+        for name, values in self.metrics.items():
+            cells = [f"{values[c]:.3f}" if c in values else "-" for c in columns]
+            table.add_row(names.get(name, name), *cells)
+        console.print(table)
+        gap = self.metrics["model"].get("roc_auc_gap_to_oracle")
+        if gap is not None:
+            console.print(f"与理论上限的 AUC 差距 / ROC AUC gap to the oracle: {gap:.3f}")
+        rows = ", ".join(f"{part} {count:,}" for part, count in self.rows.items())
+        console.print(f"样本 / rows: {rows}")
+        if self.promoted:
+            console.print(f"已设为当前模型 / now the champion: {WITHDRAWAL_MODEL} v{self.version}")
+        else:
+            console.print(
+                f"未替换当前模型（不如当前模型）/ not promoted: the champion ranks the same "
+                f"test rows better (v{self.version} is registered)"
+            )
+
+
+class NotEnoughApplications(ValueError):
+    """Too few snapshots or withdrawals to train and test out of time."""
+
+
+def split_rows(rows: pd.DataFrame, config: WithdrawalConfig) -> dict[str, pd.DataFrame]:
+    """train / validation / test by snapshot date, a horizon apart."""
+    snapshots = sorted(rows[TIME].unique())
+    gap = config.horizon_months
+    needed = config.test_snapshots + config.validation_snapshots + 2 * gap + 3
+    if len(snapshots) < needed:
+        raise NotEnoughApplications(
+            f"申请数据的月份不足 / {len(snapshots)} monthly snapshots with open applications; "
+            f"the time split needs at least {needed}"
+        )
+    test = snapshots[-config.test_snapshots :]
+    valid_end = len(snapshots) - config.test_snapshots - gap
+    valid = snapshots[valid_end - config.validation_snapshots : valid_end]
+    train = snapshots[: valid_end - config.validation_snapshots - gap]
+    parts = {
+        name: rows[rows[TIME].isin(when)].reset_index(drop=True)
+        for name, when in (("train", train), ("validation", valid), ("test", test))
+    }
+    for name, part in parts.items():
+        if part[LABEL].nunique() < 2:
+            raise NotEnoughApplications(
+                f"撤销样本不足 / the {name} snapshots have no withdrawal (or nothing else): "
+                "more months of applications are needed"
+            )
+    return parts
+
+
+def simulator_oracle(folder: Path | None) -> pd.DataFrame | None:
+    """The simulator's hidden withdrawal probabilities, when the folder has them."""
+    if folder is None:
+        return None
+    path = folder / "_truth" / "application_withdrawal.parquet"
+    if not path.exists():
+        return None
+    truth = pd.read_parquet(path, columns=[KEY, TIME, "probability"])
+    return truth.assign(**{TIME: pd.to_datetime(truth[TIME]).astype("datetime64[us]")})
+
+
+def fit_withdrawal(parts: dict[str, pd.DataFrame], config: WithdrawalConfig) -> ChurnModel:
+    """LightGBM stopped early on validation, calibrated (temperature) on validation."""
+    levels = category_levels(parts["train"], CATEGORICAL)
+    x = {p: feature_matrix(s, FEATURES, levels) for p, s in parts.items()}
+    y = {p: s[LABEL].to_numpy(dtype=int) for p, s in parts.items()}
+    monotone = [MONOTONE.get(name, 0) for name in FEATURES]
+    booster = fit_booster(
+        x["train"],
+        y["train"],
+        x["validation"],
+        y["validation"],
+        FEATURES,
+        CATEGORICAL,
+        monotone,
+        config.lightgbm,
+    )
+    raw = np.asarray(booster.predict(x["validation"], raw_score=True), dtype=float)
+    calibration = Calibration.fit(raw, y["validation"], "temperature")
+    return ChurnModel(booster, FEATURES, levels, calibration)
+
+
+def measure(
+    model: ChurnModel,
+    parts: dict[str, pd.DataFrame],
+    oracle: pd.DataFrame | None,
+    capacity: int,
+) -> dict[str, dict[str, float]]:
+    """The model, the rule, the logistic regression and the oracle on the same test rows."""
+    test = parts["test"]
+    label = test[LABEL].to_numpy(dtype=int)
+    when = test[TIME].to_numpy()
+    revenue = test[REVENUE].to_numpy(dtype=float)
+
+    def scored(score: np.ndarray, probabilistic: bool = True) -> dict[str, float]:
+        return ev.evaluate(label, score, when, revenue, capacity, probabilistic)
+
+    metrics = {"model": scored(model.predict_proba(test))}
+    rule = (test["steps_overdue"].to_numpy(dtype=float) > 0).astype(float)
+    metrics["rule_any_step_overdue"] = scored(rule, probabilistic=False)
+    lr = logistic_regression(NUMERIC, CATEGORICAL).fit(
+        as_object(parts["train"][FEATURES], CATEGORICAL), parts["train"][LABEL].to_numpy(int)
+    )
+    metrics["logistic_regression"] = scored(
+        lr.predict_proba(as_object(test[FEATURES], CATEGORICAL))[:, 1]
+    )
+    if oracle is not None:
+        truth = test[[KEY, TIME]].merge(oracle, on=[KEY, TIME], how="left")["probability"]
+        known = truth.notna().to_numpy()
+        if known.mean() > 0.9:
+            keep = np.flatnonzero(known)
+            metrics["oracle"] = ev.evaluate(
+                label[keep], truth.to_numpy(float)[keep], when[keep], revenue[keep], capacity
+            )
+            same = ev.evaluate(
+                label[keep], model.predict_proba(test.iloc[keep]), when[keep], revenue[keep],
+                capacity,
+            )  # fmt: skip
+            metrics["model"]["roc_auc_gap_to_oracle"] = (
+                metrics["oracle"]["roc_auc"] - same["roc_auc"]
+            )
+    return metrics
+
+
+def train_withdrawal(
+    applicants: Applicants,
+    clocks: ServiceClocks,
+    calendar: WorkingCalendar,
+    tracking_uri: str,
+    oracle: pd.DataFrame | None = None,
+    config: WithdrawalConfig | None = None,
+) -> WithdrawalResult:
+    """Build the rows, fit, measure, log to MLflow, register, and promote if not worse."""
+    config = config or WithdrawalConfig()
+    rows = training_rows(
+        applicants, clocks, calendar, snapshot_dates(applicants, config.horizon_months),
+        config.horizon_months,
+    )  # fmt: skip
+    parts = split_rows(rows, config)
+    experiment = registry.configure(tracking_uri, WITHDRAWAL_EXPERIMENT)
+    tags = {"model": WITHDRAWAL_MODEL}
+    with registry.start_run(experiment, "withdrawal", tags) as run_id:
+        registry.log_params(
+            {
+                "horizon_months": config.horizon_months,
+                **{f"lightgbm_{k}": v for k, v in config.lightgbm.model_dump().items()},
+                **{f"{part}_rows": len(frame) for part, frame in parts.items()},
+            }
+        )
+        model = fit_withdrawal(parts, config)
+        metrics = measure(model, parts, oracle, config.capacity)
+        for scorer, values in metrics.items():
+            registry.log_metrics({f"test_{scorer}_{k}": v for k, v in values.items()})
+        model.info = ModelInfo(
+            trained_at=pd.Timestamp.now().isoformat(timespec="seconds"),
+            run_id=run_id,
+            test_metrics=metrics["model"],
+            baselines={k: v for k, v in metrics.items() if k != "model"},
+            description={"horizon_months": str(config.horizon_months)},
+        )
+        version = registry.register(
+            model,
+            parts["test"],
+            {"test_roc_auc": f"{metrics['model']['roc_auc']:.4f}"},
+            name=WITHDRAWAL_MODEL,
+        )
+    promoted = _promote_if_not_worse(version, model, parts["test"])
+    return WithdrawalResult(
+        run_id, version, promoted, metrics, {p: len(f) for p, f in parts.items()}
+    )
+
+
+def _promote_if_not_worse(version: str, model: ChurnModel, test: pd.DataFrame) -> bool:
+    """The champion alias moves to `version` unless the champion ranks these rows better."""
+    from sklearn.metrics import roc_auc_score
+
+    current = registry.champion_version(WITHDRAWAL_MODEL)
+    if current is not None:
+        champion = registry.load_version(current, WITHDRAWAL_MODEL)
+        label = test[LABEL].to_numpy(dtype=int)
+        theirs = roc_auc_score(label, champion.predict_proba(test))
+        ours = roc_auc_score(label, model.predict_proba(test))
+        if ours < theirs - CHAMPION_ROC_AUC_TOLERANCE:
+            return False
+    registry.set_champion(version, WITHDRAWAL_MODEL)
+    return True

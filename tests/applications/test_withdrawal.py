@@ -1,0 +1,148 @@
+"""The withdrawal model's rows: features known at the snapshot, labels in the horizon after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+
+from retention.applications.clocks import load_service_clocks
+from retention.applications.withdrawal import (
+    FEATURES,
+    Applicants,
+    features_at,
+    training_rows,
+    withdrawn_within,
+)
+from retention.scoring.calendar import WorkingCalendar
+
+Table = Callable[[list[dict[str, object]]], pd.DataFrame]
+AS_OF = dt.date(2025, 6, 2)  # a Monday
+
+
+@pytest.fixture(scope="module")
+def clocks():  # type: ignore[no-untyped-def]
+    return load_service_clocks()
+
+
+@pytest.fixture(scope="module")
+def calendar() -> WorkingCalendar:
+    return WorkingCalendar()
+
+
+def _applicants(applications_table: Table, steps_table: Table) -> Applicants:
+    applications = applications_table(
+        [
+            # accepted, contacted on time, the plan reply overdue and documents asked twice
+            {"application_id": "A1", "accepted_at": "2025-04-01 09:00"},
+            # accepted, contacted on time, its plan reply given in time
+            {"application_id": "A2", "accepted_at": "2025-04-01 09:00"},
+            # withdrawn after the snapshot
+            {
+                "application_id": "A3",
+                "accepted_at": "2025-05-06 10:00",
+                "status": "withdrawn",
+                "closed_at": "2025-07-15 10:00",
+            },
+        ]
+    )
+    steps = steps_table(
+        [
+            {
+                "application_id": "A1",
+                "step_code": "site_survey_contact",
+                "started_at": "2025-04-01 09:00",
+                "finished_at": "2025-04-02 10:00",
+                "document_requests": 1,
+            },
+            {
+                "application_id": "A1",
+                "step_code": "supply_plan_reply",
+                "started_at": "2025-04-01 09:00",
+                "document_requests": 2,
+            },
+            {
+                "application_id": "A2",
+                "step_code": "site_survey_contact",
+                "started_at": "2025-04-01 09:00",
+                "finished_at": "2025-04-02 10:00",
+                "document_requests": 1,
+            },
+            {
+                "application_id": "A2",
+                "step_code": "supply_plan_reply",
+                "started_at": "2025-04-01 09:00",
+                "finished_at": "2025-04-15 16:00",
+            },
+        ]
+    )
+    return Applicants(applications, steps, pd.Timestamp("2025-10-01"))
+
+
+def test_features_count_the_overdue_step_and_the_repeated_request(
+    applications_table: Table, steps_table: Table, clocks, calendar: WorkingCalendar
+) -> None:
+    # Given A1 whose plan reply (15 working days from 2025-04-01) is still not given in June
+    applicants = _applicants(applications_table, steps_table)
+
+    # When its features are built on 2025-06-02
+    features = features_at(applicants, clocks, calendar, AS_OF)
+
+    # Then A1 has one step overdue and one repeated request; A2 none; all three are open
+    assert list(features.columns) == FEATURES
+    assert set(features.index) == {"A1", "A2", "A3"}
+    assert features.loc["A1", "steps_overdue"] == 1
+    assert features.loc["A1", "repeated_document_requests"] == 1
+    assert features.loc["A2", "steps_overdue"] == 0
+    assert features.loc["A2", "steps_on_time"] == 2
+    assert features.loc["A1", "worst_overdue_working_days"] > 10
+    assert features.loc["A1", "working_days_in_hand"] > features.loc["A2", "working_days_in_hand"]
+
+
+def test_features_ignore_everything_that_happens_from_the_snapshot_on(
+    applications_table: Table, steps_table: Table, clocks, calendar: WorkingCalendar
+) -> None:
+    # Given the same applications, and a copy where A1's plan reply is given on the snapshot
+    # day and A3 withdraws that day
+    applicants = _applicants(applications_table, steps_table)
+    later = applicants.steps.copy()
+    plan_of_a1 = (later["application_id"] == "A1") & (later["step_code"] == "supply_plan_reply")
+    later.loc[plan_of_a1, "finished_at"] = pd.Timestamp(AS_OF)
+    apps = applicants.applications.copy()
+    apps.loc[apps["application_id"] == "A3", "closed_at"] = pd.Timestamp(AS_OF)
+    changed = Applicants(apps, later, applicants.data_end)
+
+    # When features are built at the snapshot from both
+    before = features_at(applicants, clocks, calendar, AS_OF)
+    after = features_at(changed, clocks, calendar, AS_OF)
+
+    # Then they are the same: only what happened strictly before it is known
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_the_label_is_a_withdrawal_in_the_horizon_after_the_snapshot(
+    applications_table: Table, steps_table: Table
+) -> None:
+    applicants = _applicants(applications_table, steps_table)
+    ids = pd.Index(["A1", "A2", "A3"])
+    snapshot = pd.Timestamp(AS_OF)
+
+    assert list(withdrawn_within(applicants.applications, ids, snapshot, 3)) == [0, 0, 1]
+    assert list(withdrawn_within(applicants.applications, ids, snapshot, 1)) == [0, 0, 0]
+
+
+def test_training_rows_stack_every_open_application_of_every_snapshot(
+    applications_table: Table, steps_table: Table, clocks, calendar: WorkingCalendar
+) -> None:
+    applicants = _applicants(applications_table, steps_table)
+    snapshots = [pd.Timestamp("2025-05-01"), pd.Timestamp("2025-06-01")]
+
+    rows = training_rows(applicants, clocks, calendar, snapshots, horizon_months=3)
+
+    # A3 was accepted on May 6: open only at the June snapshot; it withdrew on July 15
+    assert len(rows) == 5
+    june = rows[rows["snapshot_date"] == snapshots[1]].set_index("application_id")
+    assert june.loc["A3", "withdrawn"] == 1
+    assert (rows["revenue_at_stake_cny"] > 0).all()

@@ -1,0 +1,148 @@
+"""Training the applicants' withdrawal model on the simulated portfolio: tracked, compared with
+its baselines and the oracle, registered and promoted by alias."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from retention.applications.clocks import load_service_clocks
+from retention.applications.withdrawal import MONOTONE, applicants_of
+from retention.cli import app
+from retention.data.loading import load_dataset
+from retention.model import registry
+from retention.scoring.calendar import WorkingCalendar
+from retention.training.withdrawal import (
+    WITHDRAWAL_MODEL,
+    WithdrawalConfig,
+    simulator_oracle,
+    split_rows,
+    train_withdrawal,
+)
+
+
+@pytest.fixture(scope="module")
+def trained_withdrawal(simulated_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    uri = f"sqlite:///{tmp_path_factory.mktemp('withdrawal')}/mlflow.db"
+    applicants = applicants_of(load_dataset(simulated_dir))
+    result = train_withdrawal(
+        applicants,
+        load_service_clocks(),
+        WorkingCalendar(),
+        uri,
+        oracle=simulator_oracle(simulated_dir),
+    )
+    return result, uri, applicants
+
+
+def test_a_run_is_measured_against_the_rule_the_logistic_regression_and_the_oracle(
+    trained_withdrawal,  # type: ignore[no-untyped-def]
+) -> None:
+    result, _uri, _ = trained_withdrawal
+    assert set(result.metrics) == {
+        "model",
+        "rule_any_step_overdue",
+        "logistic_regression",
+        "oracle",
+    }
+    for metrics in result.metrics.values():
+        assert 0 <= metrics["roc_auc"] <= 1
+    assert 0 < result.metrics["model"]["mean_prediction"] < 1
+    assert min(result.rows.values()) > 0
+
+
+def test_the_first_model_becomes_champion_and_is_served_by_alias(trained_withdrawal) -> None:  # type: ignore[no-untyped-def]
+    result, uri, _ = trained_withdrawal
+    registry.configure(uri)
+    assert result.promoted
+    assert registry.champion_version(WITHDRAWAL_MODEL) == result.version
+    # the churn model's registry entry is untouched
+    assert registry.champion_version() is None
+    loaded = mlflow.pyfunc.load_model(f"models:/{WITHDRAWAL_MODEL}@champion")
+    assert loaded.metadata.run_id == result.run_id
+
+
+def test_more_overdue_steps_never_lower_the_risk(trained_withdrawal) -> None:  # type: ignore[no-untyped-def]
+    # Given the champion and the test rows
+    result, uri, applicants = trained_withdrawal
+    registry.configure(uri)
+    model = registry.load_version(result.version, WITHDRAWAL_MODEL)
+    from retention.applications.withdrawal import snapshot_dates, training_rows
+
+    rows = training_rows(
+        applicants, load_service_clocks(), WorkingCalendar(), snapshot_dates(applicants, 3)
+    )
+    test = split_rows(rows, WithdrawalConfig())["test"]
+
+    # When every constrained sign of trouble grows by one
+    worse = test.copy()
+    for name in MONOTONE:
+        worse[name] = worse[name] + 1
+
+    # Then no application's risk falls
+    assert (model.predict_proba(worse) >= model.predict_proba(test) - 1e-12).all()
+    assert np.isfinite(model.predict_proba(test)).all()
+
+
+def test_the_command_trains_and_prints_the_comparison(
+    simulated_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    result = CliRunner().invoke(app, ["train-withdrawal", str(simulated_dir)])
+    assert result.exit_code == 0, result.output
+    assert "any step overdue" in result.output
+    assert "oracle" in result.output
+
+
+def test_the_command_refuses_a_dataset_without_applications(
+    simulated_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    folder = tmp_path / "no_applications"
+    shutil.copytree(simulated_dir, folder)
+    for name in ("applications", "application_steps"):
+        (folder / f"{name}.parquet").unlink()
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    result = CliRunner().invoke(app, ["train-withdrawal", str(folder)])
+    assert result.exit_code == 1
+    assert "no applications table" in result.output
+
+
+def test_with_the_model_the_watch_run_ranks_by_money_at_stake(trained_withdrawal) -> None:  # type: ignore[no-untyped-def]
+    # Given the champion withdrawal model
+    from retention.applications.job import build_watch_run
+    from retention.scoring.playbook import load_playbook
+
+    result, uri, applicants = trained_withdrawal
+    registry.configure(uri)
+    model = registry.load_version(result.version, WITHDRAWAL_MODEL)
+    as_of = (applicants.data_end - pd.DateOffset(months=2)).date()
+
+    # When the watch job runs with it
+    run = build_watch_run(
+        applicants,
+        load_service_clocks(),
+        WorkingCalendar(),
+        load_playbook(),
+        as_of,
+        model=model,
+        model_version=result.version,
+    )
+
+    # Then every open application has a probability, money at stake = probability x revenue,
+    # and within the applications without an overdue step the money at stake never rises
+    listed = run.applications
+    assert run.model_version == result.version
+    assert listed["withdrawal_probability"].between(0, 1).all()
+    np.testing.assert_allclose(
+        listed["money_at_stake_cny"],
+        listed["withdrawal_probability"] * listed["revenue_at_stake_cny"],
+    )
+    clean = listed[listed["steps_overdue"] == 0]["money_at_stake_cny"].to_numpy()
+    assert (np.diff(clean) <= 1e-9).all()
