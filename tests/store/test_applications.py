@@ -329,3 +329,38 @@ def test_the_follow_ups_list_finds_an_applications_and_can_leave_them_out(
     assert [f["id"] for f in found] == [of_application["id"]]
     accounts, total = list_follow_ups(engine, today, accounts_only=True)
     assert [f["id"] for f in accounts] == [of_account["id"]] and total == 1
+
+
+def test_the_watch_jobs_run_of_a_simulated_portfolio_reads_back_whole(
+    engine: Engine, simulation
+) -> None:  # type: ignore[no-untyped-def]
+    from retention.applications.clocks import load_service_clocks
+    from retention.applications.job import build_watch_run
+    from retention.applications.withdrawal import Applicants
+    from retention.scoring.calendar import WorkingCalendar
+    from retention.scoring.playbook import load_playbook
+
+    # Given the job's run six months before the end of the simulated extract
+    tables = simulation.tables
+    applicants = Applicants(
+        tables["applications"], tables["application_steps"], simulation.config.extract_date
+    )
+    as_of = (applicants.data_end - pd.DateOffset(months=6)).date()
+    run = build_watch_run(
+        applicants, load_service_clocks(), WorkingCalendar(), load_playbook(), as_of
+    )
+    # When it is written and read back
+    run_id = write_watch_run(engine, run)
+    rows, total = list_applications(engine, run_id, ApplicationFilters(), limit=500)
+    # Then every application, clock, action and KPI row is there as the job made it
+    assert total == len(run.applications) and _ids(rows) == list(run.applications["application_id"])
+    first = run.applications.iloc[0]
+    row, clocks, actions = application_detail(engine, run_id, first["application_id"])  # type: ignore[misc]
+    assert row["accepted_at"] == first["accepted_at"].to_pydatetime()
+    expected = run.clocks[run.clocks["application_id"] == first["application_id"]]
+    assert len(clocks) == len(expected)
+    assert {(c["step_code"], c["state"], c["due_date"]) for c in clocks} == {
+        (r.step_code, r.state, r.due_date.date()) for r in expected.itertuples()
+    }
+    assert len(actions) == (run.actions["application_id"] == first["application_id"]).sum()
+    assert len(run_kpis(engine, run_id)) == len(run.kpis)
