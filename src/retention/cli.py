@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from retention.data.dataset import Dataset
+    from retention.records.applications import WatchRun
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -376,17 +377,7 @@ def applications(
         raise typer.Exit(1) from err
     print_summary(console, run.applications, setup.clocks, as_of, rows)
     if store:
-        from retention.store.applications import write_watch_run
-        from retention.store.database import StoreError, open_store
-
-        try:
-            run_id = write_watch_run(open_store(Settings().store_url), run)
-        except StoreError as err:
-            err_console.print(f"[red]{err}[/red]")
-            raise typer.Exit(1) from err
-        console.print(
-            f"已保存 / stored as watch run {run_id}: the API and the 业扩报装 page show it"
-        )
+        _store_watch_run(run)
     if out is not None:
         _write_or_exit(
             lambda: write_watch_list(run.clocks, setup.clocks, setup.playbook.roles, out), out
@@ -398,6 +389,19 @@ def applications(
         print_kpis(console, run.kpis, *period)
         _write_or_exit(lambda: write_kpis(run.kpis, setup.clocks, kpis_out), kpis_out)
         console.print(f"{len(run.kpis):,} 行考核指标 / KPI rows -> {kpis_out}")
+
+
+def _store_watch_run(run: WatchRun) -> None:
+    """Keep a watch run in the store: the API and the 业扩报装 page show the latest."""
+    from retention.store.applications import write_watch_run
+    from retention.store.database import StoreError, open_store
+
+    try:
+        run_id = write_watch_run(open_store(Settings().store_url), run)
+    except StoreError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    console.print(f"已保存 / stored as watch run {run_id}: the API and the 业扩报装 page show it")
 
 
 def _write_or_exit(write: Callable[[], object], out: Path) -> None:
