@@ -323,7 +323,7 @@ def applications(
         str | None,
         typer.Option(
             help="Watch date YYYY-MM-DD: only what happened before it is known "
-            "(default: today in Beijing)."
+            "(default: today in Beijing, or the data's end if earlier)."
         ),
     ] = None,
     out: Annotated[
@@ -355,15 +355,15 @@ def applications(
     from retention.applications.export import SUFFIXES, print_summary, write_watch_list
     from retention.applications.job import run_watch, watch_setup
     from retention.applications.withdrawal import NoApplications
-    from retention.data.local_time import local_today
     from retention.settings import ConfigFileError
 
     if out is not None and out.suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"{out} must end in .csv or .xlsx", param_hint="--out")
     if kpis_out is not None and kpis_out.suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"{kpis_out} must end in .csv or .xlsx", param_hint="--kpis-out")
-    as_of = _date(date, "--date").date() if date else local_today()
-    period = _kpi_period(as_of, period_start, period_end)
+    given = _date(date, "--date").date() if date else None
+    if given is not None:  # a wrong period is refused before anything is read
+        _kpi_period(given, period_start, period_end)
     try:
         setup = watch_setup(Settings())
     except ConfigFileError as err:
@@ -371,6 +371,8 @@ def applications(
         raise typer.Exit(1) from err
     dataset = _load(folder, encoding)
     try:
+        as_of = given or _watch_date(dataset)
+        period = _kpi_period(as_of, period_start, period_end)
         run = run_watch(setup, dataset, as_of, period)
     except NoApplications as err:
         err_console.print(f"[red]{err}[/red]")
@@ -389,6 +391,21 @@ def applications(
         print_kpis(console, run.kpis, *period)
         _write_or_exit(lambda: write_kpis(run.kpis, setup.clocks, kpis_out), kpis_out)
         console.print(f"{len(run.kpis):,} 行考核指标 / KPI rows -> {kpis_out}")
+
+
+def _watch_date(dataset: Dataset) -> datetime.date:
+    """Today in Beijing, or the data's end when the extract is older: after it, every clock
+    still running in the extract would count on as if nothing had happened since."""
+    from retention.applications.withdrawal import applicants_of
+    from retention.data.local_time import local_today
+
+    today, end = local_today(), applicants_of(dataset).data_end.date()
+    if end < today:
+        console.print(
+            f"评估日期 / watch date: {end}（数据截止日 / the data's end; --date to choose）"
+        )
+        return end
+    return today
 
 
 def _store_watch_run(run: WatchRun) -> None:

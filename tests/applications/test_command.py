@@ -130,3 +130,14 @@ def test_an_output_that_is_neither_csv_nor_xlsx_is_refused_before_reading(
 ) -> None:
     result = runner.invoke(app, ["applications", "data", "--out", str(tmp_path / "w.json")])
     assert result.exit_code == 2 and "--out" in result.output
+
+
+def test_without_a_date_an_old_extract_is_watched_at_its_end(loaded: SimpleNamespace) -> None:
+    # Given an extract whose months end in March 2026 (its data end: 2026-04-01), before today
+    # When the command runs without --date
+    result = runner.invoke(app, ["applications", "data", "--no-store"])
+
+    # Then it watches at the data's end, says so, and counts no clock on past it
+    assert result.exit_code == 0, result.output
+    assert "2026-04-01" in result.output
+    assert "the data's end" in result.output
