@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 from rich.console import Console
 from sqlalchemy import Engine
 
@@ -43,6 +42,7 @@ from retention.model.registry import (
     TEST_ROWS_ARTIFACT,
     configure,
     load_version,
+    log_to_run,
     logged_artifacts,
     run_rows,
     training_run,
@@ -369,13 +369,11 @@ def run_monitoring(
             compared, absent, drift, segments, definition, matured, realised, test_auc,
             reasons, reports, settings, now,
         )  # fmt: skip
-        client = MlflowClient()
-        for path in reports.values():
-            client.log_artifact(summary.mlflow_run_id, str(path), f"monitoring/{stem}")
-        client.log_dict(
+        log_to_run(
             summary.mlflow_run_id,
-            summary.model_dump(mode="json"),
-            f"monitoring/{stem}/summary.json",
+            f"monitoring/{stem}",
+            files=reports.values(),
+            documents={"summary.json": summary.model_dump(mode="json")},
         )
         report_id = save_report(engine, batch.id, batch.model_version, summary)
     except BaseException:
