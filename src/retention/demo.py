@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from retention.settings import Settings
 
 if TYPE_CHECKING:
+    from retention.data.dataset import Dataset
     from retention.store.batches import BatchInfo
 
 
@@ -24,15 +25,17 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     portfolio into the store, export the list (CSV and Excel) and write its drift report;
     train the applicants' withdrawal model and store the watch run of their applications; then
     serve the API on 127.0.0.1 with a fresh admin key (until Ctrl-C)."""
+    from retention.data.loading import load_dataset
     from retention.store.database import open_store
 
     folder = settings.dataset_dir
     _dataset(settings, console, folder)
     _train_and_promote(settings, console, folder)
     engine = open_store(settings.store_url)
-    batch, exports = _score_and_export(settings, console, folder, engine)
+    dataset = load_dataset(folder)  # validated above; loaded once for scoring and applicants
+    batch, exports = _score_and_export(settings, console, dataset, engine)
     reports = _monitor(settings, console, folder, batch)
-    exports += _applicants(settings, console, folder, engine)
+    exports += _applicants(settings, console, dataset, engine)
     _summary(settings, console, folder, exports + reports)
     if serve:
         _serve(settings, console, engine, port)
@@ -85,17 +88,16 @@ def _train_and_promote(settings: Settings, console: Console, folder: Path) -> No
 
 
 def _score_and_export(
-    settings: Settings, console: Console, folder: Path, engine: Engine
+    settings: Settings, console: Console, dataset: Dataset, engine: Engine
 ) -> tuple[BatchInfo, list[Path]]:
     """Steps 5-6: the portfolio scored into the store; the list as a workbook and a CSV."""
-    from retention.data.loading import load_dataset
     from retention.scoring.export import default_name, write_export
     from retention.scoring.job import run_scoring
     from retention.store.batches import load_batch
 
     console.rule("5. 评分 / score the portfolio into the store")
     with console.status("评分中 / scoring ..."):
-        run = run_scoring(settings, load_dataset(folder), engine)
+        run = run_scoring(settings, dataset, engine)
     run.print(console)
     console.rule("6. 导出 / export the scored list")
     stored = load_batch(engine, run.batch.id)
@@ -125,14 +127,15 @@ def _monitor(settings: Settings, console: Console, folder: Path, batch: BatchInf
     return sorted(settings.reports_dir.glob(f"{batch.label}-*.html"))
 
 
-def _applicants(settings: Settings, console: Console, folder: Path, engine: Engine) -> list[Path]:
+def _applicants(
+    settings: Settings, console: Console, dataset: Dataset, engine: Engine
+) -> list[Path]:
     """Step 8: the connection applicants (业扩报装), when the dataset has them: the withdrawal
     model trained and promoted by its gate, then the watch run at the data's end stored and
     its watch list written."""
     from retention.applications.export import write_watch_list
     from retention.applications.job import run_watch, watch_setup
     from retention.applications.withdrawal import applicants_of
-    from retention.data.loading import load_dataset
     from retention.data.local_time import local_today
     from retention.store.applications import write_watch_run
     from retention.training.withdrawal import (
@@ -141,7 +144,6 @@ def _applicants(settings: Settings, console: Console, folder: Path, engine: Engi
         train_withdrawal,
     )
 
-    dataset = load_dataset(folder)
     if dataset.applications is None:
         return []
     console.rule("8. 业扩报装 / connection applicants: withdrawal model and watch list")
@@ -154,7 +156,7 @@ def _applicants(settings: Settings, console: Console, folder: Path, engine: Engi
                 setup.clocks,
                 setup.calendar,
                 settings.tracking_uri,
-                oracle=simulator_oracle(folder),
+                oracle=simulator_oracle(dataset.folder),
             )
         trained.print(console)
         setup = watch_setup(settings)  # the champion, if the gate let the new model in

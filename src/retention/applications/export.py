@@ -19,15 +19,14 @@ from rich.table import Column, Table
 
 from retention.applications.clocks import ServiceClocks
 from retention.applications.watch import STATE_LABELS
+from retention.data.contract import APPLICATION_CHANNELS, VALUE_LABELS_ZH
 from retention.data.writing import staged
 from retention.scoring.export import inert
 from retention.scoring.playbook import Role
 
 SUFFIXES = (".csv", ".xlsx")
 CHANNEL_LABELS: dict[str, tuple[str, str]] = {
-    "online_app": ("网上国网", "online app"),
-    "service_hall": ("营业厅", "service hall"),
-    "account_manager": ("客户经理", "account manager"),
+    code: (VALUE_LABELS_ZH[code], code.replace("_", " ")) for code in APPLICATION_CHANNELS
 }
 # column of the watch list: its header, Chinese first with English beside
 WATCH_HEADERS: dict[str, str] = {

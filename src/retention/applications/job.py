@@ -100,7 +100,9 @@ def build_watch_run(
     watch = watch_list(applications, steps, clocks, calendar, as_of)
     summary = application_summary(applications, steps, watch, calendar, as_of)
     opened = open_applications(applications, as_of).set_index(KEY).reindex(summary[KEY])
-    probability = _withdrawal_probability(applicants, clocks, calendar, as_of, model, summary)
+    probability = _withdrawal_probability(
+        applicants, clocks, calendar, as_of, model, summary, watch
+    )
     revenue = expected_revenue_cny(opened.reset_index())
     listed = summary.assign(
         application_type=opened["application_type"].to_numpy(),
@@ -121,7 +123,7 @@ def build_watch_run(
         applications=listed[APPLICATION_COLUMNS],
         clocks=watch[CLOCK_COLUMNS],
         actions=_actions(listed, watch, playbook, calendar, as_of),
-        kpis=kpis(applications, steps, clocks, calendar, start, end, as_of),
+        kpis=kpis(applications, steps, clocks, calendar, start, end, as_of, watch),
     )
 
 
@@ -132,11 +134,12 @@ def _withdrawal_probability(
     as_of: dt.date,
     model: ChurnModel | None,
     summary: pd.DataFrame,
+    watch: pd.DataFrame,
 ) -> np.ndarray:
     """The model's probability for each summary row (NaN without a model)."""
     if model is None or summary.empty:
         return np.full(len(summary), np.nan)
-    features = features_at(applicants, clocks, calendar, as_of).reindex(summary[KEY])
+    features = features_at(applicants, clocks, calendar, as_of, watch).reindex(summary[KEY])
     return np.asarray(model.predict_proba(features), dtype=float)
 
 

@@ -40,9 +40,11 @@ def kpis(
     period_start: dt.date,
     period_end: dt.date,
     as_of: dt.date,
+    watch: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One KPI row (KPI_COLUMNS) per dimension and key: "overall" / "all" and every clocked
-    step always, then the units, owners, channels and voltages that have a figure."""
+    step always, then the units, owners, channels and voltages that have a figure; `watch`:
+    the watch list at `as_of` when the caller has it already."""
     start, end = pd.Timestamp(period_start), pd.Timestamp(period_end)
     in_period = (applications["closed_at"] >= start) & (applications["closed_at"] < end)
     archived = applications[in_period & (applications["status"] == "connected")]
@@ -50,7 +52,7 @@ def kpis(
     judged = closed_clocks(archived, steps, clocks, calendar)
     judged = judged.assign(met=judged["state"] == "on_time")
     days = _days_to_energise(archived, steps, calendar)
-    watched = watch_list(applications, steps, clocks, calendar, as_of)
+    watched = watch_list(applications, steps, clocks, calendar, as_of) if watch is None else watch
     opened = open_applications(applications, as_of)["application_id"]
     facts = _application_facts(archived, withdrawn, opened, judged, days, watched)
     keyed = _keys(applications.set_index("application_id").loc[facts.index])

@@ -125,11 +125,17 @@ def applicants_of(dataset: Dataset) -> Applicants:
 
 
 def features_at(
-    applicants: Applicants, clocks: ServiceClocks, calendar: WorkingCalendar, as_of: dt.date
+    applicants: Applicants,
+    clocks: ServiceClocks,
+    calendar: WorkingCalendar,
+    as_of: dt.date,
+    watch: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per application open at `as_of`, indexed by application_id, FEATURES only."""
+    """One row per application open at `as_of`, indexed by application_id, FEATURES only;
+    `watch`: the watch list at `as_of` when the caller has it already."""
     opened = open_applications(applicants.applications, as_of)
-    watch = watch_list(opened, applicants.steps, clocks, calendar, as_of)
+    if watch is None:
+        watch = watch_list(opened, applicants.steps, clocks, calendar, as_of)
     known = known_steps(applicants.steps, as_of)
     known = known[known[KEY].isin(opened[KEY])]
     ids = pd.Index(opened[KEY], name=KEY)

@@ -33,6 +33,7 @@ from retention.applications.withdrawal import (
     snapshot_dates,
     training_rows,
 )
+from retention.data.simulator import TRUTH_DIR
 from retention.model import registry
 from retention.model.artifact import Calibration, ChurnModel, category_levels, feature_matrix
 from retention.model.info import ModelInfo
@@ -146,7 +147,7 @@ def simulator_oracle(folder: Path | None) -> pd.DataFrame | None:
     """The simulator's hidden withdrawal probabilities, when the folder has them."""
     if folder is None:
         return None
-    path = folder / "_truth" / "application_withdrawal.parquet"
+    path = folder / TRUTH_DIR / "application_withdrawal.parquet"
     if not path.exists():
         return None
     truth = pd.read_parquet(path, columns=[KEY, TIME, "probability"])

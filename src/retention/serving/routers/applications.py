@@ -12,13 +12,13 @@ from sqlalchemy import Connection, Engine
 
 from retention.serving.deps import (
     AUTH_ERRORS,
-    BODY_ERRORS,
     KeyFirstRoute,
     Logger,
     Reader,
     Store,
     json_response,
 )
+from retention.serving.routers.follow_ups import CREATED_RESPONSES, logged_once
 from retention.serving.schemas import (
     ApplicationDetail,
     ApplicationFollowUpIn,
@@ -39,11 +39,9 @@ from retention.store.applications import (
     run_kpis,
 )
 from retention.store.follow_ups import (
-    IdempotencyConflict,
     NewFollowUp,
     application_follow_ups,
     create_follow_up,
-    stored_reply,
 )
 
 router = APIRouter(
@@ -223,24 +221,7 @@ def get_application(application_id: ApplicationId, engine: Store, _: Reader) -> 
     response_model=FollowUp,
     status_code=status.HTTP_201_CREATED,
     summary="Log what was done for an application (retries with one Idempotency-Key store once)",
-    responses={
-        **BODY_ERRORS,
-        404: {"model": Error},
-        409: {"model": Error},
-        201: {
-            "links": {
-                "record_the_outcome": {
-                    "operationId": "patch_follow_up",
-                    "parameters": {"follow_up_id": "$response.body#/id"},
-                    "description": "record the contact time, outcome or a note of it",
-                },
-                "its_history": {
-                    "operationId": "get_follow_up_changes",
-                    "parameters": {"follow_up_id": "$response.body#/id"},
-                },
-            }
-        },
-    },
+    responses=CREATED_RESPONSES,
 )
 def post_application_follow_up(
     application_id: ApplicationId,
@@ -253,25 +234,11 @@ def post_application_follow_up(
     ] = None,
 ) -> FollowUp:
     item = NewFollowUp(customer_id=None, application_id=application_id, **body.model_dump())
-    try:
-        # a retry is answered as before, whatever run has landed since
-        row = (
-            None
-            if idempotency_key is None
-            else stored_reply(engine, item, caller.key_id, idempotency_key)
-        )
-        replayed = row is not None
-        if row is None:
-            run = latest_run(engine)
-            if application_detail(engine, run.id, application_id) is None:
-                raise not_in_run(application_id, run)
-            row, replayed = create_follow_up(
-                engine, item, None, caller.key_id, idempotency_key, run_id=run.id
-            )
-    except IdempotencyConflict as err:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=("idempotency_conflict", str(err))
-        ) from err
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return FollowUp.model_validate(row)
+
+    def create() -> tuple[dict[str, Any], bool]:
+        run = latest_run(engine)
+        if application_detail(engine, run.id, application_id) is None:
+            raise not_in_run(application_id, run)
+        return create_follow_up(engine, item, None, caller.key_id, idempotency_key, run_id=run.id)
+
+    return logged_once(engine, item, caller.key_id, idempotency_key, response, create)

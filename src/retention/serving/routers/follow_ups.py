@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from sqlalchemy import Engine
 
 from retention.data.local_time import local_today
 from retention.serving.deps import AUTH_ERRORS, BODY_ERRORS, KeyFirstRoute, Logger, Reader, Store
@@ -37,29 +39,60 @@ router = APIRouter(
 )
 
 
+# What a POST of a follow-up (an account's or an application's) can answer, and where next.
+CREATED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **BODY_ERRORS,
+    404: {"model": Error},
+    409: {"model": Error},
+    201: {
+        "links": {
+            "record_the_outcome": {
+                "operationId": "patch_follow_up",
+                "parameters": {"follow_up_id": "$response.body#/id"},
+                "description": "record the contact time, outcome or a note of it",
+            },
+            "its_history": {
+                "operationId": "get_follow_up_changes",
+                "parameters": {"follow_up_id": "$response.body#/id"},
+            },
+        }
+    },
+}
+
+
+def logged_once(
+    engine: Engine,
+    item: NewFollowUp,
+    key_id: int,
+    idempotency_key: str | None,
+    response: Response,
+    create: Callable[[], tuple[dict[str, Any], bool]],
+) -> FollowUp:
+    """A follow-up stored once per Idempotency-Key: a retry is answered as before, whatever
+    batch or watch run has landed since; the same key with another body is a 409. `create`
+    checks the follow-up's account or application and stores it."""
+    try:
+        row = (
+            None if idempotency_key is None else stored_reply(engine, item, key_id, idempotency_key)
+        )
+        replayed = row is not None
+        if row is None:
+            row, replayed = create()
+    except IdempotencyConflict as err:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=("idempotency_conflict", str(err))
+        ) from err
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return FollowUp.model_validate(row)
+
+
 @router.post(
     "/accounts/{customer_id}/follow-ups",
     response_model=FollowUp,
     status_code=status.HTTP_201_CREATED,
     summary="Log what was done for an account (retries with one Idempotency-Key store once)",
-    responses={
-        **BODY_ERRORS,
-        404: {"model": Error},
-        409: {"model": Error},
-        201: {
-            "links": {
-                "record_the_outcome": {
-                    "operationId": "patch_follow_up",
-                    "parameters": {"follow_up_id": "$response.body#/id"},
-                    "description": "record the contact time, outcome or a note of it",
-                },
-                "its_history": {
-                    "operationId": "get_follow_up_changes",
-                    "parameters": {"follow_up_id": "$response.body#/id"},
-                },
-            }
-        },
-    },
+    responses=CREATED_RESPONSES,
 )
 def post_follow_up(
     customer_id: CustomerId,
@@ -72,32 +105,20 @@ def post_follow_up(
     ] = None,
 ) -> FollowUp:
     item = NewFollowUp(customer_id=customer_id, **body.model_dump())
-    try:
-        # a retry is answered as before, whatever batch has landed since
-        row = (
-            None
-            if idempotency_key is None
-            else stored_reply(engine, item, caller.key_id, idempotency_key)
-        )
-        replayed = row is not None
-        if row is None:
-            batch = latest_batch(engine)
-            if account_risk(engine, batch.id, customer_id) is None:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND,
-                    detail=(
-                        "not_found",
-                        f"customer {customer_id} is not in the latest batch ({batch.id})",
-                    ),
-                )
-            row, replayed = create_follow_up(engine, item, batch.id, caller.key_id, idempotency_key)
-    except IdempotencyConflict as err:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=("idempotency_conflict", str(err))
-        ) from err
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return FollowUp.model_validate(row)
+
+    def create() -> tuple[dict[str, Any], bool]:
+        batch = latest_batch(engine)
+        if account_risk(engine, batch.id, customer_id) is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail=(
+                    "not_found",
+                    f"customer {customer_id} is not in the latest batch ({batch.id})",
+                ),
+            )
+        return create_follow_up(engine, item, batch.id, caller.key_id, idempotency_key)
+
+    return logged_once(engine, item, caller.key_id, idempotency_key, response, create)
 
 
 @router.patch(
