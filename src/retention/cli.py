@@ -610,18 +610,34 @@ def simulate(
             "(repeatable)."
         ),
     ] = None,
+    variant: Annotated[
+        str,
+        typer.Option(
+            help="The hidden churn process: base, weak-signal, short-lead, no-lead, low-churn "
+            "or high-churn (docs/simulator.md)."
+        ),
+    ] = "base",
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
-    from retention.data.simulator import SimulationConfig, simulate_to_folder
+    from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
     from retention.data.simulator.scenarios import Scenario
 
+    try:
+        variants.get(variant)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--variant") from err
     try:
         shifts = tuple(Scenario.parse(text) for text in scenario or [])
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario") from err
     try:
         config = SimulationConfig(
-            accounts=accounts, months=months, start=start, seed=seed, scenarios=shifts
+            accounts=accounts,
+            months=months,
+            start=start,
+            seed=seed,
+            scenarios=shifts,
+            variant=variant,
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err

@@ -22,6 +22,7 @@ from retention.data.simulator import (
     summarise,
 )
 from retention.data.simulator.portfolio import draw_portfolio
+from retention.data.simulator.variants import VARIANTS
 
 
 def test_output_passes_the_contract(simulation: SimulationResult, simulated_dir: Path) -> None:
@@ -239,7 +240,7 @@ def test_a_portfolio_too_small_for_any_work_order_still_simulates() -> None:
 
 
 @settings(
-    max_examples=12,
+    max_examples=18,
     deadline=None,
     derandomize=True,  # the same cases on every run: a failure is reproducible, CI is steady
     suppress_health_check=[HealthCheck.too_slow],
@@ -250,14 +251,18 @@ def test_a_portfolio_too_small_for_any_work_order_still_simulates() -> None:
     months=st.integers(13, 30),
     start_year=st.integers(1971, 2097),
     start_month=st.integers(1, 12),
+    variant=st.sampled_from(list(VARIANTS)),
 )
 def test_every_simulated_dataset_passes_the_contract(
-    seed: int, accounts: int, months: int, start_year: int, start_month: int
+    seed: int, accounts: int, months: int, start_year: int, start_month: int, variant: str
 ) -> None:
-    """Any seed, size and start the simulator accepts gives a dataset its contract accepts."""
+    """Any seed, size, start and variant the simulator accepts gives a dataset its contract
+    accepts."""
     start = f"{start_year}-{start_month:02d}"
     try:
-        config = SimulationConfig(accounts=accounts, months=months, start=start, seed=seed)
+        config = SimulationConfig(
+            accounts=accounts, months=months, start=start, seed=seed, variant=variant
+        )
     except ValueError:  # a start too close to 2100 for these months: refused, nothing written
         extract = pd.Timestamp(start) + pd.DateOffset(months=months)
         assert extract > pd.Timestamp(f"{LATEST.year}-12-01")

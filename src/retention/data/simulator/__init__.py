@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.contract import LATEST, MARKET_MODES
-from retention.data.simulator import applicants, engine, process
+from retention.data.simulator import applicants, engine, process, variants
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
@@ -64,8 +64,10 @@ class SimulationConfig:
     burn_in_months: int = 12
     new_account_share: float = 0.08
     scenarios: tuple[Scenario, ...] = ()  # shifts from a given month (scenarios.py)
+    variant: str = "base"  # the hidden process's mechanism (variants.py)
 
     def __post_init__(self) -> None:
+        variants.get(self.variant)  # a ValueError names the choices
         if self.accounts < 10:
             raise ValueError("accounts must be at least 10")
         if not 13 <= self.months <= 240:
@@ -122,6 +124,9 @@ class SimulationSummary:
         last = c.start_month + c.months - 1
         table.add_row("月份 / months", f"{c.months} ({c.start} .. {last})")
         table.add_row("随机种子 / seed", str(c.seed))
+        if c.variant != variants.BASE.name:
+            v = variants.get(c.variant)
+            table.add_row("流失机制 / variant", f"{v.name}: {v.zh} / {v.en}")
         for name, count in self.rows.items():
             table.add_row(f"行数 / rows: {name}", f"{count:,}")
         names = {"closure": "销户", "capacity_loss": "减容/暂停", "volume_loss": "电量流失"}
@@ -141,6 +146,7 @@ class SimulationSummary:
 def simulate(config: SimulationConfig, on_month: object = None) -> SimulationResult:
     """Run the simulator in memory."""
     portfolio, outcome = _run_engine(config, on_month)
+    sudden = variants.sudden_accounts(variants.get(config.variant), config.accounts, config.seed)
     tables, applicant_truth = _tables(config, portfolio, outcome)
     truth = {
         "churn_events": _events(portfolio, outcome),
@@ -148,7 +154,7 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
         "accounts": pd.DataFrame(
             {
                 "customer_id": pd.array(portfolio.customer_id, dtype="str"),
-                "driver": np.array(DRIVERS)[portfolio.driver],
+                "driver": np.where(sudden, "sudden", np.array(DRIVERS)[portfolio.driver]),
                 "visibility": portfolio.visibility,
                 "frailty": portfolio.frailty,
             }
@@ -161,11 +167,15 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
 def _run_engine(
     config: SimulationConfig, on_month: object = None
 ) -> tuple[engine.Portfolio, engine.Outcome]:
-    """The portfolio and the engine's months, from the seed's own stream."""
+    """The portfolio (as the variant shows it) and the engine's months, from the seed's own
+    stream."""
     rng = np.random.default_rng(config.seed)
-    portfolio = draw_portfolio(
+    variant = variants.get(config.variant)
+    drawn = draw_portfolio(
         config.accounts, config.start_month, config.months, config.new_account_share, rng
     )
+    sudden = variants.sudden_accounts(variant, config.accounts, config.seed)
+    portfolio = variants.portfolio(drawn, variant, sudden)
     outcome = engine.run(
         portfolio,
         config.start_month,
@@ -174,6 +184,8 @@ def _run_engine(
         rng,
         on_month=on_month if callable(on_month) else None,
         scenarios=config.scenarios,
+        variant=variant,
+        sudden=sudden,
     )
     return portfolio, outcome
 

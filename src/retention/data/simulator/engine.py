@@ -15,7 +15,7 @@ import numpy as np
 
 from retention.data.contract import CHANNELS as CONTRACT_CHANNELS
 from retention.data.contract import ORDER_TYPES, TICKET_CATEGORIES
-from retention.data.simulator import process
+from retention.data.simulator import process, variants
 from retention.data.simulator.portfolio import TARIFFS, Portfolio, _standard_size
 from retention.data.simulator.process import V1, C, E, H, L, W
 from retention.data.simulator.profiles import (
@@ -183,10 +183,13 @@ class _Setting:
         months: int,
         scenarios: tuple[Scenario, ...],
         rng: np.random.Generator,
+        variant: variants.Variant = variants.BASE,
+        sudden: np.ndarray | None = None,
     ) -> _Setting:
         tariff_names = np.array(TARIFFS, dtype=object)[p.tariff]
         industry_codes = np.array([ind.code for ind in INDUSTRIES], dtype=object)[p.industry]
-        rates = build_rates(p)
+        sudden = np.zeros(p.size, dtype=bool) if sudden is None else sudden
+        rates = variants.rates(build_rates(p), p, variant, sudden)
         phase = rng.uniform(0, 60, len(INDUSTRIES))
         return cls(
             p=p,
@@ -329,13 +332,16 @@ def run(
     rng: np.random.Generator,
     on_month: Callable[[], None] | None = None,
     scenarios: tuple[Scenario, ...] = (),
+    variant: variants.Variant = variants.BASE,
+    sudden: np.ndarray | None = None,
 ) -> Outcome:
     """Simulate burn_in hidden months, then `months` months of data (with `scenarios`'
-    shifts from their months).
+    shifts from their months), under the hidden process's `variant` (`sudden`: the accounts
+    whose only driver is a sudden exit, in the no-lead variant).
 
     The steps draw from `rng` in a fixed order: the same seed gives the same data.
     """
-    fixed = _Setting.of(p, start, months, scenarios, rng)
+    fixed = _Setting.of(p, start, months, scenarios, rng, variant, sudden)
     acc = _Accounts.of(p, months, rng)
     out = _Tables.empty()
     _connection_orders(fixed, acc, out.orders, rng)
@@ -477,12 +483,13 @@ def _trouble_shows(
     in_w, in_l = state == W, state == L
     decline_like = p.driver != 1
     distress = acc.distress
-    # Entering trouble is an event: a shift or a line stops, or panels go on the roof.
-    weakened = movers & in_w & (previous == H)
+    # Entering trouble is an event: a shift or a line stops, or panels go on the roof (straight
+    # from healthy to leaving in the short-lead variant: both steps in one month).
+    weakened = movers & (in_w | in_l) & (previous == H)
     step_down = weakened & decline_like
     distress = np.where(step_down, distress * (1 - rng.uniform(0.10, 0.25, n) * vis), distress)
     # Most accounts that weaken leave a trace that month (a visit, a call, an application).
-    deciding = movers & in_l & (previous == W)
+    deciding = movers & in_l & ((previous == W) | (previous == H))
     trigger = (weakened | deciding) & (rng.random(n) < 0.85 * vis)
     distress = np.where(
         deciding & decline_like,

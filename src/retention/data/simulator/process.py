@@ -11,6 +11,8 @@ States (during a month):
 Transitions depend on the account's static traits (industry, size, manager, market mode,
 tenure, outage exposure, a hidden frailty) and, for H -> W, on the industry's business cycle in
 that month. Some churn is a surprise: H and W can jump straight to C or V1, with no lead signal.
+The variants (`variants`) change these probabilities: H -> L directly (short-lead), a sudden
+exit from H as an account's only driver (no-lead), every hazard scaled (low-/high-churn).
 
 The oracle: for an account in state s during month m-1, the probability that it churns in
 months m .. m+h-1 (the snapshot T = first day of month m, horizon h) is the probability that
@@ -56,8 +58,9 @@ class Rates:
     recover: float = 0.06  # W -> H
     steady: float = 0.05  # L -> W
     exit: float = 0.24  # L -> exit
-    surprise_healthy: float = 0.0012  # H -> exit with no lead signal
+    surprise_healthy: np.ndarray | float = 0.0012  # H -> exit with no lead signal
     surprise_weak: float = 0.004  # W -> exit
+    leave_direct: np.ndarray | float = 0.0  # H -> L, skipping W (the short-lead variant)
 
 
 def exit_mix(rates: Rates, volume_possible: bool) -> np.ndarray:
@@ -89,6 +92,8 @@ def transition_matrix(rates: Rates, cycle: np.ndarray, volume_possible: bool = T
 
     drift = np.minimum(rates.drift * cycle, 0.5)
     p[:, H, W] = drift
+    if np.any(rates.leave_direct):  # the business cycle moves it as it moves the drift
+        p[:, H, L] = np.minimum(rates.leave_direct * cycle, 0.5)
     exit_row(H, rates.surprise_healthy)
     p[:, W, H] = rates.recover
     p[:, W, L] = rates.weaken_to_leave
