@@ -358,7 +358,7 @@ def tune(
     parent = registry.tuning_run(
         experiment,
         name,
-        {STUDY_TAG: name},
+        {STUDY_TAG: name, "retention.role": "study"},  # the trials carry only the first
         {
             "study": name,
             "base_config": base.name,
