@@ -181,6 +181,57 @@ def train(
 
 
 @app.command()
+def tune(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Training config YAML to start from.")] = None,
+    table: Annotated[Path | None, typer.Option(help="Tune on your own feature table.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Id column of --table.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="0/1 label column of --table.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Time column: split by time.")] = None,
+    test_table: Annotated[Path | None, typer.Option(help="The test rows (left out).")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Trials the study should have.")] = 30,
+    minutes: Annotated[float | None, typer.Option(min=0, help="Stop after this long.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Tuned config (default: training/tuned-NAME.yaml).")
+    ] = None,
+) -> None:
+    """Search LightGBM's parameters on the validation rows (Optuna, resumable, each trial an
+    MLflow run) and write the best as a training config for `retention train --config`."""
+    from retention.data.loading import InvalidDatasetError
+    from retention.training.config import ConfigError, load_config
+    from retention.training.pipeline import TrainingStopped
+    from retention.training.rows import TableError, rows_from_dataset, rows_from_table
+    from retention.training.tuning import tune as run_tune
+
+    settings = Settings()
+    try:
+        base = load_config(config, settings.horizon_months)
+        with err_console.status("准备训练数据 / building training rows ..."):
+            if table is not None:
+                if id_column is None or label_column is None:
+                    raise typer.BadParameter("--table needs --id-column and --label-column")
+                rows = rows_from_table(table, id_column, label_column, time_column, test_table)
+            else:
+                rows = rows_from_dataset(folder or settings.dataset_dir, base)
+        target = out or Path("training") / f"tuned-{base.name}.yaml"
+        result = run_tune(
+            rows, base, target, settings.work_dir, settings.tracking_uri, trials, minutes
+        )
+    except InvalidDatasetError as err:
+        err.report.print(err_console)
+        raise typer.Exit(1) from err
+    except (ConfigError, TableError, ValueError) as err:
+        err_console.print(f"[red]无法调参 / cannot tune:[/red] {err}")
+        raise typer.Exit(1) from err
+    except TrainingStopped as err:  # SIGTERM: the study continues next time
+        err_console.print(f"[red]调参已停止 / tuning {err}[/red]: run it again to continue")
+        raise typer.Exit(128 + err.signum) from err
+    result.print(console)
+
+
+@app.command()
 def promote(
     version: Annotated[
         str | None, typer.Option(help="Version to promote (default: latest).")

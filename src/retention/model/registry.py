@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,8 @@ EXPERIMENT = "key-account-churn"
 # The applicants' withdrawal model (retention.training.withdrawal), registered beside it.
 WITHDRAWAL_MODEL = "applicant-withdrawal"
 WITHDRAWAL_EXPERIMENT = "applicant-withdrawal"
+# `retention tune`'s searches: a parent run per study, a nested run per trial.
+TUNING_EXPERIMENT = "key-account-churn-tuning"
 CHAMPION = "champion"
 TEST_ROWS_ARTIFACT = "evaluation/test_rows.parquet"
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"
@@ -130,6 +133,85 @@ def running_runs(experiment_id: str, tags: dict[str, str]) -> list[tuple[str, di
         log.warning("could not look for running MLflow runs: %s", err)
         return []
     return [(run.info.run_id, dict(run.data.tags)) for run in runs]
+
+
+def tuning_run(
+    experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, object]
+) -> str:
+    """The parent run of a search: the latest one with these tags, running again, or a new
+    one with these parameters; ended by `end_run`."""
+    client = MlflowClient()
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    found = client.search_runs(
+        [experiment_id], filter_string=where, order_by=["attributes.start_time DESC"]
+    )
+    if found:
+        run_id = str(found[0].info.run_id)
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        return run_id
+    run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    return str(run.info.run_id)
+
+
+def log_child_run(
+    experiment_id: str,
+    parent_run_id: str,
+    run_name: str,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    failed: bool = False,
+) -> str:
+    """A finished run nested under a parent (a search's trial), logged in one go."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = MlflowClient()
+    run = client.create_run(
+        experiment_id, tags={**tags, MLFLOW_PARENT_RUN_ID: parent_run_id}, run_name=run_name
+    )
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    status = RunStatus.FAILED if failed else RunStatus.FINISHED
+    client.set_terminated(run.info.run_id, RunStatus.to_string(status))
+    return str(run.info.run_id)
+
+
+def log_run_metrics(run_id: str, metrics: dict[str, float]) -> None:
+    client = MlflowClient()
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, float(value))
+
+
+def end_run(run_id: str, status: str = "FINISHED") -> None:
+    """End a run that no block holds: FINISHED or FAILED."""
+    MlflowClient().set_terminated(run_id, status)
+
+
+def child_runs(experiment_id: str, parent_run_id: str) -> list[dict[str, Any]]:
+    """The runs nested under a parent: name, status, params, metrics and tags of each."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    runs = MlflowClient().search_runs(
+        [experiment_id], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'"
+    )
+    return [
+        {
+            "name": run.info.run_name,
+            "status": run.info.status,
+            "params": dict(run.data.params),
+            "metrics": dict(run.data.metrics),
+            "tags": dict(run.data.tags),
+        }
+        for run in runs
+    ]
 
 
 def end_failed(run_id: str) -> None:

@@ -1,0 +1,190 @@
+"""`retention tune`: a small study writes a config `retention train` accepts, continues when run
+again, logs each trial as a nested MLflow run, and works on a user's own table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from retention.cli import app
+from retention.model import registry
+from retention.training import tuning
+from retention.training.config import TrainingConfig, load_config
+from retention.training.fit import fit_booster
+from retention.training.pipeline import TrainingRows
+from retention.training.tuning import TuningResult, tune
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "RETENTION_WORK_DIR": str(tmp_path / "var"),
+        "RETENTION_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def _config_file(config: TrainingConfig, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    return path
+
+
+def _study(result: TuningResult) -> optuna.Study:
+    return optuna.load_study(study_name=result.study, storage=f"sqlite:///{result.storage}")
+
+
+def test_a_tiny_study_writes_a_config_that_train_accepts(
+    simulated_dir: Path, fast_config: TrainingConfig, tmp_path: Path, env: dict[str, str]
+) -> None:
+    base = _config_file(fast_config, tmp_path / "fast.yaml")
+    out = tmp_path / "training" / "tuned-fast.yaml"
+    args = ["tune", str(simulated_dir), "--config", str(base), "--trials", "3", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tuned = load_config(out)
+    assert tuned.name == "tuned-fast"
+    # what the search does not touch stays the base config's
+    assert tuned.churn == fast_config.churn and tuned.split == fast_config.split
+    assert tuned.lightgbm.max_rounds == fast_config.lightgbm.max_rounds
+    trained = runner.invoke(app, ["train", str(simulated_dir), "--config", str(out)])
+    assert trained.exit_code == 0, trained.output
+    assert "key-account-churn" in trained.output
+
+
+def test_the_best_is_never_worse_than_the_current_config_or_the_defaults(
+    training_rows: TrainingRows, fast_config: TrainingConfig, tmp_path: Path
+) -> None:
+    result = _tune(training_rows, fast_config, tmp_path, trials=3)
+    current, defaults = result.seeded["current"], result.seeded["defaults"]
+    assert current is not None and defaults is not None
+    assert result.best_value >= max(current, defaults)
+    trials = _study(result).trials
+    assert trials[0].params["learning_rate"] == fast_config.lightgbm.learning_rate
+    assert trials[0].params["monotone_constraints"] is fast_config.monotone_constraints
+    assert trials[1].params == tuning.LIGHTGBM_DEFAULTS
+
+
+def test_resuming_adds_trials_to_the_same_study_and_parent_run(
+    training_rows: TrainingRows, fast_config: TrainingConfig, tmp_path: Path
+) -> None:
+    first = _tune(training_rows, fast_config, tmp_path, trials=2)
+    again = _tune(training_rows, fast_config, tmp_path, trials=4)
+    assert again.study == first.study and again.storage == first.storage
+    assert again.parent_run_id == first.parent_run_id
+    trials = _study(again).trials
+    assert len(trials) == 4
+    assert [t.user_attrs.get("seed") for t in trials[:2]] == ["current", "defaults"]
+    assert again.complete + again.pruned == 4
+
+
+def test_each_trial_is_a_nested_run_under_the_parent(
+    training_rows: TrainingRows, fast_config: TrainingConfig, tmp_path: Path
+) -> None:
+    result = _tune(training_rows, fast_config, tmp_path, trials=3)
+    experiment = registry.configure(_uri(tmp_path), registry.TUNING_EXPERIMENT)
+    children = registry.child_runs(experiment, result.parent_run_id)
+    assert sorted(c["name"] for c in children) == ["trial-0", "trial-1", "trial-2"]
+    for child in children:
+        assert child["status"] == "FINISHED"
+        assert "learning_rate" in child["params"]
+        assert child["tags"]["optuna.state"] in {"COMPLETE", "PRUNED"}
+    best = max(c["metrics"].get("validation_roc_auc", 0.0) for c in children)
+    assert best == pytest.approx(result.best_value)
+
+
+def test_a_stopped_study_runs_the_interrupted_seed_again(
+    training_rows: TrainingRows,
+    fast_config: TrainingConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = tuning.trial_booster
+    calls: list[int] = []
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "trial_booster", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _tune(training_rows, fast_config, tmp_path, trials=2)
+    result = _tune(training_rows, fast_config, tmp_path, trials=2)
+    assert result.seeded["current"] is not None and result.seeded["defaults"] is not None
+    assert result.failed == 1
+
+
+def test_the_trial_fit_is_the_training_fit(
+    training_rows: TrainingRows, fast_config: TrainingConfig
+) -> None:
+    """Tuning judges the booster `retention train` would fit with the same config."""
+    fold = tuning.validation_folds(training_rows, 42)[0]
+    args = (fold.train, fold.train_label, fold.valid, fold.valid_label)
+    names = (training_rows.features, training_rows.categorical, training_rows.monotone)
+    trained = fit_booster(*args, *names, fast_config.lightgbm)
+    judged = tuning.trial_booster(fold, *names, fast_config.lightgbm)
+    assert judged.best_iteration == trained.best_iteration
+    np.testing.assert_allclose(judged.predict(fold.valid), trained.predict(fold.valid))
+
+
+def test_an_own_table_without_times_is_tuned_on_stratified_folds(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    rng = np.random.default_rng(3)
+    n = 1200
+    risk = rng.normal(size=n)
+    table = pd.DataFrame(
+        {
+            "account": [f"A{i:05d}" for i in range(n)],
+            "complaints": rng.poisson(np.exp(risk)),
+            "noise": rng.normal(size=n),
+            "industry": rng.choice(["steel", "cement", "chemicals"], size=n),
+            "left": (rng.random(n) < 1 / (1 + np.exp(-(2 * risk - 1.5)))).astype(int),
+        }
+    )
+    path = tmp_path / "features.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "tuned-table.yaml"
+    own = ["--table", str(path), "--id-column", "account", "--label-column", "left"]
+    result = runner.invoke(app, ["tune", *own, "--trials", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    tuned = load_config(out)
+    assert tuned.monotone_constraints is False  # a table has no directions of risk
+    trained = runner.invoke(app, ["train", *own, "--config", str(out)])
+    assert trained.exit_code == 0, trained.output
+
+
+def test_patience_follows_the_learning_rate() -> None:
+    base = TrainingConfig().lightgbm
+    assert tuning.patience(base, base.learning_rate) == base.early_stopping_rounds
+    assert tuning.patience(base, base.learning_rate / 3) == base.early_stopping_rounds
+    assert tuning.patience(base, 0.1) == 60
+    assert tuning.patience(base, 1.0) == 10
+
+
+def _uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+def _tune(rows: TrainingRows, config: TrainingConfig, tmp_path: Path, trials: int) -> TuningResult:
+    return tune(
+        rows,
+        config,
+        tmp_path / "tuned.yaml",
+        tmp_path / "var",
+        _uri(tmp_path),
+        trials=trials,
+        progress=False,
+    )
