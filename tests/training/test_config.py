@@ -36,3 +36,14 @@ def test_a_horizon_out_of_range_is_refused(tmp_path: Path) -> None:
     own.write_text("churn:\n  horizon_months: 48\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="horizon_months"):
         load_config(own)
+
+
+def test_refit_and_calibration_folds_are_on_by_default_and_one_fold_is_refused(
+    tmp_path: Path,
+) -> None:
+    config = load_config()
+    assert config.refit and config.calibration_folds == 4
+    own = tmp_path / "one.yaml"
+    own.write_text("calibration_folds: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="calibration_folds"):
+        load_config(own)

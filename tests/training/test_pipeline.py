@@ -333,3 +333,108 @@ def test_name_and_id_do_not_change_the_score(trained: TrainResult) -> None:
         pd.Series(model.predict_proba(shuffled), index=shuffled.index).sort_index(),
         pd.Series(model.predict_proba(rows), index=rows.index).sort_index(),
     )
+
+
+def test_every_run_measures_a_plain_default_lightgbm(trained: TrainResult) -> None:
+    # Given the run's test metrics, MLflow metrics, card and the registered model's info
+    default = trained.metrics["lightgbm_default"]
+    assert {"roc_auc", "pr_auc", "ece"} <= set(default)
+    assert 0.5 < default["roc_auc"] <= 1.0
+    metrics = MlflowClient().get_run(trained.run_id).data.metrics
+    assert metrics["test_lightgbm_default_roc_auc"] == pytest.approx(default["roc_auc"])
+    assert "| lightgbm_default |" in trained.card
+    info = load_version(trained.version).info
+    assert info.baselines["lightgbm_default"]["roc_auc"] == pytest.approx(default["roc_auc"])
+
+
+def test_the_card_and_console_warn_when_a_default_lightgbm_ranks_better(
+    trained: TrainResult, training_rows: TrainingRows, fast_config: TrainingConfig
+) -> None:
+    from rich.console import Console
+
+    from retention.training.pipeline import model_card
+
+    assert trained.fitted is not None
+    parts = {p: training_rows.frame[training_rows.frame["part"] == p] for p in ("train", "test")}
+    worse = {k: dict(v) for k, v in trained.metrics.items()}
+    worse["model"]["roc_auc"] = worse["lightgbm_default"]["roc_auc"] - 0.01
+    by_group = pd.Series({"usage": 1.0})
+    card = model_card(training_rows, parts, worse, by_group, trained.fitted, fast_config)
+    head = card.split("## Data")[0]
+    assert "## ⚠ 警告 / Warning" in head and "below a plain default LightGBM" in head
+    better = {k: dict(v) for k, v in trained.metrics.items()}
+    better["model"]["roc_auc"] = better["lightgbm_default"]["roc_auc"] + 0.01
+    card = model_card(training_rows, parts, better, by_group, trained.fitted, fast_config)
+    assert "警告" not in card
+    console = Console(record=True, width=200)
+    replace(trained, metrics=worse).print(console)
+    assert "警告 / warning" in console.export_text()
+
+
+def test_the_final_booster_is_refitted_on_every_row_before_the_test(
+    training_rows: TrainingRows, fast_config: TrainingConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retention.training.pipeline as pipeline
+
+    frame = training_rows.frame
+    parts = {p: frame[frame["part"] == p] for p in ("train", "validation", "test")}
+    learn = pipeline.learning_rows(frame)
+    assert len(learn) > len(parts["train"]) + len(parts["validation"])  # the held-out rows too
+    fitted_rows: list[int] = []
+    real = pipeline.fit_rounds
+
+    def counted(x: np.ndarray, *args: object) -> object:
+        fitted_rows.append(len(x))
+        return real(x, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "fit_rounds", counted)
+    config = fast_config.model_copy(update={"calibration_folds": 0})
+    model, _, _, fitted = pipeline._fit(training_rows, parts, config)
+    # the final booster saw every row before the test, with the rounds early stopping chose
+    assert fitted_rows == [len(learn)] and fitted.rows == len(learn)
+    assert model.booster.current_iteration() == fitted.rounds == fitted.stopped_at
+    assert fitted.calibration_source == "validation"
+    # refit: false keeps the early-stopping booster, fitted on train only
+    old = fast_config.model_copy(update={"refit": False, "calibration_folds": 0})
+    model, _, _, fitted = pipeline._fit(training_rows, parts, old)
+    assert fitted.rows == len(parts["train"]) and fitted_rows == [len(learn)]
+    assert model.booster.best_iteration == fitted.stopped_at
+
+
+def test_calibration_is_fitted_on_out_of_fold_scores(trained: TrainResult) -> None:
+    fitted = trained.fitted
+    assert fitted is not None
+    assert fitted.calibration_source == "out-of-fold" and fitted.folds == 4
+    assert fitted.calibration_rows == fitted.rows  # every row before the test, none lost
+    assert trained.metrics["model"]["ece"] < 0.03
+
+
+def test_calibration_folds_never_split_an_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    import retention.training.pipeline as pipeline
+
+    # Given rows whose first column is their account, 5 rows per account
+    rng = np.random.default_rng(0)
+    accounts = np.repeat(np.arange(200), 5)
+    x = np.column_stack([accounts, rng.normal(size=len(accounts))]).astype(float)
+    y = (rng.random(len(accounts)) < 0.2).astype(int)
+    seen: list[tuple[set[float], set[float]]] = []
+
+    class Recorded:
+        def __init__(self, fitted: set[float]) -> None:
+            self.fitted = fitted
+
+        def predict(self, rows: np.ndarray, raw_score: bool) -> np.ndarray:
+            seen.append((self.fitted, set(rows[:, 0])))
+            return np.zeros(len(rows))
+
+    monkeypatch.setattr(pipeline, "fit_rounds", lambda x, *a: Recorded(set(x[:, 0])))
+    config = TrainingConfig(calibration_folds=4)
+    raw, label, folds = pipeline._out_of_fold_scores(
+        x, y, accounts.astype(str), config, (["account", "v"], [], [0, 0], config.lightgbm),
+        lambda n: 10,
+    )  # fmt: skip
+    # then each fold scores accounts its booster never saw, and every row is scored once
+    assert folds == 4 and len(seen) == 4
+    assert all(not fitted & held for fitted, held in seen)
+    assert set().union(*(held for _, held in seen)) == set(accounts.astype(float))
+    assert not np.isnan(raw).any() and (label == y).all()

@@ -40,3 +40,7 @@ def test_validation_accounts_are_not_trained_on() -> None:
     assert len(validated) == 10 and len(trained) == 30
     assert out[parts.eq("test")].eq("test").all()
     assert hold_out_accounts(parts, accounts, 0.0, seed=1).equals(parts)
+    # the rows left out can be marked instead, for the refit on all rows
+    marked = hold_out_accounts(parts, accounts, 0.25, seed=1, left_out="spare")
+    assert marked.eq("spare").sum() == out.isna().sum() > 0
+    assert (marked.where(marked.ne("spare")).fillna("-") == out.fillna("-")).all()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from retention.features.labels import ChurnDefinition
 from retention.settings import ConfigFileError, load_yaml_model, packaged_file
@@ -55,7 +55,20 @@ class TrainingConfig(_Frozen):
     lightgbm: LightGBMConfig = LightGBMConfig()
     monotone_constraints: bool = True
     calibration: Literal["temperature", "sigmoid", "isotonic"] = "temperature"
+    # The final booster refitted on every training and validation row with the rounds early
+    # stopping chose (false: the booster fitted on train and stopped on validation).
+    refit: bool = True
+    # Calibration on out-of-fold scores of this many folds grouped by account over those rows
+    # (0: on the validation part, scored by the early-stopping booster, as before).
+    calibration_folds: int = Field(default=4, ge=0, le=20)
     rule_threshold: float = Field(default=-0.30, gt=-1, lt=0)
+
+    @field_validator("calibration_folds")
+    @classmethod
+    def _folds(cls, folds: int) -> int:
+        if folds == 1:
+            raise ValueError("calibration_folds must be 0 (the validation part) or at least 2")
+        return folds
 
     @property
     def gap_months(self) -> int:

@@ -1,6 +1,9 @@
-"""Fitting the booster: LightGBM with early stopping; the model it makes is in retention.model."""
+"""Fitting the booster: LightGBM with early stopping, or a fixed number of rounds (the refit
+on all rows and the calibration folds); the model it makes is in retention.model."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -8,19 +11,10 @@ import numpy as np
 from retention.training.config import LightGBMConfig
 
 
-def fit_booster(
-    train: np.ndarray,
-    train_label: np.ndarray,
-    valid: np.ndarray,
-    valid_label: np.ndarray,
-    features: list[str],
-    categorical: list[str],
-    monotone: list[int],
-    params: LightGBMConfig,
-) -> lgb.Booster:
-    """LightGBM with early stopping on the validation snapshots; no resampling or weights, so
-    the raw probabilities stay close to the true rate and calibration has little to fix."""
-    lgb_params = {
+def booster_params(params: LightGBMConfig, monotone: list[int]) -> dict[str, Any]:
+    """The configured LightGBM parameters; no resampling or weights, so the raw probabilities
+    stay close to the true rate and calibration has little to fix."""
+    return {
         "objective": "binary",
         "metric": "binary_logloss",  # early stopping watches the probabilities, nothing else
         "learning_rate": params.learning_rate,
@@ -38,17 +32,37 @@ def fit_booster(
         "monotone_constraints_method": "advanced",
         "first_metric_only": True,
     }
-    categorical_index = [features.index(c) for c in categorical]
-    train_set = lgb.Dataset(
+
+
+def training_set(
+    train: np.ndarray, train_label: np.ndarray, features: list[str], categorical: list[str]
+) -> lgb.Dataset:
+    """A LightGBM dataset of a feature matrix whose categorical columns hold category codes."""
+    return lgb.Dataset(
         train,
         train_label,
         feature_name=features,
-        categorical_feature=categorical_index,
+        categorical_feature=[features.index(c) for c in categorical],
         free_raw_data=False,
     )
+
+
+def fit_booster(
+    train: np.ndarray,
+    train_label: np.ndarray,
+    valid: np.ndarray,
+    valid_label: np.ndarray,
+    features: list[str],
+    categorical: list[str],
+    monotone: list[int],
+    params: LightGBMConfig,
+) -> lgb.Booster:
+    """LightGBM with early stopping on the validation snapshots (its `best_iteration` is the
+    number of rounds the refit uses)."""
+    train_set = training_set(train, train_label, features, categorical)
     valid_set = lgb.Dataset(valid, valid_label, reference=train_set)
     return lgb.train(
-        lgb_params,
+        booster_params(params, monotone),
         train_set,
         num_boost_round=params.max_rounds,
         valid_sets=[valid_set],
@@ -56,4 +70,22 @@ def fit_booster(
         callbacks=[
             lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
         ],
+    )
+
+
+def fit_rounds(
+    train: np.ndarray,
+    train_label: np.ndarray,
+    features: list[str],
+    categorical: list[str],
+    monotone: list[int],
+    params: LightGBMConfig,
+    rounds: int,
+) -> lgb.Booster:
+    """LightGBM with the configured parameters and a fixed number of rounds, no validation:
+    the final model refitted on every training row, and the calibration folds' boosters."""
+    return lgb.train(
+        booster_params(params, monotone),
+        training_set(train, train_label, features, categorical),
+        num_boost_round=max(1, rounds),
     )

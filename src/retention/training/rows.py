@@ -15,7 +15,7 @@ from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import build_training_set
 from retention.model.compatibility import catalogue_sha256
 from retention.training.config import SplitConfig, TrainingConfig
-from retention.training.pipeline import ID, LABEL, PART, REVENUE, TIME, TrainingRows
+from retention.training.pipeline import ID, LABEL, PART, REVENUE, SPARE, TIME, TrainingRows
 from retention.training.split import hold_out_accounts, split_by_time
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
         stacked[ID],
         config.split.validation_accounts,
         config.lightgbm.seed,
+        left_out=SPARE,
     )
     stacked = stacked[stacked[PART].notna()].reset_index(drop=True)
     stacked[LABEL] = stacked[LABEL].astype(int)
@@ -134,7 +135,7 @@ def rows_from_table(
         # The same account at several times: validate on accounts left out of training, or
         # early stopping rewards memorising accounts (see split.hold_out_accounts).
         frame[PART] = hold_out_accounts(
-            frame[PART], frame[id_column].astype(str), VALIDATION_ACCOUNTS, seed
+            frame[PART], frame[id_column].astype(str), VALIDATION_ACCOUNTS, seed, SPARE
         )
         frame = frame[frame[PART].notna()].reset_index(drop=True)
     frame[LABEL] = frame[label_column].astype(int)

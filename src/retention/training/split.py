@@ -63,15 +63,23 @@ def split_by_time(snapshots: pd.DatetimeIndex, config: TrainingConfig) -> TimeSp
     return TimeSplit(train=train, validation=validation, test=test, gap_months=gap)
 
 
-def hold_out_accounts(parts: pd.Series, accounts: pd.Series, share: float, seed: int) -> pd.Series:
+def hold_out_accounts(
+    parts: pd.Series,
+    accounts: pd.Series,
+    share: float,
+    seed: int,
+    left_out: str | None = None,
+) -> pd.Series:
     """Validation on accounts the booster never saw: a share of the accounts is held out.
 
     Snapshots of one account a month apart have nearly the same features and, within a
     horizon, the same label, and the training label windows run into the validation's. With
     the same accounts on both sides, early stopping rewards memorising accounts (thousands of
     rounds that do worse on the test) and calibration learns the same optimism. The held-out
-    accounts' training rows and the other accounts' validation rows are left out (None);
-    accounts with no training rows (opened later) stay in the validation. share 0: as before.
+    accounts' training rows and the other accounts' validation rows are left out of early
+    stopping: marked `left_out` (None by default), so that the refit on all rows and the
+    default LightGBM baseline can still use them. Accounts with no training rows (opened
+    later) stay in the validation. share 0: as before.
     """
     if share <= 0:
         return parts
@@ -81,6 +89,6 @@ def hold_out_accounts(parts: pd.Series, accounts: pd.Series, share: float, seed:
     is_held = accounts.astype(str).isin(held)
     trained = accounts.astype(str).isin(set(ids) - held)
     out = parts.copy()
-    out[parts.eq("train") & is_held] = None
-    out[parts.eq("validation") & trained] = None
+    out[parts.eq("train") & is_held] = left_out
+    out[parts.eq("validation") & trained] = left_out
     return out
