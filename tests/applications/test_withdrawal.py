@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,7 +17,7 @@ from retention.applications.withdrawal import (
     training_rows,
     withdrawn_within,
 )
-from retention.scoring.calendar import WorkingCalendar
+from retention.scoring.calendar import WorkingCalendar, working_days_between
 
 Table = Callable[[list[dict[str, object]]], pd.DataFrame]
 AS_OF = dt.date(2025, 6, 2)  # a Monday
@@ -184,3 +185,34 @@ def test_the_applicants_pace_is_its_own_time_between_steps_relative_to_the_usual
     # Then A2's pace is (18 + 1) / (15 + 1); A1 and A3 have requested nothing of their own yet
     assert features.loc["A2", "applicant_pace"] == pytest.approx(19 / 16)
     assert features.loc[["A1", "A3"], "applicant_pace"].isna().all()
+
+
+def test_the_applicants_own_part_under_way_and_the_days_waited_on_the_company(
+    applications_table: Table, steps_table: Table, clocks, calendar: WorkingCalendar
+) -> None:
+    # Given A2 (10 kV, single supply) whose plan reply came on 2025-04-15 and that has not yet
+    # asked for its design review, and A1 whose plan reply the company still has in hand
+    applicants = _applicants(applications_table, steps_table)
+
+    # When the features are built at the snapshot
+    features = features_at(applicants, clocks, calendar, AS_OF)
+
+    # Then A2's own part has lasted since the plan reply, against the usual 8 working days
+    # before the next step the shipped clocks apply to it (the dispatch agreement: no
+    # condition on voltage or supply there); A1's is not under way; the days waited sum each step's time in hand
+    def days(after: str, through: str) -> int:
+        return int(
+            working_days_between(
+                calendar, np.array([after], "datetime64[D]"), np.array([through], "datetime64[D]")
+            )[0]
+        )
+
+    since = days("2025-04-15", str(AS_OF))
+    assert features.loc["A2", "own_part_under_way"] == pytest.approx((since + 1) / 9)
+    assert np.isnan(features.loc["A1", "own_part_under_way"])
+    waited = days("2025-04-01", "2025-04-02") + days("2025-04-01", "2025-04-15")
+    assert features.loc["A2", "working_days_waited"] == waited
+    assert features.loc["A1", "working_days_waited"] > waited
+    assert features.loc["A1", "clocks_breached"] == 1
+    assert features.loc["A2", "clocks_breached"] == 0
+    assert features.loc["A2", "own_parts_measured"] == 0

@@ -57,6 +57,10 @@ NUMERIC = [
     "document_requests",
     "repeated_document_requests",
     "applicant_pace",
+    "own_parts_measured",
+    "own_part_under_way",
+    "working_days_waited",
+    "clocks_breached",
 ]
 FEATURES = NUMERIC + CATEGORICAL
 # More trouble never makes withdrawal less likely, all else equal (LightGBM's constraints).
@@ -68,6 +72,8 @@ MONOTONE = {
     "working_days_since_progress": 1,
     "working_days_in_hand": 1,
     "repeated_document_requests": 1,
+    "working_days_waited": 1,
+    "clocks_breached": 1,
 }
 # What each feature is called where a person reads it.
 FEATURE_LABELS: dict[str, tuple[str, str]] = {
@@ -92,6 +98,13 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
         "客户自身环节用时（相对常规）",
         "the applicant's own time between steps, relative to the usual",
     ),
+    "own_parts_measured": ("已计客户自身环节数", "own parts of the applicant measured"),
+    "own_part_under_way": (
+        "客户当前自身环节已用时（相对常规）",
+        "the applicant's own part under way so far, relative to the usual",
+    ),
+    "working_days_waited": ("等待供电公司工作日合计", "working days waited on the company in all"),
+    "clocks_breached": ("已超时限环节数", "clocks breached (late or overdue)"),
     "application_type": ("申请类型", "application type"),
     "supply_type": ("供电方式", "supply type"),
     "channel": ("受理渠道", "channel"),
@@ -152,6 +165,7 @@ def features_at(
     finished = known["finished_at"].notna().groupby(known[KEY]).sum()
     last = _last_progress(opened, known).to_numpy().astype("datetime64[D]")
     in_hand = _in_hand(watch, calendar, as_of).reindex(ids).fillna(0)
+    pace, measured = _applicant_pace(known, calendar)
     frame = pd.DataFrame(
         {
             "voltage_kv": opened["voltage_kv"].to_numpy(dtype=float),
@@ -172,7 +186,16 @@ def features_at(
             "working_days_in_hand": in_hand.to_numpy(dtype=float),
             "document_requests": asked.reindex(ids).fillna(0).to_numpy(dtype=float),
             "repeated_document_requests": again.reindex(ids).fillna(0).to_numpy(dtype=float),
-            "applicant_pace": _applicant_pace(known, calendar).reindex(ids).to_numpy(dtype=float),
+            "applicant_pace": pace.reindex(ids).to_numpy(dtype=float),
+            "own_parts_measured": measured.reindex(ids).fillna(0).to_numpy(dtype=float),
+            "own_part_under_way": _own_part_under_way(opened, known, clocks, calendar, as_of)
+            .reindex(ids)
+            .to_numpy(dtype=float),
+            "working_days_waited": _waited(known, calendar, as_of)
+            .reindex(ids)
+            .fillna(0)
+            .to_numpy(dtype=float),
+            "clocks_breached": (state["late"] + state["overdue"]).to_numpy(dtype=float),
             **{name: opened[name].to_numpy() for name in CATEGORICAL},
         },
         index=ids,
@@ -195,10 +218,11 @@ def _last_progress(opened: pd.DataFrame, known: pd.DataFrame) -> pd.Series:
     return latest.reindex(opened[KEY]).dt.normalize()
 
 
-def _applicant_pace(known: pd.DataFrame, calendar: WorkingCalendar) -> pd.Series:
+def _applicant_pace(known: pd.DataFrame, calendar: WorkingCalendar) -> tuple[pd.Series, pd.Series]:
     """Per application, how fast the applicant has done its own parts so far: the geometric
     mean, over the steps it has requested, of (working days from the previous step's finish to
-    the request + 1) / (the usual + 1); 1 is usual, below 1 quicker. None before any."""
+    the request + 1) / (the usual + 1); 1 is usual, below 1 quicker. None before any. And how
+    many own parts that mean is over (how much it says)."""
     ordered = known.assign(_order=known["step_code"].map(STEP_CODES.index))
     ordered = ordered.sort_values([KEY, "_order"], kind="stable")
     previous = ordered.groupby(KEY)["finished_at"].shift()
@@ -210,8 +234,46 @@ def _applicant_pace(known: pd.DataFrame, calendar: WorkingCalendar) -> pd.Series
         ordered.loc[own, "started_at"].to_numpy().astype("datetime64[D]"),
     )
     ratio = np.log((np.maximum(gap, 0) + 1) / (usual[own].to_numpy() + 1))
-    mean = pd.Series(ratio, index=ordered.index[own]).groupby(ordered.loc[own, KEY]).mean()
-    return mean.transform(np.exp)
+    grouped = pd.Series(ratio, index=ordered.index[own]).groupby(ordered.loc[own, KEY])
+    return grouped.mean().transform(np.exp), grouped.size()
+
+
+def _own_part_under_way(
+    opened: pd.DataFrame,
+    known: pd.DataFrame,
+    clocks: ServiceClocks,
+    calendar: WorkingCalendar,
+    as_of: dt.date,
+) -> pd.Series:
+    """Per application whose turn it is (every step asked for finished, the next one that
+    applies to it the applicant's to request): (working days since the last finish + 1) /
+    (the usual for that step + 1). A long wait for the applicant's own request says it is in
+    no hurry. None while the company has a step in hand."""
+    applicable = clocks.applicable_limits(opened)[[KEY, "step_code"]]
+    asked = pd.MultiIndex.from_frame(known[[KEY, "step_code"]])
+    pending = applicable[~pd.MultiIndex.from_frame(applicable).isin(asked)]
+    pending = pending.assign(_order=pending["step_code"].map(STEP_CODES.index))
+    pending = pending.sort_values([KEY, "_order"], kind="stable")
+    usual = pending.groupby(KEY)["step_code"].first().map(USUAL_OWN_WORKING_DAYS)
+    busy = known["finished_at"].isna().groupby(known[KEY]).any()
+    last = known.groupby(KEY)["finished_at"].max()
+    turn = pd.DataFrame({"usual": usual, "busy": busy, "last": last}).dropna()
+    turn = turn[~turn["busy"].astype(bool)]
+    since = working_days_between(
+        calendar,
+        turn["last"].to_numpy().astype("datetime64[D]"),
+        np.full(len(turn), np.datetime64(as_of, "D")),
+    )
+    return pd.Series((since + 1) / (turn["usual"].to_numpy(dtype=float) + 1), index=turn.index)
+
+
+def _waited(known: pd.DataFrame, calendar: WorkingCalendar, as_of: dt.date) -> pd.Series:
+    """Per application, the working days the company has had its steps in hand so far
+    (from each step's start to its finish, or to `as_of` while it runs), summed."""
+    start = known["started_at"].to_numpy().astype("datetime64[D]")
+    end = known["finished_at"].fillna(pd.Timestamp(as_of)).to_numpy().astype("datetime64[D]")
+    days = working_days_between(calendar, start, end)
+    return pd.Series(days, index=known.index).groupby(known[KEY]).sum()
 
 
 def _in_hand(watch: pd.DataFrame, calendar: WorkingCalendar, as_of: dt.date) -> pd.Series:

@@ -57,7 +57,7 @@ class WithdrawalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     horizon_months: int = Field(default=APPLICATION_HORIZON_MONTHS, ge=1, le=12)
-    test_snapshots: int = Field(default=3, ge=1, le=24)
+    test_snapshots: int = Field(default=6, ge=1, le=24)
     validation_snapshots: int = Field(default=3, ge=1, le=24)
     capacity: int = Field(default=20, ge=1)  # applications the team can follow per month
     lightgbm: LightGBMConfig = LightGBMConfig(
