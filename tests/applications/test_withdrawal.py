@@ -199,7 +199,8 @@ def test_the_applicants_own_part_under_way_and_the_days_waited_on_the_company(
 
     # Then A2's own part has lasted since the plan reply, against the usual 8 working days
     # before the next step the shipped clocks apply to it (the dispatch agreement: no
-    # condition on voltage or supply there); A1's is not under way; the days waited sum each step's time in hand
+    # condition on voltage or supply there); A1's is not under way; the days waited sum each
+    # step's time in hand
     def days(after: str, through: str) -> int:
         return int(
             working_days_between(
