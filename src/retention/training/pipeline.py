@@ -172,7 +172,7 @@ def fit_evaluate_log(
     tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     # Leaving the block by an exception (SIGTERM and SIGINT raise one) ends the run FAILED.
     with (
-        _stopped_by_signals(),
+        stopped_by_signals(),
         registry.start_run(experiment, run_name, tags) as run_id,
     ):
         result = _run(rows, parts, config, capacity, run_id)
@@ -238,7 +238,7 @@ class TrainingStopped(Exception):
 
 
 @contextmanager
-def _stopped_by_signals() -> Iterator[None]:
+def stopped_by_signals() -> Iterator[None]:
     """SIGTERM raises TrainingStopped (SIGINT already raises KeyboardInterrupt), so the run
     is ended FAILED on the way out; the previous handler is put back after. Only the main
     thread can take signals: elsewhere this does nothing."""

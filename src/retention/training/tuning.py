@@ -22,11 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,14 +39,15 @@ from sklearn.model_selection import StratifiedGroupKFold
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
 from retention.training.config import LightGBMConfig, TrainingConfig, load_config
+from retention.training.fit import booster_params, training_set
 from retention.training.pipeline import (
     ID,
     LABEL,
     PART,
     TIME,
     TrainingRows,
-    TrainingStopped,
     fingerprint,
+    stopped_by_signals,
 )
 
 if TYPE_CHECKING:
@@ -128,27 +126,10 @@ def validation_folds(rows: TrainingRows, seed: int) -> list[Fold]:
     return out
 
 
-def booster_params(params: LightGBMConfig, monotone: list[int]) -> dict[str, Any]:
-    """The parameters `fit_booster` trains with (a test keeps the two fits the same), with
-    ROC AUC watched beside the log loss: early stopping still looks at the log loss only."""
-    return {
-        "objective": "binary",
-        "metric": ["binary_logloss", "auc"],
-        "learning_rate": params.learning_rate,
-        "num_leaves": params.num_leaves,
-        "min_child_samples": params.min_child_samples,
-        "feature_fraction": params.feature_fraction,
-        "bagging_fraction": params.bagging_fraction,
-        "bagging_freq": params.bagging_freq,
-        "lambda_l2": params.lambda_l2,
-        "seed": params.seed,
-        "deterministic": True,
-        "num_threads": params.num_threads,
-        "verbosity": -1,
-        "monotone_constraints": monotone,
-        "monotone_constraints_method": "advanced",
-        "first_metric_only": True,
-    }
+def trial_params(params: LightGBMConfig, monotone: list[int]) -> dict[str, Any]:
+    """The parameters `fit_booster` trains with, with ROC AUC watched beside the log loss:
+    early stopping still looks at the log loss only (first_metric_only)."""
+    return {**booster_params(params, monotone), "metric": ["binary_logloss", "auc"]}
 
 
 def trial_booster(
@@ -160,16 +141,10 @@ def trial_booster(
     callbacks: list[Callable[[Any], None]] | None = None,
 ) -> lgb.Booster:
     """The booster `fit_booster` makes on this fold, with extra callbacks (the pruner's)."""
-    train_set = lgb.Dataset(
-        fold.train,
-        fold.train_label,
-        feature_name=features,
-        categorical_feature=[features.index(c) for c in categorical],
-        free_raw_data=False,
-    )
+    train_set = training_set(fold.train, fold.train_label, features, categorical)
     valid_set = lgb.Dataset(fold.valid, fold.valid_label, reference=train_set)
     return lgb.train(
-        booster_params(params, monotone),
+        trial_params(params, monotone),
         train_set,
         num_boost_round=params.max_rounds,
         valid_sets=[valid_set],
@@ -375,7 +350,7 @@ def tune(
     remaining = trials - _finished(study)
     status = "FAILED"
     try:
-        with _stopped_by_sigterm():
+        with stopped_by_signals():
             if remaining > 0:
                 study.optimize(
                     objective(rows, folds, base),
@@ -507,21 +482,3 @@ def _write_best(
         minutes=(time.perf_counter() - began) / 60,
         parent_run_id=parent,
     )
-
-
-@contextmanager
-def _stopped_by_sigterm() -> Iterator[None]:
-    """SIGTERM raises TrainingStopped, so the running trial is failed (and run again when the
-    study continues) and the parent run ends FAILED. Only the main thread takes signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise TrainingStopped(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
