@@ -25,6 +25,7 @@ from retention.model.info import ModelInfo
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
 SHARED_CONTRIBUTION_ROWS = 200  # from this many rows, contributions run on every core
+SHARED_PREDICTION_ROWS = 5_000  # and plain predictions (about 100x cheaper a row)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,12 @@ class ChurnModel:
         return feature_matrix(frame, self.features, self.categories)
 
     def raw_score(self, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=float)
+        # OpenMP threads for a few rows cost ~1 ms to start (25x the prediction itself) and,
+        # on a busy machine, wait for a free core: an on-demand call's tail latency.
+        threads = (os.cpu_count() or 1) if len(matrix) >= SHARED_PREDICTION_ROWS else 1
+        return np.asarray(
+            self.booster.predict(matrix, raw_score=True, num_threads=threads), dtype=float
+        )
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn within the horizon, one per row."""
