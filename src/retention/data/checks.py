@@ -324,8 +324,10 @@ class _TableCheck:
                 self._problem(column.name, rule, positions, _raw_values(frame[column.name]))
         for name in extra:
             typed[name] = frame[name]
-        # copy=False: no consolidation of millions of floats into one block (CoW keeps it safe)
-        self.typed = pd.DataFrame(typed, index=pd.RangeIndex(len(frame)), copy=False)
+        # copy=False: no consolidation of millions of floats into one block (CoW keeps it
+        # safe); the columns' arrays, not Series, so nothing is aligned on an index again
+        arrays = {name: values.array for name, values in typed.items()}
+        self.typed = pd.DataFrame(arrays, index=pd.RangeIndex(len(frame)), copy=False)
         self._run_schema([c.name for c in present])
         self._check_key()
         self._check_time_orders()
