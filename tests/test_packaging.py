@@ -20,6 +20,7 @@ SHIPPED = (
     "serving/playbook.yaml",
     "serving/holidays.yaml",
     "serving/service_clocks.yaml",
+    "serving/tariffs.yaml",
     "training/default.yaml",
 )
 
@@ -40,6 +41,7 @@ def test_by_default_the_loaders_read_the_files_inside_the_package() -> None:
         settings.playbook_file,
         settings.holidays_file,
         settings.service_clocks_file,
+        settings.tariffs_file,
         DEFAULT_CONFIG,
     ):
         assert path.is_relative_to(package / "resources") and path.is_file()
