@@ -105,7 +105,7 @@ def _rows(
     ).astype(np.int64)
     found = pd.Index(bill_key).get_indexer(key)
     due = billing["amount_due_cny"].to_numpy(dtype=float)[in_window]
-    billed = np.where(found >= 0, due[found], np.nan)
+    billed = np.append(due, np.nan)[found]  # not found (-1): the NaN after the bills
 
     def column(name: str) -> np.ndarray:
         return usage[name].to_numpy(dtype=float, na_value=np.nan)[keep]
@@ -355,11 +355,12 @@ def _by_account(
     mode_other = np.where(a.on_demand, BASIC_CHARGE_MODES[0], BASIC_CHARGE_MODES[1])
     recomputed = total(np.where(billed_months, priced["bill_current"], 0.0))
     billed = total(np.where(billed_months, r.billed, 0.0))
+    billed_count = np.bincount(r.acc, weights=billed_months, minlength=n).astype(int)
     frame = pd.DataFrame(
         {
             "company": np.array(list(tables.companies), dtype=object)[a.company],
             "months": months,
-            "billed_months": np.bincount(r.acc, weights=billed_months, minlength=n).astype(int),
+            "billed_months": billed_count,
             "basic_charge_mode": mode_now,
             "other_mode": np.where(pays, mode_other, np.array(None, dtype=object)),
             "combined_mode": np.where(switch & pays, mode_other, mode_now),
@@ -374,7 +375,8 @@ def _by_account(
             "best_saving": np.where(worthwhile, np.round(best_saving, 2), 0.0),
             "recomputed_cny": np.round(recomputed, 2),
             "billed_cny": np.round(billed, 2),
-            "difference_cny": np.round(recomputed - billed, 2),
+            # no bill to compare with: no difference (not a zero one)
+            "difference_cny": np.where(billed_count > 0, np.round(recomputed - billed, 2), np.nan),
         },
         index=pd.Index(customers["customer_id"].to_numpy(), name="customer_id"),
     )
