@@ -104,7 +104,7 @@ def account_tables(accounts: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         }
     )
     parts = usage[["kwh_peak", "kwh_flat", "kwh_valley"]].sum(axis=1, min_count=3)
-    usage["kwh_total"] = frame["kwh_total"] if "kwh_total" in frame else parts
+    usage["kwh_total"] = frame.get("kwh_total", parts)
     usage["kwh_total"] = usage["kwh_total"].fillna(parts)
     billing = pd.DataFrame(
         {

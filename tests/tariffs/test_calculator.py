@@ -144,7 +144,7 @@ def test_power_factor_adjustment_follows_every_band_of_the_table(
             capacity=capacity,
             kwh_total=10000,
             pf=pf,
-        )  # fmt: skip
+        )
         for i, pf in enumerate(table)
     ]
     months = _compare(tables, *accounts).months.set_index("customer_id")
