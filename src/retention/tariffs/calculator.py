@@ -29,6 +29,7 @@ from retention.data.contract import (
     TARIFF_CATEGORIES,
     VOLTAGES_KV,
 )
+from retention.data.dataset import Dataset
 from retention.tariffs.tables import PERIODS, TariffTables
 
 WINDOW_MONTHS = 12
@@ -393,3 +394,32 @@ def _latest_per_account(
     out = np.full(n, np.nan)
     out[ordered[last]] = values[order][last]
     return out
+
+
+class UnknownCustomer(KeyError):
+    """A customer id that is not in customers."""
+
+    def __str__(self) -> str:
+        return f"户号 {self.args[0]} 不在客户档案中 / customer {self.args[0]} is not in customers"
+
+
+def account_comparison(
+    dataset: Dataset,
+    tables: TariffTables,
+    customer_id: str,
+    as_of: pd.Timestamp | None = None,
+    shift: float = DEFAULT_SHIFT,
+) -> TariffComparison:
+    """One account's comparison (the window as for the whole dataset: by default the 12
+    months before the month after the latest reading of any account)."""
+    customers = dataset.customers[dataset.customers["customer_id"] == customer_id]
+    if customers.empty:
+        raise UnknownCustomer(customer_id)
+    usage = dataset.monthly_usage
+    if as_of is None:
+        as_of = pd.Timestamp(window(usage, None)[1])
+    mine = usage[usage["customer_id"] == customer_id]
+    billing = dataset.monthly_billing
+    return compare_plans(
+        customers, mine, billing[billing["customer_id"] == customer_id], tables, as_of, shift
+    )
