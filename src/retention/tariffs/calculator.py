@@ -143,10 +143,17 @@ def _accounts(customers: pd.DataFrame, tables: TariffTables) -> _Accounts:
         if "basic_charge_mode" in customers
         else pd.Series(DEFAULT_BASIC_CHARGE_MODE, index=customers.index)
     )
+    category = pd.Index(TARIFF_CATEGORIES).get_indexer(pd.Index(customers["tariff_category"]))
+    voltage = pd.Index(VOLTAGES_KV).get_indexer(pd.Index(customers["voltage_kv"].astype(float)))
+    if (category < 0).any() or (voltage < 0).any():  # -1 would price at the last band
+        raise ValueError(
+            "客户档案的电价类别或电压等级不在数据约定内，请先校验数据 / customers: a "
+            "tariff_category or voltage_kv outside the data contract: validate the dataset first"
+        )
     return _Accounts(
         company=regions.map(company_of).to_numpy(dtype=np.int64),
-        category=pd.Index(TARIFF_CATEGORIES).get_indexer(pd.Index(customers["tariff_category"])),
-        voltage=pd.Index(VOLTAGES_KV).get_indexer(pd.Index(customers["voltage_kv"].astype(float))),
+        category=category,
+        voltage=voltage,
         capacity=customers["contract_capacity_kva"].to_numpy(dtype=float),
         on_demand=(mode == BASIC_CHARGE_MODES[1]).to_numpy(dtype=bool),
     )
