@@ -306,7 +306,7 @@ class _TableCheck:
         names = set(frame.columns)
         present = [c for c in self.spec.columns if c.name in names]
         for column in self.spec.columns:
-            if column.name not in names:
+            if column.name not in names and not column.optional:
                 self.problems.append(Problem(self.file, column.name, Rule.MISSING_COLUMN))
         extra = [c for c in frame.columns if c not in self.spec.column_names]
         if extra:
@@ -315,7 +315,11 @@ class _TableCheck:
             examples = [{"detail": "header only, no rows"}]
             self.problems.append(Problem(self.file, None, Rule.EMPTY_FILE, examples=examples))
         typed = {}
-        for column in present:
+        for column in self.spec.columns:
+            if column.name not in names:  # an optional column left out: empty, so readers
+                if column.optional:  # find every contract column in a loaded frame
+                    typed[column.name] = pd.Series(np.nan, index=frame.index, dtype=column.dtype)
+                continue
             values, bad, rule = parse_column(frame[column.name], column)
             typed[column.name] = values
             if bad is not None and bad.any():
