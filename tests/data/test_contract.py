@@ -365,6 +365,8 @@ def test_kwh_parts_must_add_up(tables: Tables, write: Callable[..., Path]) -> No
         ("service_tickets", "satisfaction", 2, 7, Rule.SATISFACTION),
         ("work_orders", "status", 1, "done", Rule.one_of(contract.ORDER_STATUSES)),
         ("interventions", "action_code", 0, "call_boss", Rule.one_of(ACTION_CODES)),
+        ("interventions", "assignment_probability", 1, 0.0, Rule.PROBABILITY),
+        ("interventions", "assignment_probability", 0, 1.5, Rule.PROBABILITY),
         ("monthly_billing", "amount_paid_cny", 5, -0.01, Rule.NON_NEGATIVE),
     ],
 )
@@ -481,6 +483,20 @@ def test_several_faults_are_all_reported_at_once(
         ("outages.csv", None, "unreadable encoding"),
     ]
     assert [w.file for w in report.warnings] == ["interventions.csv"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_assignment_probability_is_an_optional_column(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given interventions without the column, then with a certain and an unknown propensity
+    without = validate_dataset(write(tables, fmt))
+    tables["interventions"]["assignment_probability"] = [1.0, np.nan]
+
+    # When validated, then neither is a problem
+    report = validate_dataset(write(tables, fmt))
+    assert (without.problems, report.problems) == ([], [])
+    assert not [w for w in report.warnings if w.file.startswith("interventions")]
 
 
 def test_customer_names_are_masked_in_examples() -> None:

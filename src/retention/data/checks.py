@@ -306,7 +306,7 @@ class _TableCheck:
         names = set(frame.columns)
         present = [c for c in self.spec.columns if c.name in names]
         for column in self.spec.columns:
-            if column.name not in names:
+            if column.name not in names and not column.optional:
                 self.problems.append(Problem(self.file, column.name, Rule.MISSING_COLUMN))
         extra = [c for c in frame.columns if c not in self.spec.column_names]
         if extra:

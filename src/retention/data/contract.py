@@ -237,6 +237,7 @@ class Rule:
     NON_NEGATIVE = "must be >= 0 / 不能为负"
     POSITIVE = "must be > 0 / 必须大于 0"
     POWER_FACTOR = "must be in (0, 1] / 须在 (0, 1] 之间"
+    PROBABILITY = "must be a probability in (0, 1] / 须为 (0, 1] 之间的概率"
     SATISFACTION = "must be 1..5 / 须为 1 到 5"
     UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
     UNKNOWN_APPLICATION = "unknown application_id, not in applications / 申请编号不在业扩申请中"
@@ -308,6 +309,7 @@ class ColumnSpec:
     checks: tuple[pa.Check, ...] = ()
     description: str = ""
     at_most: float | None = None  # the absolute upper bound of a number column
+    optional: bool = False  # the file may leave the column out; when present it is checked
 
     @property
     def dtype(self) -> Any:
@@ -513,6 +515,15 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("created_at", "timestamp"),
                 ColumnSpec("contacted_at", "timestamp", nullable=True),
                 _enum("outcome", OUTCOMES),
+                # The probability the assignment policy gave this follow-up (its propensity):
+                # what lets the follow-ups' outcomes be compared without bias.
+                ColumnSpec(
+                    "assignment_probability",
+                    "float",
+                    nullable=True,
+                    optional=True,
+                    checks=(pa.Check.in_range(0, 1, include_min=False, error=Rule.PROBABILITY),),
+                ),
             ),
         ),
         TableSpec(
@@ -660,7 +671,8 @@ def columns_of(table: str) -> list[str]:
 def schema_of(table: str) -> pa.DataFrameSchema:
     """The pandera schema of the typed, loaded frame of `table` (run it with lazy=True).
 
-    Extra columns are allowed (strict=False); nothing is coerced: loading parses the types.
+    Extra columns are allowed (strict=False), optional ones may be absent; nothing is
+    coerced: loading parses the types.
     """
     spec = table_spec(table)
     return pa.DataFrameSchema(
@@ -669,6 +681,7 @@ def schema_of(table: str) -> pa.DataFrameSchema:
                 column.dtype,
                 checks=column.pandera_checks(),
                 nullable=column.nullable,
+                required=not column.optional,
                 description=column.description or None,
             )
             for column in spec.columns
