@@ -222,8 +222,9 @@ class Campaign:
         self.log.risk_seen.append(1 / (1 + np.exp(-seen[sel])))
         self.log.untreated.append(untreated[sel])
         self.minutes = np.append(self.minutes, minutes[sel])
-        who = idx[sel][t]
-        self.last_follow_up[who] = m
+        # Held-out edge accounts wait as long as followed-up ones: the control group stays a
+        # control over the horizon, and nobody gets a second follow-up while one works.
+        self.last_follow_up[idx[sel]] = m
         reached = idx[sel][t & contacted[sel]]
         eff = self.efficacy[action[sel][t & contacted[sel]], reached]
         for k in range(m, m + pol.effect_months):
@@ -300,7 +301,7 @@ def assignments_table(campaign: Campaign, start: np.datetime64) -> pd.DataFrame:
     held out at the edge (the control group), with its probabilities and what the team saw."""
     log = campaign.log.arrays()
     followed = log["action"] >= 0
-    action = np.where(followed, np.array(ACTIONS)[np.maximum(log["action"], 0)], None)
+    codes = np.array(ACTIONS)[np.maximum(log["action"], 0)]
     return pd.DataFrame(
         {
             "customer_id": pd.array(campaign.p.customer_id[log["who"]], dtype="str"),
@@ -310,7 +311,7 @@ def assignments_table(campaign: Campaign, start: np.datetime64) -> pd.DataFrame:
             "arm": pd.array(np.where(followed, "followed_up", "control"), dtype="str"),
             "randomised": log["randomised"] == 1,
             "treat_probability": log["treat_probability"],
-            "action_code": pd.array(action, dtype="str"),
+            "action_code": pd.Series(codes, dtype="str").where(followed),
             "action_probability": log["action_probability"],
             "contacted": log["contacted"] == 1,
             "risk_seen": log["risk_seen"],
