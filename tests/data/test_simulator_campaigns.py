@@ -194,3 +194,15 @@ def test_simulate_takes_campaigns(tmp_path: Path) -> None:
     assert (out / "interventions.parquet").exists()
     for name in ("campaign_assignments", "action_effects"):
         assert (out / "_truth" / f"{name}.parquet").exists()
+
+
+def test_a_tiny_portfolio_with_campaigns_passes_the_contract() -> None:
+    # Given ten accounts over 13 months: one snapshot with follow-ups, maybe none at all
+    config = SimulationConfig(accounts=10, months=13, seed=2, campaigns=POLICY)
+
+    result = simulate(config)
+
+    assert validate_tables(result.tables).ok
+    assert set(result.tables["interventions"]["outcome"]) <= {"pending", "churned", "unreachable"}
+    with pytest.raises(ValueError, match="from_month"):
+        SimulationConfig(months=13, campaigns=CampaignPolicy(from_month=13))

@@ -74,6 +74,8 @@ class SimulationConfig:
             raise ValueError("accounts must be at least 10")
         if not 13 <= self.months <= 240:
             raise ValueError("months must be between 13 and 240")
+        if self.campaigns is not None and self.campaigns.from_month >= self.months:
+            raise ValueError("campaigns must start (from_month) before the last month of data")
         try:
             first = np.datetime64(self.start, "M")
         except ValueError as err:

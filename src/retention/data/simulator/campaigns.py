@@ -95,7 +95,7 @@ def with_effect(matrix: np.ndarray, factor: np.ndarray) -> np.ndarray:
         return matrix
     p = matrix.copy()
     p[:, W, L] *= factor
-    p[:, L, E:] *= factor[:, None]  # L's exits: to E, V1 and C (V2 and C from L are exits too)
+    p[:, L, E:] *= factor[:, None]  # every way out of L: filed (E), load gone (V1), churned (C)
     for row in (W, L):
         p[:, row, row] = 0.0
         p[:, row, row] = 1.0 - p[:, row, :].sum(axis=1)
