@@ -497,6 +497,11 @@ def test_assignment_probability_is_an_optional_column(
     report = validate_dataset(write(tables, fmt))
     assert (without.problems, report.problems) == ([], [])
     assert not [w for w in report.warnings if w.file.startswith("interventions")]
+    # and a file without it loads with it empty, as every reader expects the column
+    assert without.dataset is not None and without.dataset.interventions is not None
+    assert without.dataset.interventions["assignment_probability"].isna().all()
+    assert report.dataset is not None and report.dataset.interventions is not None
+    assert report.dataset.interventions["assignment_probability"].iloc[0] == 1.0
 
 
 def test_customer_names_are_masked_in_examples() -> None:

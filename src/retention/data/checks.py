@@ -315,7 +315,11 @@ class _TableCheck:
             examples = [{"detail": "header only, no rows"}]
             self.problems.append(Problem(self.file, None, Rule.EMPTY_FILE, examples=examples))
         typed = {}
-        for column in present:
+        for column in self.spec.columns:
+            if column.name not in names:
+                if column.optional:  # left out: loaded as empty, so every reader finds it
+                    typed[column.name] = pd.Series(index=frame.index, dtype=column.dtype)
+                continue
             values, bad, rule = parse_column(frame[column.name], column)
             typed[column.name] = values
             if bad is not None and bad.any():
