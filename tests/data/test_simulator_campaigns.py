@@ -206,3 +206,25 @@ def test_a_tiny_portfolio_with_campaigns_passes_the_contract() -> None:
     assert set(result.tables["interventions"]["outcome"]) <= {"pending", "churned", "unreachable"}
     with pytest.raises(ValueError, match="from_month"):
         SimulationConfig(months=13, campaigns=CampaignPolicy(from_month=13))
+
+
+def test_the_realised_chain_includes_the_effects(medium: SimulationResult) -> None:
+    """Accounts reached at T churn as the truth's probability with their action says, not as
+    the untreated oracle says (no second follow-up comes within the horizon)."""
+    a = medium.truth["campaign_assignments"]
+    end = a["snapshot_date"] + pd.DateOffset(months=6)
+    reached = a[(a["arm"] == "followed_up") & a["contacted"] & (end <= medium.config.extract_date)]
+    keys = pd.MultiIndex.from_frame(reached[["customer_id", "snapshot_date", "action_code"]])
+    truth = (
+        medium.truth["action_effects"]
+        .set_index(["customer_id", "snapshot_date", "action_code"])
+        .reindex(keys)
+    )
+    first = medium.truth["churn_events"].groupby("customer_id")["event_date"].min()
+    event = reached["customer_id"].map(first)
+    realised = ((event >= reached["snapshot_date"]) & (event < end[reached.index])).mean()
+    with_action = truth["probability_with"]
+    se = float(np.sqrt((with_action * (1 - with_action)).sum()) / len(with_action))
+
+    assert abs(realised - with_action.mean()) < 3 * se, (realised, with_action.mean(), se)
+    assert realised < truth["probability_without"].mean() - 5 * se
