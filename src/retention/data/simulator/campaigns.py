@@ -150,11 +150,20 @@ class Campaign:
         self.log = FollowUps()
         self.last_follow_up = np.full(p.size, -(10**6))
         self.minutes = np.zeros(0, dtype=np.int64)  # each assignment's minute of creation
+        self._known: tuple[tuple[int, int], np.ndarray] | None = None
         # factor[k, i]: the realised effect on account i's hazards in month k.
         self.factor = np.ones((months + HORIZON, p.size))
 
     def factor_known_at(self, m: int) -> np.ndarray:
-        """(HORIZON, n): the effect on months m .. m+HORIZON-1 of follow-ups decided before T_m."""
+        """(HORIZON, n): the effect on months m .. m+HORIZON-1 of follow-ups decided before T_m.
+
+        Kept for the last m asked: the truth asks it once per action at each snapshot."""
+        key = (m, len(self.log.who))
+        if self._known is None or self._known[0] != key:
+            self._known = (key, self._factor_known_at(m))
+        return self._known[1]
+
+    def _factor_known_at(self, m: int) -> np.ndarray:
         out = np.ones((HORIZON, self.p.size))
         if not self.log.who:
             return out
