@@ -204,41 +204,38 @@ class Campaign:
         untreated = self.churn_within(m, idx, state[idx])
         logit = np.log(np.clip(untreated, 1e-6, 1 - 1e-6) / np.clip(1 - untreated, 1e-6, 1))
         seen = logit + self.rng.normal(0, pol.risk_noise, idx.size)
-        order = np.argsort(-seen, kind="stable")
-        capacity = max(1, round(pol.capacity_share * active.sum()))
-        band = round(pol.edge_share * capacity)
-        rank = np.empty(idx.size, dtype=np.int64)
-        rank[order] = np.arange(idx.size)
-        top = rank < capacity - band
-        edge = (rank >= capacity - band) & (rank < capacity + band)
-        treat_p = np.where(top, 1.0, np.where(edge, pol.edge_probability, 0.0))
+        top, edge = self._top_and_edge(seen, max(1, round(pol.capacity_share * active.sum())))
         treated = top | (edge & (self.rng.random(idx.size) < pol.edge_probability))
-        keep = top | edge
         action, action_p = self._actions(idx)
-        contacted = self.rng.random(idx.size) >= self._unreachable(idx)
+        contacted = treated & (self.rng.random(idx.size) >= self._unreachable(idx))
         day = self.rng.integers(0, 10, idx.size)
         minutes = self.rng.integers(0, 8 * 60, idx.size)  # created in the working day of T
-        sel = np.flatnonzero(keep)
-        t = treated[sel]
-        self.log.who.append(idx[sel])
-        self.log.month.append(np.full(sel.size, m))
-        self.log.action.append(np.where(t, action[sel], -1))
-        self.log.treat_probability.append(treat_p[sel])
-        self.log.action_probability.append(np.where(t, action_p[sel], np.nan))
-        self.log.randomised.append(edge[sel].astype(np.int64))
-        self.log.contacted.append((t & contacted[sel]).astype(np.int64))
-        self.log.contact_day.append(np.where(t & contacted[sel], day[sel], -1))
-        self.log.risk_seen.append(1 / (1 + np.exp(-seen[sel])))
-        self.log.untreated.append(untreated[sel])
+        sel = top | edge
+        log = self.log
+        log.who.append(idx[sel])
+        log.month.append(np.full(int(sel.sum()), m))
+        log.action.append(np.where(treated, action, -1)[sel])
+        log.treat_probability.append(np.where(top, 1.0, pol.edge_probability)[sel])
+        log.action_probability.append(np.where(treated, action_p, np.nan)[sel])
+        log.randomised.append(edge[sel].astype(np.int64))
+        log.contacted.append(contacted[sel].astype(np.int64))
+        log.contact_day.append(np.where(contacted, day, -1)[sel])
+        log.risk_seen.append(1 / (1 + np.exp(-seen[sel])))
+        log.untreated.append(untreated[sel])
         self.minutes = np.append(self.minutes, minutes[sel])
         # Held-out edge accounts wait as long as followed-up ones: the control group stays a
         # control over the horizon, and nobody gets a second follow-up while one works.
         self.last_follow_up[idx[sel]] = m
-        reached = idx[sel][t & contacted[sel]]
-        eff = self.efficacy[action[sel][t & contacted[sel]], reached]
-        for k in range(m, m + pol.effect_months):
-            if k < self.factor.shape[0]:
-                self.factor[k, reached] *= 1.0 - eff
+        eff = self.efficacy[action[contacted], idx[contacted]]
+        for k in range(m, min(m + pol.effect_months, self.factor.shape[0])):
+            self.factor[k, idx[contacted]] *= 1.0 - eff
+
+    def _top_and_edge(self, seen: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top of the list (followed up for sure) and the randomised band at the cut."""
+        band = round(self.policy.edge_share * capacity)
+        rank = np.empty(seen.size, dtype=np.int64)
+        rank[np.argsort(-seen, kind="stable")] = np.arange(seen.size)
+        return rank < capacity - band, (rank >= capacity - band) & (rank < capacity + band)
 
     def _actions(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each account's action and its probability given a follow-up."""
@@ -248,8 +245,8 @@ class Campaign:
         other = self.rng.random(idx.size) < pol.other_action_share
         shift = self.rng.integers(1, len(ACTIONS), idx.size)  # another action, evenly
         action = np.where(other, (default + shift) % len(ACTIONS), default)
-        # The probability of the action given: the default's (via a shown or hidden driver is
-        # the team's reading, not a draw it records) or an even share of the others.
+        # Given the default (the team knows which reason it read), the action's probability:
+        # 1 - share for the default, an even part of the share for each other action.
         probability = np.where(
             other, pol.other_action_share / (len(ACTIONS) - 1), 1 - pol.other_action_share
         )
