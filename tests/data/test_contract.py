@@ -269,12 +269,14 @@ def test_end_before_start(tables: Tables, write: Callable[..., Path]) -> None:
     tables["outages"].loc[1, "end_at"] = tables["outages"].loc[1, "start_at"]  # must be after
     tables["work_orders"].loc[0, "completed_at"] = pd.Timestamp("2024-01-31 10:00:00")
     tables["customers"].loc[3, "close_date"] = pd.Timestamp("2015-06-30")
+    tables["interventions"].loc[0, "contacted_at"] = pd.Timestamp("2024-02-01 15:00:00")
 
     report = validate_dataset(write(tables, "csv"))
 
     found = {(p.file, p.column, p.count, tuple(places(p))) for p in report.problems}
     assert found == {
         ("customers.csv", "close_date", 1, (5,)),
+        ("interventions.csv", "contacted_at", 1, (2,)),
         ("service_tickets.csv", "closed_at", 1, (4,)),
         ("work_orders.csv", "completed_at", 1, (2,)),
         ("outages.csv", "end_at", 1, (3,)),

@@ -507,6 +507,7 @@ TABLES: dict[str, TableSpec] = {
             required=False,
             description="retention follow-ups and their outcomes (the service's own log)",
             key=("intervention_id",),
+            time_orders=(TimeOrder("created_at", "contacted_at"),),
             columns=(
                 _string("intervention_id"),
                 _CUSTOMER_ID,
