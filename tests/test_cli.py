@@ -241,3 +241,71 @@ def test_keys_are_printed_once_listed_by_prefix_and_revoked(
     assert runner.invoke(app, ["keys", "revoke", prefix]).exit_code == 1
     wrong = runner.invoke(app, ["keys", "create", "--role", "root", "--name", "x"])
     assert wrong.exit_code == 2 and "crm, retention, admin" in wrong.output
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return tmp_path
+
+
+def _large_industry_account(folder: Path) -> tuple[str, str]:
+    customers = pd.read_csv(folder / "customers.csv", dtype={"customer_id": str})
+    account = customers[customers["tariff_category"] == "large_industry"].iloc[0]
+    return str(account["customer_id"]), str(account["customer_name"])
+
+
+def test_tariff_prints_the_alternatives_and_says_the_bills_differ(
+    tiny: Path, isolated: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a simulated large-industry account (its bills are not made from the tables),
+    customer, name = _large_industry_account(tiny)
+
+    result = runner.invoke(
+        app, ["tariff", str(tiny), "--customer", customer, "--date", "2025-07-15", "--shift", "0.2"]
+    )
+
+    # then the comparison names every alternative and the best plan, over the 12 months
+    # before July 2025, and says plainly that the recomputed bills are not the billed ones.
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"户号 / account {customer}" in output
+    assert "2024-07 .. 2025-06" in output
+    for label in ("现行方案", "基本电费改为按最大需量计收", "功率因数提高到考核标准 0.90",
+                  "20% 峰段电量移至谷段", "组合方案", "最佳方案 / best plan"):  # fmt: skip
+        assert label in output, label
+    assert "示例省份" in output
+    assert "重算电费与实际账单相差" in output and "treat them as indicative" in output
+    assert name not in result.output and name not in caplog.text
+
+
+def test_tariff_names_an_unknown_customer(tiny: Path, isolated: Path) -> None:
+    result = runner.invoke(app, ["tariff", str(tiny), "--customer", "NO-SUCH-ID"])
+
+    assert result.exit_code == 1
+    assert "户号 NO-SUCH-ID 不在客户档案中 / customer NO-SUCH-ID is not in customers" in " ".join(
+        result.output.split()
+    )
+
+
+def test_tariff_refuses_bad_tables_naming_the_file(
+    tiny: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retention.settings import packaged_file
+
+    bad = isolated / "tariffs.yaml"
+    text = packaged_file("serving/tariffs.yaml").read_text(encoding="utf-8")
+    bad.write_text(
+        text.replace("capacity_cny_per_kva_month: 25.0", "capacity_cny_per_kva_month: -25.0"),
+        "utf-8",
+    )
+    monkeypatch.setenv("RETENTION_TARIFFS", str(bad))
+    customer, _ = _large_industry_account(tiny)
+
+    result = runner.invoke(app, ["tariff", str(tiny), "--customer", customer])
+
+    assert result.exit_code == 1
+    output = "".join(result.output.split())
+    assert str(bad).replace(" ", "") in output
+    assert "basic_charge[2020-01].capacity_cny_per_kva_month:不能为负/mustnotbenegative" in output

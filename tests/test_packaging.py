@@ -12,6 +12,7 @@ from retention.features.catalogue import load_catalogue
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
 from retention.settings import Settings, packaged_file
+from retention.tariffs.tables import load_tariffs
 from retention.training.config import DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,7 @@ SHIPPED = (
     "serving/playbook.yaml",
     "serving/holidays.yaml",
     "serving/service_clocks.yaml",
+    "serving/tariffs.yaml",
     "training/default.yaml",
 )
 
@@ -40,6 +42,7 @@ def test_by_default_the_loaders_read_the_files_inside_the_package() -> None:
         settings.playbook_file,
         settings.holidays_file,
         settings.service_clocks_file,
+        settings.tariffs_file,
         DEFAULT_CONFIG,
     ):
         assert path.is_relative_to(package / "resources") and path.is_file()
@@ -59,9 +62,14 @@ def test_settings_point_the_loaders_at_a_users_own_copies(
     monkeypatch.setenv("RETENTION_CATALOGUE", str(catalogue))
     monkeypatch.setenv("RETENTION_PLAYBOOK", str(playbook))
     monkeypatch.setenv("RETENTION_HOLIDAYS", str(holidays))
+    tariffs = tmp_path / "tariffs.yaml"
+    text = packaged_file("serving/tariffs.yaml").read_text(encoding="utf-8")
+    tariffs.write_text(text.replace("switch_every_months: 3", "switch_every_months: 12"), "utf-8")
+    monkeypatch.setenv("RETENTION_TARIFFS", str(tariffs))
 
     assert load_catalogue().groups["consumption"].zh == "用电情况"
     assert 9 in {action.due_working_days for action in load_playbook().actions.values()}
+    assert load_tariffs().companies["example_province"].basic_charge[0].switch_every_months == 12
     calendar = WorkingCalendar()
     assert calendar.source(2030) == "holiday file" and calendar.source(2027) == "Mon-Fri"
 

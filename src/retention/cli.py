@@ -497,6 +497,53 @@ def _kpi_period(
 
 
 @app.command()
+def tariff(
+    folder: DatasetDir,
+    customer: Annotated[str, typer.Option(help="The account's customer_id (户号).")],
+    date: Annotated[
+        str | None,
+        typer.Option(
+            help="The 12 whole months before this date YYYY-MM-DD (default: the month after "
+            "the latest reading)."
+        ),
+    ] = None,
+    shift: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of peak kWh moved to valley.")
+    ] = 0.1,
+    encoding: Encoding = None,
+) -> None:
+    """The account's electricity price and bill plan (电价电费方案): its last 12 months
+    recomputed from the tariff tables beside the billed amounts, and what each alternative the
+    rules allow (the other basic-charge mode, the power factor at its standard, peak energy
+    moved to valley, all three) would have saved."""
+    from retention.settings import ConfigFileError
+    from retention.tariffs.calculator import TariffNotInForce, UnknownCustomer, account_comparison
+    from retention.tariffs.report import print_comparison
+    from retention.tariffs.tables import load_tariffs
+
+    as_of = _date(date, "--date") if date else None
+    try:
+        tables = load_tariffs()
+    except ConfigFileError as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    dataset = _load(folder, encoding)
+    try:
+        comparison = account_comparison(dataset, tables, customer, as_of, shift)
+    except (UnknownCustomer, TariffNotInForce) as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(1) from err
+    if customer not in comparison.accounts.index:
+        err_console.print(
+            f"[red]户号 {customer} 在 {comparison.first_month:%Y-%m} 起的 12 个月没有抄表电量 / "
+            f"account {customer} has no usage in the 12 months from "
+            f"{comparison.first_month:%Y-%m}[/red]"
+        )
+        raise typer.Exit(1)
+    print_comparison(console, comparison, customer, tables)
+
+
+@app.command()
 def batches() -> None:
     """List the scoring batches in the store, newest first (running and failed ones too)."""
     from rich.table import Table

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         description="The applicants' service clocks YAML (time limits of the connection "
         "steps, 业扩环节时限); default: the packaged serving/service_clocks.yaml.",
     )
+    tariffs: FilePath | None = Field(
+        default=None,
+        description="The tariff tables YAML (电价表: energy prices, basic charges, the power-"
+        "factor adjustment); default: the packaged serving/tariffs.yaml (an example province).",
+    )
 
     # The embedded demo: a simulated portfolio, see retention.data.simulator.
     demo_accounts: int = Field(default=5000, ge=50)
@@ -128,7 +133,15 @@ class Settings(BaseSettings):
     demo_start: str = Field(default="2023-11", pattern=r"^\d{4}-\d{2}$")
     demo_seed: int = 20261129
 
-    @field_validator("work_dir", "data_dir", "catalogue", "playbook", "holidays", "service_clocks")
+    @field_validator(
+        "work_dir",
+        "data_dir",
+        "catalogue",
+        "playbook",
+        "holidays",
+        "service_clocks",
+        "tariffs",
+    )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -168,6 +181,10 @@ class Settings(BaseSettings):
     @property
     def service_clocks_file(self) -> Path:
         return self.service_clocks or packaged_file("serving/service_clocks.yaml")
+
+    @property
+    def tariffs_file(self) -> Path:
+        return self.tariffs or packaged_file("serving/tariffs.yaml")
 
     @property
     def outputs_dir(self) -> Path:

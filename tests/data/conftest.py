@@ -42,6 +42,7 @@ def tiny_tables() -> Tables:
             "open_date": pd.to_datetime(["2010-05-04", "2018-11-20", "2001-01-15", "2015-07-01"]),
             "close_date": pd.to_datetime([None, None, None, "2024-03-20"]),
             "self_generation_kw": [0.0, 1500.0, 0.0, 50.0],
+            "basic_charge_mode": ["demand", "capacity", None, None],
         }
     )
     ids = np.repeat(customers["customer_id"].to_numpy(), len(MONTHS))

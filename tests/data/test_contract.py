@@ -117,6 +117,32 @@ def test_missing_column(tables: Tables, write: Callable[..., Path], fmt: str) ->
     )
 
 
+def test_an_optional_column_may_be_left_out_or_empty_but_not_wrong(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given customers without basic_charge_mode, then with it partly empty, then with a value
+    # that is not a mode,
+    without = {**tables, "customers": tables["customers"].drop(columns="basic_charge_mode")}
+    left_out = load_dataset(write(without, fmt))
+    tables["customers"]["basic_charge_mode"] = ["demand", None, "capacity", None]
+    partly_empty = load_dataset(write(tables, fmt))
+    tables["customers"]["basic_charge_mode"] = ["demand", "by_demand", None, None]
+    wrong = validate_dataset(write(tables, fmt))
+
+    # then the first two are valid (a left-out column loads empty), and the wrong value is
+    # named with the modes.
+    assert left_out.customers["basic_charge_mode"].isna().all()
+    assert list(partly_empty.customers["basic_charge_mode"].fillna("-")) == [
+        "demand", "-", "capacity", "-"
+    ]  # fmt: skip
+    problem = the_problem(wrong)
+    assert (problem.column, problem.rule, problem.count) == (
+        "basic_charge_mode",
+        Rule.one_of(contract.BASIC_CHARGE_MODES),
+        1,
+    )
+
+
 def test_text_in_a_number_column(tables: Tables, write: Callable[..., Path]) -> None:
     usage = as_text(tables["monthly_usage"], "kwh_total")
     usage.loc[2, "kwh_total"] = "abc"

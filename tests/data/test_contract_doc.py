@@ -66,6 +66,7 @@ def _check_column(table: str, column: ColumnSpec, kind: str, rule: str) -> None:
     where = f"{table}.{column.name}"
     assert kind == column.kind, where
     assert ("nullable" in rule) == column.nullable, where
+    assert ("optional column" in rule) == column.optional, where
     if column.values is not None and column.kind != "float":
         for value in column.values:
             assert f"`{value}`" in rule, f"{where}: {value}"

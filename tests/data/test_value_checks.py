@@ -65,7 +65,8 @@ def test_comparisons_fail_the_same_rows_as_pandera(
     """Given simulated values of the column plus values on and around the rule's bounds and
     empty cells, when both evaluate the check, then they fail exactly the same rows."""
     dtype = schema_of(table).columns[column].dtype.type
-    simulated = typed_tables[table][column] if table in typed_tables else pd.Series([], dtype=dtype)
+    present = table in typed_tables and column in typed_tables[table]  # optional: may be absent
+    simulated = typed_tables[table][column] if present else pd.Series([], dtype=dtype)
     edges = pd.Series([*_edges(check, simulated), None, np.nan], dtype=object)
     try:
         edges = edges.astype(dtype)

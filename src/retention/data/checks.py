@@ -316,9 +316,9 @@ class _TableCheck:
             self.problems.append(Problem(self.file, None, Rule.EMPTY_FILE, examples=examples))
         typed = {}
         for column in self.spec.columns:
-            if column.name not in names:
-                if column.optional:  # left out: loaded as empty, so every reader finds it
-                    typed[column.name] = pd.Series(index=frame.index, dtype=column.dtype)
+            if column.name not in names:  # an optional column left out: empty, so readers
+                if column.optional:  # find every contract column in a loaded frame
+                    typed[column.name] = pd.Series(np.nan, index=frame.index, dtype=column.dtype)
                 continue
             values, bad, rule = parse_column(frame[column.name], column)
             typed[column.name] = values
@@ -328,8 +328,10 @@ class _TableCheck:
                 self._problem(column.name, rule, positions, _raw_values(frame[column.name]))
         for name in extra:
             typed[name] = frame[name]
-        # copy=False: no consolidation of millions of floats into one block (CoW keeps it safe)
-        self.typed = pd.DataFrame(typed, index=pd.RangeIndex(len(frame)), copy=False)
+        # copy=False: no consolidation of millions of floats into one block (CoW keeps it
+        # safe); the columns' arrays, not Series, so nothing is aligned on an index again
+        arrays = {name: values.array for name, values in typed.items()}
+        self.typed = pd.DataFrame(arrays, index=pd.RangeIndex(len(frame)), copy=False)
         self._run_schema([c.name for c in present])
         self._check_key()
         self._check_time_orders()

@@ -58,6 +58,9 @@ PERSONAL_COLUMNS = frozenset({"customer_name", "applicant_name"})
 # --- allowed values ---------------------------------------------------------------------------
 VOLTAGES_KV: tuple[float, ...] = (0.4, 10.0, 20.0, 35.0, 66.0, 110.0, 220.0)
 TARIFF_CATEGORIES = ("large_industry", "general_commercial", "other")
+# How an account's basic charge (基本电费) is billed: by contract capacity or by maximum demand.
+BASIC_CHARGE_MODES = ("capacity", "demand")
+DEFAULT_BASIC_CHARGE_MODE = "capacity"  # an empty cell, or no such column: by capacity
 MARKET_MODES = ("grid_agency", "direct_trading", "retailer")
 CHANNELS = ("hotline_95598", "online_app", "service_hall", "account_manager")
 TICKET_CATEGORIES = ("complaint", "opinion", "inquiry", "repair", "praise")
@@ -110,6 +113,8 @@ VALUE_LABELS_ZH: dict[str, str] = {
     "large_industry": "大工业",
     "general_commercial": "一般工商业",
     "other": "其他",
+    "capacity": "按容量",
+    "demand": "按需量",
     "grid_agency": "电网代理购电",
     "direct_trading": "直接交易",
     "retailer": "售电公司代理",
@@ -309,7 +314,7 @@ class ColumnSpec:
     checks: tuple[pa.Check, ...] = ()
     description: str = ""
     at_most: float | None = None  # the absolute upper bound of a number column
-    optional: bool = False  # the file may leave the column out; when present it is checked
+    optional: bool = False  # the file may leave the column out (readers take its default)
 
     @property
     def dtype(self) -> Any:
@@ -410,6 +415,14 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("open_date", "date", description="立户"),
                 ColumnSpec("close_date", "date", nullable=True, description="销户"),
                 _float("self_generation_kw", _non_negative(), at_most=MAX_SELF_GENERATION_KW),
+                ColumnSpec(
+                    "basic_charge_mode",
+                    "enum",
+                    nullable=True,
+                    values=BASIC_CHARGE_MODES,
+                    optional=True,
+                    description="基本电费计收方式; empty or absent: capacity",
+                ),
             ),
         ),
         TableSpec(
@@ -672,8 +685,8 @@ def columns_of(table: str) -> list[str]:
 def schema_of(table: str) -> pa.DataFrameSchema:
     """The pandera schema of the typed, loaded frame of `table` (run it with lazy=True).
 
-    Extra columns are allowed (strict=False), optional ones may be absent; nothing is
-    coerced: loading parses the types.
+    Extra columns are allowed (strict=False); nothing is coerced: loading parses the types.
+    An optional column (`ColumnSpec.optional`) may be absent.
     """
     spec = table_spec(table)
     return pa.DataFrameSchema(

@@ -43,7 +43,7 @@ BOUNDS = ("min_value", "max_value")
 
 def failing_rows(check: pa.Check, values: pd.Series) -> np.ndarray:
     """Positions (0-based) of the rows of `values` that fail `check`."""
-    comparison = COMPARISONS.get(check.name)
+    comparison = COMPARISONS.get(check.name or "")
     if comparison is None or not check.ignore_na or check.statistics is None:
         return _pandera_failing_rows(check, values)
     prepared = _comparable(values, check.statistics)
@@ -58,21 +58,22 @@ def _comparable(
     values: pd.Series, statistics: dict[str, Any]
 ) -> tuple[np.ndarray, dict[str, Any]] | None:
     """The values as a NumPy array and the bounds in its type; None: leave it to pandera."""
-    kind = values.dtype.kind
-    if kind in "fiu":  # float64, Int64 (nulls as NaN: they pass anyway)
+    dtype = values.dtype
+    if dtype.kind in "fiu":  # float64, Int64 (nulls as NaN: they pass anyway)
         return values.to_numpy(dtype=float, na_value=np.nan), statistics
-    if kind == "M" and getattr(values.dtype, "tz", None) is None:
-        unit = np.datetime_data(values.dtype)[0] if hasattr(values.dtype, "str") else "ns"
-        array = values.to_numpy(dtype=f"datetime64[{unit}]")
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":  # naive datetime64 (no zone)
+        unit = dtype.name  # "datetime64[ns]", ...; the bounds in the same unit
         bounds = {
-            k: np.datetime64(pd.Timestamp(statistics[k]), unit) for k in BOUNDS if k in statistics
+            k: pd.Timestamp(statistics[k]).to_datetime64().astype(unit)
+            for k in BOUNDS
+            if k in statistics
         }
-        return array, {**statistics, **bounds}
-    if isinstance(values.dtype, pd.StringDtype) and set(statistics) <= {
+        return values.to_numpy(dtype=unit), {**statistics, **bounds}
+    if isinstance(dtype, pd.StringDtype) and set(statistics) <= {
         "allowed_values",
         "forbidden_values",
     }:
-        return values.to_numpy(dtype=object, na_value=None), statistics
+        return np.asarray(values.array.to_numpy(dtype=object, na_value=None)), statistics
     return None
 
 

@@ -1,0 +1,222 @@
+"""Each plan's bill and saving equal a hand computation on one-month accounts (round prices:
+large industry below 35 kV at peak 1.0 / flat 0.6 / valley 0.3 元/kWh, from 35 kV at
+0.9 / 0.5 / 0.25; basic charge 20 元/kVA or 30 元/kW, demand no less than 40% of capacity;
+the national power-factor tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention.data.checks import validate_tables
+from retention.data.simulator import SimulationResult
+from retention.tariffs.calculator import TariffNotInForce, compare_plans
+from retention.tariffs.tables import TariffTables, load_tariffs
+
+from .conftest import account_tables, write_tables
+
+AS_OF = pd.Timestamp("2024-07-01")
+
+# A: 10 kV, 1000 kVA by capacity, demand 500 kW, power factor 0.93 (standard 0.90: -0.45%).
+#    energy 10000 x 1.0 + 20000 x 0.6 + 10000 x 0.3 = 25000; by capacity 20000, by demand
+#    max(500, 400) x 30 = 15000.
+A = dict(customer_id="A", tariff_category="large_industry", voltage_kv=10.0, capacity=1000,
+         mode="capacity", peak=10000, flat=20000, valley=10000, demand=500, pf=0.93,
+         billed=44897.50)  # fmt: skip
+# B: 110 kV, 2000 kVA by demand, demand 600 kW (billed at 40% of capacity: 800 kW), power
+#    factor 0.86 (standard 0.90: +4 x 0.5% = +2%). energy 20000 x 0.9 + 40000 x 0.5 +
+#    40000 x 0.25 = 48000; by demand 24000, by capacity 40000.
+B = dict(customer_id="B", tariff_category="large_industry", voltage_kv=110.0, capacity=2000,
+         mode="demand", peak=20000, flat=40000, valley=40000, demand=600, pf=0.86)  # fmt: skip
+# C: general commercial, 200 kVA (standard 0.85), no basic charge, no time-of-use readings:
+#    10000 kWh at flat 0.7 = 7000; power factor 0.80: +5 x 0.5% = +2.5%.
+C = dict(customer_id="C", tariff_category="general_commercial", voltage_kv=10.0, capacity=200,
+         kwh_total=10000, pf=0.80)  # fmt: skip
+# D: other, 50 kVA: below every standard's capacity, no adjustment whatever its power factor.
+D = dict(customer_id="D", tariff_category="other", voltage_kv=0.4, capacity=50,
+         peak=1000, flat=1000, valley=1000, pf=0.50)  # fmt: skip
+
+
+def _compare(tables: TariffTables, *accounts: dict[str, Any], shift: float = 0.1) -> Any:
+    frames = account_tables(list(accounts))
+    return compare_plans(
+        frames["customers"],
+        frames["monthly_usage"],
+        frames["monthly_billing"],
+        tables,
+        as_of=AS_OF,
+        shift=shift,
+    )
+
+
+def test_capacity_charged_account_saves_by_demand_and_by_shifting(tables: TariffTables) -> None:
+    # Given A, billed 100 元 more than the tables give,
+    result = _compare(tables, A).accounts.loc["A"]
+
+    # then its current bill is 45000 x 0.9955, by demand 40000 x 0.9955; moving 10% of peak
+    # to valley takes 1000 kWh x (1.0 - 0.3) = 700 off the energy; its power factor is above
+    # the standard, so raising it saves nothing; together: (24300 + 15000) x 0.9955.
+    assert result["bill_current"] == pytest.approx(44797.50)
+    assert result["saving_other_mode"] == pytest.approx(44797.50 - 39820.00)
+    assert result["saving_pf_standard"] == 0
+    assert result["saving_shift"] == pytest.approx(44797.50 - 44100.65)
+    assert result["saving_combined"] == pytest.approx(44797.50 - 39123.15)
+    assert (result["best_plan"], result["combined_mode"]) == ("combined", "demand")
+    assert result["difference_cny"] == pytest.approx(-100.0)
+    assert result["power_factor_standard"] == 0.90
+
+
+def test_demand_charged_account_below_its_floor_keeps_its_mode(tables: TariffTables) -> None:
+    result = _compare(tables, B).accounts.loc["B"]
+
+    # Current: (48000 + 24000) x 1.02; by capacity (48000 + 40000) x 1.02 costs more; at the
+    # standard 72000; shifting takes 2000 x (0.9 - 0.25) = 1300 off; together, by demand
+    # still: 46700 + 24000.
+    assert result["bill_current"] == pytest.approx(73440.00)
+    assert result["saving_other_mode"] == pytest.approx(73440.00 - 89760.00)
+    assert result["saving_pf_standard"] == pytest.approx(1440.00)
+    assert result["saving_shift"] == pytest.approx(73440.00 - 72114.00)
+    assert result["saving_combined"] == pytest.approx(73440.00 - 70700.00)
+    assert (result["best_plan"], result["combined_mode"]) == ("combined", "demand")
+    assert result["billed_months"] == 0 and np.isnan(result["difference_cny"])  # no bill
+
+
+def test_an_account_without_basic_charge_or_time_of_use_can_only_raise_its_power_factor(
+    tables: TariffTables,
+) -> None:
+    result = _compare(tables, C, D).accounts
+
+    c, d = result.loc["C"], result.loc["D"]
+    assert c["bill_current"] == pytest.approx(7175.00)
+    assert np.isnan(c["saving_other_mode"]) and np.isnan(c["saving_shift"])
+    assert c["other_mode"] is None
+    assert c["saving_pf_standard"] == pytest.approx(175.00) == c["saving_combined"]
+    assert (c["best_plan"], c["power_factor_standard"]) == ("pf_standard", 0.85)
+    # D: 3000 kWh at 0.5, no standard applies below 100 kVA: nothing to save.
+    assert d["bill_current"] == pytest.approx(1500.00)
+    assert np.isnan(d["power_factor_standard"])
+    assert (d["best_plan"], d["best_saving"]) == ("current", 0.0)
+
+
+def test_the_shift_is_a_parameter(tables: TariffTables) -> None:
+    none, half = (_compare(tables, A, shift=s).accounts.loc["A"] for s in (0.0, 0.5))
+
+    assert none["saving_shift"] == 0
+    # Half of 10000 peak kWh at 1.0 - 0.3, with A's -0.45%: 3500 x 0.9955.
+    assert half["saving_shift"] == pytest.approx(3484.25)
+    with pytest.raises(ValueError, match="shift"):
+        _compare(tables, A, shift=1.5)
+
+
+# The national tables (功率因数调整电费办法), percent of the bill: + surcharge, - reduction.
+NATIONAL = {
+    (0.90, "large_industry", 1000): {
+        1.00: -0.75, 0.95: -0.75, 0.94: -0.60, 0.91: -0.15, 0.90: 0.0, 0.89: 0.5, 0.70: 10.0,
+        0.69: 11.0, 0.65: 15.0, 0.64: 17.0, 0.60: 25.0, 0.895: 0.0, 0.8949: 0.5,
+    },
+    (0.85, "general_commercial", 200): {
+        1.00: -1.10, 0.94: -1.10, 0.93: -0.95, 0.91: -0.65, 0.90: -0.5, 0.86: -0.1, 0.85: 0.0,
+        0.84: 0.5, 0.65: 10.0, 0.64: 11.0, 0.60: 15.0, 0.59: 17.0,
+    },
+    (0.80, "other", 200): {
+        1.00: -1.30, 0.92: -1.30, 0.91: -1.15, 0.90: -1.0, 0.81: -0.1, 0.80: 0.0, 0.79: 0.5,
+        0.60: 10.0, 0.59: 11.0, 0.55: 15.0, 0.54: 17.0,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("standard", list(NATIONAL), ids=lambda s: f"{s[0]:.2f}")
+def test_power_factor_adjustment_follows_every_band_of_the_table(
+    tables: TariffTables, standard: tuple[float, str, int]
+) -> None:
+    # Given one account per power factor, all with the same standard,
+    value, category, capacity = standard
+    table = NATIONAL[standard]
+    accounts = [
+        dict(
+            customer_id=f"P{i}",
+            tariff_category=category,
+            voltage_kv=10.0,
+            capacity=capacity,
+            kwh_total=10000,
+            pf=pf,
+        )
+        for i, pf in enumerate(table)
+    ]
+    months = _compare(tables, *accounts).months.set_index("customer_id")
+
+    # then each month's adjustment is the table's.
+    got = dict(
+        zip(table, months.loc[[a["customer_id"] for a in accounts]].to_dict("records"), strict=True)
+    )
+    assert {pf: row["power_factor_percent"] for pf, row in got.items()} == pytest.approx(table)
+    assert {row["power_factor_standard"] for row in got.values()} == {value}
+
+
+def test_a_tariff_change_applies_from_its_month(raw_tables: dict[str, Any], tmp_path: Path) -> None:
+    # Given a second energy table from 2024-06 with large industry's flat price at 0.8,
+    energy = raw_tables["companies"]["test"]["energy"]
+    changed = {**energy[0], "valid_from": "2024-06"}
+    changed["prices"] = {**changed["prices"], "large_industry": [
+        {"from_kv": 0, "peak": 1.0, "flat": 0.8, "valley": 0.3}
+    ]}  # fmt: skip
+    energy.append(changed)
+    tables = load_tariffs(write_tables(raw_tables, tmp_path))
+    frames = account_tables([{**A, "billed": None}])
+    may = frames["monthly_usage"].assign(month=pd.Timestamp("2024-05-01"))
+    usage = pd.concat([may, frames["monthly_usage"]], ignore_index=True)
+
+    months = compare_plans(frames["customers"], usage, frames["monthly_billing"], tables, AS_OF)
+
+    # then May is priced by the first table (25000) and June by the second (+20000 x 0.2).
+    assert list(months.months["energy_cny"]) == [25000.0, 29000.0]
+
+
+def test_a_month_before_every_table_is_an_error_naming_it(tables: TariffTables) -> None:
+    frames = account_tables([A])
+    old = frames["monthly_usage"].assign(month=pd.Timestamp("2023-12-01"))
+
+    with pytest.raises(TariffNotInForce, match=r"companies\.test\.energy: 2023-12"):
+        compare_plans(frames["customers"], old, frames["monthly_billing"], tables, AS_OF)
+
+
+def test_a_month_that_cannot_be_priced_by_demand_is_not_shown_as_a_saving(
+    tables: TariffTables,
+) -> None:
+    # Given B on demand without a maximum demand reading,
+    result = _compare(tables, {**B, "demand": np.nan}).accounts.loc["B"]
+
+    # then its bill cannot be recomputed and nothing is recommended.
+    assert np.isnan(result["bill_current"])
+    assert (result["best_plan"], result["best_saving"]) == ("current", 0.0)
+
+
+def test_on_simulated_data_every_account_is_priced_and_differences_are_reported(
+    simulation: SimulationResult,
+) -> None:
+    # Given the small simulated portfolio (its bills are not made from these tables yet),
+    report = validate_tables(simulation.tables)
+    assert report.dataset is not None
+    data = report.dataset
+
+    result = compare_plans(data.customers, data.monthly_usage, data.monthly_billing, load_tariffs())
+
+    # then every account with months in the window has a recomputed bill and a difference.
+    accounts = result.accounts
+    assert len(accounts) > 0.8 * len(data.customers)
+    assert accounts["months"].max() == 12
+    priced = accounts["bill_current"].notna()
+    assert priced.mean() > 0.9
+    assert (accounts.loc[priced, "difference_cny"].abs() > 0).any()
+    assert set(accounts["best_plan"]) <= {
+        "current",
+        "other_mode",
+        "pf_standard",
+        "shift",
+        "combined",
+    }
+    assert (accounts["best_saving"] >= 0).all()
