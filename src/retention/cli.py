@@ -715,9 +715,17 @@ def simulate(
             "or high-churn (docs/simulator.md)."
         ),
     ] = "base",
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            help="Add past retention campaigns: follow-ups with known effects, randomised at "
+            "the team's capacity edge, in interventions (docs/simulator.md)."
+        ),
+    ] = False,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
+    from retention.data.simulator.campaigns import CampaignPolicy
     from retention.data.simulator.scenarios import Scenario
 
     try:
@@ -736,6 +744,7 @@ def simulate(
             seed=seed,
             scenarios=shifts,
             variant=variant,
+            campaigns=CampaignPolicy() if campaigns else None,
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err

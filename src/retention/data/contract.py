@@ -242,6 +242,7 @@ class Rule:
     NON_NEGATIVE = "must be >= 0 / 不能为负"
     POSITIVE = "must be > 0 / 必须大于 0"
     POWER_FACTOR = "must be in (0, 1] / 须在 (0, 1] 之间"
+    PROBABILITY = "must be a probability in (0, 1] / 须为 (0, 1] 之间的概率"
     SATISFACTION = "must be 1..5 / 须为 1 到 5"
     UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
     UNKNOWN_APPLICATION = "unknown application_id, not in applications / 申请编号不在业扩申请中"
@@ -519,6 +520,7 @@ TABLES: dict[str, TableSpec] = {
             required=False,
             description="retention follow-ups and their outcomes (the service's own log)",
             key=("intervention_id",),
+            time_orders=(TimeOrder("created_at", "contacted_at"),),
             columns=(
                 _string("intervention_id"),
                 _CUSTOMER_ID,
@@ -527,6 +529,15 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("created_at", "timestamp"),
                 ColumnSpec("contacted_at", "timestamp", nullable=True),
                 _enum("outcome", OUTCOMES),
+                # The probability the assignment policy gave this follow-up (its propensity):
+                # what lets the follow-ups' outcomes be compared without bias.
+                ColumnSpec(
+                    "assignment_probability",
+                    "float",
+                    nullable=True,
+                    optional=True,
+                    checks=(pa.Check.in_range(0, 1, include_min=False, error=Rule.PROBABILITY),),
+                ),
             ),
         ),
         TableSpec(
