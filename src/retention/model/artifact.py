@@ -24,6 +24,7 @@ from retention.model.info import ModelInfo
 
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
+TIMING_FILE = "timing_{months}m.txt"  # one timing booster per shorter horizon
 SHARED_CONTRIBUTION_ROWS = 200  # from this many rows, contributions run on every core
 
 
@@ -62,6 +63,26 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
 
 
+@dataclass(frozen=True)
+class TimingModel:
+    """P(churn within `months` | churn within `given_months`): a booster fitted on the
+    churned training rows only, which says how soon a churn comes, not whether it comes.
+
+    Chained onto the main probability (P(within 3) = P(within 6) x P(within 3 | within 6)),
+    a shorter horizon's probability can never exceed a longer one's.
+    """
+
+    months: int
+    given_months: int
+    booster: lgb.Booster
+
+    def conditional(self, matrix: np.ndarray) -> np.ndarray:
+        """The conditional probability of each row, within [0, 1]."""
+        if len(matrix) == 0:
+            return np.zeros(0)
+        return np.clip(np.asarray(self.booster.predict(matrix), dtype=float), 0.0, 1.0)
+
+
 @dataclass
 class ChurnModel:
     """A fitted booster with what it needs to read a feature frame and give probabilities."""
@@ -72,6 +93,9 @@ class ChurnModel:
     calibration: Calibration
     groups: dict[str, str] = field(default_factory=dict)  # feature -> catalogue group
     info: ModelInfo = field(default_factory=ModelInfo)
+    # Shorter horizons, longest first, each conditional on the one before (the first on the
+    # model's own horizon); empty for a model trained without churn dates (or before them).
+    timing: list[TimingModel] = field(default_factory=list)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The frame's features as a float matrix in training order (categories as codes)."""
@@ -83,6 +107,19 @@ class ChurnModel:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn within the horizon, one per row."""
         return self.calibration(self.raw_score(self.matrix(frame)))
+
+    def horizon_probabilities(
+        self, matrix: np.ndarray, probability: np.ndarray | None = None
+    ) -> dict[int, np.ndarray]:
+        """Months -> probability of churn within them, the model's horizon first: each
+        shorter horizon is the longer one's probability times its timing model's conditional
+        probability, so they never increase as the horizon shortens. `probability` is the
+        calibrated main probability when the caller has it already."""
+        main = self.calibration(self.raw_score(matrix)) if probability is None else probability
+        out = {self.info.horizon_months: np.asarray(main, dtype=float)}
+        for timing in self.timing:
+            out[timing.months] = out[timing.given_months] * timing.conditional(matrix)
+        return out
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-row contributions to the raw score (last column: the bias); rows sum to it."""
@@ -98,12 +135,15 @@ class ChurnModel:
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / BOOSTER_FILE))
+        for timing in self.timing:
+            timing.booster.save_model(str(folder / TIMING_FILE.format(months=timing.months)))
         meta = {
             "features": self.features,
             "categories": self.categories,
             "calibration": self.calibration.__dict__,
             "groups": self.groups,
             "info": self.info.model_dump(),
+            "timing": [{"months": t.months, "given_months": t.given_months} for t in self.timing],
         }
         (folder / META_FILE).write_text(
             json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
@@ -127,6 +167,16 @@ class ChurnModel:
             ),
             groups=dict(meta.get("groups", {})),
             info=ModelInfo.model_validate(meta.get("info", {})),
+            timing=[  # a model saved before timing models has none: no shorter horizons
+                TimingModel(
+                    months=int(t["months"]),
+                    given_months=int(t["given_months"]),
+                    booster=lgb.Booster(
+                        model_file=str(folder / TIMING_FILE.format(months=t["months"]))
+                    ),
+                )
+                for t in meta.get("timing", [])
+            ],
         )
 
 
