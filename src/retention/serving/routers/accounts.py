@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import Connection, Engine
 
+from retention.records.batch import horizons
 from retention.serving.deps import (
     AUTH_ERRORS,
     KeyFirstRoute,
@@ -101,6 +102,7 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 "snapshot_date": batch.snapshot_date,
                 "model_version": batch.model_version,
                 "in_exit_process": score["band"] == "exit",
+                "horizons": horizons(score, batch.horizon_months),
                 "reasons": reasons,
                 "actions": actions,
                 "follow_ups": follow_ups,
