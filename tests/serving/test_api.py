@@ -71,6 +71,9 @@ def test_model_describes_the_champion(served) -> None:  # type: ignore[no-untype
     assert info["name"] == "key-account-churn"
     assert 0.5 < info["test_metrics"]["roc_auc"] <= 1
     assert info["feature_groups"]["consumption"].startswith("用电")
+    # each horizon's test AUC (time to churn), as the training run measured it
+    assert set(info["horizon_metrics"]) == {"1", "3", "6"}
+    assert all(0.5 < m["roc_auc"] <= 1 for m in info["horizon_metrics"].values())
 
 
 def test_risk_of_an_account_is_the_batch_row_with_reasons_actions_and_follow_ups(served) -> None:  # type: ignore[no-untyped-def]

@@ -304,3 +304,19 @@ def test_the_account_page_shows_the_churn_within_1_3_and_6_months(served) -> Non
         cell = f'<td class="horizon-{months}"><b>{first[column] * 100:.1f}%</b></td>'
         assert cell in zh, cell
     assert "Churn within 1 month" in en and "Churn within 3 months" in en
+
+
+def test_the_model_page_shows_each_horizons_test_auc(served) -> None:  # type: ignore[no-untyped-def]
+    # Given an administrator signed in
+    create_user(open_store(served.url), "qian", "admin-pass-1", "admin")
+    served.client.cookies.clear()
+    assert _sign_in(served.client, "qian", "admin-pass-1").status_code == 303
+    # When the model page is opened
+    page = served.client.get("/model").text
+    # Then time to churn lists every horizon with its ROC AUC
+    assert 'id="horizon-metrics"' in page
+    table = page[page.index('id="horizon-metrics"') :]
+    table = table[: table.index("</table>")]
+    for label in ("1个月内流失概率", "3个月内流失概率", "6个月内流失概率"):
+        assert label in table, label
+    assert table.count('<td class="num">0.') >= 6  # ROC and PR AUC of each

@@ -95,9 +95,7 @@ def test_each_horizons_auc_is_reported_in_the_run_the_card_and_the_model(
     metrics = MlflowClient().get_run(trained.run_id).data.metrics
     assert {"test_horizon_1m_roc_auc", "test_horizon_3m_pr_auc"} <= set(metrics)
     assert "## Time to churn" in trained.card and "| 1 months |" in trained.card
-    assert model.info.horizon_metrics[1]["roc_auc"] == pytest.approx(
-        trained.horizons[1]["roc_auc"]
-    )
+    assert model.info.horizon_metrics[1]["roc_auc"] == pytest.approx(trained.horizons[1]["roc_auc"])
 
 
 def test_churn_within_reads_the_churn_date_against_the_snapshot() -> None:
@@ -203,3 +201,19 @@ def test_horizon_metrics_of_a_model_without_timing_measure_the_main_horizon(
     figures = horizon_metrics(bare, matrix, test_rows, bare.predict_proba(test_rows))
     assert list(figures) == [6] and "roc_auc" in figures[6]
     assert PART in test_rows.columns  # the test rows as logged, label columns included
+
+
+def test_the_timing_models_travel_with_the_registered_pyfunc(trained: TrainResult) -> None:
+    # Given the registered version loaded as MLflow's pyfunc (what any MLflow user gets)
+    import mlflow
+
+    from retention.model.registry import MODEL_NAME
+
+    loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{trained.version}")
+    # Then its ChurnModel holds the timing models, and predict still gives one probability
+    inner = loaded.unwrap_python_model().model
+    assert [t.months for t in inner.timing] == [3, 1]
+    rows = evaluation_rows(trained.version).head(20)
+    np.testing.assert_allclose(
+        np.asarray(loaded.predict(rows[inner.features])), inner.predict_proba(rows)
+    )

@@ -249,6 +249,11 @@ class ModelInfo(BaseModel):
     trained_at: str | None
     horizon_months: int | None
     test_metrics: dict[str, float]
+    horizon_metrics: dict[int, dict[str, float]] = Field(
+        default_factory=dict,
+        description="time to churn: months -> test ROC AUC, PR AUC, churn rate of each horizon",
+        examples=[{"1": {"roc_auc": 0.88, "pr_auc": 0.24}, "3": {"roc_auc": 0.92}}],
+    )
     feature_groups: dict[str, str] = Field(description="group: 中文 / English")
 
 

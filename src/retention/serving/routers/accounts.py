@@ -47,6 +47,7 @@ async def model_info(serving: Model, _: Reader) -> ModelInfo:
         trained_at=info.trained_at,
         horizon_months=info.horizon_months,
         test_metrics=info.test_metrics,
+        horizon_metrics=info.horizon_metrics,
         feature_groups={
             name: f"{group.zh} / {group.en}" for name, group in serving.catalogue.groups.items()
         },

@@ -37,6 +37,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "manager": ("客户经理", "Account manager"),
     "probability": ("流失概率", "Churn probability"),
     "time_to_churn": ("流失时间", "Time to churn"),
+    "churn_rate": ("测试期流失率", "Test churn rate"),
     "within_one_month": ("1个月内流失概率", "Churn within 1 month"),
     "within_months": ("{months}个月内流失概率", "Churn within {months} months"),
     "time_to_churn_hint": (
