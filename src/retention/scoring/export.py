@@ -158,6 +158,25 @@ def write_export(batch: StoredBatch, fmt: str, out: Path, lang: Lang = "zh") -> 
     return out
 
 
+# The workbook's column widths (characters) and number formats.
+COLUMN_WIDTHS = {
+    "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
+    "probability_1m": 10, "probability_3m": 10,
+    "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
+    "reason_3": 38, "actions": 70, "first_due_date": 13, "account_manager_id": 12,
+    "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
+}  # fmt: skip
+NUMBER_FORMATS = {
+    "probability": "0.0%",
+    "probability_1m": "0.0%",
+    "probability_3m": "0.0%",
+    "money_at_risk_cny": "#,##0",
+    "expected_revenue_cny": "#,##0",
+    "contract_capacity_kva": "#,##0",
+    "first_due_date": "yyyy-mm-dd",
+}
+
+
 def _write_xlsx(
     frame: pd.DataFrame, headers: dict[str, str], batch: StoredBatch, path: Path, lang: Lang
 ) -> None:
@@ -172,15 +191,8 @@ def _write_xlsx(
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_pick(SHEETS["list"], lang))
-    widths = {
-        "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
-        "probability_1m": 10, "probability_3m": 10,
-        "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
-        "reason_3": 38, "actions": 70, "first_due_date": 13, "account_manager_id": 12,
-        "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
-    }  # fmt: skip
     for i, name in enumerate(frame.columns, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = widths.get(name, 12)
+        sheet.column_dimensions[get_column_letter(i)].width = COLUMN_WIDTHS.get(name, 12)
     sheet.freeze_panes = "C2"  # header row and the account's id/rank stay in view
     last = get_column_letter(len(frame.columns))
     sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
@@ -190,15 +202,6 @@ def _write_xlsx(
     high_fill = PatternFill("solid", fgColor="F8CBAD")
     exit_fill = PatternFill("solid", fgColor="EDEDED")
     wrap = Alignment(wrap_text=True, vertical="top")
-    formats = {
-        "probability": "0.0%",
-        "probability_1m": "0.0%",
-        "probability_3m": "0.0%",
-        "money_at_risk_cny": "#,##0",
-        "expected_revenue_cny": "#,##0",
-        "contract_capacity_kva": "#,##0",
-        "first_due_date": "yyyy-mm-dd",
-    }
     wrapped = {"reason_1", "reason_2", "reason_3", "actions"}
 
     header = []
@@ -215,8 +218,8 @@ def _write_xlsx(
         cells = []
         for name, value in zip(columns, values, strict=True):
             cell = WriteOnlyCell(sheet, value=None if pd.isna(value) else value)
-            if name in formats:
-                cell.number_format = formats[name]
+            if name in NUMBER_FORMATS:
+                cell.number_format = NUMBER_FORMATS[name]
             if name in wrapped:
                 cell.alignment = wrap
             if fill is not None:
