@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from retention.model.artifact import META_FILE, ChurnModel
-from retention.model.registry import evaluation_rows, load_version
+from retention.model.registry import configure, evaluation_rows, load_version
 from retention.training.config import LightGBMConfig
 from retention.training.horizons import (
     churn_within,
@@ -25,12 +25,13 @@ from retention.training.pipeline import PART, TrainingRows, TrainResult, learnin
 
 
 @pytest.fixture(scope="module")
-def model(trained: TrainResult) -> ChurnModel:
+def model(trained: TrainResult, tracking_uri: str) -> ChurnModel:
+    configure(tracking_uri)  # another module's test may have pointed MLflow elsewhere
     return load_version(trained.version)
 
 
 @pytest.fixture(scope="module")
-def test_rows(trained: TrainResult) -> pd.DataFrame:
+def test_rows(trained: TrainResult, model: ChurnModel) -> pd.DataFrame:
     return evaluation_rows(trained.version)
 
 
@@ -203,7 +204,9 @@ def test_horizon_metrics_of_a_model_without_timing_measure_the_main_horizon(
     assert PART in test_rows.columns  # the test rows as logged, label columns included
 
 
-def test_the_timing_models_travel_with_the_registered_pyfunc(trained: TrainResult) -> None:
+def test_the_timing_models_travel_with_the_registered_pyfunc(
+    trained: TrainResult, model: ChurnModel
+) -> None:
     # Given the registered version loaded as MLflow's pyfunc (what any MLflow user gets)
     import mlflow
 
