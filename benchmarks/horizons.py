@@ -5,7 +5,7 @@ Beside each shorter horizon's own probability it prints the main (6-month) proba
 against the same shorter-horizon label: what the timing models add to telling the urgent risks
 from the later ones. Monotonicity is checked on every row before the test, every test row and
 every account scored at the snapshot after the data.
-Run: .venv/bin/python benchmarks/horizons.py [--accounts N] [--seed S]
+Run: .venv/bin/python benchmarks/horizons.py [--accounts N] [--seed S] [--horizon-months H]
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument("--horizon-months", type=int, default=None, help="default: the config's")
     args = parser.parse_args()
-    config = load_config()
+    config = load_config(horizon_months=args.horizon_months)
     horizon = config.churn.horizon_months
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "dataset"

@@ -126,7 +126,7 @@ def model_matrix(rows: TrainingRows, frame: pd.DataFrame) -> np.ndarray:
 
 
 def test_horizons_that_do_not_fit_under_the_configured_one_are_skipped(
-    training_rows: TrainingRows,
+    training_rows: TrainingRows, model: ChurnModel, test_rows: pd.DataFrame
 ) -> None:
     # Given the training rows, and a model horizon of 3 months, then of 1
     frame, matrix = _learning(training_rows)
@@ -134,6 +134,9 @@ def test_horizons_that_do_not_fit_under_the_configured_one_are_skipped(
     # Then a 3-month model gets only the 1-month timing model, a 1-month one none
     three = fit_timing_models(*shape, 3, LightGBMConfig())
     assert [(t.months, t.given_months) for t in three] == [(1, 3)]
+    # and chained onto a 3-month probability it gives 1 and 3 months, in order
+    chained = replace(model, timing=three).horizon_probabilities(model.matrix(test_rows))
+    assert set(chained) == {1, 3} and (chained[1] <= chained[3]).all()
     assert fit_timing_models(*shape, 1, LightGBMConfig()) == []
 
 

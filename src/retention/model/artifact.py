@@ -116,7 +116,10 @@ class ChurnModel:
         probability, so they never increase as the horizon shortens. `probability` is the
         calibrated main probability when the caller has it already."""
         main = self.calibration(self.raw_score(matrix)) if probability is None else probability
-        out = {self.info.horizon_months: np.asarray(main, dtype=float)}
+        # The chain's head was fitted for the model's horizon: it holds even before training
+        # has written the model's info.
+        horizon = self.timing[0].given_months if self.timing else self.info.horizon_months
+        out = {horizon: np.asarray(main, dtype=float)}
         for timing in self.timing:
             out[timing.months] = out[timing.given_months] * timing.conditional(matrix)
         return out
