@@ -88,7 +88,7 @@ def main() -> None:
         and all("roc_auc" in result.horizons[m] for m in chained),
     }
     print(
-        f"scored list: mean churn within 1 / 3 / {horizon} months "
+        f"scored list: mean churn within {' / '.join(map(str, sorted(scored_chain)))} months "
         + " / ".join(f"{np.mean(scored_chain[m]):.4f}" for m in sorted(scored_chain))
     )
     for name, ok in checks.items():
