@@ -81,6 +81,10 @@ class EffectsConfig(BaseModel):
     min_treated: int = Field(default=MIN_TREATED, ge=1)
     min_controls: int = Field(default=MIN_CONTROLS, ge=1)
     rounds: int = Field(default=150, ge=1)
+    # The treated model boosted from the control model's log-odds (false: a plain T-learner).
+    from_controls: bool = True
+    shift_rounds: int = Field(default=50, ge=1)
+    shift_min_rows: int = Field(default=80, ge=1)  # the shift's smallest leaf, in rows
     lightgbm: LightGBMConfig = LightGBMConfig(
         learning_rate=0.05, num_leaves=4, min_child_samples=20, lambda_l2=5.0
     )
@@ -103,6 +107,7 @@ class EffectsResult:
     run_id: str
     actions: list[ActionEffects]
     test_from: pd.Timestamp | None
+    minimum: tuple[int, int] = (MIN_TREATED, MIN_CONTROLS)  # treated, controls per action
 
     def print(self, console: Console) -> None:
         """A table per action: evidence, Qini of the model against the oracle's, AUUC."""
@@ -134,8 +139,8 @@ class EffectsResult:
         if self.test_from is not None:
             console.print(f"测试期 / test months from: {self.test_from:%Y-%m}")
         console.print(
-            f"最少随机样本 / minimum randomised outcomes: {MIN_TREATED} 跟进 treated + "
-            f"{MIN_CONTROLS} 对照 controls per action; Qini, AUUC: churn averted per account "
+            f"最少随机样本 / minimum randomised outcomes: {self.minimum[0]} 跟进 treated + "
+            f"{self.minimum[1]} 对照 controls per action; Qini, AUUC: churn averted per account "
             f"above random (0: no better than random)"
         )
 
@@ -212,21 +217,35 @@ class _Learning:
 
 
 def _booster(
-    matrix: np.ndarray, rows: pd.DataFrame, learning: _Learning, config: EffectsConfig
+    matrix: np.ndarray,
+    rows: pd.DataFrame,
+    learning: _Learning,
+    config: EffectsConfig,
+    start: np.ndarray | None = None,
+    rounds: int | None = None,
 ) -> lgb.Booster:
     """One weighted LightGBM classifier of churn (no monotone constraints: an effect may go
-    against the risk's direction)."""
+    against the risk's direction), boosted from `start` (log-odds) when given."""
     data = lgb.Dataset(
         matrix,
         rows[LABEL].to_numpy(),
         weight=rows[WEIGHT].to_numpy(),
+        init_score=start,
         feature_name=learning.features,
         categorical_feature=[learning.features.index(c) for c in learning.categorical],
         free_raw_data=False,
     )
     params = booster_params(config.lightgbm, [0] * len(learning.features))
     del params["monotone_constraints"], params["monotone_constraints_method"]
-    return lgb.train(params, data, num_boost_round=config.rounds)
+    if start is not None:  # the shift: leaves of many rows, or it learns the noise
+        params["min_child_samples"] = config.shift_min_rows
+        params["min_sum_hessian_in_leaf"] = 0.0
+    return lgb.train(params, data, num_boost_round=rounds or config.rounds)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _learning(rows: pd.DataFrame, config: EffectsConfig, catalogue: Catalogue) -> _Learning:
@@ -251,8 +270,17 @@ def _fit_action(action: str, learning: _Learning, config: EffectsConfig) -> np.n
     rows = learning.rows
     given = (rows[ACTION] == action).to_numpy() & rows[TREATED].to_numpy(dtype=bool)
     chosen = learning.train & given
-    booster = _booster(learning.matrix[chosen], rows[chosen], learning, config)
-    return np.asarray(learning.control_churn - booster.predict(learning.matrix))
+    if not config.from_controls:
+        booster = _booster(learning.matrix[chosen], rows[chosen], learning, config)
+        return np.asarray(learning.control_churn - booster.predict(learning.matrix))
+    # The treated model learns how the action shifts the controls' log-odds: with a few
+    # hundred follow-ups it cannot relearn the risk, only how the action changes it.
+    start = _logit(learning.control_churn)
+    booster = _booster(
+        learning.matrix[chosen], rows[chosen], learning, config, start[chosen], config.shift_rounds
+    )
+    shifted = start + booster.predict(learning.matrix, raw_score=True)
+    return np.asarray(learning.control_churn - 1 / (1 + np.exp(-shifted)))
 
 
 def _measure(
@@ -382,4 +410,4 @@ def train_effects(
                 {k: v for k, v in a.metrics.items() if np.isfinite(v)},
                 {**tags, "action": a.action},
             )
-    return EffectsResult(run_id, actions, test_from)
+    return EffectsResult(run_id, actions, test_from, (config.min_treated, config.min_controls))

@@ -35,38 +35,42 @@ def qini_curve(
 def uplift_curve(
     score: np.ndarray, churned: np.ndarray, treated: np.ndarray, weight: np.ndarray
 ) -> np.ndarray:
-    """The difference of weighted churn rates (controls minus treated) at the top k, times k."""
+    """The difference of weighted churn rates (controls minus treated) at the top k, times the
+    weighted accounts of the top k."""
     y, t, w = _ranked(score, churned, treated, weight)
     wt, wc = np.cumsum(w * t), np.cumsum(w * (1 - t))
     yt, yc = np.cumsum(w * t * y), np.cumsum(w * (1 - t) * y)
     with np.errstate(divide="ignore", invalid="ignore"):
         rates = np.where((wt > 0) & (wc > 0), yc / wc - yt / wt, 0.0)
-    return rates * np.arange(1, len(y) + 1)
+    return rates * np.cumsum(w)
 
 
-def _above_random(curve: np.ndarray) -> float:
-    """Mean height of the curve above the straight line to its end, per account."""
-    n = len(curve)
-    if n == 0:
+def _above_random(curve: np.ndarray, weight: np.ndarray) -> float:
+    """Mean height of the curve above the straight line to its end, per account: the x axis
+    and the scale in weighted accounts, so a weighted sample measures what the full would."""
+    total = float(np.sum(weight))
+    if len(curve) == 0 or total <= 0:
         return float("nan")
-    line = curve[-1] * np.arange(1, n + 1) / n
-    return float(np.mean(curve - line) / n)
+    share = np.cumsum(weight) / total
+    return float(np.sum((curve - curve[-1] * share) * weight) / total**2)
 
 
 def qini_coefficient(
     score: np.ndarray, churned: np.ndarray, treated: np.ndarray, weight: np.ndarray
 ) -> float:
     """The Qini curve's mean distance above random, per account (0: no better than random)."""
-    return _above_random(qini_curve(score, churned, treated, weight))
+    (ranked,) = _ranked(score, weight)
+    return _above_random(qini_curve(score, churned, treated, weight), ranked)
 
 
 def auuc(score: np.ndarray, churned: np.ndarray, treated: np.ndarray, weight: np.ndarray) -> float:
     """The uplift curve's mean distance above random, per account (0: no better than random)."""
-    return _above_random(uplift_curve(score, churned, treated, weight))
+    (ranked,) = _ranked(score, weight)
+    return _above_random(uplift_curve(score, churned, treated, weight), ranked)
 
 
 def true_qini(score: np.ndarray, effect: np.ndarray) -> float:
     """The same area when each account's true effect is known: the true churn averted by
     giving the action to the top k, above random, per account."""
     (ranked,) = _ranked(score, effect)
-    return _above_random(np.cumsum(ranked))
+    return _above_random(np.cumsum(ranked), np.ones(len(ranked)))
