@@ -58,10 +58,14 @@ def test_the_strongest_action_is_ranked_better_than_random(
     # When the one with the strongest true effect on the test months is taken
     strongest = max(modelled, key=lambda a: a.metrics["mean_effect_true"])
 
-    # Then its ranking averts more churn than random, in the randomised outcomes and in truth
-    assert strongest.metrics["qini_model"] > 0, strongest
-    assert strongest.metrics["true_qini_model"] > 0, strongest
-    assert strongest.metrics["true_qini_oracle"] > strongest.metrics["true_qini_model"]
+    # Then its ranking averts more true churn than a random one (its Qini against the truth;
+    # the realised outcomes' Qini of ~100 test follow-ups is noise, the oracle's included:
+    # benchmarks/effects.py), short of the oracle's, and its estimates follow the truth
+    m = strongest.metrics
+    assert m["true_qini_model"] > 0.2 * m["true_qini_oracle"] > 0, strongest
+    assert m["true_qini_oracle"] > m["true_qini_model"]
+    assert m["correlation_true"] > 0.1, strongest
+    assert np.isfinite([m["qini_model"], m["qini_oracle"], m["auuc_model"]]).all()
     # and actions below the minimum are not modelled
     assert all(a.treated < SMALL.min_treated for a in estimated if a.status == effects.NOT_ENOUGH)
 

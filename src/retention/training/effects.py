@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -81,8 +81,9 @@ class EffectsConfig(BaseModel):
     min_treated: int = Field(default=MIN_TREATED, ge=1)
     min_controls: int = Field(default=MIN_CONTROLS, ge=1)
     rounds: int = Field(default=150, ge=1)
-    # The treated model boosted from the control model's log-odds (false: a plain T-learner).
-    from_controls: bool = True
+    # shared_base: one risk model of every randomised row, each arm (the controls, each action)
+    # a shift of its log-odds; t_learner: a model of the controls and one of each action.
+    learner: Literal["shared_base", "t_learner"] = "shared_base"
     shift_rounds: int = Field(default=50, ge=1)
     shift_min_rows: int = Field(default=80, ge=1)  # the shift's smallest leaf, in rows
     lightgbm: LightGBMConfig = LightGBMConfig(
@@ -214,6 +215,7 @@ class _Learning:
     features: list[str]
     categorical: list[str]
     control_churn: np.ndarray  # the control model's churn probability of every row
+    base: np.ndarray  # the shared risk model's log-odds of every row (learner shared_base)
 
 
 def _booster(
@@ -243,11 +245,6 @@ def _booster(
     return lgb.train(params, data, num_boost_round=rounds or config.rounds)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def _learning(rows: pd.DataFrame, config: EffectsConfig, catalogue: Catalogue) -> _Learning:
     """The out-of-time split (the last `test_months` snapshots test) and the control model."""
     months = np.sort(rows[TIME].unique())
@@ -257,30 +254,54 @@ def _learning(rows: pd.DataFrame, config: EffectsConfig, catalogue: Catalogue) -
     categorical = [f for f in features if catalogue.by_name[f].categorical]
     levels = category_levels(rows[train], categorical)
     matrix = feature_matrix(rows, features, levels)
-    learning = _Learning(rows, train, matrix, features, categorical, np.array([]))
+    learning = _Learning(rows, train, matrix, features, categorical, np.array([]), np.array([]))
     controls = train & ~rows[TREATED].to_numpy(dtype=bool)
-    booster = _booster(matrix[controls], rows[controls], learning, config)
-    learning.control_churn = np.asarray(booster.predict(matrix))
+    if config.learner == "t_learner":
+        booster = _booster(matrix[controls], rows[controls], learning, config)
+        learning.control_churn = np.asarray(booster.predict(matrix))
+        return learning
+    # The risk from every randomised row (follow-ups and controls: twice the rows of the
+    # controls alone), then each arm's shift of its log-odds.
+    base = _booster(matrix[train], rows[train], learning, config)
+    learning.base = np.asarray(base.predict(matrix, raw_score=True))
+    learning.control_churn = _sigmoid(learning.base + _shift(controls, learning, config))
     return learning
 
 
+def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig) -> np.ndarray:
+    """How an arm's rows (`chosen`) move the base log-odds: a constant (weighted logistic
+    regression with the base as offset, Newton's method) and, where leaves of
+    `shift_min_rows` rows find it, a boosted part; for every row."""
+    rows, base = learning.rows[chosen], learning.base[chosen]
+    churned, weight = rows[LABEL].to_numpy(dtype=float), rows[WEIGHT].to_numpy(dtype=float)
+    constant = 0.0
+    for _ in range(25):
+        p = _sigmoid(base + constant)
+        step = np.sum(weight * (churned - p)) / max(np.sum(weight * p * (1 - p)), 1e-9)
+        constant = float(np.clip(constant + step, -5.0, 5.0))
+        if abs(step) < 1e-6:
+            break
+    start = base + constant
+    booster = _booster(learning.matrix[chosen], rows, learning, config, start, config.shift_rounds)
+    boosted = booster.predict(learning.matrix, raw_score=True) if booster.num_trees() else 0.0
+    return np.asarray(constant + boosted)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
 def _fit_action(action: str, learning: _Learning, config: EffectsConfig) -> np.ndarray:
-    """The estimated effect (churn probability averted) of every row: controls' model minus
-    the model of the accounts followed up with `action`."""
+    """The estimated effect (churn probability averted) of every row: the controls' churn
+    minus the churn of the accounts followed up with `action`."""
     rows = learning.rows
     given = (rows[ACTION] == action).to_numpy() & rows[TREATED].to_numpy(dtype=bool)
     chosen = learning.train & given
-    if not config.from_controls:
+    if config.learner == "t_learner":
         booster = _booster(learning.matrix[chosen], rows[chosen], learning, config)
         return np.asarray(learning.control_churn - booster.predict(learning.matrix))
-    # The treated model learns how the action shifts the controls' log-odds: with a few
-    # hundred follow-ups it cannot relearn the risk, only how the action changes it.
-    start = _logit(learning.control_churn)
-    booster = _booster(
-        learning.matrix[chosen], rows[chosen], learning, config, start[chosen], config.shift_rounds
-    )
-    shifted = start + booster.predict(learning.matrix, raw_score=True)
-    return np.asarray(learning.control_churn - 1 / (1 + np.exp(-shifted)))
+    treated_churn = _sigmoid(learning.base + _shift(chosen, learning, config))
+    return np.asarray(learning.control_churn - treated_churn)
 
 
 def _measure(
@@ -390,7 +411,6 @@ def train_effects(
     with registry.start_run(experiment, f"effects:{source}", tags) as run_id:
         registry.log_params(
             {
-                "learner": "t_learner_lightgbm_ipw",
                 "rows": len(rows),
                 "test_from": "" if test_from is None else f"{test_from:%Y-%m}",
                 "truth": truth is not None,
