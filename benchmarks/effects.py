@@ -4,7 +4,7 @@ the randomised outcomes of the test months, the true churn averted by each ranki
 correlation of the estimated effects with the true ones; the spread over seeds.
 
 Run: .venv/bin/python benchmarks/effects.py [--accounts N] [--months M] [--seeds 1 2 3]
-     [--min-treated 200] [--min-controls 200]
+     [--min-treated 200] [--min-controls 200] [--learner shared_base|t_learner]
 """
 
 from __future__ import annotations
@@ -62,8 +62,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--min-treated", type=int, default=effects.MIN_TREATED)
     parser.add_argument("--min-controls", type=int, default=effects.MIN_CONTROLS)
+    parser.add_argument("--learner", choices=["shared_base", "t_learner"], default="shared_base")
     args = parser.parse_args()
-    config = effects.EffectsConfig(min_treated=args.min_treated, min_controls=args.min_controls)
+    config = effects.EffectsConfig(
+        min_treated=args.min_treated, min_controls=args.min_controls, learner=args.learner
+    )
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     every = pd.concat(
