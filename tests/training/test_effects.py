@@ -3,6 +3,7 @@ a model per action with enough evidence, evaluated out of time against the simul
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,17 @@ def test_the_effects_command_prints_a_table_per_action(
     assert "已建模 / modelled" in result.output
     assert "证据不足 / not enough evidence" in result.output
     assert "capacity_change_visit" in result.output
+
+
+def test_follow_ups_without_a_randomised_mark_are_not_evidence(campaign_dataset: Dataset) -> None:
+    # Given the campaign log as an older export: no assignment or randomised columns (every
+    # row a follow-up, none known to be randomised)
+    iv = campaign_dataset.interventions
+    assert iv is not None
+    older = iv[iv["assignment"] == "followed_up"].assign(assignment=None, randomised=None)
+
+    # When its assignment rows are built, then there are none: nothing to compare with
+    rows = effects.assignment_rows(replace(campaign_dataset, interventions=older), SMALL)
+    assert rows.empty
+    actions, test_from = effects.estimate_effects(rows, SMALL)
+    assert {a.status for a in actions} == {effects.NOT_ENOUGH} and test_from is None
