@@ -164,9 +164,15 @@ def assignment_rows(
     iv = dataset.interventions
     if iv is None or iv.empty:
         return pd.DataFrame(columns=[TIME, ID, ACTION, TREATED, WEIGHT, LABEL])
-    held_out = iv["assignment"].fillna(DEFAULT_ASSIGNMENT).eq("held_out").to_numpy(dtype=bool)
-    randomised = iv["randomised"].fillna(False).to_numpy(dtype=bool) | held_out
-    probability = iv["assignment_probability"].to_numpy(dtype=float, na_value=np.nan)
+    # A loaded dataset has every optional column (empty when the file left it out).
+    empty = pd.Series(pd.NA, index=iv.index, dtype="object")
+    assignment = iv.get("assignment", empty).astype("object").fillna(DEFAULT_ASSIGNMENT)
+    held_out = assignment.eq("held_out").to_numpy(dtype=bool)
+    marked = iv.get("randomised", empty).astype("object").fillna(False)
+    randomised = marked.astype(bool).to_numpy() | held_out
+    probability = pd.to_numeric(iv.get("assignment_probability", empty)).to_numpy(
+        dtype=float, na_value=np.nan
+    )
     keep = randomised & np.isfinite(probability)
     created = pd.to_datetime(iv["created_at"])
     rows = pd.DataFrame(
