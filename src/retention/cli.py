@@ -122,6 +122,31 @@ def train_withdrawal(
 
 
 @app.command()
+def effects(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    encoding: Encoding = None,
+) -> None:
+    """Train the effect model of each retention action (挽留行动效果) on the randomised
+    follow-ups and controls in interventions, out of time, track it in MLflow and print, per
+    action, the evidence and the Qini of the model against the oracle's (on the simulator)."""
+    from retention.training import effects as effect_models
+
+    settings = Settings()
+    folder = folder or settings.dataset_dir
+    dataset = _load(folder, encoding)
+    with err_console.status("训练中 / training ..."):
+        result = effect_models.train_effects(
+            dataset,
+            settings.tracking_uri,
+            truth=effect_models.simulator_effects(folder),
+            source=f"dataset:{folder.name}",
+        )
+    result.print(console)
+
+
+@app.command()
 def train(
     folder: Annotated[
         Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")

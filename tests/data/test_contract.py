@@ -722,3 +722,45 @@ def test_plausibility_bounds_are_named_constants() -> None:
         ("monthly_billing", "amount_due_cny"),
         ("monthly_billing", "amount_paid_cny"),
     }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_held_out_controls_are_part_of_the_contract(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given a follow-up (assignment empty: followed up) and a held-out control, never
+    # contacted, whose outcome is measured as a follow-up's is
+    iv = tables["interventions"]
+    iv["assignment"] = [None, "held_out"]
+    iv["randomised"] = pd.array([None, True], dtype="boolean")
+    iv["assignment_probability"] = [0.4, 0.5]
+
+    # When validated, then it passes and loads with the column and its default left empty
+    report = validate_dataset(write(tables, fmt))
+    assert report.problems == [], [p.to_dict() for p in report.problems]
+    assert report.dataset is not None and report.dataset.interventions is not None
+    assert list(report.dataset.interventions["assignment"].fillna("followed_up")) == [
+        "followed_up",
+        "held_out",
+    ]
+
+
+def test_bad_held_out_rows_are_named(tables: Tables, write: Callable[..., Path]) -> None:
+    # Given a control contacted, a control unreachable, and an unknown assignment
+    iv = pd.concat([tables["interventions"]] * 2, ignore_index=True)
+    iv["intervention_id"] = ["I1", "I2", "I3", "I4"]
+    iv["assignment"] = ["held_out", "held_out", "followed_up", "skipped"]
+    iv.loc[1, "contacted_at"] = pd.NaT
+    iv.loc[1, "outcome"] = "unreachable"
+    tables["interventions"] = iv
+
+    # When validated
+    report = validate_dataset(write(tables, "csv"))
+
+    # Then each is named with file, column, rule and line
+    found = {(p.file, p.column, p.rule, tuple(places(p))) for p in report.problems}
+    assert found == {
+        ("interventions.csv", "contacted_at", Rule.HELD_OUT_CONTACTED, (2,)),
+        ("interventions.csv", "outcome", Rule.HELD_OUT_UNREACHABLE, (3,)),
+        ("interventions.csv", "assignment", Rule.one_of(contract.ASSIGNMENTS), (5,)),
+    }

@@ -99,12 +99,41 @@ def test_each_follow_up_records_its_probability(medium: SimulationResult) -> Non
     assert a.loc[~a["randomised"], "risk_seen"].mean() > edge["risk_seen"].mean()
     # The data's propensity is the truth's product of the two.
     interventions = medium.tables["interventions"]
+    given = interventions[interventions["assignment"] == "followed_up"]
     expected = followed["treat_probability"] * followed["action_probability"]
-    assert sorted(interventions["assignment_probability"]) == pytest.approx(sorted(expected))
+    assert sorted(given["assignment_probability"]) == pytest.approx(sorted(expected))
+
+
+def test_the_controls_are_in_the_data(medium: SimulationResult) -> None:
+    # Given the truth's assignments and the data's interventions
+    a = medium.truth["campaign_assignments"]
+    iv = medium.tables["interventions"]
+    held_out = iv[iv["assignment"] == "held_out"]
+
+    # Then every control is in the data, randomised, held out with probability 1 - p(edge)
+    assert len(held_out) == int((a["arm"] == "control").sum()) > 0
+    assert held_out["randomised"].all()
+    assert set(held_out["assignment_probability"]) == {1 - POLICY.edge_probability}
+    # never contacted, with the action it would have got and a measured outcome
+    assert held_out["contacted_at"].isna().all()
+    assert set(held_out["outcome"]) <= {"churned", "retained", "pending"}
+    assert set(held_out["action_code"]) <= set(ACTIONS)
+    # and the randomised follow-ups are exactly the truth's followed-up edge
+    edge = a[a["randomised"] & (a["arm"] == "followed_up")]
+    followed = iv[iv["assignment"] == "followed_up"]
+    assert int(followed["randomised"].sum()) == len(edge)
+    keys = ["customer_id", "snapshot_date"]
+    data = held_out.assign(snapshot_date=held_out["created_at"].dt.normalize())[keys]
+    truth = a.loc[a["arm"] == "control", keys]
+    pd.testing.assert_frame_equal(
+        data.sort_values(keys).reset_index(drop=True),
+        truth.sort_values(keys).reset_index(drop=True),
+    )
 
 
 def test_contact_fails_sometimes_and_outcomes_follow_the_data(medium: SimulationResult) -> None:
     iv = medium.tables["interventions"]
+    iv = iv[iv["assignment"] == "followed_up"]
     unreachable = iv["outcome"] == "unreachable"
     assert 0.08 < unreachable.mean() < 0.25
     assert (iv["contacted_at"].isna() == unreachable).all()

@@ -347,6 +347,8 @@ class _TableCheck:
         self._check_time_orders()
         if self.spec.name == "monthly_usage":
             self._check_kwh_parts()
+        if self.spec.name == "interventions":
+            self._check_held_out()
         if self.spec.name == "applications":
             self._check_closed_at_status()
             self._check_increase_has_customer()
@@ -449,6 +451,27 @@ class _TableCheck:
                 positions,
                 self._typed_values(*columns),
             )
+
+    def _check_held_out(self) -> None:
+        """A held-out assignment (the control group) was not contacted: no contacted_at, and
+        its outcome is measured as churned, retained or pending, never unreachable."""
+        assert self.typed is not None
+        if "assignment" not in self.typed or "contacted_at" not in self.typed:
+            return
+        held_out = (self.typed["assignment"] == "held_out").to_numpy(dtype=bool, na_value=False)
+        if not held_out.any():
+            return
+        shown = self._typed_values("intervention_id", "assignment", "contacted_at", "outcome")
+        contacted = held_out & self.typed["contacted_at"].notna().to_numpy(dtype=bool)
+        contacted &= ~self._reported("contacted_at")
+        if contacted.any():
+            self._problem("contacted_at", Rule.HELD_OUT_CONTACTED, np.flatnonzero(contacted), shown)
+        if "outcome" in self.typed:
+            outcome = self.typed["outcome"] == "unreachable"
+            unreachable = held_out & outcome.to_numpy(dtype=bool, na_value=False)
+            if unreachable.any():
+                positions = np.flatnonzero(unreachable)
+                self._problem("outcome", Rule.HELD_OUT_UNREACHABLE, positions, shown)
 
     def _check_closed_at_status(self) -> None:
         """An application has closed_at exactly when its status is connected or withdrawn."""

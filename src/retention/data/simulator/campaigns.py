@@ -109,6 +109,7 @@ class FollowUps:
     who: list[np.ndarray] = field(default_factory=list)
     month: list[np.ndarray] = field(default_factory=list)
     action: list[np.ndarray] = field(default_factory=list)  # -1: control
+    planned: list[np.ndarray] = field(default_factory=list)  # the action, controls' included
     treat_probability: list[np.ndarray] = field(default_factory=list)
     action_probability: list[np.ndarray] = field(default_factory=list)
     randomised: list[np.ndarray] = field(default_factory=list)
@@ -215,6 +216,7 @@ class Campaign:
         log.who.append(idx[sel])
         log.month.append(np.full(int(sel.sum()), m))
         log.action.append(np.where(treated, action, -1)[sel])
+        log.planned.append(action[sel])
         log.treat_probability.append(np.where(top, 1.0, pol.edge_probability)[sel])
         log.action_probability.append(np.where(treated, action_p, np.nan)[sel])
         log.randomised.append(edge[sel].astype(np.int64))
@@ -266,36 +268,45 @@ class Campaign:
 def interventions_table(
     campaign: Campaign, states: np.ndarray, start: np.datetime64
 ) -> pd.DataFrame:
-    """The contract's interventions: every follow-up (controls are not followed up, so not
-    logged), created on the snapshot's first working hour, contacted within ten days unless
-    unreachable; the outcome is churned or retained over the horizon from the snapshot, pending
-    where the data end first. `states` is the hidden chain (months, n) as realised."""
+    """The contract's interventions: every assignment, the held-out controls included
+    (`assignment` held_out, the action they would have got, never contacted), created on the
+    snapshot's first working hour; a follow-up is contacted within ten days unless unreachable.
+    The outcome is churned or retained over the horizon from the snapshot, pending where the
+    data end first, for controls and follow-ups alike. `states` is the hidden chain (months, n)
+    as realised."""
     log = campaign.log.arrays()
-    done = log["action"] >= 0
-    who, m = log["who"][done], log["month"][done]
+    who, m = log["who"], log["month"]
+    followed = log["action"] >= 0
     months = states.shape[0]
     churned = np.zeros(who.size, dtype=bool)
     for j in range(HORIZON):
         k = np.minimum(m + j, months - 1)
         churned |= (m + j < months) & (states[k, who] == process.C)
     known = m + HORIZON <= months
-    reached = log["contacted"][done] == 1
+    reached = log["contacted"] == 1
     outcome = np.where(churned, "churned", np.where(known, "retained", "pending"))
-    outcome = np.where(reached, outcome, "unreachable")
+    outcome = np.where(followed & ~reached, "unreachable", outcome)
     first_day = (start + m).astype("datetime64[D]").astype("datetime64[s]").astype(np.int64)
-    created = first_day + 8 * 3600 + campaign.minutes[done] * 60
-    contacted = created + log["contact_day"][done] * DAY + 3600 * 2
+    created = first_day + 8 * 3600 + campaign.minutes * 60
+    contacted = created + log["contact_day"] * DAY + 3600 * 2
+    # The probability of the assignment made: followed up with this action, or held out.
+    probability = np.where(
+        followed,
+        log["treat_probability"] * np.nan_to_num(log["action_probability"]),
+        1.0 - log["treat_probability"],
+    )
     frame = pd.DataFrame(
         {
             "customer_id": pd.array(campaign.p.customer_id[who], dtype="str"),
-            "action_code": pd.array(np.array(ACTIONS)[log["action"][done]], dtype="str"),
+            "action_code": pd.array(np.array(ACTIONS)[log["planned"]], dtype="str"),
             "created_at": pd.Series(created.astype("datetime64[s]")).astype("datetime64[us]"),
             "contacted_at": pd.Series(contacted.astype("datetime64[s]"))
             .astype("datetime64[us]")
             .where(reached),
             "outcome": pd.array(outcome, dtype="str"),
-            "assignment_probability": log["treat_probability"][done]
-            * log["action_probability"][done],
+            "assignment_probability": probability,
+            "assignment": pd.array(np.where(followed, "followed_up", "held_out"), dtype="str"),
+            "randomised": pd.array(log["randomised"] == 1, dtype="boolean"),
         }
     ).sort_values(["created_at", "customer_id"], kind="stable")
     frame.insert(0, "intervention_id", [f"WH{i:09d}" for i in range(1, len(frame) + 1)])
