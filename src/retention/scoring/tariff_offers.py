@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from retention.tariffs.calculator import DEFAULT_SHIFT, PLANS, compare_plans
-from retention.tariffs.report import plan_texts
+from retention.tariffs.report import MATCHING_SHARE, plan_texts
 from retention.tariffs.tables import TariffTables
 
 log = logging.getLogger(__name__)
@@ -123,3 +124,40 @@ def attach_offers(
         out = out[~below]
         out["position"] = out.groupby("customer_id", sort=False).cumcount() + 1
     return out.reset_index(drop=True)
+
+
+def offer_of(action: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An action row's offer as the API, the page and the exports show it (None: not a
+    tariff_plan action, or one the tables could not price): the best plan in words, its
+    saving, every plan's 12-month bill and saving, and whether the recomputed bills match the
+    billed ones (None: nothing billed to compare with)."""
+    text = action.get("plan_detail")
+    if not isinstance(text, str) or not text:  # None, or NaN in a frame
+        return None
+    detail = json.loads(text)
+    plans = {p["plan"]: p for p in detail["plans"]}
+    best = plans[detail["best_plan"]]
+    recomputed, billed = detail["recomputed_cny"], detail["billed_cny"]
+    matches = None
+    if detail["billed_months"] and recomputed is not None and billed:
+        matches = abs(recomputed - billed) <= MATCHING_SHARE * abs(billed)
+    return {
+        "code": detail["best_plan"],
+        "label_zh": best["zh"],
+        "label_en": best["en"],
+        "saving_cny": detail["best_saving_cny"],
+        "alternatives": [
+            {
+                "plan": p["plan"],
+                "label_zh": p["zh"],
+                "label_en": p["en"],
+                "bill_cny": p["bill_cny"],
+                "saving_cny": p["saving_cny"],
+            }
+            for p in detail["plans"]
+        ],
+        "recomputed_cny": recomputed,
+        "billed_cny": billed,
+        "difference_cny": detail["difference_cny"],
+        "tables_match": matches,
+    }
