@@ -8,6 +8,7 @@ import pytest
 
 from retention.store.database import open_store
 from retention.store.keys import create_key, revoke_key
+from retention.tariffs.calculator import PLANS
 
 
 def test_health_checks_need_no_key_and_readiness_names_the_model(served) -> None:  # type: ignore[no-untyped-def]
@@ -379,7 +380,7 @@ def test_the_tariff_plan_action_carries_its_offer_in_both_answers(served, body_f
         assert plan["code"] == offered["plan_code"]
         assert plan["saving_cny"] == pytest.approx(offered["saving_cny"])
         assert plan["label_zh"] and plan["label_en"]
-        assert [a["plan"] for a in plan["alternatives"]][0] == "current"
+        assert [a["plan"] for a in plan["alternatives"]] == list(PLANS)
         best = next(a for a in plan["alternatives"] if a["plan"] == plan["code"])
         assert best["saving_cny"] == pytest.approx(plan["saving_cny"])
         assert isinstance(plan["tables_match"], bool | None)
