@@ -25,6 +25,7 @@ from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE, local_today
 from retention.records.batch import AccountInBatch, horizons
 from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
+from retention.scoring.tariff_offers import offer_of
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
@@ -334,7 +335,7 @@ def account_page(
         score=score,
         horizons=horizons(score, batch.horizon_months),
         reasons=reasons,
-        actions=actions,
+        actions=[{**a, "plan": offer_of(a)} for a in actions],  # tariff_plan's offer
         follow_ups=follow_ups,
         changes=changes,
         loggers=loggers,
