@@ -323,7 +323,7 @@ def test_the_model_page_shows_each_horizons_test_auc(served) -> None:  # type: i
     assert table.count('<td class="num">0.') >= 6  # ROC and PR AUC of each
 
 
-def test_the_account_page_shows_the_tariff_plans_under_their_action(served) -> None:  # type: ignore[no-untyped-def]
+def test_the_list_and_the_account_page_show_the_tariff_plan_offer(served) -> None:  # type: ignore[no-untyped-def]
     # Given a member of the team signed in, and an account whose tariff_plan has an offer
     client = _signed_in_member(served, "qian", "s3cret-pass")
     actions = served.scored.actions
@@ -345,3 +345,9 @@ def test_the_account_page_shows_the_tariff_plans_under_their_action(served) -> N
     assert ('id="tables-differ"' in zh) == differs
     if differs:
         assert "电价表可能不是该户实际执行的电价" in zh
+    # and the list shows the saving under the account's next action, and none for another
+    saving = actions.loc[actions["saving_cny"] > 0]
+    shown = client.get("/list", params={"q": saving["customer_id"].iloc[0]}).text
+    assert f"电价方案可省 {saving['saving_cny'].iloc[0]:,.0f} 元" in shown
+    plain = sorted(set(served.scored.accounts["customer_id"]) - set(saving["customer_id"]))[0]
+    assert 'class="tariff-saving"' not in client.get("/list", params={"q": plain}).text

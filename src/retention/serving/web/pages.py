@@ -50,7 +50,14 @@ from retention.store.follow_ups import (
     update_follow_up,
 )
 from retention.store.monitoring import latest_report, report_by_id, report_history
-from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
+from retention.store.risk import (
+    ListFilters,
+    account_history,
+    account_risk,
+    firsts,
+    risk_list,
+    tariff_savings,
+)
 from retention.store.users import authenticate, end_sessions, get_user
 
 HERE = Path(__file__).parent
@@ -254,6 +261,7 @@ def list_page(
     offset = (page - 1) * PAGE_SIZE
     rows, count = risk_list(engine, batch.id, view.filters, PAGE_SIZE, offset, sort)
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
+    savings = tariff_savings(engine, batch.id, [r["customer_id"] for r in rows])
     figures = kpis(engine, batch.id, local_today())["overall"]
     query = view.query(sort=sort)
     return render(
@@ -264,6 +272,7 @@ def list_page(
         rows=rows,
         top=top,
         first=first,
+        savings=savings,
         count=count,
         page=page,
         pages=max(1, math.ceil(count / PAGE_SIZE)),

@@ -207,6 +207,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bill_12m": ("近 12 个月电费(元)", "12-month bill (CNY)"),
     "saving_12m": ("节省(元)", "Saving (CNY)"),
     "not_open": ("不适用", "not open"),
+    "tariff_saving": ("电价方案可省 {amount} 元", "tariff plan saves {amount} CNY"),
     "tables_differ": (
         "按电价表重算的电费与实际账单相差 {share}：电价表可能不是该户实际执行的电价，节省仅供参考",
         "The bills recomputed from the tariff tables differ from the billed amounts by "
