@@ -152,13 +152,14 @@ def score_snapshot(
     actions = _actions(
         frame, customer_rows, band_of, reasons, playbook, calendar, scored_on or when.date()
     )
-    actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
     leaving = _leaving(frame, customer_rows, leaving_mask)
     if usage_history:
         usage = usage_months(tables.dataset.monthly_usage, when)
         accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
         leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
     clock.lap("actions")
+    actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
+    clock.lap("tariff_offers")
 
     accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
     accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
