@@ -113,9 +113,7 @@ def score_snapshot(
 
     A few accounts scored on demand pass the latest batch's `peers` (peer medians) and
     `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
-    leave out the 36 months of kWh the account page draws (`usage_history`). With `tariffs`,
-    each tariff_plan action carries its computed offer (tariff_offers.py) and the playbook's
-    min_saving_cny applies; without, the action is the playbook's sentence alone.
+    leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers.
     """
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
@@ -160,7 +158,6 @@ def score_snapshot(
     clock.lap("actions")
     actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
     clock.lap("tariff_offers")
-
     accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
     accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
     return ScoredList(
@@ -188,7 +185,8 @@ def _with_offers(
     when: pd.Timestamp,
 ) -> pd.DataFrame:
     """The actions with the tariff_plan offers of the 12 months before the snapshot (one
-    comparison of just the accounts recommended it: the rest are never priced)."""
+    comparison of just the accounts recommended it: the rest are never priced) and the
+    playbook's min_saving_cny applied; without `tariffs`, the playbook's sentence alone."""
     action = playbook.actions.get(TARIFF_PLAN)
     wanted = actions.loc[actions["code"] == TARIFF_PLAN, "customer_id"]
     if tariffs is None or action is None or wanted.empty:
