@@ -25,6 +25,7 @@ from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
 from retention.store.batches import save_batch
 from retention.store.database import open_store
+from retention.tariffs.tables import load_tariffs
 from retention.training.config import load_config
 from retention.training.pipeline import fit_evaluate_log
 from retention.training.rows import rows_from_dataset
@@ -61,7 +62,9 @@ def main() -> None:
         catalogue, playbook, calendar = load_catalogue(), load_playbook(), WorkingCalendar()
 
         print("scoring ...", flush=True)
-        scored = score_snapshot(tables, model, catalogue, playbook, calendar, capacity=200)
+        scored = score_snapshot(
+            tables, model, catalogue, playbook, calendar, capacity=200, tariffs=load_tariffs()
+        )
         began = time.perf_counter()
         save_batch(engine, scored, "bench", result.version, 200, dt.date.today())
         seconds = {**scored.seconds, "store": time.perf_counter() - began}

@@ -25,6 +25,7 @@ from retention.serving.model import ServingModel
 from retention.store.batches import save_batch
 from retention.store.database import open_store
 from retention.store.keys import create_key
+from retention.tariffs.tables import load_tariffs
 from retention.training.config import LightGBMConfig, TrainingConfig
 from retention.training.pipeline import TrainingRows, TrainResult, fit_evaluate_log
 from retention.training.promotion import promote
@@ -95,6 +96,7 @@ def scored(trained: TrainResult, simulation: SimulationResult) -> ScoredList:
         load_playbook(),
         WorkingCalendar(),
         capacity=40,
+        tariffs=load_tariffs(),
     )
 
 

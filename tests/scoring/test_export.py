@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,7 @@ def test_xlsx_is_formatted_for_the_team(stored: StoredBatch, tmp_path: Path) -> 
     assert book.sheetnames == ["风险名单", "说明"]
     sheet = book["风险名单"]
     assert sheet.freeze_panes == "C2"
-    assert sheet.auto_filter.ref == f"A1:R{len(stored.scores) + 1}"
+    assert sheet.auto_filter.ref == f"A1:T{len(stored.scores) + 1}"  # 20 columns
     assert sheet["A1"].value == "排名" and sheet["A1"].font.b
     assert sheet.max_row == len(stored.scores) + 1
     assert sheet.column_dimensions["M"].width == 70  # actions
@@ -145,3 +146,47 @@ def test_numbers_that_are_not_finite_in_an_older_store_export_as_empty_cells(
     sheet = load_workbook(write_export(batch, "xlsx", tmp_path / "l.xlsx"))["风险名单"]
     column = [c.value for c in sheet[1]].index("风险电费(元)") + 1
     assert sheet.cell(2, column).value is None and isinstance(sheet.cell(3, column).value, int)
+
+
+def test_exports_carry_the_best_tariff_plan_and_its_saving(
+    stored: StoredBatch, tmp_path: Path
+) -> None:
+    # Given a batch whose tariff_plan actions carry offers
+    actions = stored.actions
+    offered = actions[actions["plan_code"].notna()].set_index("customer_id")
+    assert not offered.empty
+    # When it is exported as CSV (Chinese) and as a workbook (English)
+    out = write_export(stored, "csv", tmp_path / "list.csv", lang="zh")
+    frame = pd.read_csv(out, encoding="utf-8-sig", dtype={"户号": str}).set_index("户号")
+    book = load_workbook(write_export(stored, "xlsx", tmp_path / "list.xlsx", lang="en"))
+    rows = list(book["Risk list"].iter_rows(values_only=True))
+    # then beside the actions: the best plan in words and its saving in whole yuan
+    headers = list(frame.columns)
+    assert headers.index("最佳电价电费方案") == headers.index("建议措施（责任人，完成时限）") + 1
+    saving = frame["电价方案近12个月可节省(元)"]
+    for customer, action in offered.iterrows():
+        assert saving[customer] == round(action["saving_cny"])
+        assert frame.at[customer, "最佳电价电费方案"]
+    assert saving.drop(offered.index).isna().all()  # no offer: an empty cell, not a zero
+    english = dict(
+        zip(
+            rows[0],
+            rows[1 + list(stored.scores["customer_id"]).index(offered.index[0])],
+            strict=True,
+        )
+    )
+    assert english["Best tariff plan"] and english["Tariff plan saving, 12 months (CNY)"]
+
+
+def test_the_formula_guard_covers_the_tariff_plan_column(stored: StoredBatch) -> None:
+    # Given a plan whose label a spreadsheet would run (a user's own tables name it)
+    actions = stored.actions.copy()
+    at = actions.index[actions["plan_code"].notna()][0]
+    detail = json.loads(actions.at[at, "plan_detail"])
+    for plan in detail["plans"]:
+        plan["zh"] = "=1+1"
+    actions.at[at, "plan_detail"] = json.dumps(detail)
+    # when exported, then it stays text
+    frame = export_frame(StoredBatch(stored.info, stored.scores, stored.reasons, actions))
+    row = frame[frame["customer_id"] == actions.at[at, "customer_id"]]
+    assert row["tariff_plan"].iloc[0] == "'=1+1"

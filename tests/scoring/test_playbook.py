@@ -64,3 +64,22 @@ def test_a_rule_naming_an_unknown_action_fails_loudly(tmp_path: Path) -> None:
     broken.write_text(text.replace("then: [tariff_plan]", "then: [tarif_plan]"), encoding="utf-8")
     with pytest.raises(ConfigFileError, match=r"playbook.yaml.*unknown actions \['tarif_plan'\]"):
         load_playbook(broken)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("due_working_days: 1\n", "due_working_days: 1\n    min_saving_cny: 5000\n"),
+         r"dedicated_manager.min_saving_cny: only tariff_plan"),
+        (("min_saving_cny: 10000", "min_saving_cny: -1"), r"min_saving_cny"),
+    ],
+)  # fmt: skip
+def test_a_minimum_saving_is_tariff_plans_own_and_never_negative(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    text = packaged_file("serving/playbook.yaml").read_text(encoding="utf-8")
+    assert edit[0] in text
+    broken = tmp_path / "playbook.yaml"
+    broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    with pytest.raises(ConfigFileError, match=message):
+        load_playbook(broken)

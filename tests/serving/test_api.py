@@ -8,6 +8,7 @@ import pytest
 
 from retention.store.database import open_store
 from retention.store.keys import create_key, revoke_key
+from retention.tariffs.calculator import PLANS
 
 
 def test_health_checks_need_no_key_and_readiness_names_the_model(served) -> None:  # type: ignore[no-untyped-def]
@@ -362,3 +363,26 @@ def test_risk_and_on_demand_answers_carry_the_horizons_in_order(served, body_for
     assert scored["horizons"][1]["probability"] == pytest.approx(first["probability_3m"])
     # and an account in exit process has none (it gets an exit visit, not a risk)
     assert served.get(f"/v1/accounts/{leaving}/risk").json()["horizons"] == []
+
+
+def test_the_tariff_plan_action_carries_its_offer_in_both_answers(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    # Given an account of the batch whose tariff_plan action has a computed offer
+    actions = served.scored.actions
+    offered = actions[actions["plan_code"].notna()].iloc[0]
+    customer = offered["customer_id"]
+    # When the CRM asks for its risk, and scores it on demand
+    risk = served.get(f"/v1/accounts/{customer}/risk").json()
+    fresh = served.post("/v1/score", json=body_for([customer])).json()["data"][0]
+    # Then in both the tariff_plan action names the best plan, its saving and the alternatives
+    for answer in (risk, fresh):
+        by_code = {a["code"]: a for a in answer["actions"]}
+        plan = by_code["tariff_plan"]["plan"]
+        assert plan["code"] == offered["plan_code"]
+        assert plan["saving_cny"] == pytest.approx(offered["saving_cny"])
+        assert plan["label_zh"] and plan["label_en"]
+        assert [a["plan"] for a in plan["alternatives"]] == list(PLANS)
+        best = next(a for a in plan["alternatives"] if a["plan"] == plan["code"])
+        assert best["saving_cny"] == pytest.approx(plan["saving_cny"])
+        assert isinstance(plan["tables_match"], bool | None)
+        # and every other action has none
+        assert all(a["plan"] is None for code, a in by_code.items() if code != "tariff_plan")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 
 from openpyxl import load_workbook
@@ -320,3 +321,33 @@ def test_the_model_page_shows_each_horizons_test_auc(served) -> None:  # type: i
     for label in ("1个月内流失概率", "3个月内流失概率", "6个月内流失概率"):
         assert label in table, label
     assert table.count('<td class="num">0.') >= 6  # ROC and PR AUC of each
+
+
+def test_the_list_and_the_account_page_show_the_tariff_plan_offer(served) -> None:  # type: ignore[no-untyped-def]
+    # Given a member of the team signed in, and an account whose tariff_plan has an offer
+    client = _signed_in_member(served, "qian", "s3cret-pass")
+    actions = served.scored.actions
+    offered = actions[actions["plan_code"].notna()].iloc[0]
+    detail = json.loads(offered["plan_detail"])
+    # When its page is opened, in Chinese then in English
+    zh = client.get(f"/accounts/{offered['customer_id']}").text
+    en = client.get(f"/accounts/{offered['customer_id']}", params={"lang": "en"}).text
+    client.get("/list", params={"lang": "zh"})
+    # Then a table of the plans shows each one's 12-month bill, the best highlighted
+    assert 'id="tariff-plans"' in zh and "最佳电价电费方案" in zh and "近 12 个月电费(元)" in zh
+    best = next(p for p in detail["plans"] if p["plan"] == offered["plan_code"])
+    assert f'<tr class="best-plan"><td>{best["zh"]}</td>' in zh
+    assert f"{best['bill_cny']:,.0f}" in zh
+    assert "Best tariff plan" in en and best["en"] in en
+    # and a difference from the billed amounts above 0.5% is said plainly
+    billed, recomputed = detail["billed_cny"], detail["recomputed_cny"]
+    differs = bool(billed) and abs(recomputed - billed) > 0.005 * abs(billed)
+    assert ('id="tables-differ"' in zh) == differs
+    if differs:
+        assert "电价表可能不是该户实际执行的电价" in zh
+    # and the list shows the saving under the account's next action, and none for another
+    saving = actions.loc[actions["saving_cny"] > 0]
+    shown = client.get("/list", params={"q": saving["customer_id"].iloc[0]}).text
+    assert f"电价方案可省 {saving['saving_cny'].iloc[0]:,.0f} 元" in shown
+    plain = sorted(set(served.scored.accounts["customer_id"]) - set(saving["customer_id"]))[0]
+    assert 'class="tariff-saving"' not in client.get("/list", params={"q": plain}).text

@@ -28,6 +28,7 @@ from retention.store.batches import (
     score_rows,
 )
 from retention.store.database import current_revision, head_revision, open_store
+from retention.store.risk import account_risk
 from retention.store.tables import Base, Reason, Score, ScoringBatch
 
 SCORED_ON = dt.date(2026, 11, 30)
@@ -269,3 +270,63 @@ def test_an_older_store_is_migrated_in_place_without_losing_batches(
     _save(engine, scored)
     assert load_batch(engine).scores["kwh_36m"].notna().any()
     assert load_batch(engine, 1).info.horizon_months is None  # stored before 0009
+
+
+def test_the_tariff_plan_offers_read_back(store_url: str, scored: ScoredList) -> None:
+    # Given a scored list whose tariff_plan actions carry offers
+    offered = scored.actions[scored.actions["plan_code"].notna()]
+    assert not offered.empty
+    # when it is saved and read back, whole and account by account
+    engine = open_store(store_url)
+    batch_id = _save(engine, scored)
+    stored = load_batch(engine).actions
+    # then each offer is the one written, and every other action has none
+    back = stored[stored["plan_code"].notna()].set_index(["customer_id", "code"])
+    written = offered.set_index(["customer_id", "code"])
+    pd.testing.assert_frame_equal(
+        back[["plan_code", "saving_cny", "plan_detail"]].sort_index(),
+        written[["plan_code", "saving_cny", "plan_detail"]].sort_index(),
+        check_dtype=False,
+    )
+    assert stored.loc[stored["code"] != "tariff_plan", "saving_cny"].isna().all()
+    customer = offered["customer_id"].iloc[0]
+    risk = account_risk(engine, batch_id, customer)
+    assert risk is not None
+    action = next(a for a in risk[2] if a["code"] == "tariff_plan")
+    assert action["plan_code"] == offered["plan_code"].iloc[0]
+    assert action["saving_cny"] == pytest.approx(offered["saving_cny"].iloc[0])
+    engine.dispose()
+
+
+def test_actions_stored_before_0010_have_no_offer(tmp_path: Path) -> None:
+    # Given a store at 0009 holding a batch with a tariff_plan action
+    from sqlalchemy import text
+
+    from retention.store.database import engine_for, migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = engine_for(url)
+    migrate(engine, "0009")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO scoring_batches (id, snapshot_date, scored_on, model_name, "
+                "model_version, capacity, status, accounts, created_at) VALUES (1, '2026-10-01', "
+                "'2026-11-30', 'm', '1', 40, 'complete', 1, '2026-10-02 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO actions (batch_id, customer_id, code, position, text_zh, text_en, "
+                "role, owner, owner_zh, owner_en, due_date, due_working_days) VALUES (1, 'C1', "
+                "'tariff_plan', 1, '方案', 'plan', 'tariff_specialist', 'tariff_specialist', "
+                "'电价电费专责', 'tariff specialist', '2026-12-03', 3)"
+            )
+        )
+    engine.dispose()
+    # when a job opens it, then the action reads back with its text and an empty offer
+    engine = open_store(url)
+    actions = load_batch(engine, 1).actions
+    assert list(actions["code"]) == ["tariff_plan"]
+    assert actions[["plan_code", "saving_cny", "plan_detail"]].isna().all().all()
+    engine.dispose()

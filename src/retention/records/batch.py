@@ -80,6 +80,11 @@ class ActionRow(TypedDict):
     owner_en: str
     due_date: dt.date
     due_working_days: int
+    # tariff_plan only (None elsewhere, and where the tables cannot price the account): the
+    # best plan of the last 12 months, its saving, and every plan's bill as JSON (PLAN_DETAIL)
+    plan_code: str | None
+    saving_cny: float | None
+    plan_detail: str | None
 
 
 class PeerRow(TypedDict):

@@ -31,6 +31,8 @@ from retention.records.labels import EXIT, HIGH, LOW, MEDIUM
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, recommend
 from retention.scoring.reasons import contributions, reason_table
+from retention.scoring.tariff_offers import TARIFF_PLAN, attach_offers, tariff_offers
+from retention.tariffs.tables import TariffTables
 
 
 def usage_months(usage: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
@@ -105,12 +107,13 @@ def score_snapshot(
     peers: pd.DataFrame | None = None,
     high_floor: float | None = None,
     usage_history: bool = True,
+    tariffs: TariffTables | None = None,
 ) -> ScoredList:
     """Score the accounts active at the snapshot (default: after the latest data).
 
     A few accounts scored on demand pass the latest batch's `peers` (peer medians) and
     `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
-    leave out the 36 months of kWh the account page draws (`usage_history`).
+    leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers.
     """
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
@@ -153,7 +156,8 @@ def score_snapshot(
         accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
         leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
     clock.lap("actions")
-
+    actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
+    clock.lap("tariff_offers")
     accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
     accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
     return ScoredList(
@@ -170,6 +174,32 @@ def score_snapshot(
             frame, pd.Series(customer_rows["industry_code"].to_numpy(), frame.index), catalogue
         ),
     )
+
+
+def _with_offers(
+    actions: pd.DataFrame,
+    customer_rows: pd.DataFrame,
+    tables: Tables,
+    tariffs: TariffTables | None,
+    playbook: Playbook,
+    when: pd.Timestamp,
+) -> pd.DataFrame:
+    """The actions with the tariff_plan offers of the 12 months before the snapshot (one
+    comparison of just the accounts recommended it: the rest are never priced) and the
+    playbook's min_saving_cny applied; without `tariffs`, the playbook's sentence alone."""
+    action = playbook.actions.get(TARIFF_PLAN)
+    wanted = actions.loc[actions["code"] == TARIFF_PLAN, "customer_id"]
+    if tariffs is None or action is None or wanted.empty:
+        return attach_offers(actions, None, None)
+    dataset = tables.dataset
+    offers = tariff_offers(
+        customer_rows[customer_rows["customer_id"].isin(wanted)],
+        dataset.monthly_usage,
+        dataset.monthly_billing,
+        tariffs,
+        when,
+    )
+    return attach_offers(actions, offers, action.min_saving_cny)
 
 
 def _leaving(
@@ -239,4 +269,4 @@ def _actions(
         )
         for position, item in enumerate(recommended, start=1):
             records.append({"customer_id": customer, "position": position, **item.__dict__})
-    return pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)
+    return pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)  # offers: None

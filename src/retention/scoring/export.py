@@ -16,6 +16,7 @@ import pandas as pd
 
 from retention.data.writing import staged
 from retention.records.labels import BAND_LABELS, EXIT, HIGH
+from retention.scoring.tariff_offers import offer_of
 from retention.store.batches import StoredBatch
 
 Lang = Literal["zh", "en"]
@@ -37,6 +38,8 @@ HEADERS: dict[str, tuple[str, str]] = {
     "reason_2": ("主要风险因素2", "Reason 2"),
     "reason_3": ("主要风险因素3", "Reason 3"),
     "actions": ("建议措施（责任人，完成时限）", "Recommended actions (owner, due date)"),
+    "tariff_plan": ("最佳电价电费方案", "Best tariff plan"),
+    "tariff_saving_cny": ("电价方案近12个月可节省(元)", "Tariff plan saving, 12 months (CNY)"),
     "first_due_date": ("最早完成时限", "Earliest due date"),
     "account_manager_id": ("客户经理", "Account manager"),
     "industry_code": ("行业", "Industry"),
@@ -59,7 +62,7 @@ ABOUT = {
 
 TEXT_COLUMNS = (
     "customer_id", "customer_name", "reason_1", "reason_2", "reason_3", "actions",
-    "account_manager_id", "industry_code", "region",
+    "tariff_plan", "account_manager_id", "industry_code", "region",
 )  # fmt: skip
 # What makes a spreadsheet read a cell as a formula (OWASP's CSV injection guidance), as the
 # cell's first character, or the first after spaces: Excel skips those, and reads the
@@ -96,15 +99,35 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
     scores["first_due_date"] = scores["customer_id"].map(
         actions.groupby("customer_id")["due_date"].min()
     )
+    _tariff_columns(scores, actions, lang)
     scores["band"] = scores["band"].map(lambda b: _pick(BAND_TEXT[b], lang))
     # What a person reads: whole yuan and kVA, probabilities to 0.01 percentage points.
-    for name in ("money_at_risk_cny", "expected_revenue_cny", "contract_capacity_kva"):
+    for name in (
+        "money_at_risk_cny",
+        "expected_revenue_cny",
+        "contract_capacity_kva",
+        "tariff_saving_cny",
+    ):
         scores[name] = _whole(scores[name])
     for name in ("probability", "probability_1m", "probability_3m"):
         scores[name] = _readable(scores[name]).round(4)
     for name in TEXT_COLUMNS:
         scores[name] = scores[name].map(inert)
     return scores[list(HEADERS)]
+
+
+def _tariff_columns(scores: pd.DataFrame, actions: pd.DataFrame, lang: Lang) -> None:
+    """The tariff_plan offer beside the actions, in place: the best plan in words and its
+    12-month saving (empty without a tariff_plan, or where the tables could not price it)."""
+    offers = actions[(actions["code"] == "tariff_plan") & actions["plan_detail"].notna()]
+    plan, saving = {}, {}
+    for customer, detail in zip(offers["customer_id"], offers["plan_detail"], strict=True):
+        offer = offer_of({"plan_detail": detail})
+        if offer is not None:
+            plan[customer] = offer[f"label_{lang}"]
+            saving[customer] = offer["saving_cny"]
+    scores["tariff_plan"] = scores["customer_id"].map(plan)
+    scores["tariff_saving_cny"] = scores["customer_id"].map(saving).astype(float)
 
 
 def inert(value: object) -> object:
@@ -163,7 +186,8 @@ COLUMN_WIDTHS = {
     "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
     "probability_1m": 10, "probability_3m": 10,
     "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
-    "reason_3": 38, "actions": 70, "first_due_date": 13, "account_manager_id": 12,
+    "reason_3": 38, "actions": 70, "tariff_plan": 30, "tariff_saving_cny": 16,
+    "first_due_date": 13, "account_manager_id": 12,
     "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
 }  # fmt: skip
 NUMBER_FORMATS = {
@@ -173,6 +197,7 @@ NUMBER_FORMATS = {
     "money_at_risk_cny": "#,##0",
     "expected_revenue_cny": "#,##0",
     "contract_capacity_kva": "#,##0",
+    "tariff_saving_cny": "#,##0",
     "first_due_date": "yyyy-mm-dd",
 }
 

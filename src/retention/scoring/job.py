@@ -21,6 +21,7 @@ from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
 from retention.settings import Settings
 from retention.store.batches import BatchInfo, Progress, batch_info, save_batch
+from retention.tariffs.tables import load_tariffs
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def run_scoring(
         medium_probability=settings.medium_probability,
         snapshot=snapshot,
         scored_on=scored_on or local_today(),
+        tariffs=load_tariffs(settings.tariffs_file),
     )
     started = time.perf_counter()
     batch_id = save_batch(

@@ -36,6 +36,9 @@ class Action(_Frozen):
     en: str
     owner: str
     due_working_days: int = Field(ge=0, le=60)
+    # tariff_plan only: recommended only when the tariff tables' best plan saves at least this
+    # over 12 months (None: no minimum; an account the tables cannot price keeps the action)
+    min_saving_cny: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class Condition(_Frozen):
@@ -128,6 +131,10 @@ class Playbook(_Frozen):
         for code, action in self.actions.items():
             if action.owner not in self.roles:
                 raise ValueError(f"actions.{code}.owner: unknown role {action.owner!r}")
+            if action.min_saving_cny is not None and code != "tariff_plan":
+                raise ValueError(
+                    f"actions.{code}.min_saving_cny: only tariff_plan has a computed saving"
+                )
         thens = [("rules", i, rule.then) for i, rule in enumerate(self.rules)] + [
             ("applicant_rules", i, rule.then) for i, rule in enumerate(self.applicant_rules)
         ]

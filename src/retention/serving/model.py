@@ -9,6 +9,7 @@ from retention.model.artifact import ChurnModel
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import Playbook, load_playbook
 from retention.settings import Settings
+from retention.tariffs.tables import TariffTables, load_tariffs
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ServingModel:
     catalogue: Catalogue = field(default_factory=load_catalogue)
     playbook: Playbook = field(default_factory=load_playbook)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    tariffs: TariffTables = field(default_factory=load_tariffs)  # the tariff_plan offers
 
 
 def champion_version(settings: Settings) -> str | None:

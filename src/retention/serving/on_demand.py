@@ -150,6 +150,7 @@ def score_request(
         peers=peers,
         high_floor=high_floor,
         usage_history=False,  # the account page's chart: not part of the answer
+        tariffs=serving.tariffs,  # priced only for the accounts recommended tariff_plan
     )
 
 

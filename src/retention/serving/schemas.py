@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from retention.data.contract import ACTION_CODES, APPLICATION_CHANNELS, STEP_CODES
 from retention.data.local_time import LOCAL_TIMEZONE
@@ -18,6 +19,8 @@ from retention.records.monitoring import (
     RetrainReason,
     SegmentDrift,
 )
+from retention.scoring.tariff_offers import offer_of
+from retention.tariffs.calculator import PLANS
 
 _LOCAL = ZoneInfo(LOCAL_TIMEZONE)
 
@@ -92,6 +95,35 @@ class Reason(_Out):
     text_en: str = Field(examples=["consumption down 42% year on year over 3 months"])
 
 
+class PlanAlternative(BaseModel):
+    plan: Literal[PLANS]  # type: ignore[valid-type]
+    label_zh: str
+    label_en: str
+    bill_cny: float | None = Field(description="12-month bill under this plan (null: unpriced)")
+    saving_cny: float | None = Field(
+        description="against the current plan (null: the current plan, or not open to it)"
+    )
+
+
+class TariffPlanOffer(BaseModel):
+    """The tariff tables' best plan for the account over the 12 months before the snapshot."""
+
+    code: Literal[PLANS] = Field(  # type: ignore[valid-type]
+        description="the best plan; current: no alternative saves"
+    )
+    label_zh: str = Field(examples=["基本电费改为按最大需量计收"])
+    label_en: str = Field(examples=["basic charge by maximum demand"])
+    saving_cny: float | None = Field(examples=[182000.0])
+    alternatives: list[PlanAlternative]
+    recomputed_cny: float | None = Field(description="the billed months recomputed from tables")
+    billed_cny: float | None
+    difference_cny: float | None
+    tables_match: bool | None = Field(
+        description="recomputed within 0.5% of billed (false: the tables may not be the ones "
+        "the account is billed by; null: no bills to compare with)"
+    )
+
+
 class RecommendedAction(_Out):
     code: ActionCode
     text_zh: str
@@ -102,6 +134,19 @@ class RecommendedAction(_Out):
     owner_en: str
     due_date: dt.date
     due_working_days: int
+    plan: TariffPlanOffer | None = Field(
+        default=None,
+        description="tariff_plan only: the computed best plan and saving (null elsewhere, or "
+        "where the tariff tables cannot price the account)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _offer(cls, data: Any) -> Any:
+        """A stored or freshly scored action row carries its offer as plan_* columns."""
+        if isinstance(data, Mapping) and "plan" not in data:
+            return {**data, "plan": offer_of(data)}
+        return data
 
 
 class FollowUpIn(BaseModel):

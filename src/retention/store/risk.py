@@ -135,6 +135,21 @@ def firsts(
     return cast(dict[str, StoredReason], top), cast(dict[str, StoredAction], first)
 
 
+def tariff_savings(engine: Engine, batch_id: int, customer_ids: list[str]) -> dict[str, float]:
+    """The 12-month saving of each account's priced tariff_plan offer (for a page of the
+    list); accounts without one are absent."""
+    if not customer_ids:
+        return {}
+    query = select(ACTIONS.c.customer_id, ACTIONS.c.saving_cny).where(
+        ACTIONS.c.batch_id == batch_id,
+        ACTIONS.c.code == "tariff_plan",
+        ACTIONS.c.saving_cny.is_not(None),
+        ACTIONS.c.customer_id.in_(customer_ids),
+    )
+    with engine.connect() as connection:
+        return {row.customer_id: row.saving_cny for row in connection.execute(query)}
+
+
 def account_history(engine: Engine, customer_id: str) -> list[AccountInBatch]:
     """The account in every complete batch, oldest first: snapshot, probability, band."""
     query = (

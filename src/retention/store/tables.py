@@ -144,6 +144,11 @@ class Action(Base):
     owner_en: Mapped[str] = mapped_column(String(100))
     due_date: Mapped[dt.date] = mapped_column(Date)
     due_working_days: Mapped[int] = mapped_column(Integer)
+    # The tariff_plan action's computed offer (null elsewhere, or where it cannot be priced):
+    # the best plan, its 12-month saving and every plan's bill as JSON text.
+    plan_code: Mapped[str | None] = mapped_column(String(20))
+    saving_cny: Mapped[float | None] = mapped_column(Double)
+    plan_detail: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

@@ -27,29 +27,38 @@ def _money(value: Any) -> str:
     return "—" if value is None or math.isnan(float(value)) else f"{float(value):,.2f}"
 
 
-def plan_label(plan: str, account: pd.Series, shift: float) -> str:
-    """The plan in a manager's words, Chinese first with English beside."""
+def plan_texts(plan: str, account: Any, shift: float) -> tuple[str, str]:
+    """The plan in a manager's words, Chinese and English (the page shows one, the console
+    both). `account`: a row of TariffComparison.accounts (or a mapping with its
+    basic_charge_mode, other_mode, combined_mode and power_factor_standard)."""
     now, other = account["basic_charge_mode"], account["other_mode"]
     standard = account["power_factor_standard"]
-    pf = "—" if math.isnan(standard) else f"{standard:.2f}"
+    pf = "—" if standard is None or math.isnan(standard) else f"{standard:.2f}"
     share = f"{shift:.0%}"
     if plan == "current":
         zh, en = MODE_LABELS[now]
-        return f"现行方案（基本电费{zh}计收）/ current plan (basic charge {en})"
+        return f"现行方案（基本电费{zh}计收）", f"current plan (basic charge {en})"
     if plan == "other_mode":
-        if other is None:
-            return "基本电费改变计收方式 / the other basic-charge mode"
+        if not isinstance(other, str):  # None, or NaN once in a frame: no basic charge
+            return "基本电费改变计收方式", "the other basic-charge mode"
         zh, en = MODE_LABELS[other]
-        return f"基本电费改为{zh}计收 / basic charge {en}"
+        return f"基本电费改为{zh}计收", f"basic charge {en}"
     if plan == "pf_standard":
-        return f"功率因数提高到考核标准 {pf} / power factor raised to its standard {pf}"
+        return f"功率因数提高到考核标准 {pf}", f"power factor raised to its standard {pf}"
     if plan == "shift":
-        return f"{share} 峰段电量移至谷段 / {share} of peak energy moved to valley"
+        return f"{share} 峰段电量移至谷段", f"{share} of peak energy moved to valley"
     zh, en = MODE_LABELS[account["combined_mode"]]
     return (
-        f"组合方案（基本电费{zh}、功率因数 {pf}、移峰 {share}）/ combination (basic charge "
-        f"{en}, power factor {pf}, {share} peak to valley)"
+        f"组合方案（基本电费{zh}、功率因数 {pf}、移峰 {share}）",
+        f"combination (basic charge {en}, power factor {pf}, {share} peak to valley)",
     )
+
+
+def plan_label(plan: str, account: Any, shift: float) -> str:
+    """The plan in a manager's words, Chinese first with English beside."""
+    zh, en = plan_texts(plan, account, shift)
+    # a closing full-width bracket already separates: no space before the slash
+    return f"{zh}{'' if zh.endswith('）') else ' '}/ {en}"
 
 
 def _plans_table(account: pd.Series, shift: float, switch_every: int | None) -> Table:

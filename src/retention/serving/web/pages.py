@@ -25,6 +25,7 @@ from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE, local_today
 from retention.records.batch import AccountInBatch, horizons
 from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
+from retention.scoring.tariff_offers import offer_of
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
@@ -49,7 +50,14 @@ from retention.store.follow_ups import (
     update_follow_up,
 )
 from retention.store.monitoring import latest_report, report_by_id, report_history
-from retention.store.risk import ListFilters, account_history, account_risk, firsts, risk_list
+from retention.store.risk import (
+    ListFilters,
+    account_history,
+    account_risk,
+    firsts,
+    risk_list,
+    tariff_savings,
+)
 from retention.store.users import authenticate, end_sessions, get_user
 
 HERE = Path(__file__).parent
@@ -253,6 +261,7 @@ def list_page(
     offset = (page - 1) * PAGE_SIZE
     rows, count = risk_list(engine, batch.id, view.filters, PAGE_SIZE, offset, sort)
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
+    savings = tariff_savings(engine, batch.id, [r["customer_id"] for r in rows])
     figures = kpis(engine, batch.id, local_today())["overall"]
     query = view.query(sort=sort)
     return render(
@@ -263,6 +272,7 @@ def list_page(
         rows=rows,
         top=top,
         first=first,
+        savings=savings,
         count=count,
         page=page,
         pages=max(1, math.ceil(count / PAGE_SIZE)),
@@ -334,7 +344,7 @@ def account_page(
         score=score,
         horizons=horizons(score, batch.horizon_months),
         reasons=reasons,
-        actions=actions,
+        actions=[{**a, "plan": offer_of(a)} for a in actions],  # tariff_plan's offer
         follow_ups=follow_ups,
         changes=changes,
         loggers=loggers,

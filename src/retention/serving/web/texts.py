@@ -199,6 +199,21 @@ TEXTS: dict[str, tuple[str, str]] = {
     **BAND_LABELS,
     **OUTCOME_LABELS,
     "zero_churn": ("零流失", "zero churn"),
+    # the tariff_plan action's offer (issue 19), priced from the tariff tables
+    "best_plan": ("最佳电价电费方案", "Best tariff plan"),
+    "would_have_saved": ("近 12 个月可节省", "would have saved over the last 12 months"),
+    "current_is_cheapest": ("现行方案已是最省", "the current plan is already the cheapest"),
+    "plan": ("方案", "Plan"),
+    "bill_12m": ("近 12 个月电费(元)", "12-month bill (CNY)"),
+    "saving_12m": ("节省(元)", "Saving (CNY)"),
+    "not_open": ("不适用", "not open"),
+    "tariff_saving": ("电价方案可省 {amount} 元", "tariff plan saves {amount} CNY"),
+    "tables_differ": (
+        "按电价表重算的电费与实际账单相差 {share}：电价表可能不是该户实际执行的电价，节省仅供参考",
+        "The bills recomputed from the tariff tables differ from the billed amounts by "
+        "{share}: the tables may not be the ones this account is billed by, so treat the "
+        "savings as indicative",
+    ),
 }
 
 
