@@ -19,6 +19,7 @@ saving shown is the least of it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -34,7 +35,7 @@ from retention.data.tariff_bill import (
 )
 from retention.tariffs.tables import PERIODS, TariffTables
 
-__all__ = ["TariffNotInForce", "compare_plans", "account_comparison"]
+__all__ = ["TariffNotInForce", "account_comparison", "compare_plans"]
 
 WINDOW_MONTHS = 12
 DEFAULT_SHIFT = 0.10  # share of peak kWh moved to valley

@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 
 from retention.data.contract import LATEST, MARKET_MODES
-from retention.data.simulator import applicants, engine, process, variants
+from retention.data.simulator import applicants, bills, engine, process, variants
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
+from retention.data.tariff_tables import load_tariffs
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,6 +66,7 @@ class SimulationConfig:
     new_account_share: float = 0.08
     scenarios: tuple[Scenario, ...] = ()  # shifts from a given month (scenarios.py)
     variant: str = "base"  # the hidden process's mechanism (variants.py)
+    tariffs: Path | None = None  # the tariff tables the bills are made by; None: the packaged
 
     def __post_init__(self) -> None:
         variants.get(self.variant)  # a ValueError names the choices
@@ -186,6 +188,7 @@ def _run_engine(
         scenarios=config.scenarios,
         variant=variant,
         sudden=sudden,
+        tariffs=None if config.tariffs is None else load_tariffs(config.tariffs),
     )
     return portfolio, outcome
 
@@ -374,6 +377,7 @@ def _customers(
                 _days(np.where(closed, o.closed_day, 0)).astype("datetime64[us]")
             ).where(closed),
             "self_generation_kw": np.round(o.self_generation_kw, 1),
+            "basic_charge_mode": bills.basic_charge_modes(p),
         }
     )
 
