@@ -9,7 +9,7 @@ A month's bill is (energy + basic charge) x (1 + the power-factor adjustment), t
   without time-of-use readings at the flat price;
 - basic charge (two-part tariff only): contract capacity x 元/kVA·月, or maximum demand, no
   less than the table's share of capacity, x 元/kW·月 (a month without a maximum demand
-  reading cannot be priced by demand);
+  reading cannot be priced by demand), at the contract capacity in force in the month;
 - power-factor adjustment: the month's power factor rounded to 0.01 against the account's
   standard (none applies, or no reading: no adjustment).
 """
@@ -45,6 +45,7 @@ class MeterMonths:
     kwh_total: np.ndarray
     demand: np.ndarray
     power_factor: np.ndarray
+    capacity: np.ndarray  # the contract capacity in force in the month (kVA)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class BillAccounts:
     company: np.ndarray  # index into tables.companies
     category: np.ndarray  # index into TARIFF_CATEGORIES
     voltage: np.ndarray  # index into VOLTAGES_KV
-    capacity: np.ndarray
+    capacity: np.ndarray  # today's, from customers
     on_demand: np.ndarray  # billed by maximum demand today
 
 
@@ -134,7 +135,7 @@ def _basic_charges(
     dated = _all(tables, "basic_charge")
     pays_category = np.array([[c in e.categories for c in TARIFF_CATEGORIES] for e in dated])
     least_kva = np.array([e.min_capacity_kva for e in dated])[entry]
-    capacity = a.capacity[r.acc]
+    capacity = r.capacity
     pays = pays_category[entry, a.category[r.acc]] & (capacity >= least_kva)
     per_kva = np.array([e.capacity_cny_per_kva_month for e in dated])[entry]
     per_kw = np.array([e.demand_cny_per_kw_month for e in dated])[entry]
@@ -155,7 +156,7 @@ def _power_factor_percent(
     standard = np.full(r.acc.size, np.nan)
     # Rounded half up to 0.01, in whole hundredths so the bands' steps are exact.
     hundredths = np.floor(r.power_factor * 100 + 0.5 + 1e-9)
-    category, capacity = a.category[r.acc], a.capacity[r.acc]
+    category, capacity = a.category[r.acc], r.capacity
     for position, table in enumerate(_all(tables, "power_factor")):
         rows = entry == position
         chosen = np.full(r.acc.size, np.nan)

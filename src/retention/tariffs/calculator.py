@@ -9,7 +9,8 @@ with too) is (energy + basic charge) x (1 + the power-factor adjustment), to the
   without time-of-use readings at the flat price;
 - basic charge (two-part tariff only): contract capacity x 元/kVA·月, or maximum demand, no
   less than the table's share of capacity, x 元/kW·月 (a month without a maximum demand
-  reading cannot be priced by demand); the capacity is today's, from customers;
+  reading cannot be priced by demand); the capacity in force that month: today's, from
+  customers, less the capacity orders completed after it (work_orders, when given);
 - power-factor adjustment: the month's power factor rounded to 0.01 against the account's
   standard (none applies, or no reading: no adjustment).
 Moving energy from peak to valley leaves the maximum demand as it was (it may fall too: the
@@ -42,6 +43,7 @@ DEFAULT_SHIFT = 0.10  # share of peak kWh moved to valley
 ALTERNATIVES = ("other_mode", "pf_standard", "shift", "combined")
 PLANS = ("current", *ALTERNATIVES)
 SMALLEST_SAVING_CNY = 0.01  # less is the same bill
+CAPACITY_ORDERS = ("capacity_increase", "capacity_reduction")
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,45 @@ def window(usage: pd.DataFrame, as_of: pd.Timestamp | None) -> tuple[np.datetime
     return end - WINDOW_MONTHS, end
 
 
+def _capacity_in_force(
+    customers: pd.DataFrame,
+    work_orders: pd.DataFrame | None,
+    acc: np.ndarray,
+    months: np.ndarray,
+    first: np.datetime64,
+) -> np.ndarray:
+    """Each row's contract capacity: today's (customers), less the changes of the capacity
+    orders completed after its month (an order completed in a month bills that month at the
+    new capacity). Without work orders, today's for every month."""
+    capacity = customers["contract_capacity_kva"].to_numpy(dtype=float)[acc]
+    if work_orders is None or work_orders.empty:
+        return capacity
+    done = work_orders["order_type"].isin(CAPACITY_ORDERS) & (work_orders["status"] == "completed")
+    done &= work_orders["completed_at"].notna()
+    orders = work_orders[done]
+    who = pd.Index(customers["customer_id"]).get_indexer(orders["customer_id"])
+    month = orders["completed_at"].to_numpy().astype("datetime64[M]")
+    k = (month - first).astype(np.int64)
+    keep = (who >= 0) & (k >= 0)  # completed before the window: in every month's capacity
+    # changes[a, k]: account a's changes completed in the window's month k (the last column:
+    # after the window); a row of month i is owed back every change from month i + 1 on.
+    changes = np.zeros((len(customers), WINDOW_MONTHS + 1))
+    np.add.at(
+        changes,
+        (who[keep], np.minimum(k[keep], WINDOW_MONTHS)),
+        orders["capacity_change_kva"].to_numpy(dtype=float)[keep],
+    )
+    later = np.cumsum(changes[:, ::-1], axis=1)[:, ::-1]
+    return capacity - later[acc, (months - first).astype(np.int64) + 1]
+
+
 def _rows(
     customers: pd.DataFrame,
     usage: pd.DataFrame,
     billing: pd.DataFrame,
     first: np.datetime64,
     end: np.datetime64,
+    work_orders: pd.DataFrame | None = None,
 ) -> _Rows:
     months = usage["month"].to_numpy().astype("datetime64[M]")
     ids = pd.Index(customers["customer_id"])
@@ -114,6 +149,7 @@ def _rows(
         kwh_total=column("kwh_total"),
         demand=column("max_demand_kw"),
         power_factor=column("power_factor"),
+        capacity=_capacity_in_force(customers, work_orders, acc, months, first),
         billed=billed,
     )
 
@@ -125,16 +161,19 @@ def compare_plans(
     tables: TariffTables,
     as_of: pd.Timestamp | None = None,
     shift: float = DEFAULT_SHIFT,
+    work_orders: pd.DataFrame | None = None,
 ) -> TariffComparison:
     """Every account's 12 months before `as_of` recomputed and priced under each plan.
 
     Frames in the data contract's columns and dtypes (customers.basic_charge_mode may be
-    absent: capacity). TariffNotInForce when a month has no table in force.
+    absent: capacity). Each month is priced at the capacity in force then: today's, less the
+    completed capacity orders of `work_orders` after it (without them, today's). The
+    alternatives are priced at it too. TariffNotInForce when a month has no table in force.
     """
     if not 0 <= shift <= 1:
         raise ValueError(f"shift {shift}: 须在 0 到 1 之间 / must be between 0 and 1")
     first, end = window(usage, as_of)
-    r = _rows(customers, usage, billing, first, end)
+    r = _rows(customers, usage, billing, first, end, work_orders)
     a = bill_accounts(customers, tables)
     priced = _monthly_plans(tables, a, r, shift)
     accounts = _by_account(customers, tables, a, r, priced)
@@ -283,6 +322,13 @@ def account_comparison(
         as_of = pd.Timestamp(window(usage, None)[1])
     mine = usage[usage["customer_id"] == customer_id]
     billing = dataset.monthly_billing
+    orders = dataset.work_orders
     return compare_plans(
-        customers, mine, billing[billing["customer_id"] == customer_id], tables, as_of, shift
+        customers,
+        mine,
+        billing[billing["customer_id"] == customer_id],
+        tables,
+        as_of,
+        shift,
+        None if orders is None else orders[orders["customer_id"] == customer_id],
     )

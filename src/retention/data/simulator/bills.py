@@ -7,14 +7,16 @@ meter readings as recorded (kWh by time of use, the maximum demand to 0.1 kW, th
 to 0.001, a missing reading as missing), the contract capacity in force that month, the basic-
 charge mode (customers.basic_charge_mode) and the tables' dated entries (a price change from its
 valid_from month). A price-driven account in trouble shows it through a falling power factor
-(engine._meter_readings) and so through the power-factor surcharge. A `tariff_reform` scenario
-is a dated energy entry added to the tables: the simulated bills match a recomputation with
-those tables (with_scenarios), not the shipped ones, from the scenario's month.
+(engine._meter_readings) and so through the power-factor surcharge; a capacity reduction
+through the basic charge from the month its work order is completed (capacity_in_force). A
+`tariff_reform` scenario is a dated energy entry added to the tables: the simulated bills
+match a recomputation with those tables (with_scenarios), not the shipped ones, from the
+scenario's month.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -112,8 +114,8 @@ class Biller:
         recorded: dict[str, np.ndarray],
     ) -> np.ndarray:
         """The amounts due of the accounts `idx` in `month` (元, to the cent), from the readings
-        as the usage table records them (`recorded`: its columns) and every account's contract
-        capacity in force."""
+        as the usage table records them (`recorded`: its columns) and their contract capacity
+        in force (`capacity`, in the order of `idx`)."""
         readings = MeterMonths(
             acc=idx,
             month=np.full(idx.size, month, dtype="datetime64[M]"),
@@ -121,6 +123,27 @@ class Biller:
             kwh_total=recorded["kwh_total"],
             demand=recorded["max_demand_kw"],
             power_factor=recorded["power_factor"],
+            capacity=np.asarray(capacity, dtype=float),
         )
-        accounts = replace(self.accounts, capacity=np.asarray(capacity, dtype=float))
-        return bill_parts(self.tables, accounts, readings).due
+        return bill_parts(self.tables, self.accounts, readings).due
+
+
+def capacity_in_force(
+    start: np.ndarray, orders: dict[str, np.ndarray], kinds: tuple[int, ...], before_s: int
+) -> np.ndarray:
+    """Every account's contract capacity as the billing system has it: its capacity at the
+    start of the data plus the changes of the capacity orders (`kinds`) completed before
+    `before_s` (seconds), the rule the tariff plan reads the work orders by. The load may have
+    moved the day an order was applied; the bill moves when the order is completed."""
+    capacity = np.asarray(start, dtype=float).copy()
+    if not orders or orders["who"].size == 0:
+        return capacity
+    completed = orders["completed"]
+    done = (
+        np.isin(orders["kind"], kinds)
+        & (completed >= 0)
+        & (completed < before_s)
+        & ~orders["cancelled"]
+    )
+    np.add.at(capacity, orders["who"][done], orders["change"][done])
+    return capacity

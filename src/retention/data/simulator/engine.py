@@ -27,7 +27,7 @@ from retention.data.tariff_tables import TariffTables, load_tariffs
 from retention.settings import packaged_file
 
 DAY = 86_400
-TARIFFS_FILE = packaged_file("serving/tariffs.yaml")  # the example province the bills follow
+TARIFFS_FILE = "serving/tariffs.yaml"  # the packaged example province the bills follow
 # A volume loss is measured against the same month a year earlier, so the load can only be
 # seen leaving once the data hold a year: before that, such exits close instead.
 VOLUME_LOSS_FROM = 12
@@ -197,7 +197,9 @@ class _Setting:
             season=np.array([ind.seasonality for ind in INDUSTRIES]),
             festival=np.array([ind.festival_dip for ind in INDUSTRIES])[p.industry],
             winter_stop=np.array([ind.winter_stop for ind in INDUSTRIES])[p.industry],
-            biller=bills.Biller.of(p, tariffs or load_tariffs(TARIFFS_FILE), scenarios, start),
+            biller=bills.Biller.of(
+                p, tariffs or load_tariffs(packaged_file(TARIFFS_FILE)), scenarios, start
+            ),
             extract_day=int((start + months).astype("datetime64[D]").astype(np.int64)),
             open_day=p.open_day.astype(np.int64),
         )
@@ -224,8 +226,9 @@ class _Accounts:
     ring: np.ndarray  # (n, 12) the last year's load ratios
     states: np.ndarray  # (months, n) hidden state during each data month
     capacity_start: np.ndarray
-    # The market discount and the agency price's drift no longer price a bill (the tariff
-    # tables do); they are still drawn so every other table stays the run it was.
+    # `discount` (a market account's) and `agency_noise` (the agency price's drift) no longer
+    # price a bill (the tariff tables do); they are still drawn so every other table stays
+    # the run it was.
     agency_noise: float = 1.0
 
     @classmethod
@@ -545,7 +548,7 @@ def _record_month(
     p = fixed.p
     grid, demand, pv_kwh, running = _consumption(fixed, acc, m, idx, rng)
     readings = _meter_readings(fixed, acc, m, idx, grid, demand, pv_kwh, running, out.usage, rng)
-    _bill_month(fixed, acc, m, readings, out.billing, rng)
+    _bill_month(fixed, acc, m, readings, out, rng)
     _tickets(
         idx,
         acc.state,
@@ -670,14 +673,18 @@ def _bill_month(
     acc: _Accounts,
     m: _Month,
     r: _Readings,
-    billing: Rows,
+    out: _Tables,
     rng: np.random.Generator,
 ) -> None:
     """The month's bill, made from the tariff tables as the tariff plan recomputes it
-    (bills.py: energy by time of use, the basic charge at the capacity in force, the power-
-    factor adjustment, on the readings as recorded); then when (and whether) it is paid."""
-    due = fixed.biller.due(r.idx, m.month, acc.capacity, r.recorded)
-    _bills(r.idx, m.t, due, m.d1, acc.state, fixed.p, fixed.extract_day, billing, rng)
+    (bills.py: energy by time of use, the basic charge at the capacity the completed work
+    orders leave, the power-factor adjustment, on the readings as recorded); then when (and
+    whether) it is paid."""
+    capacity = bills.capacity_in_force(
+        acc.capacity_start, out.orders.rows.frame(), (INCREASE, REDUCTION), m.d1 * DAY
+    )
+    due = fixed.biller.due(r.idx, m.month, capacity[r.idx], r.recorded)
+    _bills(r.idx, m.t, due, m.d1, acc.state, fixed.p, fixed.extract_day, out.billing, rng)
 
 
 def _work_seconds(rng: np.random.Generator, size: int) -> np.ndarray:
