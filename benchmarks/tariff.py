@@ -3,8 +3,8 @@ the tariff tables and priced under each plan.
 
 Issue 19's target (2 cores): 100,000 accounts x 12 months in at most 5 s. The input is a small
 simulated portfolio replicated (new customer ids, their work orders too; a third of the
-accounts billed by demand), so the values are the simulator's and the size is the issue's. Setup is not timed; the figure is
-the best of three runs of compare_plans.
+accounts billed by demand), so the values are the simulator's and the size is the issue's.
+Setup is not timed; the figure is the best of three runs of compare_plans.
 Run: .venv/bin/python benchmarks/tariff.py [--accounts N] [--seed-accounts N]
 """
 
