@@ -118,6 +118,7 @@ def test_score_stores_a_batch_that_export_and_batches_show(
     result = _score(simulated_dir, tracking_uri, tmp_path, monkeypatch, "--snapshot", "2026-10-01")
     # then a batch is stored: the summary names it, without customer names
     assert "批次 / batch 1" in result.output and "2026-10-01" in result.output
+    assert "3个月内" in result.output  # time to churn beside the probability (header may wrap)
     assert f"v{champion}" in result.output
     listed = runner.invoke(app, ["batches"])
     assert listed.exit_code == 0 and "complete" in listed.output

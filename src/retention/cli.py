@@ -122,6 +122,31 @@ def train_withdrawal(
 
 
 @app.command()
+def effects(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
+    ] = None,
+    encoding: Encoding = None,
+) -> None:
+    """Train the effect model of each retention action (挽留行动效果) on the randomised
+    follow-ups and controls in interventions, out of time, track it in MLflow and print, per
+    action, the evidence and the Qini of the model against the oracle's (on the simulator)."""
+    from retention.training import effects as effect_models
+
+    settings = Settings()
+    folder = folder or settings.dataset_dir
+    dataset = _load(folder, encoding)
+    with err_console.status("训练中 / training ..."):
+        result = effect_models.train_effects(
+            dataset,
+            settings.tracking_uri,
+            truth=effect_models.simulator_effects(folder),
+            source=f"dataset:{folder.name}",
+        )
+    result.print(console)
+
+
+@app.command()
 def train(
     folder: Annotated[
         Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
@@ -715,9 +740,17 @@ def simulate(
             "or high-churn (docs/simulator.md)."
         ),
     ] = "base",
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            help="Add past retention campaigns: follow-ups with known effects, randomised at "
+            "the team's capacity edge, in interventions (docs/simulator.md)."
+        ),
+    ] = False,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
+    from retention.data.simulator.campaigns import CampaignPolicy
     from retention.data.simulator.scenarios import Scenario
 
     try:
@@ -736,6 +769,7 @@ def simulate(
             seed=seed,
             scenarios=shifts,
             variant=variant,
+            campaigns=CampaignPolicy() if campaigns else None,
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err

@@ -295,12 +295,14 @@ def test_end_before_start(tables: Tables, write: Callable[..., Path]) -> None:
     tables["outages"].loc[1, "end_at"] = tables["outages"].loc[1, "start_at"]  # must be after
     tables["work_orders"].loc[0, "completed_at"] = pd.Timestamp("2024-01-31 10:00:00")
     tables["customers"].loc[3, "close_date"] = pd.Timestamp("2015-06-30")
+    tables["interventions"].loc[0, "contacted_at"] = pd.Timestamp("2024-02-01 15:00:00")
 
     report = validate_dataset(write(tables, "csv"))
 
     found = {(p.file, p.column, p.count, tuple(places(p))) for p in report.problems}
     assert found == {
         ("customers.csv", "close_date", 1, (5,)),
+        ("interventions.csv", "contacted_at", 1, (2,)),
         ("service_tickets.csv", "closed_at", 1, (4,)),
         ("work_orders.csv", "completed_at", 1, (2,)),
         ("outages.csv", "end_at", 1, (3,)),
@@ -391,6 +393,8 @@ def test_kwh_parts_must_add_up(tables: Tables, write: Callable[..., Path]) -> No
         ("service_tickets", "satisfaction", 2, 7, Rule.SATISFACTION),
         ("work_orders", "status", 1, "done", Rule.one_of(contract.ORDER_STATUSES)),
         ("interventions", "action_code", 0, "call_boss", Rule.one_of(ACTION_CODES)),
+        ("interventions", "assignment_probability", 1, 0.0, Rule.PROBABILITY),
+        ("interventions", "assignment_probability", 0, 1.5, Rule.PROBABILITY),
         ("monthly_billing", "amount_paid_cny", 5, -0.01, Rule.NON_NEGATIVE),
     ],
 )
@@ -507,6 +511,25 @@ def test_several_faults_are_all_reported_at_once(
         ("outages.csv", None, "unreadable encoding"),
     ]
     assert [w.file for w in report.warnings] == ["interventions.csv"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_assignment_probability_is_an_optional_column(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given interventions without the column, then with a certain and an unknown propensity
+    without = validate_dataset(write(tables, fmt))
+    tables["interventions"]["assignment_probability"] = [1.0, np.nan]
+
+    # When validated, then neither is a problem
+    report = validate_dataset(write(tables, fmt))
+    assert (without.problems, report.problems) == ([], [])
+    assert not [w for w in report.warnings if w.file.startswith("interventions")]
+    # and a file without it loads with it empty, as every reader expects the column
+    assert without.dataset is not None and without.dataset.interventions is not None
+    assert without.dataset.interventions["assignment_probability"].isna().all()
+    assert report.dataset is not None and report.dataset.interventions is not None
+    assert report.dataset.interventions["assignment_probability"].iloc[0] == 1.0
 
 
 def test_customer_names_are_masked_in_examples() -> None:
@@ -698,4 +721,46 @@ def test_plausibility_bounds_are_named_constants() -> None:
         ("monthly_usage", "max_demand_kw"),
         ("monthly_billing", "amount_due_cny"),
         ("monthly_billing", "amount_paid_cny"),
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_held_out_controls_are_part_of_the_contract(
+    tables: Tables, write: Callable[..., Path], fmt: str
+) -> None:
+    # Given a follow-up (assignment empty: followed up) and a held-out control, never
+    # contacted, whose outcome is measured as a follow-up's is
+    iv = tables["interventions"]
+    iv["assignment"] = [None, "held_out"]
+    iv["randomised"] = pd.array([None, True], dtype="boolean")
+    iv["assignment_probability"] = [0.4, 0.5]
+
+    # When validated, then it passes and loads with the column and its default left empty
+    report = validate_dataset(write(tables, fmt))
+    assert report.problems == [], [p.to_dict() for p in report.problems]
+    assert report.dataset is not None and report.dataset.interventions is not None
+    assert list(report.dataset.interventions["assignment"].fillna("followed_up")) == [
+        "followed_up",
+        "held_out",
+    ]
+
+
+def test_bad_held_out_rows_are_named(tables: Tables, write: Callable[..., Path]) -> None:
+    # Given a control contacted, a control unreachable, and an unknown assignment
+    iv = pd.concat([tables["interventions"]] * 2, ignore_index=True)
+    iv["intervention_id"] = ["I1", "I2", "I3", "I4"]
+    iv["assignment"] = ["held_out", "held_out", "followed_up", "skipped"]
+    iv.loc[1, "contacted_at"] = pd.NaT
+    iv.loc[1, "outcome"] = "unreachable"
+    tables["interventions"] = iv
+
+    # When validated
+    report = validate_dataset(write(tables, "csv"))
+
+    # Then each is named with file, column, rule and line
+    found = {(p.file, p.column, p.rule, tuple(places(p))) for p in report.problems}
+    assert found == {
+        ("interventions.csv", "contacted_at", Rule.HELD_OUT_CONTACTED, (2,)),
+        ("interventions.csv", "outcome", Rule.HELD_OUT_UNREACHABLE, (3,)),
+        ("interventions.csv", "assignment", Rule.one_of(contract.ASSIGNMENTS), (5,)),
     }

@@ -71,3 +71,41 @@ def test_scores_of_valid_data_are_finite_numbers(scored: ScoredList) -> None:
         values = frame[column].to_numpy(dtype=float)
         assert not np.isinf(values).any(), column
     assert np.isfinite(scored.reasons["contribution"].to_numpy(dtype=float)).all()
+
+
+def test_the_list_has_churn_within_1_and_3_months_never_above_the_longer(
+    scored: ScoredList,
+) -> None:
+    # Given the small portfolio scored by a 6-month model with timing models
+    accounts = scored.accounts
+    columns = ("probability_1m", "probability_3m", "probability")
+    p1, p3, p6 = (accounts[c].to_numpy() for c in columns)
+    # Then every listed account has both, and p1 <= p3 <= p6 on every row
+    assert scored.horizon_months == 6
+    assert np.isfinite(p1).all() and np.isfinite(p3).all()
+    assert (p1 <= p3).all() and (p3 <= p6).all()
+    assert (p1 >= 0).all() and p3.std() > 0
+    # and the 3-month risk is not simply the 6-month one scaled: the order changes
+    assert not np.array_equal(np.argsort(p3), np.argsort(p6))
+
+
+def test_a_model_without_timing_models_still_scores_with_horizons_missing(  # type: ignore[no-untyped-def]
+    scored: ScoredList, trained, simulation
+) -> None:
+    # Given the tests' model as an artifact from before timing models (none in it)
+    from dataclasses import replace
+
+    from retention.features.catalogue import load_catalogue
+    from retention.scoring.batch import score_snapshot
+    from retention.scoring.calendar import WorkingCalendar
+    from retention.scoring.playbook import load_playbook
+
+    old = replace(load_version(trained.version), timing=[])
+    # When it scores the same portfolio
+    again = score_snapshot(
+        Dataset(**simulation.tables), old, load_catalogue(), load_playbook(),
+        WorkingCalendar(), capacity=40,
+    )  # fmt: skip
+    # Then the list is the same, with the shorter horizons missing
+    np.testing.assert_allclose(again.accounts["probability"], scored.accounts["probability"])
+    assert again.accounts[["probability_1m", "probability_3m"]].isna().all().all()

@@ -58,10 +58,10 @@ def test_xlsx_is_formatted_for_the_team(stored: StoredBatch, tmp_path: Path) -> 
     assert book.sheetnames == ["风险名单", "说明"]
     sheet = book["风险名单"]
     assert sheet.freeze_panes == "C2"
-    assert sheet.auto_filter.ref == f"A1:P{len(stored.scores) + 1}"
+    assert sheet.auto_filter.ref == f"A1:R{len(stored.scores) + 1}"
     assert sheet["A1"].value == "排名" and sheet["A1"].font.b
     assert sheet.max_row == len(stored.scores) + 1
-    assert sheet.column_dimensions["K"].width == 70  # actions
+    assert sheet.column_dimensions["M"].width == 70  # actions
     band = [c.value for c in sheet[1]].index("风险等级") + 1
     high = sheet.cell(row=2, column=band)
     low_row = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(r, band).value == "低")
@@ -70,6 +70,29 @@ def test_xlsx_is_formatted_for_the_team(stored: StoredBatch, tmp_path: Path) -> 
     probability = [c.value for c in sheet[1]].index("流失概率") + 1
     assert sheet.cell(2, probability).number_format == "0.0%"
     assert book["说明"]["B1"].value == stored.info.id
+
+
+def test_exports_carry_the_churn_within_1_and_3_months(stored: StoredBatch, tmp_path: Path) -> None:
+    # Given the tests' batch, scored by a 6-month model with timing models
+    listed = stored.scores["rank"].notna()
+    # When it is exported as CSV and as a workbook
+    csv = pd.read_csv(write_export(stored, "csv", tmp_path / "l.csv"), encoding="utf-8-sig")
+    book = load_workbook(write_export(stored, "xlsx", tmp_path / "l.xlsx"))
+    # Then both horizons sit beside the probability, Chinese first, never above it
+    headers = list(csv.columns)
+    assert headers[4:7] == ["流失概率", "1个月内流失概率", "3个月内流失概率"]
+    assert export_frame(stored, "en").columns[5] == "probability_1m"
+    assert HEADERS["probability_3m"] == ("3个月内流失概率", "Churn within 3 months")
+    within = csv[listed.to_numpy()]
+    assert within["1个月内流失概率"].notna().all()
+    assert (within["1个月内流失概率"] <= within["3个月内流失概率"]).all()
+    assert (within["3个月内流失概率"] <= within["流失概率"] + 1e-4).all()  # rounded to 0.01 pp
+    assert csv.loc[~listed.to_numpy(), "1个月内流失概率"].isna().all()  # accounts leaving
+    sheet = book["风险名单"]
+    column = [c.value for c in sheet[1]].index("1个月内流失概率") + 1
+    assert sheet.cell(2, column).number_format == "0.0%"
+    about = {row[0].value: row[1].value for row in book["说明"].iter_rows()}
+    assert about["流失概率的预测期（月）"] == 6
 
 
 def test_a_failed_export_leaves_the_previous_file(

@@ -72,6 +72,9 @@ def test_model_describes_the_champion(served) -> None:  # type: ignore[no-untype
     assert info["name"] == "key-account-churn"
     assert 0.5 < info["test_metrics"]["roc_auc"] <= 1
     assert info["feature_groups"]["consumption"].startswith("用电")
+    # each horizon's test AUC (time to churn), as the training run measured it
+    assert set(info["horizon_metrics"]) == {"1", "3", "6"}
+    assert all(0.5 < m["roc_auc"] <= 1 for m in info["horizon_metrics"].values())
 
 
 def test_risk_of_an_account_is_the_batch_row_with_reasons_actions_and_follow_ups(served) -> None:  # type: ignore[no-untyped-def]
@@ -341,3 +344,23 @@ def test_a_snapshot_the_rows_cannot_speak_for_is_a_422_with_its_code(served, bod
     assert first.status_code == 422 and first.json()["code"] == "snapshot_before_data"
     # the connection is kept and the next call is answered
     assert served.post("/v1/score", json=body).status_code == 200
+
+
+def test_risk_and_on_demand_answers_carry_the_horizons_in_order(served, body_for) -> None:  # type: ignore[no-untyped-def]
+    # Given the batch's first account and one in exit process
+    first = served.scored.accounts.iloc[0]
+    leaving = served.scored.leaving["customer_id"].iloc[0]
+    # When the CRM asks for its risk, and scores it on demand
+    risk = served.get(f"/v1/accounts/{first['customer_id']}/risk").json()
+    scored = served.post("/v1/score", json=body_for([first["customer_id"]])).json()["data"][0]
+    # Then both answers give churn within 1, 3 and 6 months, shortest first, never decreasing
+    for answer in (risk, scored):
+        horizons = answer["horizons"]
+        assert [h["months"] for h in horizons] == [1, 3, 6]
+        values = [h["probability"] for h in horizons]
+        assert values == sorted(values) and values[2] == pytest.approx(answer["probability"])
+    assert risk["horizons"][0]["probability"] == pytest.approx(first["probability_1m"])
+    assert risk["horizons"][1]["probability"] == pytest.approx(first["probability_3m"])
+    assert scored["horizons"][1]["probability"] == pytest.approx(first["probability_3m"])
+    # and an account in exit process has none (it gets an exit visit, not a risk)
+    assert served.get(f"/v1/accounts/{leaving}/risk").json()["horizons"] == []

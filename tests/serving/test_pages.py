@@ -286,3 +286,37 @@ def test_an_outcome_form_changes_only_the_follow_up_of_its_own_account(served) -
     (changed,) = list_follow_ups(engine, dt.date(2026, 12, 1), customer_id=mine)[0]
     assert changed["outcome"] == "retained"
     client.cookies.clear()
+
+
+def test_the_account_page_shows_the_churn_within_1_3_and_6_months(served) -> None:  # type: ignore[no-untyped-def]
+    # Given a member of the team signed in, and the list's first account
+    client = _signed_in_member(served, "zhao", "s3cret-pass")
+    first = served.scored.accounts.iloc[0]
+    # When the account's page is opened, in Chinese then in English
+    zh = client.get(f"/accounts/{first['customer_id']}").text
+    en = client.get(f"/accounts/{first['customer_id']}", params={"lang": "en"}).text
+    client.get("/list", params={"lang": "zh"})
+    # Then its time to churn shows each horizon's probability, labelled Chinese first
+    assert 'id="horizons"' in zh and "流失时间" in zh
+    for label in ("1个月内流失概率", "3个月内流失概率", "6个月内流失概率"):
+        assert label in zh, label
+    for column, months in (("probability_1m", 1), ("probability_3m", 3), ("probability", 6)):
+        cell = f'<td class="horizon-{months}"><b>{first[column] * 100:.1f}%</b></td>'
+        assert cell in zh, cell
+    assert "Churn within 1 month" in en and "Churn within 3 months" in en
+
+
+def test_the_model_page_shows_each_horizons_test_auc(served) -> None:  # type: ignore[no-untyped-def]
+    # Given an administrator signed in
+    create_user(open_store(served.url), "qian", "admin-pass-1", "admin")
+    served.client.cookies.clear()
+    assert _sign_in(served.client, "qian", "admin-pass-1").status_code == 303
+    # When the model page is opened
+    page = served.client.get("/model").text
+    # Then time to churn lists every horizon with its ROC AUC
+    assert 'id="horizon-metrics"' in page
+    table = page[page.index('id="horizon-metrics"') :]
+    table = table[: table.index("</table>")]
+    for label in ("1个月内流失概率", "3个月内流失概率", "6个月内流失概率"):
+        assert label in table, label
+    assert table.count('<td class="num">0.') >= 6  # ROC and PR AUC of each

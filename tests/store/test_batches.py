@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -60,6 +61,31 @@ def test_a_batch_reads_back_as_it_was_written(store_url: str, scored: ScoredList
     pd.testing.assert_frame_equal(stored.reasons, reasons, check_dtype=False)
     actions = scored.actions.sort_values(["customer_id", "position"], ignore_index=True)
     pd.testing.assert_frame_equal(stored.actions, actions, check_dtype=False)
+
+
+def test_the_horizons_and_the_batchs_horizon_read_back(store_url: str, scored: ScoredList) -> None:
+    # Given the tests' scored list (a 6-month model with timing models), saved
+    engine = open_store(store_url)
+    _save(engine, scored)
+    stored = load_batch(engine)
+    # Then the batch knows its horizon and every listed account its 1- and 3-month risk
+    assert stored.info.horizon_months == 6
+    listed = stored.scores[stored.scores["rank"].notna()]
+    np.testing.assert_allclose(listed["probability_1m"], scored.accounts["probability_1m"])
+    np.testing.assert_allclose(listed["probability_3m"], scored.accounts["probability_3m"])
+    leaving = stored.scores[stored.scores["rank"].isna()]
+    assert leaving[["probability_1m", "probability_3m"]].isna().all().all()
+    # and a list from a model without timing models stores them as missing, not as zero
+    old = replace(
+        scored,
+        accounts=scored.accounts.assign(probability_1m=np.nan, probability_3m=np.nan),
+        horizon_months=None,
+    )
+    _save(engine, old)
+    latest = load_batch(engine)
+    assert latest.info.horizon_months is None
+    assert latest.scores[["probability_1m", "probability_3m"]].isna().all().all()
+    engine.dispose()
 
 
 @pytest.mark.postgres
@@ -242,3 +268,4 @@ def test_an_older_store_is_migrated_in_place_without_losing_batches(
     assert load_batch(engine, 1).info.snapshot_date == dt.date(2026, 10, 1)
     _save(engine, scored)
     assert load_batch(engine).scores["kwh_36m"].notna().any()
+    assert load_batch(engine, 1).info.horizon_months is None  # stored before 0009

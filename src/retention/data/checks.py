@@ -221,6 +221,9 @@ class _TableCheck:
         self.broken: dict[str, np.ndarray] = {}  # column -> rows breaking a value rule
         self.customer_rows: np.ndarray | None = None  # each row's account in customers, or -1
         self._months: np.ndarray | None = None
+        # The typed frame's columns as the parser gave them: the rules read columns ~100
+        # times per request, and a frame's column lookup costs ~25 us, a dict's nothing.
+        self._columns: dict[str, pd.Series] = {}
 
     def trusted(self, *columns: str) -> pd.DataFrame:
         """These typed columns with every cell already reported as bad made null."""
@@ -232,17 +235,21 @@ class _TableCheck:
                 frame.loc[bad, column] = None
         return frame
 
+    def column(self, name: str) -> pd.Series:
+        """A typed column (the same values as `typed[name]`)."""
+        return self._columns[name]
+
     def months(self) -> np.ndarray:
         """The month column as datetime64[M] (two rules need it; the cast is ~0.1 s)."""
         assert self.typed is not None
         if self._months is None:
-            self._months = self.typed["month"].to_numpy().astype("datetime64[M]")
+            self._months = self.column("month").to_numpy().astype("datetime64[M]")
         return self._months
 
     def trusted_times(self, column: str) -> np.ndarray:
         """A datetime column as datetime64[us], NaT where a cell was already reported as bad."""
         assert self.typed is not None
-        values = self.typed[column].to_numpy(dtype="datetime64[us]")
+        values = self.column(column).to_numpy(dtype="datetime64[us]")
         bad = self.broken.get(column)
         if bad is not None and len(bad):
             values = values.copy()
@@ -262,7 +269,7 @@ class _TableCheck:
     def trusted_numbers(self, column: str) -> np.ndarray:
         """A float column as numbers, NaN where a cell was already reported as bad."""
         assert self.typed is not None
-        values = self.typed[column].to_numpy(dtype=float, na_value=np.nan)
+        values = self.column(column).to_numpy(dtype=float, na_value=np.nan)
         bad = self.broken.get(column)
         if bad is not None and len(bad):
             values = values.copy()
@@ -314,29 +321,34 @@ class _TableCheck:
         if frame.empty and self.spec.required:
             examples = [{"detail": "header only, no rows"}]
             self.problems.append(Problem(self.file, None, Rule.EMPTY_FILE, examples=examples))
+        raw_columns = dict(frame.items())  # positional: cheaper than a lookup per column
         typed = {}
         for column in self.spec.columns:
             if column.name not in names:  # an optional column left out: empty, so readers
                 if column.optional:  # find every contract column in a loaded frame
                     typed[column.name] = pd.Series(np.nan, index=frame.index, dtype=column.dtype)
                 continue
-            values, bad, rule = parse_column(frame[column.name], column)
+            raw = raw_columns[column.name]
+            values, bad, rule = parse_column(raw, column)
             typed[column.name] = values
             if bad is not None and bad.any():
                 positions = np.flatnonzero(bad)
                 self.unparsed[column.name] = bad
-                self._problem(column.name, rule, positions, _raw_values(frame[column.name]))
+                self._problem(column.name, rule, positions, _raw_values(raw))
         for name in extra:
-            typed[name] = frame[name]
+            typed[name] = raw_columns[name]
         # copy=False: no consolidation of millions of floats into one block (CoW keeps it
         # safe); the columns' arrays, not Series, so nothing is aligned on an index again
         arrays = {name: values.array for name, values in typed.items()}
         self.typed = pd.DataFrame(arrays, index=pd.RangeIndex(len(frame)), copy=False)
+        self._columns = typed
         self._run_schema([c.name for c in present])
         self._check_key()
         self._check_time_orders()
         if self.spec.name == "monthly_usage":
             self._check_kwh_parts()
+        if self.spec.name == "interventions":
+            self._check_held_out()
         if self.spec.name == "applications":
             self._check_closed_at_status()
             self._check_increase_has_customer()
@@ -355,10 +367,12 @@ class _TableCheck:
         assert self.typed is not None
         schema = schema_of(self.spec.name)
         for name in present:
-            values = self.typed[name]
+            values = self.column(name)
             column = schema.columns[name]
+            if not column.nullable or column.checks:
+                null = values.isna().to_numpy(dtype=bool)
             if not column.nullable:
-                empty = values.isna().to_numpy(dtype=bool, copy=True)
+                empty = null.copy()
                 unparsed = self.unparsed.get(name)
                 if unparsed is not None:  # a cell that did not parse is reported once
                     empty &= ~unparsed
@@ -367,7 +381,7 @@ class _TableCheck:
                         name, Rule.NOT_NULL, np.flatnonzero(empty), self._typed_values(name)
                     )
             for check in column.checks:
-                positions = failing_rows(check, values)
+                positions = failing_rows(check, values, null)
                 if not len(positions):
                     continue
                 self.broken[name] = np.union1d(self.broken.get(name, positions), positions)
@@ -379,12 +393,12 @@ class _TableCheck:
         key = list(self.spec.key)
         if not key or not all(k in self.typed for k in key) or self.typed.empty:
             return
-        if _strictly_increasing([self.typed[k] for k in key]):
+        if _strictly_increasing([self.column(k) for k in key]):
             return  # sorted by its key, as exports usually are: nothing can repeat
         combined = np.zeros(len(self.typed), dtype=np.int64)  # one int64 per key value
         incomplete = np.zeros(len(self.typed), dtype=bool)
         for name in key:
-            codes, cardinality = _key_codes(self.typed[name])
+            codes, cardinality = _key_codes(self.column(name))
             if len(key) == 1 and cardinality == int((codes >= 0).sum()):
                 return  # as many distinct values as values: nothing repeats
             combined = combined * (cardinality + 1) + (codes + 1)  # null -> 0, no collisions
@@ -412,7 +426,7 @@ class _TableCheck:
         for order in self.spec.time_orders:
             if order.start not in self.typed or order.end not in self.typed:
                 continue
-            start, end = self.typed[order.start], self.typed[order.end]
+            start, end = self.column(order.start), self.column(order.end)
             wrong = (end <= start) if order.strict else (end < start)
             positions = np.flatnonzero(wrong.to_numpy(dtype=bool, na_value=False))
             if len(positions):
@@ -425,7 +439,7 @@ class _TableCheck:
         columns = ["kwh_total", *KWH_PARTS]
         if not all(c in self.typed for c in columns):
             return
-        total = self.typed["kwh_total"].to_numpy()
+        total = self.column("kwh_total").to_numpy()
         parts = self.typed[list(KWH_PARTS)].to_numpy().sum(axis=1)  # NaN when one is missing
         with np.errstate(invalid="ignore"):
             wrong = np.abs(parts - total) > KWH_PARTS_TOLERANCE * np.abs(total) + 1e-6
@@ -437,6 +451,27 @@ class _TableCheck:
                 positions,
                 self._typed_values(*columns),
             )
+
+    def _check_held_out(self) -> None:
+        """A held-out assignment (the control group) was not contacted: no contacted_at, and
+        its outcome is measured as churned, retained or pending, never unreachable."""
+        assert self.typed is not None
+        if "assignment" not in self.typed or "contacted_at" not in self.typed:
+            return
+        held_out = (self.typed["assignment"] == "held_out").to_numpy(dtype=bool, na_value=False)
+        if not held_out.any():
+            return
+        shown = self._typed_values("intervention_id", "assignment", "contacted_at", "outcome")
+        contacted = held_out & self.typed["contacted_at"].notna().to_numpy(dtype=bool)
+        contacted &= ~self._reported("contacted_at")
+        if contacted.any():
+            self._problem("contacted_at", Rule.HELD_OUT_CONTACTED, np.flatnonzero(contacted), shown)
+        if "outcome" in self.typed:
+            outcome = self.typed["outcome"] == "unreachable"
+            unreachable = held_out & outcome.to_numpy(dtype=bool, na_value=False)
+            if unreachable.any():
+                positions = np.flatnonzero(unreachable)
+                self._problem("outcome", Rule.HELD_OUT_UNREACHABLE, positions, shown)
 
     def _check_closed_at_status(self) -> None:
         """An application has closed_at exactly when its status is connected or withdrawn."""

@@ -89,6 +89,10 @@ ACTION_CODES = (
     "payment_arrangement",
     "market_retention_offer",
 )
+# interventions.assignment: followed up, or held out by the draw at the capacity edge (the
+# control group, which keeps the action it would have got). Empty or absent: followed_up.
+ASSIGNMENTS = ("followed_up", "held_out")
+DEFAULT_ASSIGNMENT = "followed_up"
 # Connection applications (业扩报装, tables applications and application_steps).
 APPLICATION_TYPES = ("new_connection", "capacity_increase")
 SUPPLY_TYPES = ("single", "dual")
@@ -149,6 +153,8 @@ VALUE_LABELS_ZH: dict[str, str] = {
     "mid_inspection": "中间检查",
     "completion_inspection": "竣工检验",
     "energising": "装表接电",
+    "followed_up": "已跟进",
+    "held_out": "对照组（随机暂不跟进）",
     **{outcome: OUTCOME_LABELS[outcome][0] for outcome in OUTCOMES},
 }
 
@@ -242,11 +248,20 @@ class Rule:
     NON_NEGATIVE = "must be >= 0 / 不能为负"
     POSITIVE = "must be > 0 / 必须大于 0"
     POWER_FACTOR = "must be in (0, 1] / 须在 (0, 1] 之间"
+    PROBABILITY = "must be a probability in (0, 1] / 须为 (0, 1] 之间的概率"
     SATISFACTION = "must be 1..5 / 须为 1 到 5"
     UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
     UNKNOWN_APPLICATION = "unknown application_id, not in applications / 申请编号不在业扩申请中"
     UNKNOWN_UNIT = "not a region (supplying unit) of customers / 供电单位不在客户档案中"
     DOCUMENT_REQUESTS = f"must be 0..{MAX_DOCUMENT_REQUESTS} / 须为 0 到 {MAX_DOCUMENT_REQUESTS}"
+    HELD_OUT_CONTACTED = (
+        "a held_out assignment has no contact: contacted_at must be empty "
+        "/ 对照组（暂不跟进）不能有联系时间"
+    )
+    HELD_OUT_UNREACHABLE = (
+        "a held_out assignment is not contacted, so it cannot be unreachable "
+        "/ 对照组未联系，结果不能是无法联系"
+    )
     CLOSED_AT_STATUS = (
         "closed_at must be set exactly when status is connected or withdrawn "
         "/ 已接电或已撤销的申请须有办结时间，办理中的不能有"
@@ -519,6 +534,7 @@ TABLES: dict[str, TableSpec] = {
             required=False,
             description="retention follow-ups and their outcomes (the service's own log)",
             key=("intervention_id",),
+            time_orders=(TimeOrder("created_at", "contacted_at"),),
             columns=(
                 _string("intervention_id"),
                 _CUSTOMER_ID,
@@ -527,6 +543,33 @@ TABLES: dict[str, TableSpec] = {
                 ColumnSpec("created_at", "timestamp"),
                 ColumnSpec("contacted_at", "timestamp", nullable=True),
                 _enum("outcome", OUTCOMES),
+                # The probability the assignment policy gave this follow-up (its propensity):
+                # what lets the follow-ups' outcomes be compared without bias.
+                ColumnSpec(
+                    "assignment_probability",
+                    "float",
+                    nullable=True,
+                    optional=True,
+                    checks=(pa.Check.in_range(0, 1, include_min=False, error=Rule.PROBABILITY),),
+                ),
+                # Held-out rows are the control group the effects are measured against.
+                ColumnSpec(
+                    "assignment",
+                    "enum",
+                    nullable=True,
+                    values=ASSIGNMENTS,
+                    optional=True,
+                    description="分配; empty or absent: followed_up",
+                ),
+                # Which follow-ups were drawn at random against a hold-out (the capacity
+                # edge): only those compare with the controls without bias.
+                ColumnSpec(
+                    "randomised",
+                    "bool",
+                    nullable=True,
+                    optional=True,
+                    description="随机分配; empty or absent: false; held_out rows always are",
+                ),
             ),
         ),
         TableSpec(

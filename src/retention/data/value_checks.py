@@ -41,8 +41,9 @@ COMPARISONS: dict[str, Comparison] = {
 BOUNDS = ("min_value", "max_value")
 
 
-def failing_rows(check: pa.Check, values: pd.Series) -> np.ndarray:
-    """Positions (0-based) of the rows of `values` that fail `check`."""
+def failing_rows(check: pa.Check, values: pd.Series, null: np.ndarray | None = None) -> np.ndarray:
+    """Positions (0-based) of the rows of `values` that fail `check` (`null`: the values'
+    null mask, when the caller has it)."""
     comparison = COMPARISONS.get(check.name or "")
     if comparison is None or not check.ignore_na or check.statistics is None:
         return _pandera_failing_rows(check, values)
@@ -50,7 +51,8 @@ def failing_rows(check: pa.Check, values: pd.Series) -> np.ndarray:
     if prepared is None:
         return _pandera_failing_rows(check, values)
     array, statistics = prepared
-    null = values.isna().to_numpy(dtype=bool)
+    if null is None:
+        null = values.isna().to_numpy(dtype=bool)
     return np.flatnonzero(~(comparison(array, statistics) | null))
 
 

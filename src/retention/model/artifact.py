@@ -24,6 +24,7 @@ from retention.model.info import ModelInfo
 
 BOOSTER_FILE = "booster.txt"
 META_FILE = "model.json"
+TIMING_FILE = "timing_{months}m.txt"  # one timing booster per shorter horizon
 SHARED_CONTRIBUTION_ROWS = 200  # from this many rows, contributions run on every core
 SHARED_PREDICTION_ROWS = 5_000  # and plain predictions (about 100x cheaper a row)
 
@@ -63,6 +64,36 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
 
 
+def prediction_threads(rows: int) -> int:
+    """Threads for a plain prediction of `rows` rows: OpenMP's threads for a few rows cost
+    ~1 ms to start (25x the prediction of one row) and, on a busy machine, wait for a free
+    core: an on-demand call's tail latency."""
+    return (os.cpu_count() or 1) if rows >= SHARED_PREDICTION_ROWS else 1
+
+
+@dataclass(frozen=True)
+class TimingModel:
+    """P(churn within `months` | churn within `given_months`): a booster fitted on the
+    churned training rows only, which says how soon a churn comes, not whether it comes.
+
+    Chained onto the main probability (P(within 3) = P(within 6) x P(within 3 | within 6)),
+    a shorter horizon's probability can never exceed a longer one's.
+    """
+
+    months: int
+    given_months: int
+    booster: lgb.Booster
+
+    def conditional(self, matrix: np.ndarray) -> np.ndarray:
+        """The conditional probability of each row, within [0, 1]."""
+        if len(matrix) == 0:
+            return np.zeros(0)
+        threads = prediction_threads(len(matrix))
+        return np.clip(
+            np.asarray(self.booster.predict(matrix, num_threads=threads), dtype=float), 0.0, 1.0
+        )
+
+
 @dataclass
 class ChurnModel:
     """A fitted booster with what it needs to read a feature frame and give probabilities."""
@@ -73,15 +104,16 @@ class ChurnModel:
     calibration: Calibration
     groups: dict[str, str] = field(default_factory=dict)  # feature -> catalogue group
     info: ModelInfo = field(default_factory=ModelInfo)
+    # Shorter horizons, longest first, each conditional on the one before (the first on the
+    # model's own horizon); empty for a model trained without churn dates (or before them).
+    timing: list[TimingModel] = field(default_factory=list)
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The frame's features as a float matrix in training order (categories as codes)."""
         return feature_matrix(frame, self.features, self.categories)
 
     def raw_score(self, matrix: np.ndarray) -> np.ndarray:
-        # OpenMP threads for a few rows cost ~1 ms to start (25x the prediction itself) and,
-        # on a busy machine, wait for a free core: an on-demand call's tail latency.
-        threads = (os.cpu_count() or 1) if len(matrix) >= SHARED_PREDICTION_ROWS else 1
+        threads = prediction_threads(len(matrix))
         return np.asarray(
             self.booster.predict(matrix, raw_score=True, num_threads=threads), dtype=float
         )
@@ -89,6 +121,22 @@ class ChurnModel:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn within the horizon, one per row."""
         return self.calibration(self.raw_score(self.matrix(frame)))
+
+    def horizon_probabilities(
+        self, matrix: np.ndarray, probability: np.ndarray | None = None
+    ) -> dict[int, np.ndarray]:
+        """Months -> probability of churn within them, the model's horizon first: each
+        shorter horizon is the longer one's probability times its timing model's conditional
+        probability, so they never increase as the horizon shortens. `probability` is the
+        calibrated main probability when the caller has it already."""
+        main = self.calibration(self.raw_score(matrix)) if probability is None else probability
+        # The chain's head was fitted for the model's horizon: it holds even before training
+        # has written the model's info.
+        horizon = self.timing[0].given_months if self.timing else self.info.horizon_months
+        out = {horizon: np.asarray(main, dtype=float)}
+        for timing in self.timing:
+            out[timing.months] = out[timing.given_months] * timing.conditional(matrix)
+        return out
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-row contributions to the raw score (last column: the bias); rows sum to it."""
@@ -104,12 +152,15 @@ class ChurnModel:
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / BOOSTER_FILE))
+        for timing in self.timing:
+            timing.booster.save_model(str(folder / TIMING_FILE.format(months=timing.months)))
         meta = {
             "features": self.features,
             "categories": self.categories,
             "calibration": self.calibration.__dict__,
             "groups": self.groups,
             "info": self.info.model_dump(),
+            "timing": [{"months": t.months, "given_months": t.given_months} for t in self.timing],
         }
         (folder / META_FILE).write_text(
             json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
@@ -133,6 +184,16 @@ class ChurnModel:
             ),
             groups=dict(meta.get("groups", {})),
             info=ModelInfo.model_validate(meta.get("info", {})),
+            timing=[  # a model saved before timing models has none: no shorter horizons
+                TimingModel(
+                    months=int(t["months"]),
+                    given_months=int(t["given_months"]),
+                    booster=lgb.Booster(
+                        model_file=str(folder / TIMING_FILE.format(months=t["months"]))
+                    ),
+                )
+                for t in meta.get("timing", [])
+            ],
         )
 
 

@@ -25,6 +25,9 @@ class ModelInfo(BaseModel):
     description: dict[str, str] = Field(default_factory=dict)  # source, rows, windows, ...
     # Digest of the feature catalogue it was trained with (None: trained on a user's table).
     catalogue_sha256: str | None = None
+    # Months -> the test ROC and PR AUC of the probability of churn within them, against the
+    # churn that came within them (the model's horizon and its timing models' shorter ones).
+    horizon_metrics: dict[int, dict[str, float]] = Field(default_factory=dict)
 
     @property
     def horizon_months(self) -> int:

@@ -39,6 +39,9 @@ WITHDRAWAL_MODEL = "applicant-withdrawal"
 WITHDRAWAL_EXPERIMENT = "applicant-withdrawal"
 # `retention tune`'s searches: a parent run per study, a nested run per trial.
 TUNING_EXPERIMENT = "key-account-churn-tuning"
+# The effect models of the retention actions (retention.training.effects): a run per job,
+# a nested run per action.
+EFFECTS_EXPERIMENT = "key-account-effects"
 CHAMPION = "champion"
 TEST_ROWS_ARTIFACT = "evaluation/test_rows.parquet"
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"

@@ -8,6 +8,7 @@ types are the tables' columns: a renamed column fails type checking in every rea
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypedDict
 
@@ -27,6 +28,9 @@ ACCOUNT_COLUMNS: Final = [
 # kWh of the 36 months before the snapshot, oldest first, as a JSON list (the account page).
 USAGE_COLUMN: Final = "kwh_36m"
 USAGE_MONTHS: Final = 36
+# The probability of churn within these months (time to churn), beside the model's horizon:
+# missing where the model has no timing model for them (one trained before them).
+HORIZON_COLUMNS: Final = {1: "probability_1m", 3: "probability_3m"}
 
 
 class ScoreRow(TypedDict):
@@ -35,7 +39,9 @@ class ScoreRow(TypedDict):
     customer_id: str
     rank: int | None  # None for accounts in exit process
     band: Band
-    probability: float | None
+    probability: float | None  # within the model's horizon (the batch's horizon_months)
+    probability_1m: float | None
+    probability_3m: float | None
     expected_revenue_cny: float | None
     money_at_risk_cny: float | None
     customer_name: str | None
@@ -127,3 +133,27 @@ class ScoredList:
     seconds: dict[str, float] = field(default_factory=dict)  # time per step
     # The snapshot's peer medians, so an account scored on demand meets the same peers.
     peers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    horizon_months: int | None = None  # the model's: what `probability` is the churn within
+
+
+class Horizon(TypedDict):
+    """The probability of churn within some months."""
+
+    months: int
+    probability: float
+
+
+def horizons(score: Mapping[str, object], horizon_months: int | None) -> list[Horizon]:
+    """An account's probabilities of churn within 1, 3 and the model's horizon, shortest
+    first; only those known (none for an account in exit process, only the horizon's own for
+    a model without timing models, none at all for a batch that did not record its horizon)."""
+    known: dict[int, float] = {}
+    for months, column in HORIZON_COLUMNS.items():
+        value = score.get(column)
+        if isinstance(value, int | float) and value == value:  # NaN is not a probability
+            known[months] = float(value)
+    main = score.get("probability")
+    if horizon_months is None or not isinstance(main, int | float) or main != main:
+        return []
+    known[horizon_months] = float(main)
+    return [{"months": m, "probability": known[m]} for m in sorted(known) if m <= horizon_months]

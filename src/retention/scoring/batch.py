@@ -22,6 +22,7 @@ from retention.model.artifact import ChurnModel
 from retention.records.batch import (
     ACCOUNT_COLUMNS,
     ACTION_COLUMNS,
+    HORIZON_COLUMNS,
     USAGE_COLUMN,
     USAGE_MONTHS,
     ScoredList,
@@ -162,6 +163,7 @@ def score_snapshot(
         actions=actions,
         leaving=leaving,
         seconds=clock.laps,
+        horizon_months=model.info.horizon_months,
         peers=peers
         if peers is not None
         else peer_medians(
@@ -185,9 +187,13 @@ def _leaving(
 def _predict(
     accounts: pd.DataFrame, model: ChurnModel, matrix: np.ndarray, revenue: np.ndarray
 ) -> None:
-    """The listed accounts' probability, expected revenue and money at risk, in place."""
+    """The listed accounts' probability (within the model's horizon, and within 1 and 3
+    months where its timing models say), expected revenue and money at risk, in place."""
     probability = model.calibration(model.raw_score(matrix))
     accounts["probability"] = probability
+    chained = model.horizon_probabilities(matrix, probability)
+    for months, column in HORIZON_COLUMNS.items():
+        accounts[column] = chained.get(months, np.full(len(probability), np.nan))
     accounts["expected_revenue_cny"] = revenue
     accounts["money_at_risk_cny"] = probability * np.nan_to_num(revenue)
 

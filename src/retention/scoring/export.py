@@ -29,6 +29,8 @@ HEADERS: dict[str, tuple[str, str]] = {
     "customer_name": ("户名", "Customer name"),
     "band": ("风险等级", "Risk band"),
     "probability": ("流失概率", "Churn probability"),
+    "probability_1m": ("1个月内流失概率", "Churn within 1 month"),
+    "probability_3m": ("3个月内流失概率", "Churn within 3 months"),
     "money_at_risk_cny": ("风险电费(元)", "Money at risk (CNY)"),
     "expected_revenue_cny": ("预计年电费(元)", "Expected 12-month revenue (CNY)"),
     "reason_1": ("主要风险因素1", "Reason 1"),
@@ -48,6 +50,7 @@ ABOUT = {
     "snapshot_date": ("评估日期", "Snapshot date"),
     "scored_on": ("评分日期（完成时限起算日）", "Scored on (due dates count from)"),
     "model": ("模型版本", "Model version"),
+    "horizon_months": ("流失概率的预测期（月）", "Churn probability within (months)"),
     "capacity": ("团队走访能力（高风险户数）", "Team capacity (high-risk accounts)"),
     "accounts": ("账户数", "Accounts"),
     "created_at": ("生成时间 (UTC)", "Created (UTC)"),
@@ -97,7 +100,8 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
     # What a person reads: whole yuan and kVA, probabilities to 0.01 percentage points.
     for name in ("money_at_risk_cny", "expected_revenue_cny", "contract_capacity_kva"):
         scores[name] = _whole(scores[name])
-    scores["probability"] = _readable(scores["probability"]).round(4)
+    for name in ("probability", "probability_1m", "probability_3m"):
+        scores[name] = _readable(scores[name]).round(4)
     for name in TEXT_COLUMNS:
         scores[name] = scores[name].map(inert)
     return scores[list(HEADERS)]
@@ -154,6 +158,25 @@ def write_export(batch: StoredBatch, fmt: str, out: Path, lang: Lang = "zh") -> 
     return out
 
 
+# The workbook's column widths (characters) and number formats.
+COLUMN_WIDTHS = {
+    "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
+    "probability_1m": 10, "probability_3m": 10,
+    "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
+    "reason_3": 38, "actions": 70, "first_due_date": 13, "account_manager_id": 12,
+    "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
+}  # fmt: skip
+NUMBER_FORMATS = {
+    "probability": "0.0%",
+    "probability_1m": "0.0%",
+    "probability_3m": "0.0%",
+    "money_at_risk_cny": "#,##0",
+    "expected_revenue_cny": "#,##0",
+    "contract_capacity_kva": "#,##0",
+    "first_due_date": "yyyy-mm-dd",
+}
+
+
 def _write_xlsx(
     frame: pd.DataFrame, headers: dict[str, str], batch: StoredBatch, path: Path, lang: Lang
 ) -> None:
@@ -168,14 +191,8 @@ def _write_xlsx(
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(_pick(SHEETS["list"], lang))
-    widths = {
-        "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
-        "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
-        "reason_3": 38, "actions": 70, "first_due_date": 13, "account_manager_id": 12,
-        "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
-    }  # fmt: skip
     for i, name in enumerate(frame.columns, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = widths.get(name, 12)
+        sheet.column_dimensions[get_column_letter(i)].width = COLUMN_WIDTHS.get(name, 12)
     sheet.freeze_panes = "C2"  # header row and the account's id/rank stay in view
     last = get_column_letter(len(frame.columns))
     sheet.auto_filter.ref = f"A1:{last}{len(frame) + 1}"
@@ -185,13 +202,6 @@ def _write_xlsx(
     high_fill = PatternFill("solid", fgColor="F8CBAD")
     exit_fill = PatternFill("solid", fgColor="EDEDED")
     wrap = Alignment(wrap_text=True, vertical="top")
-    formats = {
-        "probability": "0.0%",
-        "money_at_risk_cny": "#,##0",
-        "expected_revenue_cny": "#,##0",
-        "contract_capacity_kva": "#,##0",
-        "first_due_date": "yyyy-mm-dd",
-    }
     wrapped = {"reason_1", "reason_2", "reason_3", "actions"}
 
     header = []
@@ -208,8 +218,8 @@ def _write_xlsx(
         cells = []
         for name, value in zip(columns, values, strict=True):
             cell = WriteOnlyCell(sheet, value=None if pd.isna(value) else value)
-            if name in formats:
-                cell.number_format = formats[name]
+            if name in NUMBER_FORMATS:
+                cell.number_format = NUMBER_FORMATS[name]
             if name in wrapped:
                 cell.alignment = wrap
             if fill is not None:
@@ -226,6 +236,7 @@ def _write_xlsx(
         "snapshot_date": info.snapshot_date,
         "scored_on": info.scored_on,
         "model": f"{info.model_name} v{info.model_version}",
+        "horizon_months": info.horizon_months,
         "capacity": info.capacity,
         "accounts": info.accounts,
         "created_at": info.created_at,

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from sqlalchemy import Engine
@@ -45,12 +46,22 @@ class ScoringRun:
         )
         money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
         console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
-        top = Table("排名 rank", "户号 customer", "流失概率 P", "风险电费 money at risk (元)")
-        for row in scored.accounts.head(5).itertuples():
+        top = Table(
+            "排名 rank",
+            "户号 customer",
+            "流失概率 P",
+            "3个月内 within 3 months",
+            "风险电费 money at risk (元)",
+        )
+        first = scored.accounts.head(5)
+        # NaN from a model without timing models
+        within_3 = first["probability_3m"].to_numpy(dtype=float)
+        for row, soon in zip(first.itertuples(), within_3, strict=True):
             top.add_row(
                 str(row.rank),
                 str(row.customer_id),
                 f"{row.probability:.1%}",
+                "-" if np.isnan(soon) else f"{soon:.1%}",
                 f"{row.money_at_risk_cny:,.0f}",
             )
         console.print(top)

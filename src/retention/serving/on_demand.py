@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from retention.data.checks import validate_tables
 from retention.data.report import ValidationReport
 from retention.features.sources import Tables
+from retention.records.batch import horizons
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.serving.answers import Answer, error_answer
 from retention.serving.model import ServingModel
@@ -199,6 +200,7 @@ def scored_accounts(scored: ScoredList) -> list[dict[str, Any]]:
                 "money_at_risk_cny": None if in_exit else _number(row["money_at_risk_cny"]),
                 "expected_revenue_cny": _number(row["expected_revenue_cny"]),
                 "in_exit_process": in_exit,
+                "horizons": [] if in_exit else horizons(row, scored.horizon_months),
                 "reasons": reasons.get(customer, []),
                 "actions": actions.get(customer, []),
             }

@@ -202,6 +202,29 @@ class ListedAccount(_Out):
     contract_capacity_kva: float | None
 
 
+class Horizon(BaseModel):
+    """The probability of churn within some months of the snapshot."""
+
+    months: int = Field(examples=[3])
+    probability: float = Field(examples=[0.042])
+
+
+HORIZONS_FIELD = Field(
+    description=(
+        "time to churn: the probability of churn within 1, 3 and the model's horizon "
+        "(6 by default) months, shortest first, never decreasing; only the horizon's own "
+        "from a model without timing models, none for an account in exit process"
+    ),
+    examples=[
+        [
+            {"months": 1, "probability": 0.012},
+            {"months": 3, "probability": 0.042},
+            {"months": 6, "probability": 0.081},
+        ]
+    ],
+)
+
+
 class RiskList(BaseModel):
     batch_id: int
     snapshot_date: dt.date
@@ -214,6 +237,7 @@ class AccountRisk(ListedAccount):
     snapshot_date: dt.date
     model_version: str
     in_exit_process: bool
+    horizons: list[Horizon] = HORIZONS_FIELD
     reasons: list[Reason]
     actions: list[RecommendedAction]
     follow_ups: list[FollowUp]
@@ -225,6 +249,11 @@ class ModelInfo(BaseModel):
     trained_at: str | None
     horizon_months: int | None
     test_metrics: dict[str, float]
+    horizon_metrics: dict[int, dict[str, float]] = Field(
+        default_factory=dict,
+        description="time to churn: months -> test ROC AUC, PR AUC, churn rate of each horizon",
+        examples=[{"1": {"roc_auc": 0.88, "pr_auc": 0.24}, "3": {"roc_auc": 0.92}}],
+    )
     feature_groups: dict[str, str] = Field(description="group: 中文 / English")
 
 
@@ -236,6 +265,7 @@ class ScoredAccount(BaseModel):
     money_at_risk_cny: float | None
     expected_revenue_cny: float | None
     in_exit_process: bool
+    horizons: list[Horizon] = HORIZONS_FIELD
     reasons: list[Reason]
     actions: list[RecommendedAction]
 

@@ -75,6 +75,7 @@ class BatchInfo:
     accounts: int | None
     created_at: dt.datetime
     completed_at: dt.datetime | None
+    horizon_months: int | None = None  # what the scores' probability is the churn within
 
     @property
     def label(self) -> str:
@@ -96,8 +97,9 @@ def score_rows(scored: ScoredList) -> pd.DataFrame:
     """The list, then the accounts leaving (by id), as one frame in the scores table's columns;
     the order `load_batch` reads back."""
     leaving = scored.leaving.sort_values("customer_id", kind="stable").assign(
-        probability=np.nan, money_at_risk_cny=np.nan, band=EXIT
-    )
+        probability=np.nan, probability_1m=np.nan, probability_3m=np.nan,
+        money_at_risk_cny=np.nan, band=EXIT,
+    )  # fmt: skip
     frame = pd.concat([scored.accounts, leaving], ignore_index=True)
     frame["rank"] = frame["rank"].astype("Int64")  # the leaving have no rank
     return frame[SCORE_COLUMNS]
@@ -141,6 +143,7 @@ def save_batch(
                 model_name=model_name,
                 model_version=str(model_version),
                 capacity=capacity,
+                horizon_months=scored.horizon_months,
                 status=BATCH_RUNNING,
                 created_at=utc_now(),
             )
@@ -242,6 +245,7 @@ def _info(row: Any) -> BatchInfo:
         accounts=row.accounts,
         created_at=row.created_at,
         completed_at=row.completed_at,
+        horizon_months=row.horizon_months,
     )
 
 

@@ -64,6 +64,9 @@ class ScoringBatch(Base):
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(20))
     capacity: Mapped[int] = mapped_column(Integer)
+    # The model's horizon: scores.probability is the churn within it (None: batches stored
+    # before it was recorded).
+    horizon_months: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=BATCH_RUNNING)
     accounts: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
@@ -86,6 +89,9 @@ class Score(Base):
     rank: Mapped[int | None] = mapped_column(Integer)  # None for accounts in exit process
     band: Mapped[str] = mapped_column(String(8))  # records.labels.Band
     probability: Mapped[float | None] = mapped_column(Double)
+    # Churn within 1 and 3 months (time to churn); None from a model without timing models.
+    probability_1m: Mapped[float | None] = mapped_column(Double)
+    probability_3m: Mapped[float | None] = mapped_column(Double)
     expected_revenue_cny: Mapped[float | None] = mapped_column(Double)
     money_at_risk_cny: Mapped[float | None] = mapped_column(Double)
     customer_name: Mapped[str | None] = mapped_column(String(200))

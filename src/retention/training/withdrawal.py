@@ -5,7 +5,12 @@ than the current one on the same test rows.
 
 Snapshots are monthly; the last `test_snapshots` are the test window, the `validation_snapshots`
 before them (a horizon apart, so no label window reaches into the next part) stop the booster
-early and calibrate it, and the rest train it.
+early and calibrate it, and the rest train it. The final booster is then refitted with the
+rounds early stopping chose on every row whose label window ends before the test (train, the
+gap after it and validation: "learning"), as the churn training does, and the logistic
+regression is fitted on the same rows. With a few thousand applications every row counts: on
+the simulator (20,000 accounts, seeds 20261129 and 7) the refit raised the test ROC AUC by
+0.013 and 0.007 (benchmarks/withdrawal.py).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from retention.scoring.calendar import WorkingCalendar
 from retention.training import evaluate as ev
 from retention.training.baselines import as_object, logistic_regression
 from retention.training.config import LightGBMConfig
-from retention.training.fit import fit_booster
+from retention.training.fit import fit_booster, fit_rounds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -60,6 +65,8 @@ class WithdrawalConfig(BaseModel):
     test_snapshots: int = Field(default=6, ge=1, le=24)
     validation_snapshots: int = Field(default=3, ge=1, le=24)
     capacity: int = Field(default=20, ge=1)  # applications the team can follow per month
+    # The final booster refitted on every learning row (false: the one stopped on validation).
+    refit: bool = True
     lightgbm: LightGBMConfig = LightGBMConfig(
         learning_rate=0.05,
         num_leaves=7,
@@ -117,7 +124,8 @@ class NotEnoughApplications(ValueError):
 
 
 def split_rows(rows: pd.DataFrame, config: WithdrawalConfig) -> dict[str, pd.DataFrame]:
-    """train / validation / test by snapshot date, a horizon apart."""
+    """train / validation / test by snapshot date, a horizon apart; and learning: every
+    snapshot before the test's gap (train, the gap after it and validation), for the refit."""
     snapshots = sorted(rows[TIME].unique())
     gap = config.horizon_months
     needed = config.test_snapshots + config.validation_snapshots + 2 * gap + 3
@@ -130,9 +138,15 @@ def split_rows(rows: pd.DataFrame, config: WithdrawalConfig) -> dict[str, pd.Dat
     valid_end = len(snapshots) - config.test_snapshots - gap
     valid = snapshots[valid_end - config.validation_snapshots : valid_end]
     train = snapshots[: valid_end - config.validation_snapshots - gap]
+    learning = snapshots[:valid_end]  # every label window ends before the test begins
     parts = {
         name: rows[rows[TIME].isin(when)].reset_index(drop=True)
-        for name, when in (("train", train), ("validation", valid), ("test", test))
+        for name, when in (
+            ("train", train),
+            ("validation", valid),
+            ("test", test),
+            ("learning", learning),
+        )
     }
     for name, part in parts.items():
         if part[LABEL].nunique() < 2:
@@ -155,23 +169,19 @@ def simulator_oracle(folder: Path | None) -> pd.DataFrame | None:
 
 
 def fit_withdrawal(parts: dict[str, pd.DataFrame], config: WithdrawalConfig) -> ChurnModel:
-    """LightGBM stopped early on validation, calibrated (temperature) on validation."""
-    levels = category_levels(parts["train"], CATEGORICAL)
+    """LightGBM stopped early on validation and (config.refit) refitted with those rounds on
+    the learning rows; calibrated (temperature) on the stopped booster's validation scores,
+    the only scores of rows its booster did not learn from."""
+    levels = category_levels(parts["learning"], CATEGORICAL)
     x = {p: feature_matrix(s, FEATURES, levels) for p, s in parts.items()}
     y = {p: s[LABEL].to_numpy(dtype=int) for p, s in parts.items()}
-    monotone = [MONOTONE.get(name, 0) for name in FEATURES]
-    booster = fit_booster(
-        x["train"],
-        y["train"],
-        x["validation"],
-        y["validation"],
-        FEATURES,
-        CATEGORICAL,
-        monotone,
-        config.lightgbm,
-    )
+    shape = (FEATURES, CATEGORICAL, [MONOTONE.get(name, 0) for name in FEATURES], config.lightgbm)
+    booster = fit_booster(x["train"], y["train"], x["validation"], y["validation"], *shape)
     raw = np.asarray(booster.predict(x["validation"], raw_score=True), dtype=float)
     calibration = Calibration.fit(raw, y["validation"], "temperature")
+    if config.refit:
+        rounds = max(1, int(booster.best_iteration or booster.current_iteration()))
+        booster = fit_rounds(x["learning"], y["learning"], *shape, rounds)
     return ChurnModel(booster, FEATURES, levels, calibration)
 
 
@@ -181,7 +191,8 @@ def measure(
     oracle: pd.DataFrame | None,
     capacity: int,
 ) -> dict[str, dict[str, float]]:
-    """The model, the rule, the logistic regression and the oracle on the same test rows."""
+    """The model, the rule, the logistic regression (fitted on the rows the model learnt
+    from) and the oracle on the same test rows."""
     test = parts["test"]
     label = test[LABEL].to_numpy(dtype=int)
     when = test[TIME].to_numpy()
@@ -193,8 +204,9 @@ def measure(
     metrics = {"model": scored(model.predict_proba(test))}
     rule = (test["steps_overdue"].to_numpy(dtype=float) > 0).astype(float)
     metrics["rule_any_step_overdue"] = scored(rule, probabilistic=False)
+    learnt = parts["learning"]
     lr = logistic_regression(NUMERIC, CATEGORICAL).fit(
-        as_object(parts["train"][FEATURES], CATEGORICAL), parts["train"][LABEL].to_numpy(int)
+        as_object(learnt[FEATURES], CATEGORICAL), learnt[LABEL].to_numpy(int)
     )
     metrics["logistic_regression"] = scored(
         lr.predict_proba(as_object(test[FEATURES], CATEGORICAL))[:, 1]
@@ -238,6 +250,7 @@ def train_withdrawal(
         registry.log_params(
             {
                 "horizon_months": config.horizon_months,
+                "refit": config.refit,
                 **{f"lightgbm_{k}": v for k, v in config.lightgbm.model_dump().items()},
                 **{f"{part}_rows": len(frame) for part, frame in parts.items()},
             }

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.contract import LATEST, MARKET_MODES
-from retention.data.simulator import applicants, bills, engine, process, variants
+from retention.data.simulator import applicants, bills, campaigns, engine, process, variants
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
@@ -66,6 +66,8 @@ class SimulationConfig:
     new_account_share: float = 0.08
     scenarios: tuple[Scenario, ...] = ()  # shifts from a given month (scenarios.py)
     variant: str = "base"  # the hidden process's mechanism (variants.py)
+    # Past retention campaigns with known effects (campaigns.py); None: no follow-ups at all.
+    campaigns: campaigns.CampaignPolicy | None = None
     tariffs: Path | None = None  # the tariff tables the bills are made by; None: the packaged
 
     def __post_init__(self) -> None:
@@ -74,6 +76,8 @@ class SimulationConfig:
             raise ValueError("accounts must be at least 10")
         if not 13 <= self.months <= 240:
             raise ValueError("months must be between 13 and 240")
+        if self.campaigns is not None and self.campaigns.from_month >= self.months:
+            raise ValueError("campaigns must start (from_month) before the last month of data")
         try:
             first = np.datetime64(self.start, "M")
         except ValueError as err:
@@ -162,6 +166,7 @@ def simulate(config: SimulationConfig, on_month: object = None) -> SimulationRes
             }
         ),
         **applicant_truth,
+        **_campaign_truth(config, portfolio, outcome),
     }
     return SimulationResult(config=config, tables=tables, truth=truth)
 
@@ -188,9 +193,32 @@ def _run_engine(
         scenarios=config.scenarios,
         variant=variant,
         sudden=sudden,
+        campaign_policy=config.campaigns,
+        seed=config.seed,
         tariffs=None if config.tariffs is None else load_tariffs(config.tariffs),
     )
     return portfolio, outcome
+
+
+def _campaign_truth(
+    config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome
+) -> dict[str, pd.DataFrame]:
+    """The campaigns' truth: every assignment and every action's effect at every snapshot."""
+    if o.campaign is None:
+        return {}
+    return {
+        "campaign_assignments": campaigns.assignments_table(o.campaign, config.start_month),
+        "action_effects": campaigns.effects_table(
+            o.campaign, o.states, lambda m: _active(config, o, m), config.start_month
+        ),
+    }
+
+
+def _active(config: SimulationConfig, o: engine.Outcome, m: int) -> np.ndarray:
+    """Accounts active at the snapshot T_m: open before it, not churned, not closed."""
+    snapshot_day = (config.start_month + m).astype("datetime64[D]").astype(np.int64)
+    active = (o.open_day < snapshot_day) & (o.states[m - 1] != process.C)
+    return active & (o.closed_day >= snapshot_day)
 
 
 def simulate_to_folder(
@@ -293,6 +321,10 @@ def _tables(
         p.region,
     )
     frames.update(changed)
+    if o.campaign is not None:
+        frames["interventions"] = campaigns.interventions_table(
+            o.campaign, o.states, config.start_month
+        )
     return frames, truth
 
 
@@ -484,15 +516,15 @@ def _oracle(config: SimulationConfig, p: engine.Portfolio, o: engine.Outcome) ->
 
     parts = []
     for m in range(1, config.months + 1):
-        snapshot_day = (config.start_month + m).astype("datetime64[D]").astype(np.int64)
         before = o.states[m - 1].astype(np.int64)
-        active = (o.open_day < snapshot_day) & (before != process.C)
-        active &= o.closed_day >= snapshot_day
-        idx = np.flatnonzero(active)
-        mats = [matrix(k)[idx] for k in range(m, m + horizon)]
-        for k in [k for k in cache if k < m]:
-            del cache[k]
-        prob = process.churn_within(before[idx], mats)
+        idx = np.flatnonzero(_active(config, o, m))
+        if o.campaign is not None:  # with the effects of the follow-ups decided before T
+            prob = o.campaign.churn_within(m, idx, before[idx])
+        else:
+            mats = [matrix(k)[idx] for k in range(m, m + horizon)]
+            for k in [k for k in cache if k < m]:
+                del cache[k]
+            prob = process.churn_within(before[idx], mats)
         parts.append(
             pd.DataFrame(
                 {

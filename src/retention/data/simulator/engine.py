@@ -15,7 +15,7 @@ import numpy as np
 
 from retention.data.contract import CHANNELS as CONTRACT_CHANNELS
 from retention.data.contract import ORDER_TYPES, TICKET_CATEGORIES
-from retention.data.simulator import bills, process, variants
+from retention.data.simulator import bills, campaigns, process, variants
 from retention.data.simulator.portfolio import Portfolio, _standard_size
 from retention.data.simulator.process import V1, C, E, H, L, W
 from retention.data.simulator.profiles import (
@@ -126,6 +126,7 @@ class Outcome:
     rates: process.Rates
     cycle_phase: np.ndarray
     open_day: np.ndarray
+    campaign: campaigns.Campaign | None = None  # the follow-ups, when campaigns are on
 
 
 def cycle_value(t: np.ndarray | int, industry: np.ndarray, phase: np.ndarray) -> np.ndarray:
@@ -330,16 +331,21 @@ def run(
     scenarios: tuple[Scenario, ...] = (),
     variant: variants.Variant = variants.BASE,
     sudden: np.ndarray | None = None,
+    campaign_policy: campaigns.CampaignPolicy | None = None,
+    seed: int = 0,
     tariffs: TariffTables | None = None,
 ) -> Outcome:
     """Simulate burn_in hidden months, then `months` months of data (with `scenarios`'
     shifts from their months), under the hidden process's `variant` (`sudden`: the accounts
-    whose only driver is a sudden exit, in the no-lead variant), billed by `tariffs` (default:
-    the packaged tables, whatever RETENTION_TARIFFS says, so a seed gives one dataset).
+    whose only driver is a sudden exit, in the no-lead variant), with the retention team's
+    follow-ups of `campaign_policy` if given (from their own stream of `seed`), billed by
+    `tariffs` (default: the packaged tables, whatever RETENTION_TARIFFS says, so a seed gives
+    one dataset).
 
     The steps draw from `rng` in a fixed order: the same seed gives the same data.
     """
     fixed = _Setting.of(p, start, months, scenarios, rng, variant, sudden, tariffs)
+    campaign = _campaign(fixed, months, campaign_policy, seed, sudden)
     acc = _Accounts.of(p, months, rng)
     out = _Tables.empty()
     _connection_orders(fixed, acc, out.orders, rng)
@@ -348,7 +354,9 @@ def run(
         if t == 0:
             acc.capacity_start = acc.capacity.copy()
         # 1. Hidden state moves for accounts that existed last month and have not churned.
-        movers, previous = _move_hidden_states(fixed, acc, m, rng)
+        if campaign is not None and t >= 0:  # the team's follow-ups at the snapshot T_t
+            campaign.at_snapshot(t, acc.state, _active_at(fixed, acc, m))
+        movers, previous = _move_hidden_states(fixed, acc, m, rng, campaign)
         # 2. Exits: applications, the churn event itself, the load leaving.
         _exits(fixed, acc, m, movers, previous, out, rng)
         # 3. Slow dynamics: trouble shows in the load, self-generation grows, markets open.
@@ -384,7 +392,45 @@ def run(
         rates=fixed.rates,
         cycle_phase=fixed.phase,
         open_day=fixed.open_day,
+        campaign=campaign,
     )
+
+
+def month_matrix(
+    rates: process.Rates, t: int, industry: np.ndarray, phase: np.ndarray
+) -> np.ndarray:
+    """The hidden chain's transition matrix of month t, before any follow-up's effect."""
+    return process.transition_matrix(
+        rates, hazard_cycle(t, industry, phase), volume_possible=t >= VOLUME_LOSS_FROM
+    )
+
+
+def _campaign(
+    fixed: _Setting,
+    months: int,
+    policy: campaigns.CampaignPolicy | None,
+    seed: int,
+    sudden: np.ndarray | None,
+) -> campaigns.Campaign | None:
+    """The team's follow-ups; an account whose only driver is a sudden exit gets no effect."""
+    if policy is None:
+        return None
+    cache: dict[int, np.ndarray] = {}
+
+    def matrix_of(k: int) -> np.ndarray:
+        if k not in cache:
+            cache[k] = month_matrix(fixed.rates, k, fixed.p.industry, fixed.phase)
+            for old in [old for old in cache if abs(old - k) > campaigns.HORIZON]:
+                del cache[old]
+        return cache[k]
+
+    scale = None if sudden is None else np.where(sudden, 0.0, 1.0)
+    return campaigns.Campaign(policy, fixed.p, months, seed, matrix_of, scale)
+
+
+def _active_at(fixed: _Setting, acc: _Accounts, m: _Month) -> np.ndarray:
+    """Accounts open before the first day of month m that have not churned."""
+    return (fixed.open_day < m.d0) & (acc.state != C) & (acc.closed_day >= m.d0)
 
 
 def _connection_orders(
@@ -404,14 +450,19 @@ def _connection_orders(
 
 
 def _move_hidden_states(
-    fixed: _Setting, acc: _Accounts, m: _Month, rng: np.random.Generator
+    fixed: _Setting,
+    acc: _Accounts,
+    m: _Month,
+    rng: np.random.Generator,
+    campaign: campaigns.Campaign | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One step of the hidden chain; returns who could move and the states before."""
+    """One step of the hidden chain (with the effects of follow-ups that reached); returns
+    who could move and the states before."""
     p, t = fixed.p, m.t
     volume_possible = t >= VOLUME_LOSS_FROM
-    matrix = process.transition_matrix(
-        fixed.rates, hazard_cycle(t, p.industry, fixed.phase), volume_possible
-    )
+    matrix = month_matrix(fixed.rates, t, p.industry, fixed.phase)
+    if campaign is not None:
+        matrix = campaign.adjust(t, matrix)
     movers = (p.opens_at < t) & (acc.state != C)
     previous = acc.state.copy()
     acc.state[movers] = process.step(acc.state[movers], matrix[movers], rng)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import Connection, Engine
 
+from retention.records.batch import horizons
 from retention.serving.deps import (
     AUTH_ERRORS,
     KeyFirstRoute,
@@ -46,6 +47,7 @@ async def model_info(serving: Model, _: Reader) -> ModelInfo:
         trained_at=info.trained_at,
         horizon_months=info.horizon_months,
         test_metrics=info.test_metrics,
+        horizon_metrics=info.horizon_metrics,
         feature_groups={
             name: f"{group.zh} / {group.en}" for name, group in serving.catalogue.groups.items()
         },
@@ -101,6 +103,7 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 "snapshot_date": batch.snapshot_date,
                 "model_version": batch.model_version,
                 "in_exit_process": score["band"] == "exit",
+                "horizons": horizons(score, batch.horizon_months),
                 "reasons": reasons,
                 "actions": actions,
                 "follow_ups": follow_ups,

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE, local_today
-from retention.records.batch import AccountInBatch
+from retention.records.batch import AccountInBatch, horizons
 from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
 from retention.serving.deps import Model, Store
 from retention.serving.routers.admin import monitoring_summary
@@ -332,6 +332,7 @@ def account_page(
         person,
         batch=batch,
         score=score,
+        horizons=horizons(score, batch.horizon_months),
         reasons=reasons,
         actions=actions,
         follow_ups=follow_ups,

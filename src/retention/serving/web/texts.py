@@ -36,6 +36,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "region": ("供电单位", "Supplying unit"),
     "manager": ("客户经理", "Account manager"),
     "probability": ("流失概率", "Churn probability"),
+    "time_to_churn": ("流失时间", "Time to churn"),
+    "churn_rate": ("测试期流失率", "Test churn rate"),
+    "within_one_month": ("1个月内流失概率", "Churn within 1 month"),
+    "within_months": ("{months}个月内流失概率", "Churn within {months} months"),
+    "time_to_churn_hint": (
+        "短期概率高的客户最紧急；各期概率随期限只增不减",
+        "The higher the near-term probability, the more urgent; it never falls as the "
+        "horizon grows",
+    ),
     "band": ("风险等级", "Risk band"),
     "top_reason": ("主要风险因素", "Top reason"),
     "reasons": ("主要风险因素", "Reasons"),
