@@ -2,9 +2,9 @@
 the tariff tables and priced under each plan.
 
 Issue 19's target (2 cores): 100,000 accounts x 12 months in at most 5 s. The input is a small
-simulated portfolio replicated (new customer ids; a third of the accounts billed by demand), so
-the values are the simulator's and the size is the issue's. Setup is not timed; the figure is
-the best of three runs of compare_plans.
+simulated portfolio replicated (new customer ids, their work orders too; a third of the
+accounts billed by demand), so the values are the simulator's and the size is the issue's.
+Setup is not timed; the figure is the best of three runs of compare_plans.
 Run: .venv/bin/python benchmarks/tariff.py [--accounts N] [--seed-accounts N]
 """
 
@@ -25,14 +25,14 @@ TARGET_SECONDS = 5.0
 
 
 def _replicated(accounts: int, seed_accounts: int) -> dict[str, pd.DataFrame]:
-    """customers, monthly_usage and monthly_billing of `accounts` accounts, copies of a
-    simulated portfolio of `seed_accounts` under new ids."""
+    """customers, monthly_usage, monthly_billing and work_orders of `accounts` accounts, copies
+    of a simulated portfolio of `seed_accounts` under new ids."""
     report = validate_tables(simulate(SimulationConfig(accounts=seed_accounts, months=14)).tables)
     assert report.dataset is not None, report.to_text()
     data = report.dataset
     copies = -(-accounts // len(data.customers))
     out = {}
-    for name in ("customers", "monthly_usage", "monthly_billing"):
+    for name in ("customers", "monthly_usage", "monthly_billing", "work_orders"):
         frame = data.table(name)
         assert frame is not None
         parts = [frame.assign(customer_id=frame["customer_id"] + f"-{k}") for k in range(copies)]
@@ -42,7 +42,7 @@ def _replicated(accounts: int, seed_accounts: int) -> dict[str, pd.DataFrame]:
     mode = np.where(rng.random(len(customers)) < 1 / 3, "demand", "capacity")
     out["customers"] = customers.assign(basic_charge_mode=mode)
     kept = set(out["customers"]["customer_id"])
-    for name in ("monthly_usage", "monthly_billing"):
+    for name in ("monthly_usage", "monthly_billing", "work_orders"):
         out[name] = out[name][out[name]["customer_id"].isin(kept)].reset_index(drop=True)
     return out
 
@@ -63,7 +63,12 @@ def main() -> None:
     for _ in range(3):
         began = time.perf_counter()
         result = compare_plans(
-            tables["customers"], usage, tables["monthly_billing"], tariffs, as_of=end
+            tables["customers"],
+            usage,
+            tables["monthly_billing"],
+            tariffs,
+            as_of=end,
+            work_orders=tables["work_orders"],
         )
         times.append(time.perf_counter() - began)
     best = min(times)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -253,14 +254,15 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _large_industry_account(folder: Path) -> tuple[str, str]:
     customers = pd.read_csv(folder / "customers.csv", dtype={"customer_id": str})
-    account = customers[customers["tariff_category"] == "large_industry"].iloc[0]
+    by_capacity = customers["basic_charge_mode"] == "capacity"
+    account = customers[(customers["tariff_category"] == "large_industry") & by_capacity].iloc[0]
     return str(account["customer_id"]), str(account["customer_name"])
 
 
-def test_tariff_prints_the_alternatives_and_says_the_bills_differ(
+def test_tariff_prints_the_alternatives_and_says_the_bills_match(
     tiny: Path, isolated: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a simulated large-industry account (its bills are not made from the tables),
+    # Given a simulated large-industry account (its bills made from the shipped tables),
     customer, name = _large_industry_account(tiny)
 
     result = runner.invoke(
@@ -268,7 +270,7 @@ def test_tariff_prints_the_alternatives_and_says_the_bills_differ(
     )
 
     # then the comparison names every alternative and the best plan, over the 12 months
-    # before July 2025, and says plainly that the recomputed bills are not the billed ones.
+    # before July 2025, and says the recomputed bills are the billed ones.
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     assert f"户号 / account {customer}" in output
@@ -277,8 +279,27 @@ def test_tariff_prints_the_alternatives_and_says_the_bills_differ(
                   "20% 峰段电量移至谷段", "组合方案", "最佳方案 / best plan"):  # fmt: skip
         assert label in output, label
     assert "示例省份" in output
-    assert "重算电费与实际账单相差" in output and "treat them as indicative" in output
+    assert "重算电费与实际账单一致" in output and "差额 / difference 0.00 元" in output
     assert name not in result.output and name not in caplog.text
+
+
+def test_tariff_says_plainly_when_the_bills_differ(
+    tiny: Path, isolated: Path, tmp_path: Path
+) -> None:
+    # Given the simulated data with every bill 5% dearer, as by a tariff other than the tables,
+    data = tmp_path / "dearer"
+    shutil.copytree(tiny, data)
+    bills = pd.read_csv(data / "monthly_billing.csv", dtype={"customer_id": str})
+    bills["amount_due_cny"] = (bills["amount_due_cny"] * 1.05).round(2)
+    bills.to_csv(data / "monthly_billing.csv", index=False)
+    customer, _ = _large_industry_account(data)
+
+    result = runner.invoke(app, ["tariff", str(data), "--customer", customer])
+
+    # then the comparison says the recomputed bills are not the billed ones, by how much.
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "重算电费与实际账单相差 -4.8%" in output and "treat them as indicative" in output
 
 
 def test_tariff_names_an_unknown_customer(tiny: Path, isolated: Path) -> None:

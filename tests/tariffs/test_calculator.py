@@ -198,20 +198,30 @@ def test_a_month_that_cannot_be_priced_by_demand_is_not_shown_as_a_saving(
 def test_on_simulated_data_every_account_is_priced_and_differences_are_reported(
     simulation: SimulationResult,
 ) -> None:
-    # Given the small simulated portfolio (its bills are not made from these tables yet),
+    # Given the small simulated portfolio (billed by these tables), with one account's bills
+    # made 1% dearer, as by a table that is not the one it is billed by,
     report = validate_tables(simulation.tables)
     assert report.dataset is not None
     data = report.dataset
+    billing = data.monthly_billing.copy()
+    wrong = data.customers["customer_id"].iloc[0]
+    mine = billing["customer_id"] == wrong
+    billing.loc[mine, "amount_due_cny"] = (billing.loc[mine, "amount_due_cny"] * 1.01).round(2)
 
-    result = compare_plans(data.customers, data.monthly_usage, data.monthly_billing, load_tariffs())
+    result = compare_plans(data.customers, data.monthly_usage, billing, load_tariffs())
 
-    # then every account with months in the window has a recomputed bill and a difference.
+    # then every account with months in the window has a recomputed bill and a difference,
+    # and the altered account's is what was added, month by month.
     accounts = result.accounts
     assert len(accounts) > 0.8 * len(data.customers)
     assert accounts["months"].max() == 12
     priced = accounts["bill_current"].notna()
     assert priced.mean() > 0.9
-    assert (accounts.loc[priced, "difference_cny"].abs() > 0).any()
+    assert accounts.loc[priced, "difference_cny"].notna().all()
+    months = result.months[result.months["customer_id"] == wrong]
+    added = months["billed_cny"] - (months["billed_cny"] / 1.01)
+    assert (months["difference_cny"] < 0).all()
+    assert months["difference_cny"].to_numpy() == pytest.approx(-added.to_numpy(), abs=0.02)
     assert set(accounts["best_plan"]) <= {
         "current",
         "other_mode",

@@ -3,12 +3,14 @@ billed, and the same months under each alternative the rules allow: the other ba
 mode, the power factor raised to its standard, a share of peak energy moved to valley, and the
 three together. Every account at once, as arrays.
 
-A month's bill is (energy + basic charge) x (1 + the power-factor adjustment), to the cent:
+A month's bill (retention.data.tariff_bill: the one implementation, which the simulator bills
+with too) is (energy + basic charge) x (1 + the power-factor adjustment), to the cent:
 - energy: kWh by time-of-use period at the category's and voltage band's prices; a month
   without time-of-use readings at the flat price;
 - basic charge (two-part tariff only): contract capacity x 元/kVA·月, or maximum demand, no
   less than the table's share of capacity, x 元/kW·月 (a month without a maximum demand
-  reading cannot be priced by demand); the capacity is today's, from customers;
+  reading cannot be priced by demand); the capacity in force that month: today's, from
+  customers, less the capacity orders completed after it (work_orders, when given);
 - power-factor adjustment: the month's power factor rounded to 0.01 against the account's
   standard (none applies, or no reading: no adjustment).
 Moving energy from peak to valley leaves the maximum demand as it was (it may fall too: the
@@ -18,29 +20,30 @@ saving shown is the least of it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from retention.data.contract import (
-    BASIC_CHARGE_MODES,
-    DEFAULT_BASIC_CHARGE_MODE,
-    TARIFF_CATEGORIES,
-    VOLTAGES_KV,
-)
+from retention.data.contract import BASIC_CHARGE_MODES
 from retention.data.dataset import Dataset
+from retention.data.tariff_bill import (
+    BillAccounts,
+    MeterMonths,
+    TariffNotInForce,
+    bill,
+    bill_accounts,
+    bill_parts,
+)
 from retention.tariffs.tables import PERIODS, TariffTables
+
+__all__ = ["TariffNotInForce", "account_comparison", "compare_plans"]
 
 WINDOW_MONTHS = 12
 DEFAULT_SHIFT = 0.10  # share of peak kWh moved to valley
 ALTERNATIVES = ("other_mode", "pf_standard", "shift", "combined")
 PLANS = ("current", *ALTERNATIVES)
 SMALLEST_SAVING_CNY = 0.01  # less is the same bill
-
-
-class TariffNotInForce(ValueError):
-    """A month the data has but no entry of a table covers (before its first valid_from)."""
+CAPACITY_ORDERS = ("capacity_increase", "capacity_reduction")
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,9 @@ class TariffComparison:
 
 
 @dataclass(frozen=True)
-class _Rows:
+class _Rows(MeterMonths):
     """The window's account-months as arrays (acc: the account's position in customers)."""
 
-    acc: np.ndarray
-    month: np.ndarray  # datetime64[M]
-    kwh: np.ndarray  # (n, 3) peak, flat, valley; NaN without time-of-use readings
-    kwh_total: np.ndarray
-    demand: np.ndarray
-    power_factor: np.ndarray
     billed: np.ndarray  # NaN without a bill
 
 
@@ -83,12 +80,45 @@ def window(usage: pd.DataFrame, as_of: pd.Timestamp | None) -> tuple[np.datetime
     return end - WINDOW_MONTHS, end
 
 
+def _capacity_in_force(
+    customers: pd.DataFrame,
+    work_orders: pd.DataFrame | None,
+    acc: np.ndarray,
+    months: np.ndarray,
+    first: np.datetime64,
+) -> np.ndarray:
+    """Each row's contract capacity: today's (customers), less the changes of the capacity
+    orders completed after its month (an order completed in a month bills that month at the
+    new capacity). Without work orders, today's for every month."""
+    capacity = customers["contract_capacity_kva"].to_numpy(dtype=float)[acc]
+    if work_orders is None or work_orders.empty:
+        return capacity
+    done = work_orders["order_type"].isin(CAPACITY_ORDERS) & (work_orders["status"] == "completed")
+    done &= work_orders["completed_at"].notna()
+    orders = work_orders[done]
+    who = pd.Index(customers["customer_id"]).get_indexer(orders["customer_id"])
+    month = orders["completed_at"].to_numpy().astype("datetime64[M]")
+    k = (month - first).astype(np.int64)
+    keep = (who >= 0) & (k >= 0)  # completed before the window: in every month's capacity
+    # changes[a, k]: account a's changes completed in the window's month k (the last column:
+    # after the window); a row of month i is owed back every change from month i + 1 on.
+    changes = np.zeros((len(customers), WINDOW_MONTHS + 1))
+    np.add.at(
+        changes,
+        (who[keep], np.minimum(k[keep], WINDOW_MONTHS)),
+        orders["capacity_change_kva"].to_numpy(dtype=float)[keep],
+    )
+    later = np.cumsum(changes[:, ::-1], axis=1)[:, ::-1]
+    return capacity - later[acc, (months - first).astype(np.int64) + 1]
+
+
 def _rows(
     customers: pd.DataFrame,
     usage: pd.DataFrame,
     billing: pd.DataFrame,
     first: np.datetime64,
     end: np.datetime64,
+    work_orders: pd.DataFrame | None = None,
 ) -> _Rows:
     months = usage["month"].to_numpy().astype("datetime64[M]")
     ids = pd.Index(customers["customer_id"])
@@ -119,138 +149,9 @@ def _rows(
         kwh_total=column("kwh_total"),
         demand=column("max_demand_kw"),
         power_factor=column("power_factor"),
+        capacity=_capacity_in_force(customers, work_orders, acc, months, first),
         billed=billed,
     )
-
-
-@dataclass(frozen=True)
-class _Accounts:
-    """What prices an account, as arrays in the order of customers."""
-
-    company: np.ndarray  # index into tables.companies
-    category: np.ndarray  # index into TARIFF_CATEGORIES
-    voltage: np.ndarray  # index into VOLTAGES_KV
-    capacity: np.ndarray
-    on_demand: np.ndarray  # billed by maximum demand today
-
-
-def _accounts(customers: pd.DataFrame, tables: TariffTables) -> _Accounts:
-    codes = list(tables.companies)
-    regions = customers["region"].astype(object)
-    company_of = {r: codes.index(tables.company_of(r)) for r in pd.unique(regions)}
-    mode = (
-        customers["basic_charge_mode"].fillna(DEFAULT_BASIC_CHARGE_MODE)
-        if "basic_charge_mode" in customers
-        else pd.Series(DEFAULT_BASIC_CHARGE_MODE, index=customers.index)
-    )
-    category = pd.Index(TARIFF_CATEGORIES).get_indexer(pd.Index(customers["tariff_category"]))
-    voltage = pd.Index(VOLTAGES_KV).get_indexer(pd.Index(customers["voltage_kv"].astype(float)))
-    if (category < 0).any() or (voltage < 0).any():  # -1 would price at the last band
-        raise ValueError(
-            "客户档案的电价类别或电压等级不在数据约定内，请先校验数据 / customers: a "
-            "tariff_category or voltage_kv outside the data contract: validate the dataset first"
-        )
-    return _Accounts(
-        company=regions.map(company_of).to_numpy(dtype=np.int64),
-        category=category,
-        voltage=voltage,
-        capacity=customers["contract_capacity_kva"].to_numpy(dtype=float),
-        on_demand=(mode == BASIC_CHARGE_MODES[1]).to_numpy(dtype=bool),
-    )
-
-
-def _entries(
-    tables: TariffTables, table: str, company: np.ndarray, month: np.ndarray
-) -> np.ndarray:
-    """Each row's entry of `table` (an index into all companies' entries, in order): the last
-    whose valid_from is not after the row's month."""
-    entry = np.full(month.size, -1, dtype=np.int64)
-    offset = 0
-    for position, (code, tariffs) in enumerate(tables.companies.items()):
-        dated = getattr(tariffs, table)
-        starts = np.array([e.valid_from for e in dated], dtype="datetime64[M]")
-        mine = company == position
-        found = np.searchsorted(starts, month[mine], side="right") - 1
-        if (found < 0).any():
-            earliest = str(month[mine][found < 0].min())
-            raise TariffNotInForce(
-                f"companies.{code}.{table}: {earliest} 早于第一张表的生效月份 {starts[0]} / "
-                f"no entry in force in {earliest} (the first is valid from {starts[0]})"
-            )
-        entry[mine] = offset + found
-        offset += len(dated)
-    return entry
-
-
-def _all(tables: TariffTables, table: str) -> list[Any]:
-    return [e for tariffs in tables.companies.values() for e in getattr(tariffs, table)]
-
-
-def _energy_prices(
-    tables: TariffTables, entry: np.ndarray, a: _Accounts, acc: np.ndarray
-) -> np.ndarray:
-    """(n, 3) 元/kWh of each row by period."""
-    grid = np.array(
-        [
-            [
-                [[getattr(e.band(c, v), p) for p in PERIODS] for v in VOLTAGES_KV]
-                for c in TARIFF_CATEGORIES
-            ]
-            for e in _all(tables, "energy")
-        ]
-    )
-    return grid[entry, a.category[acc], a.voltage[acc]]
-
-
-def _basic_charges(
-    tables: TariffTables, entry: np.ndarray, a: _Accounts, r: _Rows
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's basic charge by capacity and by maximum demand (0 for an account that pays
-    none; NaN by demand without a demand reading), and whether it pays one."""
-    dated = _all(tables, "basic_charge")
-    pays_category = np.array([[c in e.categories for c in TARIFF_CATEGORIES] for e in dated])
-    least_kva = np.array([e.min_capacity_kva for e in dated])[entry]
-    capacity = a.capacity[r.acc]
-    pays = pays_category[entry, a.category[r.acc]] & (capacity >= least_kva)
-    per_kva = np.array([e.capacity_cny_per_kva_month for e in dated])[entry]
-    per_kw = np.array([e.demand_cny_per_kw_month for e in dated])[entry]
-    share = np.array([e.min_demand_share_of_capacity for e in dated])[entry]
-    by_capacity = np.where(pays, capacity * per_kva, 0.0)
-    billed_kw = np.fmax(r.demand, share * capacity)  # fmax: NaN only where demand is NaN...
-    billed_kw = np.where(np.isnan(r.demand), np.nan, billed_kw)  # ...which cannot be priced
-    by_demand = np.where(pays, billed_kw * per_kw, 0.0)
-    return by_capacity, by_demand, pays
-
-
-def _power_factor_percent(
-    tables: TariffTables, entry: np.ndarray, a: _Accounts, r: _Rows
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's adjustment in percent of the bill (+ surcharge, - reduction) and its
-    account's standard (NaN: none applies)."""
-    percent = np.zeros(r.acc.size)
-    standard = np.full(r.acc.size, np.nan)
-    # Rounded half up to 0.01, in whole hundredths so the bands' steps are exact.
-    hundredths = np.floor(r.power_factor * 100 + 0.5 + 1e-9)
-    category, capacity = a.category[r.acc], a.capacity[r.acc]
-    for position, table in enumerate(_all(tables, "power_factor")):
-        rows = entry == position
-        chosen = np.full(r.acc.size, np.nan)
-        for rule in reversed(table.applies):  # the first rule that holds wins
-            holds = rows & (capacity >= rule.min_capacity_kva)
-            if rule.categories is not None:
-                codes = [TARIFF_CATEGORIES.index(c) for c in rule.categories]
-                holds &= np.isin(category, codes)
-            chosen[holds] = rule.standard
-        for candidate in table.standards:
-            mine = (chosen == candidate.standard) & ~np.isnan(hundredths)
-            xs, ys = candidate.knots()
-            percent[mine] = np.round(np.interp(hundredths[mine], xs, ys), 6)
-        standard[rows] = chosen[rows]
-    return percent, standard
-
-
-def _bill(energy: np.ndarray, basic: np.ndarray, percent: np.ndarray) -> np.ndarray:
-    return np.round((energy + basic) * (1 + percent / 100), 2)
 
 
 def compare_plans(
@@ -260,19 +161,21 @@ def compare_plans(
     tables: TariffTables,
     as_of: pd.Timestamp | None = None,
     shift: float = DEFAULT_SHIFT,
+    work_orders: pd.DataFrame | None = None,
 ) -> TariffComparison:
     """Every account's 12 months before `as_of` recomputed and priced under each plan.
 
     Frames in the data contract's columns and dtypes (customers.basic_charge_mode may be
-    absent: capacity). TariffNotInForce when a month has no table in force.
+    absent: capacity). Each month is priced at the capacity in force then: today's, less the
+    completed capacity orders of `work_orders` after it (without them, today's). The
+    alternatives are priced at it too. TariffNotInForce when a month has no table in force.
     """
     if not 0 <= shift <= 1:
         raise ValueError(f"shift {shift}: 须在 0 到 1 之间 / must be between 0 and 1")
     first, end = window(usage, as_of)
-    r = _rows(customers, usage, billing, first, end)
-    a = _accounts(customers, tables)
-    company = a.company[r.acc]
-    priced = _monthly_plans(tables, a, r, company, shift)
+    r = _rows(customers, usage, billing, first, end, work_orders)
+    a = bill_accounts(customers, tables)
+    priced = _monthly_plans(tables, a, r, shift)
     accounts = _by_account(customers, tables, a, r, priced)
     months = pd.DataFrame(
         {
@@ -296,36 +199,28 @@ _MONTH_COLUMNS = (
 
 
 def _monthly_plans(
-    tables: TariffTables, a: _Accounts, r: _Rows, company: np.ndarray, shift: float
+    tables: TariffTables, a: BillAccounts, r: _Rows, shift: float
 ) -> dict[str, np.ndarray]:
     """Each row's bill under every plan, and the current bill's parts."""
-    price = _energy_prices(tables, _entries(tables, "energy", company, r.month), a, r.acc)
-    has_tou = ~np.isnan(r.kwh).any(axis=1)
-    energy = np.where(
-        has_tou, (np.nan_to_num(r.kwh) * price).sum(axis=1), r.kwh_total * price[:, 1]
-    )
+    parts = bill_parts(tables, a, r)
+    price, energy, has_tou = parts.price, parts.energy, parts.has_tou
     moved = np.where(has_tou, shift * np.nan_to_num(r.kwh[:, 0]) * (price[:, 0] - price[:, 2]), 0)
     shifted = energy - moved
-    basic_entry = _entries(tables, "basic_charge", company, r.month)
-    by_capacity, by_demand, pays = _basic_charges(tables, basic_entry, a, r)
-    on_demand = a.on_demand[r.acc]
-    basic_now = np.where(on_demand, by_demand, by_capacity)
-    basic_other = np.where(on_demand, by_capacity, by_demand)
-    pf_entry = _entries(tables, "power_factor", company, r.month)
-    percent, standard = _power_factor_percent(tables, pf_entry, a, r)
+    basic_now, basic_other = parts.basic_now, parts.basic_other
+    percent = parts.power_factor_percent
     at_standard = np.minimum(percent, 0)  # surcharges gone, reductions kept
     return {
         "energy_cny": np.round(energy, 2),
         "basic_charge_cny": np.round(basic_now, 2),
         "power_factor_percent": percent,
-        "power_factor_standard": standard,
-        "bill_current": _bill(energy, basic_now, percent),
-        "bill_other_mode": _bill(energy, basic_other, percent),
-        "bill_pf_standard": _bill(energy, basic_now, at_standard),
-        "bill_shift": _bill(shifted, basic_now, percent),
-        "combined_now": _bill(shifted, basic_now, at_standard),
-        "combined_other": _bill(shifted, basic_other, at_standard),
-        "pays_basic": pays,
+        "power_factor_standard": parts.power_factor_standard,
+        "bill_current": parts.due,
+        "bill_other_mode": bill(energy, basic_other, percent),
+        "bill_pf_standard": bill(energy, basic_now, at_standard),
+        "bill_shift": bill(shifted, basic_now, percent),
+        "combined_now": bill(shifted, basic_now, at_standard),
+        "combined_other": bill(shifted, basic_other, at_standard),
+        "pays_basic": parts.pays_basic,
         "has_tou": has_tou,
     }
 
@@ -333,7 +228,7 @@ def _monthly_plans(
 def _by_account(
     customers: pd.DataFrame,
     tables: TariffTables,
-    a: _Accounts,
+    a: BillAccounts,
     r: _Rows,
     priced: dict[str, np.ndarray],
 ) -> pd.DataFrame:
@@ -427,6 +322,13 @@ def account_comparison(
         as_of = pd.Timestamp(window(usage, None)[1])
     mine = usage[usage["customer_id"] == customer_id]
     billing = dataset.monthly_billing
+    orders = dataset.work_orders
     return compare_plans(
-        customers, mine, billing[billing["customer_id"] == customer_id], tables, as_of, shift
+        customers,
+        mine,
+        billing[billing["customer_id"] == customer_id],
+        tables,
+        as_of,
+        shift,
+        None if orders is None else orders[orders["customer_id"] == customer_id],
     )

@@ -118,11 +118,11 @@ def _check_lines(account: pd.Series) -> list[str]:
     if abs(share) > MATCHING_SHARE:
         lines.append(
             f"[yellow]重算电费与实际账单相差 {share:+.1%}：电价表不是该户实际执行的电价（示例电价表"
-            f"尚未替换为本公司电价，或模拟数据的账单并非按此电价表计算）。各方案的节省按电价表计算，"
+            f"尚未替换为本公司电价，或数据按另一份电价表计费）。各方案的节省按电价表计算，"
             f"仅供参考。/ The bills recomputed from the tables differ from the billed amounts by "
             f"{share:+.1%}: the tables are not the tariff this account is billed by (the example "
-            f"tables not yet replaced by your company's, or simulated bills not made from these "
-            f"tables). The savings are priced with the tables: treat them as indicative.[/yellow]"
+            f"tables not yet replaced by your company's, or data billed by other tables). The "
+            f"savings are priced with the tables: treat them as indicative.[/yellow]"
         )
     else:
         lines.append("重算电费与实际账单一致 / the recomputed bills match the billed amounts")

@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 
 from retention.data.contract import LATEST, MARKET_MODES
-from retention.data.simulator import applicants, campaigns, engine, process, variants
+from retention.data.simulator import applicants, bills, campaigns, engine, process, variants
 from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
+from retention.data.tariff_tables import load_tariffs
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,6 +68,7 @@ class SimulationConfig:
     variant: str = "base"  # the hidden process's mechanism (variants.py)
     # Past retention campaigns with known effects (campaigns.py); None: no follow-ups at all.
     campaigns: campaigns.CampaignPolicy | None = None
+    tariffs: Path | None = None  # the tariff tables the bills are made by; None: the packaged
 
     def __post_init__(self) -> None:
         variants.get(self.variant)  # a ValueError names the choices
@@ -193,6 +195,7 @@ def _run_engine(
         sudden=sudden,
         campaign_policy=config.campaigns,
         seed=config.seed,
+        tariffs=None if config.tariffs is None else load_tariffs(config.tariffs),
     )
     return portfolio, outcome
 
@@ -406,6 +409,7 @@ def _customers(
                 _days(np.where(closed, o.closed_day, 0)).astype("datetime64[us]")
             ).where(closed),
             "self_generation_kw": np.round(o.self_generation_kw, 1),
+            "basic_charge_mode": bills.basic_charge_modes(p),
         }
     )
 

@@ -15,21 +15,19 @@ import numpy as np
 
 from retention.data.contract import CHANNELS as CONTRACT_CHANNELS
 from retention.data.contract import ORDER_TYPES, TICKET_CATEGORIES
-from retention.data.simulator import campaigns, process, variants
-from retention.data.simulator.portfolio import TARIFFS, Portfolio, _standard_size
+from retention.data.simulator import bills, campaigns, process, variants
+from retention.data.simulator.portfolio import Portfolio, _standard_size
 from retention.data.simulator.process import V1, C, E, H, L, W
 from retention.data.simulator.profiles import (
-    CAPACITY_CHARGE,
-    DEMAND_CHARGE,
-    FLAT_PRICE,
     INDUSTRIES,
     festival_share,
-    policy_multiplier,
-    tou_factors,
 )
 from retention.data.simulator.scenarios import Scenario, factors
+from retention.data.tariff_tables import TariffTables, load_tariffs
+from retention.settings import packaged_file
 
 DAY = 86_400
+TARIFFS_FILE = "serving/tariffs.yaml"  # the packaged example province the bills follow
 # A volume loss is measured against the same month a year earlier, so the load can only be
 # seen leaving once the data hold a year: before that, such exits close instead.
 VOLUME_LOSS_FROM = 12
@@ -167,12 +165,11 @@ class _Setting:
     scenarios: tuple[Scenario, ...]
     rates: process.Rates
     phase: np.ndarray  # each industry's business-cycle phase
-    tariff_names: np.ndarray
     industry_codes: np.ndarray
     season: np.ndarray  # (industry, calendar month) share of load
     festival: np.ndarray  # each account's Spring Festival dip
     winter_stop: np.ndarray  # each account's extra chance of a winter stop
-    flat_price: np.ndarray
+    biller: bills.Biller  # the tariff tables the bills are made by
     extract_day: int  # the first day after the data
     open_day: np.ndarray  # int64 days
 
@@ -186,8 +183,8 @@ class _Setting:
         rng: np.random.Generator,
         variant: variants.Variant = variants.BASE,
         sudden: np.ndarray | None = None,
+        tariffs: TariffTables | None = None,
     ) -> _Setting:
-        tariff_names = np.array(TARIFFS, dtype=object)[p.tariff]
         industry_codes = np.array([ind.code for ind in INDUSTRIES], dtype=object)[p.industry]
         sudden = np.zeros(p.size, dtype=bool) if sudden is None else sudden
         rates = variants.rates(build_rates(p), p, variant, sudden)
@@ -197,16 +194,12 @@ class _Setting:
             scenarios=scenarios,
             rates=rates,
             phase=phase,
-            tariff_names=tariff_names,
             industry_codes=industry_codes,
             season=np.array([ind.seasonality for ind in INDUSTRIES]),
             festival=np.array([ind.festival_dip for ind in INDUSTRIES])[p.industry],
             winter_stop=np.array([ind.winter_stop for ind in INDUSTRIES])[p.industry],
-            flat_price=np.array(
-                [
-                    FLAT_PRICE[TARIFFS[t]].get(v, FLAT_PRICE[TARIFFS[t]][10.0])
-                    for t, v in zip(p.tariff, p.voltage_kv, strict=True)
-                ]
+            biller=bills.Biller.of(
+                p, tariffs or load_tariffs(packaged_file(TARIFFS_FILE)), scenarios, start
             ),
             extract_day=int((start + months).astype("datetime64[D]").astype(np.int64)),
             open_day=p.open_day.astype(np.int64),
@@ -234,6 +227,9 @@ class _Accounts:
     ring: np.ndarray  # (n, 12) the last year's load ratios
     states: np.ndarray  # (months, n) hidden state during each data month
     capacity_start: np.ndarray
+    # `discount` (a market account's) and `agency_noise` (the agency price's drift) no longer
+    # price a bill (the tariff tables do); they are still drawn so every other table stays
+    # the run it was.
     agency_noise: float = 1.0
 
     @classmethod
@@ -337,15 +333,18 @@ def run(
     sudden: np.ndarray | None = None,
     campaign_policy: campaigns.CampaignPolicy | None = None,
     seed: int = 0,
+    tariffs: TariffTables | None = None,
 ) -> Outcome:
     """Simulate burn_in hidden months, then `months` months of data (with `scenarios`'
     shifts from their months), under the hidden process's `variant` (`sudden`: the accounts
     whose only driver is a sudden exit, in the no-lead variant), with the retention team's
-    follow-ups of `campaign_policy` if given (from their own stream of `seed`).
+    follow-ups of `campaign_policy` if given (from their own stream of `seed`), billed by
+    `tariffs` (default: the packaged tables, whatever RETENTION_TARIFFS says, so a seed gives
+    one dataset).
 
     The steps draw from `rng` in a fixed order: the same seed gives the same data.
     """
-    fixed = _Setting.of(p, start, months, scenarios, rng, variant, sudden)
+    fixed = _Setting.of(p, start, months, scenarios, rng, variant, sudden, tariffs)
     campaign = _campaign(fixed, months, campaign_policy, seed, sudden)
     acc = _Accounts.of(p, months, rng)
     out = _Tables.empty()
@@ -600,7 +599,7 @@ def _record_month(
     p = fixed.p
     grid, demand, pv_kwh, running = _consumption(fixed, acc, m, idx, rng)
     readings = _meter_readings(fixed, acc, m, idx, grid, demand, pv_kwh, running, out.usage, rng)
-    _bill_month(fixed, acc, m, readings, out.billing, rng)
+    _bill_month(fixed, acc, m, readings, out, rng)
     _tickets(
         idx,
         acc.state,
@@ -664,8 +663,7 @@ class _Readings:
     flat: np.ndarray
     valley: np.ndarray
     no_tou: np.ndarray  # billed without time-of-use
-    max_demand: np.ndarray
-    pf: np.ndarray
+    recorded: dict[str, np.ndarray]  # the usage table's columns, as written (bills read these)
 
 
 def _meter_readings(
@@ -707,19 +705,18 @@ def _meter_readings(
         1.0,
     )
     no_tou = (p.tariff[idx] == 2) & (idx % 2 == 0)
-    usage.add(
-        who=idx,
-        t=np.full(idx.size, m.t),
-        kwh_total=kwh,
-        kwh_peak=np.where(no_tou, np.nan, peak),
-        kwh_flat=np.where(no_tou, np.nan, flat),
-        kwh_valley=np.where(no_tou, np.nan, valley),
-        max_demand_kw=np.where(
+    recorded = {
+        "kwh_total": kwh,
+        "kwh_peak": np.where(no_tou, np.nan, peak),
+        "kwh_flat": np.where(no_tou, np.nan, flat),
+        "kwh_valley": np.where(no_tou, np.nan, valley),
+        "max_demand_kw": np.where(
             (p.tariff[idx] == 1) & (idx % 3 == 0), np.nan, np.round(max_demand, 1)
         ),
-        power_factor=np.where(rng.random(idx.size) < 0.01, np.nan, np.round(pf, 3)),
-    )
-    return _Readings(idx, running, kwh, peak, flat, valley, no_tou, max_demand, pf)
+        "power_factor": np.where(rng.random(idx.size) < 0.01, np.nan, np.round(pf, 3)),
+    }
+    usage.add(who=idx, t=np.full(idx.size, m.t), **recorded)
+    return _Readings(idx, running, kwh, peak, flat, valley, no_tou, recorded)
 
 
 def _bill_month(
@@ -727,31 +724,18 @@ def _bill_month(
     acc: _Accounts,
     m: _Month,
     r: _Readings,
-    billing: Rows,
+    out: _Tables,
     rng: np.random.Generator,
 ) -> None:
-    """The month's bill: energy at time-of-use prices, the basic charge, the power-factor
-    adjustment; then when (and whether) it is paid."""
-    p, month, idx = fixed.p, m.month, r.idx
-    fp, ff, fv = tou_factors(month)
-    unit = fixed.flat_price[idx] * policy_multiplier(month) * acc.discount[idx]
-    unit = unit * factors(fixed.scenarios, "tariff_reform", month, fixed.tariff_names[idx])
-    unit = unit * np.where(acc.market[idx] == 0, acc.agency_noise, 1.0)
-    tou_kwh = np.where(r.no_tou, r.kwh, r.peak * fp + r.flat * ff + r.valley * fv)
-    energy = tou_kwh * unit
-    large = p.tariff[idx] == 0
-    basic = (
-        np.where(
-            p.demand_charged[idx],
-            r.max_demand * DEMAND_CHARGE * r.running,
-            acc.capacity[idx] * CAPACITY_CHARGE * r.running,
-        )
-        * large
+    """The month's bill, made from the tariff tables as the tariff plan recomputes it
+    (bills.py: energy by time of use, the basic charge at the capacity the completed work
+    orders leave, the power-factor adjustment, on the readings as recorded); then when (and
+    whether) it is paid."""
+    capacity = bills.capacity_in_force(
+        acc.capacity_start, out.orders.rows.frame(), (INCREASE, REDUCTION), m.d1 * DAY
     )
-    pf = r.pf
-    adjust = np.where(pf < 0.9, (0.9 - pf) * 0.5, -np.minimum(pf - 0.9, 0.05) * 0.15)
-    due = np.round((energy + basic) * (1 + adjust), 2)
-    _bills(idx, m.t, due, m.d1, acc.state, p, fixed.extract_day, billing, rng)
+    due = fixed.biller.due(r.idx, m.month, capacity[r.idx], r.recorded)
+    _bills(r.idx, m.t, due, m.d1, acc.state, fixed.p, fixed.extract_day, out.billing, rng)
 
 
 def _work_seconds(rng: np.random.Generator, size: int) -> np.ndarray:

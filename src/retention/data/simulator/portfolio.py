@@ -17,6 +17,10 @@ from retention.data.simulator.profiles import (
 )
 
 TARIFFS = TARIFF_CATEGORIES
+# The example tables' capacity price over their demand price (25 / 38.4 元): below this share of
+# capacity, a maximum demand is cheaper to pay for than the capacity.
+DEMAND_BREAK_EVEN = 0.65
+COSTLIER_MODE_SHARE = 0.25  # accounts on the basic-charge mode that costs them more
 
 
 @dataclass
@@ -73,7 +77,7 @@ def draw_portfolio(
     manager_id = _managers(n, region, capacity, rng)
     open_day, opens_at = _opening(n, start, months, new_share, rng)
     usage = _usage_habits(n, industry, rng)
-    payment = _payment_habits(n, tariff, rng)
+    payment = _payment_habits(n, tariff, usage, rng)
     outage_rate = _outage_rate(n, region, voltage, rng)
     hidden = _hidden_traits(n, industry, capacity, tariff, market, outage_rate, rng)
     customer_id, customer_name = _identity(n, industry, region, rng)
@@ -213,9 +217,18 @@ def _usage_habits(n: int, industry: np.ndarray, rng: np.random.Generator) -> dic
     }
 
 
-def _payment_habits(n: int, tariff: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """The basic charge, the bill's due day and how often a healthy account pays late."""
-    demand_charged = (tariff == 0) & (rng.random(n) < 0.3)
+def _payment_habits(
+    n: int, tariff: np.ndarray, usage: dict[str, np.ndarray], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """The basic charge, the bill's due day and how often a healthy account pays late.
+
+    A large-industry account mostly chose the basic-charge mode that is cheaper for its load
+    as drawn (by demand when its maximum demand is expected below DEMAND_BREAK_EVEN of its
+    capacity), and a share COSTLIER_MODE_SHARE kept the other, which the tariff plan finds."""
+    expected_demand_share = usage["utilisation"] * 0.9 / usage["load_factor"]
+    cheaper_by_demand = expected_demand_share < DEMAND_BREAK_EVEN
+    costlier = rng.random(n) < COSTLIER_MODE_SHARE
+    demand_charged = (tariff == 0) & (cheaper_by_demand != costlier)
     due_day = rng.choice([15, 20, 25], size=n, p=[0.3, 0.4, 0.3])
     late_trait = np.where(rng.random(n) < 0.12, rng.uniform(0.15, 0.5, n), rng.uniform(0, 0.04, n))
     return {"demand_charged": demand_charged, "due_day": due_day, "late_trait": late_trait}

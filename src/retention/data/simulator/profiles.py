@@ -511,48 +511,8 @@ STANDARD_KVA = np.array(
     dtype=float,
 )
 
-# Energy price in 元/kWh at the flat period, by tariff category and voltage (kV), before policy.
-FLAT_PRICE = {
-    "large_industry": {
-        10.0: 0.630,
-        20.0: 0.620,
-        35.0: 0.605,
-        66.0: 0.595,
-        110.0: 0.585,
-        220.0: 0.575,
-    },
-    "general_commercial": {
-        0.4: 0.720,
-        10.0: 0.690,
-        20.0: 0.680,
-        35.0: 0.665,
-        66.0: 0.655,
-        110.0: 0.645,
-        220.0: 0.640,
-    },
-    "other": {
-        0.4: 0.560,
-        10.0: 0.545,
-        20.0: 0.540,
-        35.0: 0.530,
-        66.0: 0.525,
-        110.0: 0.520,
-        220.0: 0.515,
-    },
-}
-CAPACITY_CHARGE = 25.0  # 元/kVA·月, capacity-based basic charge (大工业按容量)
-DEMAND_CHARGE = 38.4  # 元/kW·月, demand-based basic charge (大工业按需量)
-
-# Price policy events (all tariffs), by month: a multiplier applied from that month on.
-PRICE_POLICY = (
-    ("2021-10", 1.05),  # coal-linked market price band widened
-    ("2023-06", 1.02),  # third regulatory period transmission and distribution tariffs
-    ("2024-01", 1.02),  # capacity charge for coal power passed through
-    ("2025-06", 0.98),  # new-energy market reform lowers the agency purchase price
-    ("2026-01", 1.01),
-)
-# Time-of-use factors (peak, flat, valley), by month from which they apply.
-TOU_FACTORS = (("2000-01", (1.60, 1.0, 0.40)), ("2024-01", (1.70, 1.0, 0.38)))
+# Prices, basic charges and the power-factor adjustment are not here: the bills are made from
+# the tariff tables (serving/tariffs.yaml, by data/tariff_bill.py; see simulator/bills.py).
 
 # Spring Festival (春节) dates; the dip falls on the fortnight around them.
 SPRING_FESTIVAL = {
@@ -592,21 +552,3 @@ def festival_share(month: np.datetime64) -> float:
     hi = min(last, festival + 8)
     overlap = max(0, int((hi - lo).astype(int)))
     return overlap / days_in_month
-
-
-def policy_multiplier(month: np.datetime64) -> float:
-    """Cumulative effect of the price policy events in force in this month."""
-    factor = 1.0
-    for start, change in PRICE_POLICY:
-        if month >= np.datetime64(start, "M"):
-            factor *= change
-    return factor
-
-
-def tou_factors(month: np.datetime64) -> tuple[float, float, float]:
-    """Peak, flat and valley price factors in force in this month."""
-    current = TOU_FACTORS[0][1]
-    for start, factors in TOU_FACTORS:
-        if month >= np.datetime64(start, "M"):
-            current = factors
-    return current
