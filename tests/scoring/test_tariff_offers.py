@@ -96,6 +96,17 @@ def test_the_scored_list_carries_the_offer_on_tariff_plan(scored: ScoredList) ->
     assert (positions.min() == 1).all() and (positions.max() == positions.count()).all()
 
 
+def test_offers_recompute_the_simulated_bills_to_the_cent(scored: ScoredList) -> None:
+    """Given a portfolio the simulator billed by the shipped tables (capacity changes
+    included), when its offers are priced, then each recomputed 12 months equals the billed
+    amount: the offer starts from the bill the account really paid."""
+    tariff = scored.actions[scored.actions["plan_detail"].notna()]
+    assert not tariff.empty
+    details = [json.loads(text) for text in tariff["plan_detail"]]
+    assert all(d["difference_cny"] is None or abs(d["difference_cny"]) < 0.01 for d in details)
+    assert any(d["difference_cny"] is not None for d in details)
+
+
 def _later_tables() -> TariffTables:
     """The packaged tables with every entry starting after the simulated data."""
     raw = load_tariffs().model_dump(mode="json")

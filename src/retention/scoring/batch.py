@@ -198,6 +198,7 @@ def _with_offers(
         dataset.monthly_billing,
         tariffs,
         when,
+        work_orders=dataset.work_orders,
     )
     return attach_offers(actions, offers, action.min_saving_cny)
 

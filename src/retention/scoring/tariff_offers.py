@@ -68,10 +68,12 @@ def tariff_offers(
     tables: TariffTables,
     as_of: pd.Timestamp,
     shift: float = DEFAULT_SHIFT,
+    work_orders: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The offer of each account in `customers` the tables can price (index customer_id,
     OFFER_COLUMNS); the others are absent. Tables that do not cover the months give no offer
-    at all, with a warning that names the table, not the accounts."""
+    at all, with a warning that names the table, not the accounts. `work_orders`: each month
+    is priced at the capacity then in force (as the bills were), not today's."""
     ids = customers["customer_id"]
     if ids.empty:
         return pd.DataFrame(columns=OFFER_COLUMNS, index=pd.Index([], name="customer_id"))
@@ -83,6 +85,7 @@ def tariff_offers(
             tables,
             as_of,
             shift,
+            None if work_orders is None else work_orders[work_orders["customer_id"].isin(ids)],
         )
     except ValueError as error:  # TariffNotInForce, or a category outside the tables
         log.warning("电价电费方案未计算 / tariff plans not computed: %s", error)
