@@ -121,3 +121,29 @@ def test_follow_ups_without_a_randomised_mark_are_not_evidence(campaign_dataset:
     assert rows.empty
     actions, test_from = effects.estimate_effects(rows, SMALL)
     assert {a.status for a in actions} == {effects.NOT_ENOUGH} and test_from is None
+
+
+def test_fitted_models_estimate_every_action_for_accounts_outside_the_assignments(
+    campaign_dataset: Dataset,
+) -> None:
+    # Given the effect models fitted on the earlier months' randomised rows
+    rows = effects.assignment_rows(campaign_dataset, SMALL)
+    train = effects.split_months(rows, SMALL)
+    assert train.any() and not train.all()
+    actions = ["capacity_change_visit", "tariff_plan"]
+    models = effects.fit_effect_models(rows[train], actions, SMALL)
+
+    # When they estimate the later rows, then each action's effect is the controls' churn
+    # minus its own, for every row
+    later = rows[~train]
+    estimated = models.effects(later)
+    assert list(estimated.columns) == actions and estimated.index.equals(later.index)
+    churn = models.churn(models.matrix(later))
+    assert set(churn) == {effects.CONTROL, *actions}
+    assert all(((p > 0) & (p < 1)).all() for p in churn.values())
+    assert np.allclose(estimated["tariff_plan"], churn[effects.CONTROL] - churn["tariff_plan"])
+    # and the T-learner has a model per arm, no shared risk
+    t_models = effects.fit_effect_models(
+        rows[train], actions, SMALL.model_copy(update={"learner": "t_learner"})
+    )
+    assert t_models.base is None and np.isfinite(t_models.effects(later).to_numpy()).all()

@@ -70,6 +70,7 @@ ACTION, TREATED, WEIGHT = "action_code", "treated", "weight"
 MIN_TREATED = 200
 MIN_CONTROLS = 200
 MODELLED, NOT_ENOUGH, NO_TEST = "modelled", "not_enough_evidence", "no_test_rows"
+CONTROL = "control"  # the arm of the held-out accounts in `EffectModels.churn`
 STATUS_TEXT = {
     MODELLED: "已建模 / modelled",
     NOT_ENOUGH: "证据不足 / not enough evidence",
@@ -218,22 +219,68 @@ def as_truth(action_effects: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass
-class _Learning:
-    """What the per-action fits share: the split, the feature matrix and the control model."""
+class _Arm:
+    """One arm's model: the constant shift of the base log-odds and the boosted part (none
+    when no leaf of `shift_min_rows` rows paid), or, for the T-learner, its own booster."""
 
-    rows: pd.DataFrame
-    train: np.ndarray  # bool per row
-    matrix: np.ndarray
+    constant: float = 0.0
+    booster: lgb.Booster | None = None
+
+
+@dataclass
+class EffectModels:
+    """The fitted effect models: each action's churn averted for any frame of snapshot
+    features (the product's point-in-time columns), the controls' churn, the feature layout."""
+
+    learner: str
     features: list[str]
     categorical: list[str]
-    control_churn: np.ndarray  # the control model's churn probability of every row
-    base: np.ndarray  # the shared risk model's log-odds of every row (learner shared_base)
+    levels: dict[str, list[str]]
+    base: lgb.Booster | None  # the shared risk (log-odds); None for the T-learner
+    control: _Arm
+    arms: dict[str, _Arm]
+
+    @property
+    def actions(self) -> list[str]:
+        """The modelled actions, in the playbook's order."""
+        return list(self.arms)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The frame's features as the models' matrix (unseen categories missing)."""
+        return feature_matrix(frame, self.features, self.levels)
+
+    def churn(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """Churn probability of every row under each arm: `CONTROL` (no follow-up) and each
+        modelled action."""
+        arms = {CONTROL: self.control, **self.arms}
+        if self.base is None:
+            return {a: _predict(arm.booster, matrix) for a, arm in arms.items()}
+        base = np.asarray(self.base.predict(matrix, raw_score=True))
+        return {a: _sigmoid(base + _arm_shift(arm, matrix)) for a, arm in arms.items()}
+
+    def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Each modelled action's estimated churn averted (controls' churn minus the action's)
+        for every row of `frame`, a column per action, the frame's index."""
+        churn = self.churn(self.matrix(frame))
+        control = churn.pop(CONTROL)
+        return pd.DataFrame({a: control - p for a, p in churn.items()}, index=frame.index)
+
+
+def _predict(booster: lgb.Booster | None, matrix: np.ndarray) -> np.ndarray:
+    assert booster is not None
+    return np.asarray(booster.predict(matrix))
+
+
+def _arm_shift(arm: _Arm, matrix: np.ndarray) -> np.ndarray:
+    if arm.booster is None:
+        return np.full(len(matrix), arm.constant)
+    return arm.constant + np.asarray(arm.booster.predict(matrix, raw_score=True))
 
 
 def _booster(
     matrix: np.ndarray,
     rows: pd.DataFrame,
-    learning: _Learning,
+    models: EffectModels,
     config: EffectsConfig,
     start: np.ndarray | None = None,
     rounds: int | None = None,
@@ -243,13 +290,13 @@ def _booster(
     data = lgb.Dataset(
         matrix,
         rows[LABEL].to_numpy(),
-        weight=rows[WEIGHT].to_numpy(),
+        weight=rows[WEIGHT].to_numpy() if WEIGHT in rows else None,
         init_score=start,
-        feature_name=learning.features,
-        categorical_feature=[learning.features.index(c) for c in learning.categorical],
+        feature_name=models.features,
+        categorical_feature=[models.features.index(c) for c in models.categorical],
         free_raw_data=False,
     )
-    params = booster_params(config.lightgbm, [0] * len(learning.features))
+    params = booster_params(config.lightgbm, [0] * len(models.features))
     del params["monotone_constraints"], params["monotone_constraints_method"]
     if start is not None:  # the shift: leaves of many rows, or it learns the noise
         params["min_child_samples"] = config.shift_min_rows
@@ -257,34 +304,64 @@ def _booster(
     return lgb.train(params, data, num_boost_round=rounds or config.rounds)
 
 
-def _learning(rows: pd.DataFrame, config: EffectsConfig, catalogue: Catalogue) -> _Learning:
-    """The out-of-time split (the last `test_months` snapshots test) and the control model."""
-    months = np.sort(rows[TIME].unique())
-    test_from = months[max(0, len(months) - config.test_months)]
-    train = (rows[TIME] < test_from).to_numpy()
+def fit_effect_models(
+    rows: pd.DataFrame,
+    actions: list[str],
+    config: EffectsConfig,
+    catalogue: Catalogue | None = None,
+    population: pd.DataFrame | None = None,
+) -> EffectModels:
+    """The effect models of `actions` from the randomised `rows` (`assignment_rows`, the
+    training months only). `population`: labelled snapshots of every account in the same
+    months (`build_training_set`), for the shared risk model when given (learner
+    shared_base): many more rows than the randomised ones, and the shifts need only rank."""
+    catalogue = catalogue or load_catalogue()
     features = catalogue.names(point_in_time_only=True)
     categorical = [f for f in features if catalogue.by_name[f].categorical]
-    levels = category_levels(rows[train], categorical)
-    matrix = feature_matrix(rows, features, levels)
-    learning = _Learning(rows, train, matrix, features, categorical, np.array([]), np.array([]))
-    controls = train & ~rows[TREATED].to_numpy(dtype=bool)
+    levels = category_levels(rows if population is None else population, categorical)
+    models = EffectModels(config.learner, features, categorical, levels, None, _Arm(), {})
+    matrix = models.matrix(rows)
+    treated = rows[TREATED].to_numpy(dtype=bool)
+    given = {a: treated & (rows[ACTION] == a).to_numpy() for a in actions}
     if config.learner == "t_learner":
-        booster = _booster(matrix[controls], rows[controls], learning, config)
-        learning.control_churn = np.asarray(booster.predict(matrix))
-        return learning
+        models.control = _Arm(booster=_booster(matrix[~treated], rows[~treated], models, config))
+        for a in actions:
+            models.arms[a] = _Arm(
+                booster=_booster(matrix[given[a]], rows[given[a]], models, config)
+            )
+        return models
     # The risk from every randomised row (follow-ups and controls: twice the rows of the
-    # controls alone), then each arm's shift of its log-odds.
-    base = _booster(matrix[train], rows[train], learning, config)
-    learning.base = np.asarray(base.predict(matrix, raw_score=True))
-    learning.control_churn = _sigmoid(learning.base + _shift(controls, learning, config))
-    return learning
+    # controls alone) or from the whole population, then each arm's shift of its log-odds.
+    if population is None:
+        models.base = _booster(matrix, rows, models, config)
+    else:
+        models.base = _booster(models.matrix(population), population, models, config)
+    base = np.asarray(models.base.predict(matrix, raw_score=True))
+    models.control = _fit_shift(matrix[~treated], rows[~treated], base[~treated], models, config)
+    for a in actions:
+        chosen = given[a]
+        models.arms[a] = _fit_shift(matrix[chosen], rows[chosen], base[chosen], models, config)
+    return models
 
 
-def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig) -> np.ndarray:
-    """How an arm's rows (`chosen`) move the base log-odds: a constant (weighted logistic
-    regression with the base as offset, Newton's method) and, where leaves of
-    `shift_min_rows` rows find it, a boosted part; for every row."""
-    rows, base = learning.rows[chosen], learning.base[chosen]
+def _fit_shift(
+    matrix: np.ndarray,
+    rows: pd.DataFrame,
+    base: np.ndarray,
+    models: EffectModels,
+    config: EffectsConfig,
+) -> _Arm:
+    """How an arm's rows move the base log-odds: a constant (weighted logistic regression with
+    the base as offset, Newton's method) and, where leaves of `shift_min_rows` rows find it,
+    a boosted part."""
+    constant = _constant(base, rows)
+    booster = _booster(matrix, rows, models, config, base + constant, config.shift_rounds)
+    # No tree when no leaf of shift_min_rows rows pays.
+    return _Arm(constant, booster if booster.num_trees() else None)
+
+
+def _constant(base: np.ndarray, rows: pd.DataFrame) -> float:
+    """The weighted logistic regression's constant with `base` as offset (Newton's method)."""
     churned, weight = rows[LABEL].to_numpy(dtype=float), rows[WEIGHT].to_numpy(dtype=float)
     constant = 0.0
     for _ in range(25):
@@ -293,39 +370,31 @@ def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig) -> np
         constant = float(np.clip(constant + step, -5.0, 5.0))
         if abs(step) < 1e-6:
             break
-    start = base + constant
-    booster = _booster(learning.matrix[chosen], rows, learning, config, start, config.shift_rounds)
-    boosted = np.zeros(len(learning.matrix))
-    if booster.num_trees():  # no tree when no leaf of shift_min_rows rows pays
-        boosted = np.asarray(booster.predict(learning.matrix, raw_score=True))
-    return constant + boosted
+    return constant
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def _fit_action(action: str, learning: _Learning, config: EffectsConfig) -> np.ndarray:
-    """The estimated effect (churn probability averted) of every row: the controls' churn
-    minus the churn of the accounts followed up with `action`."""
-    rows = learning.rows
-    given = (rows[ACTION] == action).to_numpy() & rows[TREATED].to_numpy(dtype=bool)
-    chosen = learning.train & given
-    if config.learner == "t_learner":
-        booster = _booster(learning.matrix[chosen], rows[chosen], learning, config)
-        return np.asarray(learning.control_churn - booster.predict(learning.matrix))
-    treated_churn = _sigmoid(learning.base + _shift(chosen, learning, config))
-    return np.asarray(learning.control_churn - treated_churn)
+def split_months(rows: pd.DataFrame, config: EffectsConfig) -> np.ndarray:
+    """The out-of-time split: True for the rows before the last `test_months` snapshots."""
+    months = np.sort(rows[TIME].unique())
+    test_from = months[max(0, len(months) - config.test_months)]
+    return (rows[TIME] < test_from).to_numpy()
 
 
 def _measure(
-    action: str, effect: np.ndarray, learning: _Learning, truth: pd.DataFrame | None
+    action: str,
+    effect: np.ndarray,
+    rows: pd.DataFrame,
+    train: np.ndarray,
+    truth: pd.DataFrame | None,
 ) -> dict[str, float]:
     """Qini and AUUC on the test months' randomised rows of the action (its follow-ups and
     every control), and against the true effects when known."""
-    rows = learning.rows
     treated = rows[TREATED].to_numpy(dtype=bool)
-    mine = ~learning.train & (~treated | (rows[ACTION] == action).to_numpy())
+    mine = ~train & (~treated | (rows[ACTION] == action).to_numpy())
     test = rows[mine]
     score, churned = effect[mine], test[LABEL].to_numpy(dtype=float)
     arm, weight = treated[mine].astype(float), test[WEIGHT].to_numpy(dtype=float)
@@ -377,8 +446,11 @@ def estimate_effects(
     config: EffectsConfig,
     truth: pd.DataFrame | None = None,
     catalogue: Catalogue | None = None,
+    population: pd.DataFrame | None = None,
 ) -> tuple[list[ActionEffects], pd.Timestamp | None]:
-    """Every action of the playbook: its evidence and, when enough, its model's figures."""
+    """Every action of the playbook: its evidence and, when enough, its model's figures
+    (trained on the months before the last `test_months`; `population`: see
+    `fit_effect_models`, the same months only)."""
     catalogue = catalogue or load_catalogue()
     treated = rows[TREATED].to_numpy(dtype=bool) if len(rows) else np.array([], dtype=bool)
     controls = int((~treated).sum())
@@ -387,13 +459,17 @@ def estimate_effects(
     counts = {a: int(((rows[ACTION] == a).to_numpy() & treated).sum()) for a in codes}
     enough = controls >= config.min_controls
     modelled = [a for a in codes if enough and counts[a] >= config.min_treated]
-    learning = _learning(rows, config, catalogue) if modelled else None
+    train = split_months(rows, config) if modelled else np.zeros(len(rows), dtype=bool)
+    estimated = pd.DataFrame(index=rows.index)
+    if modelled:
+        models = fit_effect_models(rows[train], modelled, config, catalogue, population)
+        estimated = models.effects(rows)
     results = []
     for action in codes:
         status = MODELLED if action in modelled else NOT_ENOUGH
         metrics: dict[str, float] = {}
-        if learning is not None and status == MODELLED:
-            metrics = _measure(action, _fit_action(action, learning, config), learning, truth)
+        if status == MODELLED:
+            metrics = _measure(action, estimated[action].to_numpy(), rows, train, truth)
             if not metrics["test_treated"] or not metrics["test_controls"]:
                 status = NO_TEST
         results.append(
@@ -402,8 +478,8 @@ def estimate_effects(
             )
         )
     test_from = None
-    if learning is not None and (~learning.train).any():
-        test_from = pd.Timestamp(rows.loc[~learning.train, TIME].min())
+    if modelled and (~train).any():
+        test_from = pd.Timestamp(rows.loc[~train, TIME].min())
     return results, test_from
 
 
