@@ -191,7 +191,7 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     s = prepare(seed, args.accounts, args.months, config, args.population)
     revenue = s.frame[EXPECTED_REVENUE].to_numpy(dtype=float)
     # The single action the models think best on average: today's alternative to the playbook.
-    one = int(np.nanargmax(np.nanmean(s.estimated, axis=0)))
+    one = int(np.argmax(pd.DataFrame(s.estimated).mean().fillna(-np.inf).to_numpy()))
     names = ["a_playbook", "a_one", "a_oracle_risk", "b_playbook", "saved_b", "saved_c"]
     saved = dict.fromkeys(names, 0.0)
     for _, group in s.frame.groupby(TIME, sort=True):
@@ -235,8 +235,8 @@ def main() -> None:
     shown[money] = (shown[money] / 1e6).round(2)  # million CNY
     print("true money saved over the test months, million CNY:")
     print(shown.round(3).to_string())
-    print("\nmean and sd over seeds:")
-    print(table[POLICIES].agg(["mean", "std"]).T.round(3).to_string())
+    print("\nmean and sd over seeds (saved: million CNY):")
+    print(shown[POLICIES].agg(["mean", "std"]).T.round(3).to_string())
 
 
 if __name__ == "__main__":
