@@ -212,6 +212,8 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     saved["b/c"] = saved["saved_b"] / saved["saved_c"]
     took = time.perf_counter() - began
     print(f"seed {seed}: {len(s.frame):,} account-snapshots in the test months, {took:.0f} s")
+    if not np.isfinite(s.estimated).any():
+        print("  no action with enough evidence / 证据不足: (b) chooses nobody")
     return {"seed": seed, **saved}
 
 
