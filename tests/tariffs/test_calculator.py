@@ -230,3 +230,69 @@ def test_on_simulated_data_every_account_is_priced_and_differences_are_reported(
         "combined",
     }
     assert (accounts["best_saving"] >= 0).all()
+
+
+def _orders(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
+    """Completed work orders: (customer_id, order_type, completed_at, capacity_change_kva)."""
+    completed = pd.to_datetime([r[2] for r in rows]).astype("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "order_id": [f"W{i}" for i in range(len(rows))],
+            "customer_id": [r[0] for r in rows],
+            "order_type": [r[1] for r in rows],
+            "applied_at": completed - pd.Timedelta(days=5),
+            "completed_at": completed,
+            "capacity_change_kva": [r[3] for r in rows],
+            "status": "completed",
+        }
+    )
+
+
+def _suspended(tables: TariffTables, orders: pd.DataFrame, *accounts: dict[str, Any]) -> Any:
+    frames = account_tables([{**a, "billed": None} for a in accounts])
+    return compare_plans(
+        frames["customers"],
+        frames["monthly_usage"],
+        frames["monthly_billing"],
+        tables,
+        as_of=AS_OF,
+        work_orders=orders,
+    ).accounts
+
+
+def test_a_suspension_frees_the_sealed_days_of_the_basic_charge(tables: TariffTables) -> None:
+    # Given A's whole capacity sealed on 11 June and resumed on 26 June (15 of June's 30 days
+    # sealed), B (by demand) sealed on 21 June and not resumed (10 days), and a 400 kVA
+    # suspension of A2 (A's copy) covering all of June,
+    orders = _orders(
+        ("A", "suspension", "2024-06-11 10:00", 0.0),
+        ("A", "resumption", "2024-06-26 09:00", 0.0),
+        ("B", "suspension", "2024-06-21 09:00", 0.0),
+        ("A2", "suspension", "2024-05-20 09:00", -400.0),
+        ("A2", "resumption", "2024-07-05 09:00", 0.0),
+    )
+    result = _suspended(tables, orders, A, B, {**A, "customer_id": "A2"})
+
+    # then A pays 15 days in use of 1/30 each: 20000 x 15/30 by capacity, 15000 x 15/30 by
+    # demand, with its -0.45%; B 24000 x 20/30 with its +2%; A2 the 600 kVA left.
+    a, b, a2 = result.loc["A"], result.loc["B"], result.loc["A2"]
+    assert a["bill_current"] == pytest.approx((25000 + 10000) * 0.9955)
+    assert a["bill_other_mode"] == pytest.approx((25000 + 7500) * 0.9955)
+    assert b["bill_current"] == pytest.approx((48000 + 16000) * 1.02)
+    assert a2["bill_current"] == pytest.approx((25000 + 600 * 20) * 0.9955)
+
+
+def test_a_suspension_is_freed_for_six_months_a_year_at_most(tables: TariffTables) -> None:
+    # Given A sealed from 1 January 2024 and never resumed: 152 days by the end of May, so 28
+    # of June's days are left of the 180 (6 months of 30 days) a calendar year allows,
+    orders = _orders(("A", "suspension", "2024-01-01 09:00", 0.0))
+    june = _suspended(tables, orders, A).loc["A"]
+
+    # then June is charged for 2 days (20000 x 2/30), and without the orders in full; a
+    # cancelled suspension frees nothing.
+    assert june["bill_current"] == pytest.approx(round((25000 + 20000 * 2 / 30) * 0.9955, 2))
+    assert _suspended(tables, orders.iloc[:0], A).loc["A"]["bill_current"] == pytest.approx(
+        44797.50
+    )
+    cancelled = orders.assign(status="cancelled", completed_at=pd.NaT)
+    assert _suspended(tables, cancelled, A).loc["A"]["bill_current"] == pytest.approx(44797.50)

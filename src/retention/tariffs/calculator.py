@@ -10,7 +10,10 @@ with too) is (energy + basic charge) x (1 + the power-factor adjustment), to the
 - basic charge (two-part tariff only): contract capacity x 元/kVA·月, or maximum demand, no
   less than the table's share of capacity, x 元/kW·月 (a month without a maximum demand
   reading cannot be priced by demand); the capacity in force that month: today's, from
-  customers, less the capacity orders completed after it (work_orders, when given);
+  customers, less the capacity orders completed after it (work_orders, when given); during
+  an approved suspension (暂停: a completed suspension until the next completed resumption)
+  the suspended capacity pays none from the day it is sealed, the month charged for its days
+  in use, 1/30 each, up to the table's months of suspension a calendar year;
 - power-factor adjustment: the month's power factor rounded to 0.01 against the account's
   standard (none applies, or no reading: no adjustment).
 Moving energy from peak to valley leaves the maximum demand as it was (it may fall too: the
@@ -29,6 +32,7 @@ from retention.data.dataset import Dataset
 from retention.data.tariff_bill import (
     BillAccounts,
     MeterMonths,
+    Suspensions,
     TariffNotInForce,
     bill,
     bill_accounts,
@@ -112,6 +116,22 @@ def _capacity_in_force(
     return capacity - later[acc, (months - first).astype(np.int64) + 1]
 
 
+def suspensions_of(customers: pd.DataFrame, work_orders: pd.DataFrame | None) -> Suspensions | None:
+    """The accounts' approved suspensions (暂停), from their completed suspension and
+    resumption orders (None without work orders)."""
+    if work_orders is None or work_orders.empty:
+        return None
+    done = work_orders[(work_orders["status"] == "completed") & work_orders["completed_at"].notna()]
+    kind = done["order_type"].to_numpy(dtype=object)
+    return Suspensions.of(
+        acc=pd.Index(customers["customer_id"]).get_indexer(done["customer_id"]),
+        suspension=kind == "suspension",
+        resumption=kind == "resumption",
+        day=done["completed_at"].to_numpy().astype("datetime64[D]").astype(np.int64),
+        change=done["capacity_change_kva"].to_numpy(dtype=float),
+    )
+
+
 def _rows(
     customers: pd.DataFrame,
     usage: pd.DataFrame,
@@ -167,15 +187,16 @@ def compare_plans(
 
     Frames in the data contract's columns and dtypes (customers.basic_charge_mode may be
     absent: capacity). Each month is priced at the capacity in force then: today's, less the
-    completed capacity orders of `work_orders` after it (without them, today's). The
-    alternatives are priced at it too. TariffNotInForce when a month has no table in force.
+    completed capacity orders of `work_orders` after it (without them, today's), its basic
+    charge less the capacity an approved suspension of `work_orders` frees. The alternatives
+    are priced alike. TariffNotInForce when a month has no table in force.
     """
     if not 0 <= shift <= 1:
         raise ValueError(f"shift {shift}: 须在 0 到 1 之间 / must be between 0 and 1")
     first, end = window(usage, as_of)
     r = _rows(customers, usage, billing, first, end, work_orders)
     a = bill_accounts(customers, tables)
-    priced = _monthly_plans(tables, a, r, shift)
+    priced = _monthly_plans(tables, a, r, shift, suspensions_of(customers, work_orders))
     accounts = _by_account(customers, tables, a, r, priced)
     months = pd.DataFrame(
         {
@@ -192,6 +213,7 @@ def compare_plans(
 _MONTH_COLUMNS = (
     "energy_cny",
     "basic_charge_cny",
+    "basic_charge_share",
     "power_factor_percent",
     "power_factor_standard",
     "bill_current",
@@ -199,10 +221,14 @@ _MONTH_COLUMNS = (
 
 
 def _monthly_plans(
-    tables: TariffTables, a: BillAccounts, r: _Rows, shift: float
+    tables: TariffTables,
+    a: BillAccounts,
+    r: _Rows,
+    shift: float,
+    suspensions: Suspensions | None = None,
 ) -> dict[str, np.ndarray]:
     """Each row's bill under every plan, and the current bill's parts."""
-    parts = bill_parts(tables, a, r)
+    parts = bill_parts(tables, a, r, suspensions)
     price, energy, has_tou = parts.price, parts.energy, parts.has_tou
     moved = np.where(has_tou, shift * np.nan_to_num(r.kwh[:, 0]) * (price[:, 0] - price[:, 2]), 0)
     shifted = energy - moved
@@ -212,6 +238,7 @@ def _monthly_plans(
     return {
         "energy_cny": np.round(energy, 2),
         "basic_charge_cny": np.round(basic_now, 2),
+        "basic_charge_share": parts.basic_share,
         "power_factor_percent": percent,
         "power_factor_standard": parts.power_factor_standard,
         "bill_current": parts.due,
