@@ -79,6 +79,13 @@ def _plans_table(account: pd.Series, shift: float, switch_every: int | None) -> 
     return table
 
 
+def _basic(amount: float, share: float) -> str:
+    """The month's basic charge; in a month of suspension (暂停), the share of it charged."""
+    if share < 1:
+        return f"{_money(amount)}\n(暂停 / suspended: 计 / charged {share:.0%})"
+    return _money(amount)
+
+
 def _months_table(months: pd.DataFrame) -> Table:
     table = Table(title="逐月核对 / Month by month")
     for heading in (
@@ -90,7 +97,7 @@ def _months_table(months: pd.DataFrame) -> Table:
         table.add_row(
             f"{row.month:%Y-%m}",
             _money(row.energy_cny),
-            _money(row.basic_charge_cny),
+            _basic(row.basic_charge_cny, row.basic_charge_share),
             f"{row.power_factor_percent:+.2f}",
             _money(row.bill_current),
             _money(row.billed_cny),
