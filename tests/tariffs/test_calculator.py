@@ -15,6 +15,7 @@ import pytest
 from retention.data.checks import validate_tables
 from retention.data.simulator import SimulationResult
 from retention.tariffs.calculator import TariffNotInForce, compare_plans
+from retention.tariffs.report import plan_label
 from retention.tariffs.tables import TariffTables, load_tariffs
 
 from .conftest import account_tables, write_tables
@@ -73,11 +74,13 @@ def test_capacity_charged_account_saves_by_demand_and_by_shifting(tables: Tariff
 def test_demand_charged_account_below_its_floor_keeps_its_mode(tables: TariffTables) -> None:
     result = _compare(tables, B).accounts.loc["B"]
 
-    # Current: (48000 + 24000) x 1.02; by capacity (48000 + 40000) x 1.02 costs more; at the
+    # Current: (48000 + 24000) x 1.02; by capacity (48000 + 40000) x 1.02 costs more, so it
+    # stays by demand; at the
     # standard 72000; shifting takes 2000 x (0.9 - 0.25) = 1300 off; together, by demand
     # still: 46700 + 24000.
     assert result["bill_current"] == pytest.approx(73440.00)
-    assert result["saving_other_mode"] == pytest.approx(73440.00 - 89760.00)
+    # by capacity costs more in every quarter: the other mode is taken in none of them.
+    assert result["saving_other_mode"] == 0 and result["other_mode_months"] == 0
     assert result["saving_pf_standard"] == pytest.approx(1440.00)
     assert result["saving_shift"] == pytest.approx(73440.00 - 72114.00)
     assert result["saving_combined"] == pytest.approx(73440.00 - 70700.00)
@@ -296,3 +299,46 @@ def test_a_suspension_is_freed_for_six_months_a_year_at_most(tables: TariffTable
     )
     cancelled = orders.assign(status="cancelled", completed_at=pd.NaT)
     assert _suspended(tables, cancelled, A).loc["A"]["bill_current"] == pytest.approx(44797.50)
+
+
+def _seasonal(every: int, raw: dict[str, Any], tmp_path: Path) -> Any:
+    """A (by capacity) from January to June 2024, at 900 kW in the first quarter and 500 kW in
+    the second, its mode changeable every `every` months."""
+    raw["companies"]["test"]["basic_charge"][0]["switch_every_months"] = every
+    tables = load_tariffs(write_tables(raw, tmp_path, f"every-{every}.yaml"))
+    frames = account_tables([{**A, "billed": None}])
+    usage = pd.concat(
+        [
+            frames["monthly_usage"].assign(
+                month=pd.Timestamp(f"2024-{m:02d}-01"), max_demand_kw=900.0 if m <= 3 else 500.0
+            )
+            for m in range(1, 7)
+        ],
+        ignore_index=True,
+    )
+    usage["month"] = usage["month"].astype("datetime64[us]")
+    return compare_plans(frames["customers"], usage, frames["monthly_billing"], tables, AS_OF)
+
+
+def test_the_mode_changes_only_as_often_as_the_table_allows(
+    raw_tables: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given A seasonal: by demand 900 x 30 = 27000 in the first quarter (capacity 20000 is
+    # cheaper) and 500 x 30 = 15000 in the second (cheaper than capacity),
+    quarterly = _seasonal(3, raw_tables, tmp_path).accounts.loc["A"]
+    yearly = _seasonal(12, raw_tables, tmp_path).accounts.loc["A"]
+
+    # then changing every quarter takes demand in the second only: 3 x 5000 x 0.9955; the
+    # combination also moves 10% of peak (3 x 44100.65 + 3 x 39123.15 against 6 x 44797.50);
+    assert quarterly["bill_current"] == pytest.approx(6 * 44797.50)
+    assert quarterly["saving_other_mode"] == pytest.approx(14932.50)
+    assert quarterly["other_mode_months"] == 3 == quarterly["combined_other_months"]
+    assert quarterly["saving_combined"] == pytest.approx(6 * 44797.50 - 249671.40)
+    label = plan_label("other_mode", quarterly, 0.1)
+    assert label.startswith("基本电费每 3 个月择优：3 个月按最大需量、其余按容量计收")
+    # once a year, the whole half-year is one period: 120000 by capacity against 126000 by
+    # demand, so the mode stays and the other saves nothing.
+    assert yearly["saving_other_mode"] == 0 and yearly["other_mode_months"] == 0
+    assert plan_label("other_mode", yearly, 0.1).startswith(
+        "基本电费按容量计收（改为按最大需量计收不更省）"
+    )

@@ -291,6 +291,7 @@ class BillParts:
     basic_now: np.ndarray  # by the account's mode
     basic_other: np.ndarray  # by the other mode
     basic_share: np.ndarray  # of the month's basic charge charged (< 1: a suspension)
+    switch_every: np.ndarray  # months the basic-charge mode is held at least (the table's)
     power_factor_percent: np.ndarray
     power_factor_standard: np.ndarray
 
@@ -329,6 +330,9 @@ def bill_parts(
         basic_now=np.where(on_demand, by_demand, by_capacity),
         basic_other=np.where(on_demand, by_capacity, by_demand),
         basic_share=charged,
+        switch_every=np.array([e.switch_every_months for e in _all(tables, "basic_charge")])[
+            basic_entry
+        ],
         power_factor_percent=percent,
         power_factor_standard=standard,
     )

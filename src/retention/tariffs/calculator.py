@@ -16,8 +16,11 @@ with too) is (energy + basic charge) x (1 + the power-factor adjustment), to the
   in use, 1/30 each, up to the table's months of suspension a calendar year;
 - power-factor adjustment: the month's power factor rounded to 0.01 against the account's
   standard (none applies, or no reading: no adjustment).
-Moving energy from peak to valley leaves the maximum demand as it was (it may fall too: the
-saving shown is the least of it).
+The basic-charge mode may change only every `switch_every_months` (the table's: quarterly by
+the national rules), from the start of a calendar period of that many months (quarters for 3,
+years for 12): the other mode is an alternative period by period, taken in each period whose
+months it would have billed for less. Moving energy from peak to valley leaves the maximum
+demand as it was (it may fall too: the saving shown is the least of it).
 """
 
 from __future__ import annotations
@@ -57,7 +60,10 @@ class TariffComparison:
     accounts: one row per account (index customer_id): the plans' 12-month bills (bill_<plan>),
       the savings against the current plan (saving_<alternative>; NaN: not open to the
       account), best_plan and best_saving, the recomputed and billed totals and their
-      difference, the current and other basic-charge modes and the power-factor standard.
+      difference, the current and other basic-charge modes and the power-factor standard; how
+      often the mode may change (switch_every_months) and how many of the months the other
+      mode (other_mode_months) and the combination (combined_other_months) take the other
+      mode in, period by period.
     months: one row per account-month: the recomputed bill's parts beside the billed amount.
     """
 
@@ -249,7 +255,25 @@ def _monthly_plans(
         "combined_other": bill(shifted, basic_other, at_standard),
         "pays_basic": parts.pays_basic,
         "has_tou": has_tou,
+        "switch_every": parts.switch_every,
     }
+
+
+def _by_period(
+    r: _Rows, every: np.ndarray, now: np.ndarray, other: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's bill when the basic-charge mode may change every `every` months, from the
+    start of a calendar period (months since 1970-01 divisible by it): in each account's
+    period, the other mode where its months there total less (NaN totals: the current mode);
+    and whether the row is on the other mode."""
+    month = r.month.astype("datetime64[M]").astype(np.int64)
+    period = (month // every) * every
+    key = (r.acc.astype(np.int64) << 24) + (period << 8) + every
+    codes, _ = pd.factorize(key)
+    total_now = np.bincount(codes, weights=now)
+    total_other = np.bincount(codes, weights=other)
+    on_other = (total_other < total_now)[codes]  # NaN compares False
+    return np.where(on_other, other, now), on_other
 
 
 def _by_account(
@@ -268,10 +292,17 @@ def _by_account(
 
     months = np.bincount(r.acc, minlength=n)
     has = months > 0
-    bills = {plan: total(priced[f"bill_{plan}"]) for plan in PLANS if plan != "combined"}
-    now, other = total(priced["combined_now"]), total(priced["combined_other"])
-    switch = other < now  # NaN compares False: the other mode only where it can be priced
-    bills["combined"] = np.where(switch, other, now)
+    every = priced["switch_every"]
+    monthly_other, other_rows = _by_period(
+        r, every, priced["bill_current"], priced["bill_other_mode"]
+    )
+    monthly_combined, combined_rows = _by_period(
+        r, every, priced["combined_now"], priced["combined_other"]
+    )
+    bills = {plan: total(priced[f"bill_{plan}"]) for plan in ("current", "pf_standard", "shift")}
+    bills["other_mode"], bills["combined"] = total(monthly_other), total(monthly_combined)
+    other_months, combined_other_months = total(other_rows), total(combined_rows)
+    switch = combined_other_months * 2 > months  # the mode of most of the combination's months
     pays = total(priced["pays_basic"]) > 0
     bills["other_mode"] = np.where(pays, bills["other_mode"], np.nan)
     bills["shift"] = np.where(total(priced["has_tou"]) > 0, bills["shift"], np.nan)
@@ -294,6 +325,9 @@ def _by_account(
             "basic_charge_mode": mode_now,
             "other_mode": np.where(pays, mode_other, np.array(None, dtype=object)),
             "combined_mode": np.where(switch & pays, mode_other, mode_now),
+            "other_mode_months": other_months.astype(int),
+            "combined_other_months": combined_other_months.astype(int),
+            "switch_every_months": _latest_per_account(r.acc, r.month, every, n),
             "power_factor_standard": _latest_per_account(
                 r.acc, r.month, priced["power_factor_standard"], n
             ),
