@@ -104,7 +104,7 @@ def _plans_table(account: pd.Series, shift: float, switch_every: int | None) -> 
     return table
 
 
-def _basic(amount: float, share: float) -> str:
+def _basic(amount: Any, share: Any) -> str:
     """The month's basic charge; in a month of suspension (暂停), the share of it charged."""
     if share < 1:
         return f"{_money(amount)}\n(暂停 / suspended: 计 / charged {share:.0%})"
