@@ -541,6 +541,8 @@ def tariff(
     recomputed from the tariff tables beside the billed amounts, and what each alternative the
     rules allow (the other basic-charge mode, the power factor at its standard, peak energy
     moved to valley, all three) would have saved."""
+    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
+
     from retention.settings import ConfigFileError
     from retention.tariffs.calculator import TariffNotInForce, UnknownCustomer, account_comparison
     from retention.tariffs.report import print_comparison
@@ -550,13 +552,13 @@ def tariff(
     try:
         tables = load_tariffs()
     except ConfigFileError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     dataset = _load(folder, encoding)
     try:
         comparison = account_comparison(dataset, tables, customer, as_of, shift)
     except (UnknownCustomer, TariffNotInForce) as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     if customer not in comparison.accounts.index:
         err_console.print(
@@ -747,11 +749,23 @@ def simulate(
             "the team's capacity edge, in interventions (docs/simulator.md)."
         ),
     ] = False,
+    tariffs: Annotated[
+        Path | None,
+        typer.Option(
+            help="The tariff tables (电价表) the bills are made by, so `retention tariff` with "
+            "the same tables recomputes them to the cent (default: RETENTION_TARIFFS, else the "
+            "packaged example province)."
+        ),
+    ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
+    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
+
     from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
     from retention.data.simulator.campaigns import CampaignPolicy
     from retention.data.simulator.scenarios import Scenario
+    from retention.data.tariff_tables import load_tariffs
+    from retention.settings import ConfigFileError
 
     try:
         variants.get(variant)
@@ -761,6 +775,12 @@ def simulate(
         shifts = tuple(Scenario.parse(text) for text in scenario or [])
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario") from err
+    tariffs = tariffs or Settings().tariffs_file
+    try:
+        load_tariffs(tariffs)  # a bad table is named before anything is simulated or written
+    except ConfigFileError as err:
+        err_console.print(f"[red]{escape(str(err))}[/red]")
+        raise typer.Exit(1) from err
     try:
         config = SimulationConfig(
             accounts=accounts,
@@ -770,6 +790,7 @@ def simulate(
             scenarios=shifts,
             variant=variant,
             campaigns=CampaignPolicy() if campaigns else None,
+            tariffs=tariffs,
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err
