@@ -208,6 +208,27 @@ def _against_given(
     return out
 
 
+def against_peers(frame: pd.DataFrame, catalogue: Catalogue, peers: pd.DataFrame) -> pd.DataFrame:
+    """One snapshot's frame (from `build_snapshots`) with its features against the industry
+    taken against `peers` (from `peer_medians`), as `build_snapshots(..., peers=peers)` would:
+    the same rule, vectorised for whole partitions (the distributed path's broadcast step)."""
+    features = [f for f in catalogue.features if f.peer_of is not None and f.peer_of in frame]
+    if not features:
+        return frame
+    industry = frame["industry_code"].astype(object).to_numpy()
+    usable = peers[(peers["peers"] >= MIN_PEERS) | (peers["industry_code"] == "*")]
+    out = frame.copy()
+    for feature in features:
+        assert feature.peer_of is not None
+        rows = usable[usable["feature"] == feature.peer_of]
+        median_of = pd.Series(rows["median"].to_numpy(), index=rows["industry_code"].to_numpy())
+        overall = median_of.get("*", np.nan)
+        median = pd.Series(industry).map(median_of).to_numpy(dtype=float, na_value=np.nan)
+        median = np.where(pd.Series(industry).isin(median_of.index), median, overall)
+        out[feature.name] = frame[feature.peer_of].to_numpy(dtype=float) - median
+    return out
+
+
 def peer_medians(frame: pd.DataFrame, industry: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
     """One snapshot's medians of the features compared with peers, per industry and overall
     ("*"): industry_code, feature, median, peers. `frame` is indexed by customer_id."""
