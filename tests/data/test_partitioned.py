@@ -75,9 +75,7 @@ def test_pandas_and_dask_read_a_table_whole(parted: Path, simulation: Simulation
     assert list(lazy.columns) == list(usage.columns) and len(lazy) == len(usage)
 
 
-def test_a_partitioned_dataset_loads_as_the_same_tables(
-    parted: Path, simulated_dir: Path
-) -> None:
+def test_a_partitioned_dataset_loads_as_the_same_tables(parted: Path, simulated_dir: Path) -> None:
     report = validate_dataset(parted)
     assert report.ok, report.to_text()
     assert {f.file for f in report.files} >= {f"monthly_usage/{PART_FILE.format(2)}"}

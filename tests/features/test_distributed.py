@@ -96,8 +96,16 @@ def test_a_cluster_needs_a_partitioned_dataset(simulated_dir: Path, tmp_path: Pa
     out = tmp_path / "f.parquet"
     result = runner.invoke(
         app,
-        ["features", str(simulated_dir), "--snapshot", "2026-09-01", "--out", str(out),
-         "--local-cluster", "2"],
+        [
+            "features",
+            str(simulated_dir),
+            "--snapshot",
+            "2026-09-01",
+            "--out",
+            str(out),
+            "--local-cluster",
+            "2",
+        ],
     )
     assert result.exit_code == 2 and "partition" in result.output
     assert not out.exists()

@@ -10,11 +10,10 @@ from typing import Any
 
 import pyarrow
 
+from retention.data import partitioned
 from retention.data.checks import check_tables, file_label
 from retention.data.contract import REQUIRED_TABLES, TABLE_NAMES, Rule
 from retention.data.dataset import Dataset
-from retention.data import partitioned
-from retention.data.partitioned import is_partitioned
 from retention.data.reading import RawTable, TableReadError, read_table_file, table_files
 from retention.data.report import Problem, TableFile, ValidationReport
 
@@ -32,7 +31,7 @@ def validate_dataset(folder: Path, encoding: str | None = None) -> ValidationRep
         report = ValidationReport(source=str(folder))
         report.problems.append(Problem(str(folder), None, Rule.FOLDER_NOT_FOUND))
         return report
-    if is_partitioned(folder):
+    if partitioned.is_partitioned(folder):
         return validate_partitioned(folder)
     found, unknown = table_files(folder)
     report = validate_files(found, folder, encoding)
