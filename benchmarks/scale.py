@@ -39,6 +39,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MB
 
 
+def _cpu_s() -> float:
+    """CPU seconds this process has used (user + system): on a shared, loaded machine the
+    wall time says more about the neighbours than about the job."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _reset_peak() -> None:
     """Start a worker's peak anew (Linux: "5" to clear_refs resets VmHWM), so its figure
     is the job's, not what the process held when it started."""
@@ -55,13 +62,13 @@ def single(folder: Path, out: Path) -> None:
     from retention.data.loading import load_dataset
     from retention.features.snapshot import build_features
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _cpu_s()
     dataset = load_dataset(folder)
     loaded = time.perf_counter() - began
     frame = build_features(dataset, _snapshot(folder))
-    total = time.perf_counter() - began
+    total, cpu = time.perf_counter() - began, _cpu_s() - cpu
     frame.to_parquet(out)
-    print(json.dumps({"load_s": loaded, "total_s": total, "peak_mb": _peak_mb()}))
+    print(json.dumps({"load_s": loaded, "total_s": total, "cpu_s": cpu, "peak_mb": _peak_mb()}))
 
 
 def cluster(folder: Path, workers: int, memory_limit: str) -> tuple[pd.DataFrame, dict]:
@@ -72,11 +79,19 @@ def cluster(folder: Path, workers: int, memory_limit: str) -> tuple[pd.DataFrame
     with cluster_client(local_workers=workers, memory_limit=memory_limit) as client:
         started = time.perf_counter() - began
         client.run(_reset_peak)
-        began = time.perf_counter()
+        cpu = client.run(_cpu_s)
+        began, own = time.perf_counter(), _cpu_s()
         frame = build_features_distributed(client, folder, _snapshot(folder))
-        took = time.perf_counter() - began
+        took, own = time.perf_counter() - began, _cpu_s() - own
         peaks = client.run(_peak_mb)
-    return frame, {"start_s": started, "total_s": took, "worker_peak_mb": peaks}
+        used = {w: s - cpu[w] for w, s in client.run(_cpu_s).items()}
+    return frame, {
+        "start_s": started,
+        "total_s": took,
+        "worker_peak_mb": peaks,
+        "worker_cpu_s": used,
+        "client_cpu_s": own,
+    }
 
 
 def main() -> None:
@@ -123,13 +138,15 @@ def main() -> None:
         f"{parts} partitions; the two frames are identical"
     )
     print(
-        f"  one process:  {one['total_s']:.1f} s (load and validate {one['load_s']:.1f} s), "
-        f"peak {one['peak_mb']:,.0f} MB"
+        f"  one process:  {one['total_s']:.1f} s wall (load and validate {one['load_s']:.1f} s), "
+        f"{one['cpu_s']:.1f} CPU s, peak {one['peak_mb']:,.0f} MB"
     )
     peaks = ", ".join(f"{mb:,.0f} MB" for mb in spread["worker_peak_mb"].values())
+    cpus = ", ".join(f"{s:.1f}" for s in spread["worker_cpu_s"].values())
     print(
-        f"  LocalCluster: {spread['total_s']:.1f} s on {args.workers} workers "
+        f"  LocalCluster: {spread['total_s']:.1f} s wall on {args.workers} workers "
         f"(limit {args.memory_limit} each; cluster start {spread['start_s']:.1f} s), "
+        f"CPU s per worker {cpus} (client {spread['client_cpu_s']:.1f}), "
         f"peak per worker {peaks}"
     )
 

@@ -19,6 +19,7 @@ never load it (tests/architecture checks this).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,24 +103,35 @@ def build_features_distributed(
     catalogue = catalogue or load_catalogue()
     definition = definition or ChurnDefinition()
     when = pd.Timestamp(snapshot)
-    loaded = _load_partitions(client, Path(folder))
-    data_end = max(client.gather(client.map(_data_end, loaded)))
-    first = client.map(
-        _first_pass,
-        loaded,
-        snapshot=when,
-        data_end=data_end,
-        catalogue=catalogue,
-        definition=definition,
-    )
-    columns = client.gather(client.map(_peer_columns, first, catalogue=catalogue))
-    values = _concat(columns)
-    medians = peer_medians(values, values["industry_code"], catalogue)
-    broadcast = client.scatter(medians, broadcast=True)
-    final = client.map(against_peers, first, catalogue=catalogue, peers=broadcast)
-    frame = _concat(client.gather(final))
+    with _stage("partitions read and validated"):
+        loaded = _load_partitions(client, Path(folder))
+        data_end = max(client.gather(client.map(_data_end, loaded)))
+    with _stage("features of each partition"):
+        first = client.map(
+            _first_pass,
+            loaded,
+            snapshot=when,
+            data_end=data_end,
+            catalogue=catalogue,
+            definition=definition,
+        )
+        columns = client.gather(client.map(_peer_columns, first, catalogue=catalogue))
+    with _stage("industry medians taken and applied"):
+        values = _concat(columns)
+        medians = peer_medians(values, values["industry_code"], catalogue)
+        broadcast = client.scatter(medians, broadcast=True)
+        final = client.map(against_peers, first, catalogue=catalogue, peers=broadcast)
+        frame = _concat(client.gather(final))
     log.info("features at %s: %d rows from %d partitions", when.date(), len(frame), len(loaded))
     return frame
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[None]:
+    """Log how long a step of the distributed job took (where a cluster's time goes)."""
+    began = time.perf_counter()
+    yield
+    log.info("%s: %.1f s", name, time.perf_counter() - began)
 
 
 def _load_partitions(client: Client, folder: Path) -> list[Any]:
