@@ -17,8 +17,12 @@ from retention.data.loading import InvalidDatasetError
 from retention.data.partitioned import PART_FILE, write_partitioned
 from retention.data.simulator import SimulationResult
 from retention.features.catalogue import Catalogue
-from retention.features.distributed import build_features_distributed, cluster_client
-from retention.features.snapshot import build_features
+from retention.features.distributed import (
+    build_features_distributed,
+    build_training_set_distributed,
+    cluster_client,
+)
+from retention.features.snapshot import build_features, build_training_set
 
 runner = CliRunner()
 
@@ -50,6 +54,19 @@ def test_features_on_a_cluster_equal_one_process(
     # the features against the industry were compared (with the medians of every partition)
     peer = [f.name for f in catalogue.features if f.peer_of is not None]
     assert peer and spread[peer].notna().to_numpy().mean() > 0.5
+
+
+def test_the_training_set_on_a_cluster_equals_one_process(
+    client: object, parted: Path, dataset: Dataset, catalogue: Catalogue
+) -> None:
+    single = build_training_set(dataset, catalogue)
+    spread = build_training_set_distributed(client, parted, catalogue)  # type: ignore[arg-type]
+    assert single.index.get_level_values("snapshot_date").nunique() >= 12
+    assert spread.index.is_unique and len(spread) == len(single)
+    assert list(spread.columns) == list(single.columns)
+    spread = spread.loc[single.index]
+    for column in single.columns:
+        pd.testing.assert_series_equal(spread[column], single[column], obj=column)
 
 
 def test_an_invalid_partition_stops_the_job_naming_its_file(

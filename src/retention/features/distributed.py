@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,15 @@ from retention.data.loading import InvalidDatasetError, validate_partition
 from retention.data.report import ValidationReport
 from retention.features.catalogue import Catalogue, load_catalogue
 from retention.features.labels import ChurnDefinition
-from retention.features.snapshot import against_peers, build_snapshots, peer_medians
+from retention.features.snapshot import (
+    against_peers,
+    build_snapshots,
+    labelled_rows,
+    peer_medians,
+    snapshot_index,
+    snapshot_range,
+    too_short,
+)
 from retention.features.sources import Tables
 
 if TYPE_CHECKING:
@@ -95,34 +103,77 @@ def build_features_distributed(
     definition: ChurnDefinition | None = None,
 ) -> pd.DataFrame:
     """One snapshot's features of a partitioned dataset on the cluster, indexed by
-    customer_id; the same frame as `build_features` on the whole dataset.
+    customer_id; the same frame as `build_features` on the whole dataset."""
+    frame = build_snapshots_distributed(client, folder, [snapshot], catalogue, definition)
+    return frame.droplevel("snapshot_date")
+
+
+def build_training_set_distributed(
+    client: Client,
+    folder: Path,
+    catalogue: Catalogue | None = None,
+    definition: ChurnDefinition | None = None,
+) -> pd.DataFrame:
+    """The training set of a partitioned dataset on the cluster: every month with enough
+    history and a complete label window, with labels; the same as `build_training_set`."""
+    definition = definition or ChurnDefinition()
+    frame = build_snapshots_distributed(
+        client, folder, None, catalogue, definition, with_labels=True
+    )
+    return labelled_rows(frame)
+
+
+def build_snapshots_distributed(
+    client: Client,
+    folder: Path,
+    snapshots: Iterable[pd.Timestamp | str] | None,
+    catalogue: Catalogue | None = None,
+    definition: ChurnDefinition | None = None,
+    with_labels: bool = False,
+) -> pd.DataFrame:
+    """Features of every active account at every snapshot (None: the training snapshots),
+    indexed by (snapshot_date, customer_id); the same frame as `build_snapshots`.
 
     Raises InvalidDatasetError listing every partition's problems when one breaks the
     contract (nothing is computed from a partly valid dataset).
     """
     catalogue = catalogue or load_catalogue()
     definition = definition or ChurnDefinition()
-    when = pd.Timestamp(snapshot)
     with _stage("partitions read and validated"):
         loaded = _load_partitions(client, Path(folder))
-        data_end = max(client.gather(client.map(_data_end, loaded)))
+        spans = client.gather(client.map(_months, loaded))
+        first, data_end = min(s[0] for s in spans), max(s[1] for s in spans)
+    dates = (
+        snapshot_index(snapshots)
+        if snapshots is not None
+        else snapshot_range(first, data_end, definition)
+    )
+    if dates.empty:
+        raise too_short(definition)
     with _stage("features of each partition"):
-        first = client.map(
+        kept = client.map(
             _first_pass,
             loaded,
-            snapshot=when,
+            dates=dates,
             data_end=data_end,
             catalogue=catalogue,
             definition=definition,
+            with_labels=with_labels,
         )
-        columns = client.gather(client.map(_peer_columns, first, catalogue=catalogue))
+        columns = client.gather(client.map(_peer_columns, kept, catalogue=catalogue))
     with _stage("industry medians taken and applied"):
         values = _concat(columns)
-        medians = peer_medians(values, values["industry_code"], catalogue)
+        when = values.index.get_level_values("snapshot_date")
+        medians = {
+            date: peer_medians(
+                values[when == date], values["industry_code"][when == date], catalogue
+            )
+            for date in dates
+        }
         broadcast = client.scatter(medians, broadcast=True)
-        final = client.map(against_peers, first, catalogue=catalogue, peers=broadcast)
+        final = client.map(_against_peers, kept, catalogue=catalogue, medians=broadcast)
         frame = _concat(client.gather(final))
-    log.info("features at %s: %d rows from %d partitions", when.date(), len(frame), len(loaded))
+    log.info("%d snapshots: %d rows from %d partitions", len(dates), len(frame), len(loaded))
     return frame
 
 
@@ -165,24 +216,37 @@ def _dataset_of(report: ValidationReport) -> Dataset:
     return report.dataset
 
 
-def _data_end(dataset: Dataset) -> pd.Timestamp:
-    """This partition's extract date (the day after its latest month)."""
-    return Tables(dataset).data_end
+def _months(dataset: Dataset) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """This partition's first month and extract date (the day after its latest month)."""
+    first = min(dataset.monthly_usage["month"].min(), dataset.monthly_billing["month"].min())
+    return pd.Timestamp(first), Tables(dataset).data_end
 
 
 def _first_pass(
     dataset: Dataset,
-    snapshot: pd.Timestamp,
+    dates: pd.DatetimeIndex,
     data_end: pd.Timestamp,
     catalogue: Catalogue,
     definition: ChurnDefinition,
+    with_labels: bool,
 ) -> pd.DataFrame:
-    """A partition's features at T, the whole dataset's extract date in force, without
-    the features against the industry (filled by `against_peers`)."""
+    """A partition's features at the snapshots, the whole dataset's extract date in force,
+    without the features against the industry (filled by `_against_peers`)."""
     tables = Tables(dataset)
     tables.data_end = data_end  # the dataset's, not this partition's latest month
-    frame = build_snapshots(tables, [snapshot], catalogue, definition, peers=NO_PEERS)
-    return frame.droplevel("snapshot_date")
+    return build_snapshots(
+        tables, dates, catalogue, definition, with_labels=with_labels, peers=NO_PEERS
+    )
+
+
+def _against_peers(
+    frame: pd.DataFrame, catalogue: Catalogue, medians: dict[pd.Timestamp, pd.DataFrame]
+) -> pd.DataFrame:
+    """Each snapshot's rows against that snapshot's medians, in the frame's row order
+    (build_snapshots: snapshot after snapshot)."""
+    when = frame.index.get_level_values("snapshot_date")
+    parts = [against_peers(frame[when == date], catalogue, medians[date]) for date in medians]
+    return pd.concat(parts) if parts else frame
 
 
 def _peer_columns(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:

@@ -269,9 +269,31 @@ def training_snapshots(tables: Tables, definition: ChurnDefinition) -> pd.Dateti
             tables.dataset.monthly_billing["month"].min(),
         )
     )
+    return snapshot_range(first, tables.data_end, definition)
+
+
+def snapshot_range(
+    first: pd.Timestamp, data_end: pd.Timestamp, definition: ChurnDefinition
+) -> pd.DatetimeIndex:
+    """The training snapshots of data from the month `first` to the extract date `data_end`."""
     start = first + pd.DateOffset(months=MIN_HISTORY_MONTHS)
-    last = tables.data_end - pd.DateOffset(months=definition.horizon_months)
+    last = data_end - pd.DateOffset(months=definition.horizon_months)
     return snapshot_index(pd.date_range(start, last, freq="MS"))
+
+
+def too_short(definition: ChurnDefinition) -> ValueError:
+    """The error of data without one training snapshot."""
+    return ValueError(
+        f"the data are too short for training: need {MIN_HISTORY_MONTHS} months of history "
+        f"and a {definition.horizon_months}-month label window after a snapshot"
+    )
+
+
+def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The training rows of labelled snapshots: rows in exit process and rows whose label
+    cannot be known yet are left out."""
+    keep = ~frame["in_exit_process"] & frame["churn"].notna()
+    return frame[keep.to_numpy()]
 
 
 def build_training_set(
@@ -292,10 +314,6 @@ def build_training_set(
         else training_snapshots(tables, definition)
     )
     if dates.empty:
-        raise ValueError(
-            f"the data are too short for training: need {MIN_HISTORY_MONTHS} months of history "
-            f"and a {definition.horizon_months}-month label window after a snapshot"
-        )
+        raise too_short(definition)
     frame = build_snapshots(tables, dates, catalogue, definition, with_labels=True)
-    keep = ~frame["in_exit_process"] & frame["churn"].notna()
-    return frame[keep.to_numpy()]
+    return labelled_rows(frame)
