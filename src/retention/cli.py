@@ -65,12 +65,31 @@ def validate(
     raise typer.Exit(0 if report.ok else 1)
 
 
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on the Dask cluster at this scheduler, e.g. tcp://host:8786 (default: "
+        "RETENTION_DASK_SCHEDULER); needs a partitioned dataset (retention partition)."
+    ),
+]
+LocalWorkers = Annotated[
+    int | None,
+    typer.Option(min=1, help="Run on a Dask LocalCluster of N worker processes on this machine."),
+]
+WorkerMemory = Annotated[
+    str, typer.Option(help="Memory limit of each --local-cluster worker, e.g. 6GB (auto: share).")
+]
+
+
 @app.command()
 def features(
     folder: DatasetDir,
     snapshot: Annotated[str, typer.Option(help="Snapshot date T, YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
     encoding: Encoding = None,
+    scheduler: Scheduler = None,
+    local_cluster: LocalWorkers = None,
+    worker_memory: WorkerMemory = "auto",
 ) -> None:
     """Write one snapshot's feature frame (active accounts at T, data before T only)."""
     from retention.features.export import SUFFIXES, write_feature_frame
@@ -78,10 +97,70 @@ def features(
     when = _date(snapshot, "--snapshot")
     if out.suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"{out} must end in .parquet or .csv", param_hint="--out")
+    address = scheduler or Settings().dask_scheduler
+    if address or local_cluster:
+        _features_on_cluster(folder, when, out, address, local_cluster, worker_memory)
+        return
     dataset = _load(folder, encoding)
     with err_console.status("计算特征 / building features ..."):
         rows = write_feature_frame(dataset, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+def _features_on_cluster(
+    folder: Path,
+    when: pd.Timestamp,
+    out: Path,
+    scheduler: str | None,
+    local_workers: int | None,
+    worker_memory: str,
+) -> None:
+    """`retention features` on a Dask cluster: every partition on a worker."""
+    from retention.data.loading import InvalidDatasetError
+    from retention.data.partitioned import is_partitioned
+    from retention.features.distributed import build_features_distributed, cluster_client
+    from retention.features.export import write_frame_at
+
+    if not is_partitioned(folder):
+        raise typer.BadParameter(
+            f"{folder}: 集群计算需要分区数据集 / a cluster needs a partitioned dataset "
+            "(retention partition DIR --out DIR)",
+            param_hint="FOLDER",
+        )
+    with cluster_client(scheduler, local_workers, worker_memory) as client:
+        err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
+        try:
+            with err_console.status("集群计算特征 / building features on the cluster ..."):
+                frame = build_features_distributed(client, folder, when)
+        except InvalidDatasetError as err:
+            err.report.print(err_console)
+            raise typer.Exit(1) from err
+    rows = write_frame_at(frame, when, out)
+    console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+@app.command()
+def partition(
+    folder: DatasetDir,
+    out: Annotated[Path, typer.Option(help="Folder to write the partitioned dataset to.")],
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Partitions: part files per table (by account).")
+    ] = 16,
+    encoding: Encoding = None,
+) -> None:
+    """Write a dataset as a partitioned Parquet dataset for the Dask jobs: each table a
+    folder of N part files, all rows of an account in the same part number."""
+    from retention.data.partitioned import write_partitioned_folder
+
+    if out.resolve() == folder.resolve():
+        raise typer.BadParameter("write to another folder than the one read", param_hint="--out")
+    dataset = _load(folder, encoding)
+    with err_console.status("分区写入 / writing partitions ..."):
+        files = write_partitioned_folder(dataset.tables(), out, partitions)
+    console.print(
+        f"{len(dataset.customers):,} 个账户 / accounts, {partitions} 个分区 / partitions, "
+        f"{len(files)} 个文件 / files -> {out}"
+    )
 
 
 @app.command("train-withdrawal")
@@ -757,6 +836,10 @@ def simulate(
             "packaged example province)."
         ),
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Write a partitioned Parquet dataset of N parts (Dask jobs)."),
+    ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
     from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
@@ -794,7 +877,9 @@ def simulate(
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err
-    summary = simulate_to_folder(config, out, fmt=fmt, console=err_console)
+    if partitions and fmt != "parquet":
+        raise typer.BadParameter("a partitioned dataset is Parquet only", param_hint="--format")
+    summary = simulate_to_folder(config, out, fmt=fmt, console=err_console, partitions=partitions)
     summary.print(console)
 
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking and registry URI; default: ./mlruns/mlflow.db."
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler (tcp://host:8786) the jobs given --scheduler use when "
+        "the option is left out; none: one process.",
+    )
     horizon_months: int = Field(default=6, ge=1, le=24, description="Prediction horizon H.")
     capacity: int = Field(
         default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."

@@ -89,11 +89,16 @@ def check_tables(
     unread: Mapping[str, Problem],
     report: ValidationReport,
     folder: Path | None,
+    units: pyarrow.Array | None = None,
 ) -> None:
-    """Check the tables that were read; report every problem in contract table order."""
+    """Check the tables that were read; report every problem in contract table order.
+
+    `units` are the supplying units applications may name, when they are not only this
+    folder's customers' regions (a partition of a partitioned dataset: all partitions').
+    """
     checked: dict[str, _TableCheck] = {}
     for name, raw in raws.items():
-        check = _TableCheck(TABLES[name], raw, file=raw.path.name)
+        check = _TableCheck(TABLES[name], raw, file=file_label(raw.path, folder))
         check.run()
         checked[name] = check
     customers = checked.get("customers")
@@ -103,7 +108,7 @@ def check_tables(
             if check.spec.refers_to_customers:
                 check.check_customer_ids(known)
         _check_capacity_rules(checked)
-    _check_applications(checked, unread)
+    _check_applications(checked, unread, units)
     for name in TABLE_NAMES:
         if name in unread:
             report.problems.append(unread[name])
@@ -126,12 +131,26 @@ def check_tables(
         )
 
 
-def _check_applications(checked: Mapping[str, _TableCheck], unread: Mapping[str, Problem]) -> None:
+def file_label(path: Path, folder: Path | None) -> str:
+    """How a report names a table file: its path inside the dataset folder (a partition's
+    file is `TABLE/part-00007.parquet`), else its name."""
+    if folder is not None and path.is_relative_to(folder):
+        return path.relative_to(folder).as_posix()
+    return path.name
+
+
+def _check_applications(
+    checked: Mapping[str, _TableCheck],
+    unread: Mapping[str, Problem],
+    units: pyarrow.Array | None = None,
+) -> None:
     """The rules across applications, their steps and customers."""
     applications = checked.get("applications")
     customers = checked.get("customers")
     regions = None if customers is None or customers.typed is None else customers.typed
-    if applications is not None and regions is not None and "region" in regions:
+    if applications is not None and units is not None:
+        applications.check_units(units)
+    elif applications is not None and regions is not None and "region" in regions:
         applications.check_units(pc.unique(arrow_array(regions["region"]).drop_null()))
     steps = checked.get("application_steps")
     if steps is None or "applications" in unread:

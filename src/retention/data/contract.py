@@ -252,6 +252,14 @@ class Rule:
     SATISFACTION = "must be 1..5 / 须为 1 到 5"
     UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
     UNKNOWN_APPLICATION = "unknown application_id, not in applications / 申请编号不在业扩申请中"
+    PARTITION_MISSING = (
+        "a partition's file is missing: every table needs the same part files as customers/ "
+        "/ 分区文件缺失：每张表须有与 customers/ 相同的分区文件"
+    )
+    ROWS_IN_OTHER_PARTITION = (
+        "the account's customers row is in another partition: an account's rows must all be "
+        "in one partition / 账户的行跨分区：同一户号的所有行须在同一分区"
+    )
     UNKNOWN_UNIT = "not a region (supplying unit) of customers / 供电单位不在客户档案中"
     DOCUMENT_REQUESTS = f"must be 0..{MAX_DOCUMENT_REQUESTS} / 须为 0 到 {MAX_DOCUMENT_REQUESTS}"
     HELD_OUT_CONTACTED = (
