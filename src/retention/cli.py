@@ -842,13 +842,9 @@ def simulate(
     ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
-    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
-
     from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
     from retention.data.simulator.campaigns import CampaignPolicy
     from retention.data.simulator.scenarios import Scenario
-    from retention.data.tariff_tables import load_tariffs
-    from retention.settings import ConfigFileError
 
     try:
         variants.get(variant)
@@ -858,12 +854,7 @@ def simulate(
         shifts = tuple(Scenario.parse(text) for text in scenario or [])
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario") from err
-    tariffs = tariffs or Settings().tariffs_file
-    try:
-        load_tariffs(tariffs)  # a bad table is named before anything is simulated or written
-    except ConfigFileError as err:
-        err_console.print(f"[red]{escape(str(err))}[/red]")
-        raise typer.Exit(1) from err
+    tariffs = _checked_tariffs(tariffs or Settings().tariffs_file)
     try:
         config = SimulationConfig(
             accounts=accounts,
@@ -881,6 +872,21 @@ def simulate(
         raise typer.BadParameter("a partitioned dataset is Parquet only", param_hint="--format")
     summary = simulate_to_folder(config, out, fmt=fmt, console=err_console, partitions=partitions)
     summary.print(console)
+
+
+def _checked_tariffs(path: Path) -> Path:
+    """The tariff tables a simulation bills by; a bad table is named before anything is written."""
+    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
+
+    from retention.data.tariff_tables import load_tariffs
+    from retention.settings import ConfigFileError
+
+    try:
+        load_tariffs(path)
+    except ConfigFileError as err:
+        err_console.print(f"[red]{escape(str(err))}[/red]")
+        raise typer.Exit(1) from err
+    return path
 
 
 @app.command()
