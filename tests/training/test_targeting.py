@@ -111,7 +111,9 @@ def test_without_randomised_outcomes_the_list_and_actions_are_todays(
     expected = scored.actions[["customer_id", "position", "code"]]
     key = ["customer_id", "position"]
     pd.testing.assert_frame_equal(
-        stored.sort_values(key, ignore_index=True), expected.sort_values(key, ignore_index=True)
+        stored.sort_values(key, ignore_index=True),
+        expected.sort_values(key, ignore_index=True),
+        check_dtype=False,
     )
     # and the batch says why, Chinese first, with no expected effects
     assert batch.info.list_mode == MONEY_AT_RISK and batch.info.effects_version is None

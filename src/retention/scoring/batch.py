@@ -118,19 +118,15 @@ def score_snapshot(
 
     A few accounts scored on demand pass the latest batch's `peers` (peer medians) and
     `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
-    leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers.
-    `effects`: the effects champion's version and models (scoring.targeting), `list_mode`
-    what may rank the list.
+    leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers;
+    `effects` (the effects champion's version and models) and `list_mode`: scoring.targeting.
     """
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
     frame = build_features(tables, when, catalogue, peers=peers)
     clock.lap("features")
-    # each feature row's archive record, in the frame's order (a take, not an index lookup)
-    archive = tables.dataset.customers
-    at = pd.Index(archive["customer_id"]).get_indexer(frame.index)
-    customer_rows = archive.take(at).reset_index(drop=True)
+    customer_rows = _archive_rows(tables, frame)
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
     rows = frame[~leaving_mask]
 
@@ -138,44 +134,33 @@ def score_snapshot(
     accounts = customer_rows.loc[~leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     _predict(accounts, model, matrix, rows[EXPECTED_REVENUE].to_numpy(dtype=float))
     accounts["band"] = bands(
-        accounts["money_at_risk_cny"].to_numpy(),
-        accounts["probability"].to_numpy(),
-        capacity,
-        medium_probability,
-        high_floor,
-    )
+        accounts["money_at_risk_cny"].to_numpy(), accounts["probability"].to_numpy(),
+        capacity, medium_probability, high_floor,
+    )  # fmt: skip
     clock.lap("predict")
 
-    # Every listed account's reasons, from the model's own per-row contributions (TreeSHAP:
-    # about 100x a plain predict, so this is the batch's longest step; benchmarks/score.py).
-    reasons = reason_table(rows, contributions(model, matrix), catalogue)
-    reasons.insert(0, "customer_id", rows.index.to_numpy()[reasons["row"].to_numpy()])
-    reasons = reasons.drop(columns="row")
+    reasons = _reasons(rows, model, matrix, catalogue)
     clock.lap("reasons")
 
-    band_of = dict(zip(rows.index, accounts["band"], strict=True))
-    today = scored_on or when.date()
+    band_of, today = dict(zip(rows.index, accounts["band"], strict=True)), scored_on or when.date()
     groups_of, facts = _groups(reasons), _facts(frame, customer_rows)
     actions = _actions(frame, customer_rows, band_of, groups_of, facts, playbook, calendar, today)
     leaving = _leaving(frame, customer_rows, leaving_mask)
     if usage_history:
-        usage = usage_months(tables.dataset.monthly_usage, when)
-        accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
-        leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
+        _with_usage(accounts, leaving, tables, when)
     clock.lap("actions")
     actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
     clock.lap("tariff_offers")
     chosen, targeting = _targeting(
         accounts, rows, groups_of, facts[~leaving_mask], playbook, capacity, effects, list_mode
     )
-    if targeting.mode == target.MONEY_SAVED:
-        accounts = target.rank_by_money_saved(accounts, chosen)
-        managers = customer_rows["account_manager_id"].set_axis(frame.index)
-        actions = _chosen_first(actions, targeting, chosen, playbook, calendar, today, managers)
-    else:
-        accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
+    accounts = _ranked(accounts, chosen, targeting)
+    managers = customer_rows["account_manager_id"].set_axis(frame.index)
+    actions = _chosen_first(actions, targeting, chosen, playbook, calendar, today, managers)
     clock.lap("targeting")
-    accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
+    if peers is None:
+        industry = pd.Series(customer_rows["industry_code"].to_numpy(), frame.index)
+        peers = peer_medians(frame, industry, catalogue)
     return ScoredList(
         snapshot=when,
         accounts=accounts.reset_index(drop=True),
@@ -184,16 +169,48 @@ def score_snapshot(
         leaving=leaving,
         seconds=clock.laps,
         horizon_months=model.info.horizon_months,
-        peers=peers
-        if peers is not None
-        else peer_medians(
-            frame, pd.Series(customer_rows["industry_code"].to_numpy(), frame.index), catalogue
-        ),
+        peers=peers,
         list_mode=targeting.mode,
         list_reason=targeting.reason,
         effects=targeting.effects,
         effects_version=targeting.version,
     )
+
+
+def _archive_rows(tables: Tables, frame: pd.DataFrame) -> pd.DataFrame:
+    """Each feature row's archive record, in the frame's order (a take, not an index lookup)."""
+    archive = tables.dataset.customers
+    at = pd.Index(archive["customer_id"]).get_indexer(frame.index)
+    return archive.take(at).reset_index(drop=True)
+
+
+def _reasons(
+    rows: pd.DataFrame, model: ChurnModel, matrix: np.ndarray, catalogue: Catalogue
+) -> pd.DataFrame:
+    """Every listed account's reasons, from the model's own per-row contributions (TreeSHAP:
+    about 100x a plain predict, so this is the batch's longest step; benchmarks/score.py)."""
+    reasons = reason_table(rows, contributions(model, matrix), catalogue)
+    reasons.insert(0, "customer_id", rows.index.to_numpy()[reasons["row"].to_numpy()])
+    return reasons.drop(columns="row")
+
+
+def _with_usage(
+    accounts: pd.DataFrame, leaving: pd.DataFrame, tables: Tables, when: pd.Timestamp
+) -> None:
+    """The account page's 36 months of kWh of every account, listed or leaving, in place."""
+    usage = usage_months(tables.dataset.monthly_usage, when)
+    accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
+    leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
+
+
+def _ranked(accounts: pd.DataFrame, chosen: list[str], targeting: target.Targeting) -> pd.DataFrame:
+    """The list in its mode's order, ranked 1, 2, ..."""
+    if targeting.mode == target.MONEY_SAVED:
+        accounts = target.rank_by_money_saved(accounts, chosen)
+    else:
+        accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
+    accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
+    return accounts
 
 
 def _targeting(
@@ -242,7 +259,9 @@ def _chosen_first(
     managers: pd.Series,
 ) -> pd.DataFrame:
     """The actions with each chosen account's best action first (added from the playbook
-    when its rules had not named it), positions renumbered."""
+    when its rules had not named it), positions renumbered; no chosen account: as they are."""
+    if not chosen:
+        return actions
     best = target.best_actions(targeting.effects)["code"].reindex(chosen)
     have = set(zip(actions["customer_id"], actions["code"], strict=True))
     added = []
