@@ -4,6 +4,7 @@ shows each action's expected effect; without randomised outcomes the list is tod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from retention.cli import app
 from retention.model import registry
 from retention.model.effects_artifact import EffectModels
 from retention.records.batch import ScoredList
+from retention.scoring.export import write_export
 from retention.scoring.targeting import MONEY_AT_RISK, MONEY_SAVED
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
@@ -24,6 +27,7 @@ from retention.settings import Settings
 from retention.store.batches import StoredBatch, load_batch
 from retention.store.database import open_store
 from retention.store.keys import create_key
+from retention.store.users import create_user
 from retention.training.pipeline import TrainResult
 
 runner = CliRunner()
@@ -189,6 +193,7 @@ def test_the_api_shows_each_actions_expected_effect_and_the_list_mode(
         listed = client.get("/v1/risk-list", params={"limit": 5}, headers=headers).json()
         first = listed["data"][0]
         risk = client.get(f"/v1/accounts/{first['customer_id']}/risk", headers=headers).json()
+        list_page, account_page = _pages(client, work, first["customer_id"])
 
     # Then the list says which mode ranked it and why, with each account's money saved
     assert listed["list_mode"] == MONEY_SAVED
@@ -201,3 +206,40 @@ def test_the_api_shows_each_actions_expected_effect_and_the_list_mode(
     assert best["code"] == first["best_action"] and best["recommended"]
     assert best["money_saved_cny"] == pytest.approx(first["money_saved_cny"])
     assert risk["actions"][0]["code"] == best["code"]
+    # and the pages: the list says what ranked it and shows the money saved, the account
+    # page each action's expected effect beside the playbook's actions
+    assert 'id="list-mode"' in list_page and "随机证据充足" in list_page
+    assert "预计挽回电费" in list_page and "money-saved" in list_page
+    assert 'id="expected-effects"' in account_page and "best-action" in account_page
+    assert "effects-unavailable" not in account_page
+
+
+def _pages(client: TestClient, work: Path, customer_id: str) -> tuple[str, str]:
+    """The list page and an account's page, signed in as a new member of the team."""
+    create_user(open_store(f"sqlite:///{work / 'retention.db'}"), "li", "s3cret-pass", "retention")
+    login = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login)
+    assert csrf is not None
+    form = {"username": "li", "password": "s3cret-pass", "csrf": csrf.group(1), "next": "/list"}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    return client.get("/list").text, client.get(f"/accounts/{customer_id}").text
+
+
+def test_the_exports_carry_money_saved_and_say_what_ranked_the_list(
+    targeted: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    # Given the targeted batch, when it is exported
+    work, _, _ = targeted
+    batch = _batch(work)
+    csv = write_export(batch, "csv", tmp_path / "list.csv", lang="zh")
+    xlsx = write_export(batch, "xlsx", tmp_path / "list.xlsx", lang="en")
+
+    # Then the CSV has the best action, churn averted and money saved in list order
+    frame = pd.read_csv(csv, encoding="utf-8-sig", dtype={"户号": str})
+    assert {"预计最有效措施", "预计降低流失概率", "预计挽回电费(元)"} <= set(frame.columns)
+    saved = frame["预计挽回电费(元)"].head(40).to_numpy(dtype=float)
+    assert (np.diff(saved) <= 1).all() and (saved > 0).all()
+    # and the workbook's About sheet says the list was ranked by money saved, and why
+    about = load_workbook(xlsx, read_only=True)["About"]
+    facts = {row[0]: row[1] for row in about.iter_rows(values_only=True)}
+    assert "enough randomised evidence" in str(facts["List ranked by"])

@@ -72,6 +72,12 @@ class ScoringRun:
             )
         console.print(top)
         console.print(f"  排序 / list: {scored.list_reason}")
+        if scored.list_mode == "money_saved":
+            saved = scored.accounts["money_saved_cny"].head(batch.capacity).clip(lower=0).sum()
+            console.print(
+                f"  走访名单预计挽回电费合计 / expected money saved by the visit list: "
+                f"{saved:,.0f} 元"
+            )
         console.print(
             "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
         )
