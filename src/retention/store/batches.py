@@ -112,8 +112,12 @@ def score_rows(scored: ScoredList) -> pd.DataFrame:
     )  # fmt: skip
     frame = pd.concat([scored.accounts, leaving], ignore_index=True)
     frame["rank"] = frame["rank"].astype("Int64")  # the leaving have no rank
-    # a list scored without targeting (on demand, older callers) has no effect columns
-    return frame.reindex(columns=SCORE_COLUMNS)
+    # a list scored without targeting (on demand, older callers) has no effect columns, and
+    # the leaving have no best action: missing as the store reads it back (None, not NaN)
+    frame = frame.reindex(columns=SCORE_COLUMNS)
+    best = frame["best_action"].astype(object)
+    frame["best_action"] = best.where(best.notna(), None)
+    return frame
 
 
 def reason_rows(scored: ScoredList) -> pd.DataFrame:
