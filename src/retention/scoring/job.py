@@ -33,7 +33,7 @@ from retention.tariffs.tables import load_tariffs
 class ScoringRun:
     batch: BatchInfo
     scored: ScoredList
-    seconds: dict[str, float]  # features, predict, reasons, actions, store
+    seconds: dict[str, float]  # features, predict, reasons, actions, ..., targeting, store
 
     def print(self, console: Console) -> None:
         """The batch in a few lines: counts by band, the top of the list, the time it took."""
