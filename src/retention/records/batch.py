@@ -50,6 +50,20 @@ class ScoreRow(TypedDict):
     account_manager_id: str | None
     contract_capacity_kva: float | None
     kwh_36m: str | None
+    # Targeting (issue 17): the account's best eligible action by the effects champion, its
+    # churn averted and money saved (None: no effects champion with enough evidence).
+    best_action: str | None
+    churn_averted: float | None
+    money_saved_cny: float | None
+
+
+class EffectRow(TypedDict):
+    """An account's expected effect of one eligible action (the expected_effects table)."""
+
+    customer_id: str
+    code: str
+    churn_averted: float  # churn probability within the effects' horizon, without minus with
+    money_saved_cny: float  # churn_averted x expected revenue of the next 12 months
 
 
 class ReasonRow(TypedDict):
@@ -122,6 +136,8 @@ SCORE_COLUMNS: Final = list(ScoreRow.__annotations__)
 REASON_COLUMNS: Final = list(ReasonRow.__annotations__)
 ACTION_COLUMNS: Final = list(ActionRow.__annotations__)
 PEER_COLUMNS: Final = list(PeerRow.__annotations__)
+EFFECT_COLUMNS: Final = list(EffectRow.__annotations__)
+TARGET_COLUMNS: Final = ["best_action", "churn_averted", "money_saved_cny"]
 # Integers that may be missing in a frame (pandas' Int64, not float).
 NULLABLE_INTEGERS: Final = frozenset({"rank", "position", "due_working_days"})
 
@@ -139,6 +155,16 @@ class ScoredList:
     # The snapshot's peer medians, so an account scored on demand meets the same peers.
     peers: pd.DataFrame = field(default_factory=pd.DataFrame)
     horizon_months: int | None = None  # the model's: what `probability` is the churn within
+    # What ranked the list (money_at_risk, money_saved) and why, Chinese first; each account's
+    # expected effects of its eligible actions (EFFECT_COLUMNS) and the effect model's version.
+    list_mode: str = "money_at_risk"
+    list_reason: str | None = None
+    effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
+    effects_version: str | None = None
+
+
+class StoredEffect(EffectRow):
+    batch_id: int
 
 
 class Horizon(TypedDict):

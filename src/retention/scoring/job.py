@@ -15,7 +15,12 @@ from retention.data.dataset import Dataset
 from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
 from retention.model.compatibility import require_catalogue
-from retention.model.registry import MODEL_NAME, configure, load_champion
+from retention.model.registry import (
+    MODEL_NAME,
+    configure,
+    load_champion,
+    load_effects_champion,
+)
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
@@ -28,7 +33,7 @@ from retention.tariffs.tables import load_tariffs
 class ScoringRun:
     batch: BatchInfo
     scored: ScoredList
-    seconds: dict[str, float]  # features, predict, reasons, actions, store
+    seconds: dict[str, float]  # features, predict, reasons, actions, ..., targeting, store
 
     def print(self, console: Console) -> None:
         """The batch in a few lines: counts by band, the top of the list, the time it took."""
@@ -66,6 +71,13 @@ class ScoringRun:
                 f"{row.money_at_risk_cny:,.0f}",
             )
         console.print(top)
+        console.print(f"  排序 / list: {scored.list_reason}")
+        if scored.list_mode == "money_saved":
+            saved = scored.accounts["money_saved_cny"].head(batch.capacity).clip(lower=0).sum()
+            console.print(
+                f"  走访名单预计挽回电费合计 / expected money saved by the visit list: "
+                f"{saved:,.0f} 元"
+            )
         console.print(
             "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
         )
@@ -88,6 +100,7 @@ def run_scoring(
     version, model = load_champion()
     catalogue = load_catalogue()
     require_catalogue(version, model, catalogue)  # before any work: a clear refusal
+    effects = load_effects_champion()  # None until `retention effects` found enough evidence
     calendar = WorkingCalendar()
     scored = score_snapshot(
         dataset,
@@ -100,6 +113,8 @@ def run_scoring(
         snapshot=snapshot,
         scored_on=scored_on or local_today(),
         tariffs=load_tariffs(settings.tariffs_file),
+        effects=effects,
+        list_mode=settings.list_mode,
     )
     started = time.perf_counter()
     batch_id = save_batch(

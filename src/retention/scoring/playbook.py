@@ -202,6 +202,17 @@ def recommend_for_applicant(
     return _recommendations(playbook, calendar, as_of, codes, owner_id)
 
 
+def recommendations(
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    day: dt.date,
+    codes: list[str],
+    manager_id: str | None,
+) -> list[Recommendation]:
+    """The given actions with owners and due dates (targeting's chosen action of an account)."""
+    return _recommendations(playbook, calendar, day, codes, manager_id)
+
+
 def _recommendations(
     playbook: Playbook,
     calendar: WorkingCalendar,

@@ -245,6 +245,44 @@ class ListedAccount(_Out):
     region: str | None
     account_manager_id: str | None
     contract_capacity_kva: float | None
+    best_action: ActionCode | None = Field(
+        default=None,
+        description="targeting: the eligible action expected to save most (null: no effect "
+        "model with enough randomised evidence)",
+    )
+    churn_averted: float | None = Field(
+        default=None, description="the best action's expected churn averted (probability)"
+    )
+    money_saved_cny: float | None = Field(
+        default=None,
+        description="the best action's expected money saved: churn averted x expected revenue",
+    )
+
+
+class ExpectedEffect(_Out):
+    """An eligible action's expected effect on the account, by the effects champion."""
+
+    code: ActionCode
+    churn_averted: float = Field(
+        description="churn probability within the effects' horizon without the follow-up "
+        "minus with it",
+        examples=[0.031],
+    )
+    money_saved_cny: float = Field(description="churn averted x expected revenue of 12 months")
+    recommended: bool = Field(description="the playbook recommends it for the account")
+    best: bool = Field(description="the action expected to save most")
+
+
+ListMode = Literal["money_at_risk", "money_saved"]
+LIST_MODE_FIELD = Field(
+    default=None,
+    description="what ranked the batch's list (null: a batch scored before targeting)",
+)
+LIST_REASON_FIELD = Field(
+    default=None,
+    description="why, 中文 / English (e.g. not enough randomised evidence yet)",
+    examples=["证据不足：尚无效果模型冠军 ... / not enough evidence: no effect model champion yet"],
+)
 
 
 class Horizon(BaseModel):
@@ -273,6 +311,8 @@ HORIZONS_FIELD = Field(
 class RiskList(BaseModel):
     batch_id: int
     snapshot_date: dt.date
+    list_mode: ListMode | None = LIST_MODE_FIELD
+    list_reason: str | None = LIST_REASON_FIELD
     data: list[ListedAccount]
     count: int = Field(description="accounts matching the filters, over all pages")
 
@@ -285,6 +325,13 @@ class AccountRisk(ListedAccount):
     horizons: list[Horizon] = HORIZONS_FIELD
     reasons: list[Reason]
     actions: list[RecommendedAction]
+    expected_effects: list[ExpectedEffect] = Field(
+        default_factory=list,
+        description="each eligible action's expected effect, most money saved first (empty: "
+        "no effect model with enough randomised evidence; list_reason says why)",
+    )
+    list_mode: ListMode | None = LIST_MODE_FIELD
+    list_reason: str | None = LIST_REASON_FIELD
     follow_ups: list[FollowUp]
 
 

@@ -72,6 +72,11 @@ class ScoringBatch(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # What ranked the list (money_at_risk, money_saved) and why, Chinese first; the effect
+    # model whose estimates the batch holds (None: none with enough evidence, or older batches).
+    list_mode: Mapped[str | None] = mapped_column(String(16))
+    list_reason: Mapped[str | None] = mapped_column(Text)
+    effects_version: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (Index("ix_scoring_batches_status_id", "status", "id"),)
 
@@ -102,8 +107,26 @@ class Score(Base):
     # kWh of the 36 months before the snapshot, oldest first (JSON list): the account page's
     # chart of 24 months against the year before, without the dataset at hand.
     kwh_36m: Mapped[str | None] = mapped_column(Text)
+    # The best eligible action by the effects champion, its churn averted and money saved.
+    best_action: Mapped[str | None] = mapped_column(String(40))
+    churn_averted: Mapped[float | None] = mapped_column(Double)
+    money_saved_cny: Mapped[float | None] = mapped_column(Double)
 
     __table_args__ = (Index("ix_scores_batch_rank", "batch_id", "rank"),)
+
+
+class ExpectedEffect(Base):
+    """An account's expected effect of one of its eligible actions in a batch (targeting)."""
+
+    __tablename__ = "expected_effects"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    churn_averted: Mapped[float] = mapped_column(Double)
+    money_saved_cny: Mapped[float] = mapped_column(Double)
 
 
 class Reason(Base):

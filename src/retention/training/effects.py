@@ -58,6 +58,7 @@ from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_training_set
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
+from retention.model.effects_artifact import CONTROL, ActionEvidence, Arm, EffectModels
 from retention.training import uplift
 from retention.training.config import LightGBMConfig
 from retention.training.fit import booster_params
@@ -115,6 +116,8 @@ class EffectsResult:
     actions: list[ActionEffects]
     test_from: pd.Timestamp | None
     minimum: tuple[int, int] = (MIN_TREATED, MIN_CONTROLS)  # treated, controls per action
+    version: str | None = None  # of key-account-effects, when some action was modelled
+    champion: bool = False  # the version became the champion scoring reads (enough evidence)
 
     def print(self, console: Console) -> None:
         """A table per action: evidence, Qini of the model against the oracle's, AUUC."""
@@ -150,6 +153,16 @@ class EffectsResult:
             f"{self.minimum[1]} 对照 controls per action; Qini, AUUC: churn averted per account "
             f"above random (0: no better than random)"
         )
+        if self.version is None:
+            console.print(
+                "未登记效果模型 / no effect model registered: 证据不足 / not enough evidence"
+            )
+        else:
+            role = "冠军 / champion: 评分据此估算挽回金额 / scoring estimates money saved with it"
+            console.print(
+                f"效果模型 / effect models: key-account-effects v{self.version}"
+                + (f", {role}" if self.champion else "")
+            )
 
 
 def _figure(value: float | None, digits: int = 4) -> str:
@@ -228,6 +241,11 @@ class _Learning:
     categorical: list[str]
     control_churn: np.ndarray  # the control model's churn probability of every row
     base: np.ndarray  # the shared risk model's log-odds of every row (learner shared_base)
+    # What the fits keep for scoring (retention.model.effects_artifact): the category levels,
+    # the shared risk booster, and each arm's (CONTROL, each action) constant and booster.
+    levels: dict[str, list[str]] = field(default_factory=dict)
+    base_booster: lgb.Booster | None = None
+    arms: dict[str, Arm] = field(default_factory=dict)
 
 
 def _booster(
@@ -267,20 +285,23 @@ def _learning(rows: pd.DataFrame, config: EffectsConfig, catalogue: Catalogue) -
     levels = category_levels(rows[train], categorical)
     matrix = feature_matrix(rows, features, levels)
     learning = _Learning(rows, train, matrix, features, categorical, np.array([]), np.array([]))
+    learning.levels = levels
     controls = train & ~rows[TREATED].to_numpy(dtype=bool)
     if config.learner == "t_learner":
         booster = _booster(matrix[controls], rows[controls], learning, config)
         learning.control_churn = np.asarray(booster.predict(matrix))
+        learning.arms[CONTROL] = Arm(0.0, booster)
         return learning
     # The risk from every randomised row (follow-ups and controls: twice the rows of the
     # controls alone), then each arm's shift of its log-odds.
     base = _booster(matrix[train], rows[train], learning, config)
     learning.base = np.asarray(base.predict(matrix, raw_score=True))
-    learning.control_churn = _sigmoid(learning.base + _shift(controls, learning, config))
+    learning.base_booster = base
+    learning.control_churn = _sigmoid(learning.base + _shift(controls, learning, config, CONTROL))
     return learning
 
 
-def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig) -> np.ndarray:
+def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig, arm: str) -> np.ndarray:
     """How an arm's rows (`chosen`) move the base log-odds: a constant (weighted logistic
     regression with the base as offset, Newton's method) and, where leaves of
     `shift_min_rows` rows find it, a boosted part; for every row."""
@@ -298,6 +319,7 @@ def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig) -> np
     boosted = np.zeros(len(learning.matrix))
     if booster.num_trees():  # no tree when no leaf of shift_min_rows rows pays
         boosted = np.asarray(booster.predict(learning.matrix, raw_score=True))
+    learning.arms[arm] = Arm(constant, booster if booster.num_trees() else None)
     return constant + boosted
 
 
@@ -313,8 +335,9 @@ def _fit_action(action: str, learning: _Learning, config: EffectsConfig) -> np.n
     chosen = learning.train & given
     if config.learner == "t_learner":
         booster = _booster(learning.matrix[chosen], rows[chosen], learning, config)
+        learning.arms[action] = Arm(0.0, booster)
         return np.asarray(learning.control_churn - booster.predict(learning.matrix))
-    treated_churn = _sigmoid(learning.base + _shift(chosen, learning, config))
+    treated_churn = _sigmoid(learning.base + _shift(chosen, learning, config, action))
     return np.asarray(learning.control_churn - treated_churn)
 
 
@@ -379,6 +402,17 @@ def estimate_effects(
     catalogue: Catalogue | None = None,
 ) -> tuple[list[ActionEffects], pd.Timestamp | None]:
     """Every action of the playbook: its evidence and, when enough, its model's figures."""
+    actions, test_from, _ = _estimate(rows, config, truth, catalogue)
+    return actions, test_from
+
+
+def _estimate(
+    rows: pd.DataFrame,
+    config: EffectsConfig,
+    truth: pd.DataFrame | None = None,
+    catalogue: Catalogue | None = None,
+) -> tuple[list[ActionEffects], pd.Timestamp | None, _Learning | None]:
+    """estimate_effects, and the fits it made (None when no action had enough evidence)."""
     catalogue = catalogue or load_catalogue()
     treated = rows[TREATED].to_numpy(dtype=bool) if len(rows) else np.array([], dtype=bool)
     controls = int((~treated).sum())
@@ -404,7 +438,31 @@ def estimate_effects(
     test_from = None
     if learning is not None and (~learning.train).any():
         test_from = pd.Timestamp(rows.loc[~learning.train, TIME].min())
-    return results, test_from
+    return results, test_from, learning
+
+
+def effect_models(
+    learning: _Learning,
+    actions: list[ActionEffects],
+    config: EffectsConfig,
+    test_from: pd.Timestamp | None,
+) -> EffectModels:
+    """The fitted arms as the model layer's artifact scoring loads (the modelled actions'
+    arms; every action's evidence and the minimum it was held to)."""
+    modelled = [a.action for a in actions if a.status == MODELLED and a.action in learning.arms]
+    return EffectModels(
+        features=learning.features,
+        categories=learning.levels,
+        base=learning.base_booster,
+        control=learning.arms[CONTROL],
+        actions={a: learning.arms[a] for a in modelled},
+        evidence=[ActionEvidence(a.action, a.treated, a.controls, a.status) for a in actions],
+        min_treated=config.min_treated,
+        min_controls=config.min_controls,
+        horizon_months=config.churn.horizon_months,
+        learner=config.learner,
+        test_from=None if test_from is None else f"{test_from:%Y-%m}",
+    )
 
 
 def train_effects(
@@ -419,8 +477,9 @@ def train_effects(
     config = config or EffectsConfig()
     catalogue = load_catalogue()
     rows = assignment_rows(dataset, config, catalogue)
-    actions, test_from = estimate_effects(rows, config, truth, catalogue)
+    actions, test_from, learning = _estimate(rows, config, truth, catalogue)
     experiment = registry.configure(tracking_uri, registry.EFFECTS_EXPERIMENT)
+    version, champion = None, False
     tags = {"job": "effects", "source": source}
     with registry.start_run(experiment, f"effects:{source}", tags) as run_id:
         registry.log_params(
@@ -444,4 +503,19 @@ def train_effects(
                 {k: v for k, v in a.metrics.items() if np.isfinite(v)},
                 {**tags, "action": a.action},
             )
-    return EffectsResult(run_id, actions, test_from, (config.min_treated, config.min_controls))
+        if learning is not None and any(a.status == MODELLED for a in actions):
+            version, champion = _register(effect_models(learning, actions, config, test_from), rows)
+    minimum = (config.min_treated, config.min_controls)
+    return EffectsResult(run_id, actions, test_from, minimum, version, champion)
+
+
+def _register(models: EffectModels, rows: pd.DataFrame) -> tuple[str, bool]:
+    """A new version of key-account-effects; the champion when some action has enough
+    evidence (scoring then estimates each account's money saved with it)."""
+    version = registry.register_effects(
+        models, rows, {"actions": ",".join(models.actions), "learner": models.learner}
+    )
+    champion = bool(models.enough())
+    if champion:
+        registry.set_champion(version, registry.EFFECTS_MODEL)
+    return version, champion

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import Connection, Engine
 
-from retention.records.batch import horizons
+from retention.records.batch import StoredAction, StoredEffect, horizons
 from retention.serving.deps import (
     AUTH_ERRORS,
     KeyFirstRoute,
@@ -20,7 +20,7 @@ from retention.serving.deps import (
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
 from retention.store.follow_ups import account_follow_ups
-from retention.store.risk import ListFilters, account_risk, risk_list
+from retention.store.risk import ListFilters, account_effects, account_risk, risk_list
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
 # Routes that query the store are plain functions, which FastAPI runs in worker threads: on
@@ -94,6 +94,7 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 ),
             )
         score, reasons, actions = found
+        effects = account_effects(connection, batch.id, customer_id)
         follow_ups = account_follow_ups(connection, customer_id)
     return json_response(
         AccountRisk.model_validate(
@@ -106,16 +107,30 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 "horizons": horizons(score, batch.horizon_months),
                 "reasons": reasons,
                 "actions": actions,
+                "expected_effects": expected_effects(effects, actions, score["best_action"]),
+                "list_mode": batch.list_mode,
+                "list_reason": batch.list_reason,
                 "follow_ups": follow_ups,
             }
         )
     )
 
 
+def expected_effects(
+    effects: list[StoredEffect], actions: list[StoredAction], best: str | None
+) -> list[dict[str, Any]]:
+    """Each eligible action's expected effect, marked where the playbook recommends it and
+    where it is the best."""
+    recommended = {a["code"] for a in actions}
+    return [
+        {**e, "recommended": e["code"] in recommended, "best": e["code"] == best} for e in effects
+    ]
+
+
 @router.get(
     "/risk-list",
     response_model=RiskList,
-    summary="The latest batch ranked by money at risk",
+    summary="The latest batch, ranked by money at risk or by expected money saved (list_mode)",
     responses={
         **NOT_FOUND,
         200: {
@@ -147,6 +162,8 @@ def get_risk_list(
             {
                 "batch_id": batch.id,
                 "snapshot_date": batch.snapshot_date,
+                "list_mode": batch.list_mode,
+                "list_reason": batch.list_reason,
                 "data": rows,
                 "count": total,
             }

@@ -25,8 +25,10 @@ from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE, local_today
 from retention.records.batch import AccountInBatch, horizons
 from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
+from retention.scoring.export import in_lang
 from retention.scoring.tariff_offers import offer_of
 from retention.serving.deps import Model, Store
+from retention.serving.routers.accounts import expected_effects
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
     Csrf,
@@ -52,6 +54,7 @@ from retention.store.follow_ups import (
 from retention.store.monitoring import latest_report, report_by_id, report_history
 from retention.store.risk import (
     ListFilters,
+    account_effects,
     account_history,
     account_risk,
     firsts,
@@ -262,6 +265,7 @@ def list_page(
     rows, count = risk_list(engine, batch.id, view.filters, PAGE_SIZE, offset, sort)
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
     savings = tariff_savings(engine, batch.id, [r["customer_id"] for r in rows])
+    lang = _lang(request)
     figures = kpis(engine, batch.id, local_today())["overall"]
     query = view.query(sort=sort)
     return render(
@@ -278,6 +282,8 @@ def list_page(
         pages=max(1, math.ceil(count / PAGE_SIZE)),
         figures=figures,
         query=query,
+        money_saved_mode=batch.list_mode == "money_saved",
+        list_reason=in_lang(batch.list_reason, lang),  # type: ignore[arg-type]
     )
 
 
@@ -327,6 +333,7 @@ def account_page(
             detail=("not_found", f"customer {customer_id} is not in the latest batch"),
         )
     score, reasons, actions = found
+    effects = account_effects(engine, batch.id, customer_id)
     follow_ups = account_follow_ups(engine, customer_id)
     loggers: dict[int, str] = {}  # who logged each follow-up on the page
     for user_id in {f["created_by_user"] for f in follow_ups if f.get("created_by_user")}:
@@ -345,6 +352,8 @@ def account_page(
         horizons=horizons(score, batch.horizon_months),
         reasons=reasons,
         actions=[{**a, "plan": offer_of(a)} for a in actions],  # tariff_plan's offer
+        effects=expected_effects(effects, actions, score.get("best_action")),
+        list_reason=in_lang(batch.list_reason, _lang(request)),  # type: ignore[arg-type]
         follow_ups=follow_ups,
         changes=changes,
         loggers=loggers,

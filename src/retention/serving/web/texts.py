@@ -208,6 +208,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "saving_12m": ("节省(元)", "Saving (CNY)"),
     "not_open": ("不适用", "not open"),
     "tariff_saving": ("电价方案可省 {amount} 元", "tariff plan saves {amount} CNY"),
+    # targeting (issue 17): each action's expected effect, and what ranked the list
+    "expected_effects": ("各措施预计效果", "Expected effect of each action"),
+    "churn_averted": ("预计降低流失概率", "Churn averted"),
+    "money_saved": ("预计挽回电费", "Money saved"),
+    "recommended_by_playbook": ("服务规范建议", "Playbook recommends"),
+    "best_action": ("最有效", "best"),
+    "effects_hint": (
+        "预计效果由随机跟进与对照的结果训练的效果模型估算"
+        "（挽回电费 = 降低的流失概率 × 未来 12 个月预计电费）",
+        "Estimated by the effect models trained on randomised follow-ups and controls (money "
+        "saved = churn averted x expected revenue of the next 12 months)",
+    ),
+    "effects_unavailable": ("暂无法估算各措施效果", "The actions' effects cannot be estimated yet"),
+    "list_ranked_by": ("名单排序", "List ranked by"),
     "tables_differ": (
         "按电价表重算的电费与实际账单相差 {share}：电价表可能不是该户实际执行的电价，节省仅供参考",
         "The bills recomputed from the tariff tables differ from the billed amounts by "
