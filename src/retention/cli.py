@@ -209,20 +209,31 @@ def effects(
 ) -> None:
     """Train the effect model of each retention action (挽留行动效果) on the randomised
     follow-ups and controls in interventions, out of time, track it in MLflow and print, per
-    action, the evidence and the Qini of the model against the oracle's (on the simulator)."""
+    action, the evidence and the Qini of the model against the oracle's (on the simulator);
+    store each action's effect with its interval by segment (GET /v1/effects, /effects)."""
+    from retention.store.database import StoreError, open_store
     from retention.training import effects as effect_models
+    from retention.training.evidence import print_evidence
 
     settings = Settings()
     folder = folder or settings.dataset_dir
     dataset = _load(folder, encoding)
+    try:
+        store = open_store(settings.store_url)
+    except StoreError as err:
+        err_console.print(f"[red]存储不可用 / store unavailable:[/red] {err}")
+        raise typer.Exit(1) from err
     with err_console.status("训练中 / training ..."):
         result = effect_models.train_effects(
             dataset,
             settings.tracking_uri,
             truth=effect_models.simulator_effects(folder),
             source=f"dataset:{folder.name}",
+            store=store,
         )
     result.print(console)
+    if result.evidence is not None:
+        print_evidence(result.evidence, console)
 
 
 @app.command()

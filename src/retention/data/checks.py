@@ -368,6 +368,7 @@ class _TableCheck:
             self._check_kwh_parts()
         if self.spec.name == "interventions":
             self._check_held_out()
+            self._check_randomised_propensity()
         if self.spec.name == "applications":
             self._check_closed_at_status()
             self._check_increase_has_customer()
@@ -491,6 +492,31 @@ class _TableCheck:
             if unreachable.any():
                 positions = np.flatnonzero(unreachable)
                 self._problem("outcome", Rule.HELD_OUT_UNREACHABLE, positions, shown)
+
+    def _check_randomised_propensity(self) -> None:
+        """A randomised or held-out assignment has its propensity (assignment_probability):
+        without it its outcome cannot be weighted, and the effects would drop it unseen."""
+        assert self.typed is not None
+        if "assignment_probability" not in self.spec.column_names:
+            return
+        drawn = np.zeros(len(self.typed), dtype=bool)
+        if "assignment" in self.typed:
+            drawn |= (self.typed["assignment"] == "held_out").to_numpy(dtype=bool, na_value=False)
+        if "randomised" in self.typed:
+            drawn |= self.typed["randomised"].astype("boolean").to_numpy(dtype=bool, na_value=False)
+        if "assignment_probability" in self.typed:
+            empty = self.typed["assignment_probability"].isna().to_numpy(dtype=bool)
+            missing = empty & ~self._reported("assignment_probability")
+        else:  # the column left out of the file: every drawn row lacks it
+            missing = np.ones(len(self.typed), dtype=bool)
+        positions = np.flatnonzero(drawn & missing)
+        if len(positions):
+            self._problem(
+                "assignment_probability",
+                Rule.RANDOMISED_WITHOUT_PROBABILITY,
+                positions,
+                self._typed_values("intervention_id", "assignment", "randomised"),
+            )
 
     def _check_closed_at_status(self) -> None:
         """An application has closed_at exactly when its status is connected or withdrawn."""

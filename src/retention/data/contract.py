@@ -270,6 +270,10 @@ class Rule:
         "a held_out assignment is not contacted, so it cannot be unreachable "
         "/ 对照组未联系，结果不能是无法联系"
     )
+    RANDOMISED_WITHOUT_PROBABILITY = (
+        "a randomised or held_out assignment needs its assignment_probability "
+        "/ 随机分配或对照组的记录须有分配概率"
+    )
     CLOSED_AT_STATUS = (
         "closed_at must be set exactly when status is connected or withdrawn "
         "/ 已接电或已撤销的申请须有办结时间，办理中的不能有"
@@ -320,9 +324,9 @@ class Rule:
         return f"duplicate key ({', '.join(key)}) / 主键重复"
 
     @staticmethod
-    def not_before(start: str, end: str, strict: bool) -> str:
+    def not_before(start: str, end: str, strict: bool, zh: str = "结束时间早于开始时间") -> str:
         op = ">" if strict else ">="
-        return f"{end} must be {op} {start} / 结束时间早于开始时间"
+        return f"{end} must be {op} {start} / {zh}"
 
 
 @dataclass(frozen=True)
@@ -362,10 +366,11 @@ class TimeOrder:
     start: str
     end: str
     strict: bool = False
+    zh: str = "结束时间早于开始时间"  # what the order means, for a person
 
     @property
     def rule(self) -> str:
-        return Rule.not_before(self.start, self.end, self.strict)
+        return Rule.not_before(self.start, self.end, self.strict, self.zh)
 
 
 @dataclass(frozen=True)
@@ -542,7 +547,8 @@ TABLES: dict[str, TableSpec] = {
             required=False,
             description="retention follow-ups and their outcomes (the service's own log)",
             key=("intervention_id",),
-            time_orders=(TimeOrder("created_at", "contacted_at"),),
+            # a contact (and so an outcome) before the follow-up was assigned is a wrong date
+            time_orders=(TimeOrder("created_at", "contacted_at", zh="联系时间早于分配时间"),),
             columns=(
                 _string("intervention_id"),
                 _CUSTOMER_ID,

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from retention.data.contract import ACTION_CODES, APPLICATION_CHANNELS, STEP_CODES
 from retention.data.local_time import LOCAL_TIMEZONE
 from retention.records.applications import ClockState, KpiDimension
+from retention.records.evidence import ControlComparison, EffectCell
 from retention.records.labels import Band, FollowUpOutcome
 from retention.records.monitoring import (
     FeatureDrift,
@@ -391,6 +392,39 @@ class Kpis(BaseModel):
     outcomes: dict[str, int]
     by_account_manager: list[KpiGroup]
     by_region: list[KpiGroup]
+    control_group: ControlComparison | None = Field(
+        default=None,
+        description="跟进客户与对照组的留存率: the latest effects run's randomised follow-ups "
+        "against the held-out controls (GET /v1/effects); none until effects can be estimated",
+    )
+
+
+class EffectsEvidence(BaseModel):
+    """挽留行动效果: each action's average effect on churn from the randomised outcomes, with
+    its 95% interval, overall and by industry, driver of risk and band; and the retention of
+    the followed-up accounts against the control group. `estimable` false: the reason says
+    why effects cannot be estimated yet, and nothing else is given."""
+
+    estimable: bool
+    reason_zh: str | None = Field(examples=["随机对照样本不足：需要至少 200 个，现有 0 个"])
+    reason_en: str | None = Field(
+        examples=["too few randomised outcomes: at least 200 needed, 0 so far"]
+    )
+    measured_at: Instant | None = Field(description="the effects run; none before the first")
+    dataset: str | None
+    horizon_months: int | None = Field(description="churn within this many months after")
+    rows: int = Field(description="randomised outcomes: follow-ups and controls, matured")
+    followed_up: int
+    controls: int
+    minimum_outcomes: int
+    minimum_per_arm: int = Field(description="follow-ups and controls a segment needs")
+    method: str | None
+    first_snapshot: dt.date | None
+    last_snapshot: dt.date | None
+    control_group: ControlComparison | None
+    effects: list[EffectCell] = Field(
+        description="per action: overall, then by industry, driver of risk and band"
+    )
 
 
 class Reloaded(BaseModel):

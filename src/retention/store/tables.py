@@ -426,3 +426,20 @@ class ApplicationKpi(Base):
     withdrawn: Mapped[int] = mapped_column(Integer)
     withdrawn_capacity_kva: Mapped[float] = mapped_column(Double)
     withdrawn_revenue_cny: Mapped[float] = mapped_column(Double)
+
+
+class EffectEvidenceRun(Base):
+    """One effects run's evidence (`retention effects`): each action's effect with its
+    interval, overall and by segment, and the follow-ups' retention against the controls, as
+    JSON of records.evidence.EffectEvidence, written whole in one insert. The newest is what
+    GET /v1/effects, the effects page and the KPIs show."""
+
+    __tablename__ = "effect_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    dataset: Mapped[str] = mapped_column(String(200))
+    horizon_months: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)  # randomised outcomes measured
+    estimable: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[str] = mapped_column(Text)

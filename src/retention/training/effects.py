@@ -59,12 +59,17 @@ from retention.features.snapshot import build_training_set
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
 from retention.model.effects_artifact import CONTROL, ActionEvidence, Arm, EffectModels
+from retention.store.evidence import save_evidence
+from retention.training import evidence as effect_evidence
 from retention.training import uplift
 from retention.training.config import LightGBMConfig
 from retention.training.fit import booster_params
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy import Engine
+
+    from retention.records.evidence import EffectEvidence
 
 TIME, ID, LABEL = "snapshot_date", "customer_id", "churn"
 ACTION, TREATED, WEIGHT = "action_code", "treated", "weight"
@@ -118,6 +123,7 @@ class EffectsResult:
     minimum: tuple[int, int] = (MIN_TREATED, MIN_CONTROLS)  # treated, controls per action
     version: str | None = None  # of key-account-effects, when some action was modelled
     champion: bool = False  # the version became the champion scoring reads (enough evidence)
+    evidence: EffectEvidence | None = None  # the randomised outcomes' effects (evidence.py)
 
     def print(self, console: Console) -> None:
         """A table per action: evidence, Qini of the model against the oracle's, AUUC."""
@@ -471,13 +477,19 @@ def train_effects(
     config: EffectsConfig | None = None,
     truth: pd.DataFrame | None = None,
     source: str = "dataset",
+    store: Engine | None = None,
 ) -> EffectsResult:
     """Rows from the dataset's randomised assignments, a model per action with enough
-    evidence, evaluated out of time; tracked in MLflow (one run, a nested run per action)."""
+    evidence, evaluated out of time; tracked in MLflow (one run, a nested run per action).
+    The evidence of the randomised outcomes (evidence.py) is logged too, and written whole
+    to the `store` when given."""
     config = config or EffectsConfig()
     catalogue = load_catalogue()
     rows = assignment_rows(dataset, config, catalogue)
     actions, test_from, learning = _estimate(rows, config, truth, catalogue)
+    evidence = effect_evidence.job_evidence(
+        rows, catalogue, [a.action for a in actions], source, config.churn.horizon_months
+    )
     experiment = registry.configure(tracking_uri, registry.EFFECTS_EXPERIMENT)
     version, champion = None, False
     tags = {"job": "effects", "source": source}
@@ -505,8 +517,11 @@ def train_effects(
             )
         if learning is not None and any(a.status == MODELLED for a in actions):
             version, champion = _register(effect_models(learning, actions, config, test_from), rows)
+        registry.log_text(evidence.model_dump_json(indent=1), "evidence.json")
+    if store is not None:  # after the run: the store's evidence always has its MLflow run
+        save_evidence(store, evidence)
     minimum = (config.min_treated, config.min_controls)
-    return EffectsResult(run_id, actions, test_from, minimum, version, champion)
+    return EffectsResult(run_id, actions, test_from, minimum, version, champion, evidence)
 
 
 def _register(models: EffectModels, rows: pd.DataFrame) -> tuple[str, bool]:

@@ -40,6 +40,7 @@ from retention.serving.web.auth import (
 )
 from retention.serving.web.texts import translator
 from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
+from retention.store.evidence import latest_evidence
 from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
@@ -453,13 +454,18 @@ def _local_time(text: str) -> dt.datetime | None:
 @router.get("/assessment")
 def assessment_page(request: Request, engine: Store, person: Viewer) -> Response:
     batch = _batch(engine)
+    evidence = latest_evidence(engine)  # the follow-ups against the control group (/effects)
+    control_group = None if evidence is None else evidence.comparison
     if batch is None:
-        return render(request, "assessment.html", person, batch=None)
+        return render(request, "assessment.html", person, batch=None, control_group=control_group)
     figures = kpis(engine, batch.id, local_today())
     overdue, _count = list_follow_ups(
         engine, local_today(), overdue=True, limit=500, accounts_only=True
     )
-    return render(request, "assessment.html", person, batch=batch, figures=figures, overdue=overdue)
+    return render(
+        request, "assessment.html", person,
+        batch=batch, figures=figures, overdue=overdue, control_group=control_group,
+    )  # fmt: skip
 
 
 @router.get("/assessment.xlsx")

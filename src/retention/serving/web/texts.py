@@ -199,6 +199,35 @@ TEXTS: dict[str, tuple[str, str]] = {
     **BAND_LABELS,
     **OUTCOME_LABELS,
     "zero_churn": ("零流失", "zero churn"),
+    # the actions' effects from the randomised outcomes (issue 17, /effects)
+    "effects": ("挽留行动效果", "Effects of the retention actions"),
+    "effects_not_yet": ("暂时无法估计效果", "Effects cannot be estimated yet"),
+    "effects_need": (
+        "需要在能力边界随机分配的跟进与对照（暂不跟进）结果，观察期满后运行 retention effects",
+        "It needs the outcomes of follow-ups and held-out controls drawn at random at the "
+        "capacity edge, once their horizon has passed; then run retention effects",
+    ),
+    "effects_run": ("评估时间", "Measured"),
+    "effects_horizon": ("观察期 {months} 个月", "horizon {months} months"),
+    "effects_snapshots": ("分配月份", "assignment months"),
+    "effects_rows": (
+        "随机样本 {rows} 个（跟进 {treated}，对照 {controls}）",
+        "{rows} randomised outcomes ({treated} followed up, {controls} controls)",
+    ),
+    "control_group": (
+        "跟进客户与对照组的留存率",
+        "Retention: followed-up accounts against the control group",
+    ),
+    "followed_retention": ("跟进客户留存率", "Followed-up retention"),
+    "control_retention": ("对照组留存率", "Control group retention"),
+    "retention_gain": ("留存提升（百分点，95% 区间）", "Retention gained (points, 95% CI)"),
+    "segment_dimension": ("分组维度", "Dimension"),
+    "treated": ("跟进", "Followed up"),
+    "controls": ("对照", "Controls"),
+    "effect_points": ("降低流失（百分点）", "Churn averted (points)"),
+    "ci95": ("95% 置信区间", "95% CI"),
+    "status": ("状态", "Status"),
+    "effects_how": ("方法：", "Method:"),
     # the tariff_plan action's offer (issue 19), priced from the tariff tables
     "best_plan": ("最佳电价电费方案", "Best tariff plan"),
     "would_have_saved": ("近 12 个月可节省", "would have saved over the last 12 months"),
