@@ -16,6 +16,7 @@ from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
 from retention.model.compatibility import require_catalogue
 from retention.model.registry import MODEL_NAME, configure, load_champion
+from retention.scoring.assignment import assign
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
@@ -47,6 +48,14 @@ class ScoringRun:
         )
         money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
         console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
+        assigned = scored.assignments["assignment"]
+        if len(assigned):
+            seed = scored.assignments["seed"].iloc[0]
+            console.print(
+                f"  能力边界随机分配 / randomised at the capacity edge: {len(assigned):,} 户, "
+                f"对照组 held out {int((assigned == 'held_out').sum()):,} · 跟进 followed up "
+                f"{int((assigned == 'followed_up').sum()):,} (seed {seed})"
+            )
         top = Table(
             "排名 rank",
             "户号 customer",
@@ -89,11 +98,12 @@ def run_scoring(
     catalogue = load_catalogue()
     require_catalogue(version, model, catalogue)  # before any work: a clear refusal
     calendar = WorkingCalendar()
+    playbook = load_playbook()
     scored = score_snapshot(
         dataset,
         model,
         catalogue,
-        load_playbook(),
+        playbook,
         calendar,
         capacity=settings.capacity,
         medium_probability=settings.medium_probability,
@@ -101,6 +111,8 @@ def run_scoring(
         scored_on=scored_on or local_today(),
         tariffs=load_tariffs(settings.tariffs_file),
     )
+    # the randomised window at the capacity edge, written whole with the batch
+    scored = assign(scored, settings.capacity, playbook.assignment)
     started = time.perf_counter()
     batch_id = save_batch(
         engine,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from retention.records.batch import (
     ACTION_COLUMNS,
+    ASSIGNMENT_COLUMNS,
     NULLABLE_INTEGERS,
     PEER_COLUMNS,
     REASON_COLUMNS,
@@ -33,6 +34,7 @@ from retention.store.tables import (
     BATCH_FAILED,
     BATCH_RUNNING,
     Action,
+    Assignment,
     PeerMedian,
     Reason,
     Score,
@@ -47,6 +49,7 @@ SCORES: Table = Score.__table__  # type: ignore[assignment]
 REASONS: Table = Reason.__table__  # type: ignore[assignment]
 ACTIONS: Table = Action.__table__  # type: ignore[assignment]
 PEER_MEDIANS: Table = PeerMedian.__table__  # type: ignore[assignment]
+ASSIGNMENTS: Table = Assignment.__table__  # type: ignore[assignment]
 Progress = Callable[[int, int], None]  # rows written so far, rows in all
 
 
@@ -85,12 +88,16 @@ class BatchInfo:
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions."""
+    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions,
+    and the randomised window's assignments (empty for a batch scored without the policy)."""
 
     info: BatchInfo
     scores: pd.DataFrame
     reasons: pd.DataFrame
     actions: pd.DataFrame
+    assignments: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
+    )
 
 
 def score_rows(scored: ScoredList) -> pd.DataFrame:
@@ -132,6 +139,7 @@ def save_batch(
         (REASONS, reason_rows(scored)),
         (ACTIONS, scored.actions[ACTION_COLUMNS]),
         (PEER_MEDIANS, scored.peers.reindex(columns=PEER_COLUMNS)),
+        (ASSIGNMENTS, scored.assignments.reindex(columns=ASSIGNMENT_COLUMNS)),
     ]
     total = sum(len(frame) for _, frame in parts)
     with engine.begin() as connection:
@@ -289,6 +297,7 @@ def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
         scores = _frame(connection, SCORES, info.id, SCORE_COLUMNS)
         reasons = _frame(connection, REASONS, info.id, REASON_COLUMNS)
         actions = _frame(connection, ACTIONS, info.id, ACTION_COLUMNS)
+        assignments = _frame(connection, ASSIGNMENTS, info.id, ASSIGNMENT_COLUMNS)
     listed = scores["rank"].notna()
     scores = pd.concat(
         [
@@ -299,7 +308,10 @@ def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
     )
     reasons = reasons.sort_values(["customer_id", "rank"], ignore_index=True)
     actions = actions.sort_values(["customer_id", "position"], ignore_index=True)
-    return StoredBatch(info=info, scores=scores, reasons=reasons, actions=actions)
+    assignments = assignments.sort_values("rank", ignore_index=True)
+    return StoredBatch(
+        info=info, scores=scores, reasons=reasons, actions=actions, assignments=assignments
+    )
 
 
 def _frame(connection: Connection, table: Table, batch_id: int, columns: list[str]) -> pd.DataFrame:
