@@ -64,7 +64,7 @@ def test_a_batch_whose_assignments_cannot_be_written_is_not_written_at_all(
     # Given assignments the store refuses (a propensity of 0), when the batch is saved
     engine = open_store(store_url)
     bad = assigned.assignments.assign(assignment_probability=0.0)
-    with pytest.raises(Exception, match="propensity|CHECK|check"):
+    with pytest.raises(Exception, match=r"propensity|CHECK|check"):
         _save(engine, replace(assigned, assignments=bad))
     # then the batch is failed and none of its scores, actions or assignments is stored
     (batch,) = list_batches(engine)
