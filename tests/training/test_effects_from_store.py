@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import insert
 
 from retention.data.dataset import Dataset
@@ -81,3 +82,25 @@ def test_the_stores_assignments_give_the_rows_the_imported_table_gives(
         imported[columns].sort_values(KEY, ignore_index=True),
         check_dtype=False,
     )
+
+
+def test_export_interventions_writes_the_contracts_table(
+    campaign_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from retention.cli import app
+
+    log = _randomised(campaign_dataset, months=1)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    _store_them(url, log)
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_DATABASE_URL", url)
+    out = tmp_path / "interventions.csv"
+    result = CliRunner().invoke(app, ["export-interventions", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, encoding="utf-8-sig")
+    assert len(written) == len(log) and set(written["randomised"]) == {True}
+    assert sorted(written["customer_id"].astype(str)) == sorted(log["customer_id"].astype(str))
+    refused = CliRunner().invoke(app, ["export-interventions", "--out", str(tmp_path / "x.txt")])
+    assert refused.exit_code != 0 and "x.txt" in refused.output
