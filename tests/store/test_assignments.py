@@ -22,7 +22,7 @@ from retention.store.assignments import (
 )
 from retention.store.batches import list_batches, load_batch, save_batch
 from retention.store.database import open_store
-from retention.store.follow_ups import NewFollowUp, create_follow_up
+from retention.store.follow_ups import NewFollowUp, create_follow_up, kpis
 from retention.store.tables import Action, Assignment, Score
 
 CAPACITY = 40
@@ -50,6 +50,12 @@ def test_assignments_read_back_with_their_batch(store_url: str, assigned: Scored
     found = assignments_of(engine, batch_id, [*held, "not-an-account"])
     assert set(found) == set(held) and found[held[0]]["seed"] == expected["seed"].iloc[0]
     assert not stored.actions["customer_id"].isin(held).any()  # no follow-up due
+    # and the KPIs do not count the control group as high-band accounts left without a visit
+    high = stored.scores["band"].eq("high")
+    held_high = stored.scores.loc[high, "customer_id"].isin(held).sum()
+    assert held_high > 0
+    figures = kpis(engine, batch_id, dt.date(2026, 12, 1))["overall"]
+    assert figures["high_risk_accounts"] == high.sum() - held_high
 
 
 def test_a_batch_without_the_policy_has_no_assignments(store_url: str, scored: ScoredList) -> None:
