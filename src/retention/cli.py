@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pandas as pd
+    from sqlalchemy import Engine
 
     from retention.data.dataset import Dataset
     from retention.records.applications import WatchRun
@@ -206,23 +207,35 @@ def effects(
         Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
     ] = None,
     encoding: Encoding = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            help="Also learn from the store's assignments at the capacity edge and the "
+            "team's follow-ups (as `retention export-interventions` writes them)."
+        ),
+    ] = False,
 ) -> None:
     """Train the effect model of each retention action (挽留行动效果) on the randomised
     follow-ups and controls in interventions, out of time, track it in MLflow and print, per
     action, the evidence and the Qini of the model against the oracle's (on the simulator);
     store each action's effect with its interval by segment (GET /v1/effects, /effects)."""
-    from retention.store.database import StoreError, open_store
+    from dataclasses import replace
+
     from retention.training import effects as effect_models
     from retention.training.evidence import print_evidence
 
     settings = Settings()
     folder = folder or settings.dataset_dir
     dataset = _load(folder, encoding)
-    try:
-        store = open_store(settings.store_url)
-    except StoreError as err:
-        err_console.print(f"[red]存储不可用 / store unavailable:[/red] {err}")
-        raise typer.Exit(1) from err
+    store = _open_store(settings)
+    if from_store:
+        from retention.store.assignments import interventions_table, with_store_interventions
+
+        stored = interventions_table(store)
+        console.print(f"库中分配与跟进 / from the store: {len(stored):,} 条 rows")
+        dataset = replace(
+            dataset, interventions=with_store_interventions(dataset.interventions, stored)
+        )
     with err_console.status("训练中 / training ..."):
         result = effect_models.train_effects(
             dataset,
@@ -234,6 +247,44 @@ def effects(
     result.print(console)
     if result.evidence is not None:
         print_evidence(result.evidence, console)
+
+
+@app.command("export-interventions")
+def export_interventions(
+    out: Annotated[Path, typer.Option(help="Output file, .csv (UTF-8 with BOM) or .parquet.")],
+) -> None:
+    """Write the store's assignments at the capacity edge and the team's follow-ups as an
+    interventions table in the data contract (put it in a dataset folder as
+    interventions.csv, or run `retention effects --from-store`)."""
+    from retention.data.writing import FRAME_SUFFIXES, write_frame
+    from retention.store.assignments import interventions_table
+
+    if out.suffix.lower() not in FRAME_SUFFIXES:
+        raise typer.BadParameter(f"{out} must end in .parquet or .csv", param_hint="--out")
+    table = interventions_table(_open_store(Settings()))
+    try:
+        write_frame(table, out)
+    except OSError as err:
+        err_console.print(
+            f"[red]无法导出 / cannot export:[/red] {err.filename or out}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
+    held = int(table["assignment"].eq("held_out").sum())
+    console.print(
+        f"{len(table):,} 条干预记录 / interventions ({int(table['randomised'].sum()):,} 随机 "
+        f"randomised, {held:,} 对照 held out) -> {out}"
+    )
+
+
+def _open_store(settings: Settings) -> Engine:
+    """The store, or a clear stop when it cannot be opened."""
+    from retention.store.database import StoreError, open_store
+
+    try:
+        return open_store(settings.store_url)
+    except StoreError as err:
+        err_console.print(f"[red]无法打开数据库 / cannot open the store:[/red] {err}")
+        raise typer.Exit(1) from err
 
 
 @app.command()

@@ -60,7 +60,7 @@ def test_xlsx_is_formatted_for_the_team(stored: StoredBatch, tmp_path: Path) -> 
     assert book.sheetnames == ["风险名单", "说明"]
     sheet = book["风险名单"]
     assert sheet.freeze_panes == "C2"
-    assert sheet.auto_filter.ref == f"A1:T{len(stored.scores) + 1}"  # 20 columns
+    assert sheet.auto_filter.ref == f"A1:U{len(stored.scores) + 1}"  # 21 columns
     assert sheet["A1"].value == "排名" and sheet["A1"].font.b
     assert sheet.max_row == len(stored.scores) + 1
     assert sheet.column_dimensions["M"].width == 70  # actions

@@ -110,6 +110,29 @@ class PeerRow(TypedDict):
     peers: int
 
 
+# A randomised account's assignment (scoring/assignment.py): the contract's
+# interventions.assignment values.
+FOLLOWED_UP: Final = "followed_up"
+HELD_OUT: Final = "held_out"
+# What the list, the page, the API and the exports say of a held-out account.
+HELD_OUT_TEXT: Final = ("对照组（本期不跟进）", "control group (no follow-up due)")
+RANDOMISED_TEXT: Final = ("随机跟进", "randomised follow-up")
+
+
+class AssignmentRow(TypedDict):
+    """An account of the randomised window at the capacity edge (the assignments table)."""
+
+    customer_id: str
+    rank: int
+    assignment: str  # FOLLOWED_UP or HELD_OUT
+    action_code: str  # the assigned action, or the one a held-out account would have got
+    follow_up_probability: float
+    action_probability: float | None  # given a follow-up (None when held out)
+    assignment_probability: float  # the propensity of the assignment made
+    draw: float  # the uniform draw that decided it (followed up when below the probability)
+    seed: int  # the batch's seed: replaying it gives the same draws
+
+
 class StoredScore(ScoreRow):
     batch_id: int
 
@@ -138,6 +161,7 @@ ACTION_COLUMNS: Final = list(ActionRow.__annotations__)
 PEER_COLUMNS: Final = list(PeerRow.__annotations__)
 EFFECT_COLUMNS: Final = list(EffectRow.__annotations__)
 TARGET_COLUMNS: Final = ["best_action", "churn_averted", "money_saved_cny"]
+ASSIGNMENT_COLUMNS: Final = list(AssignmentRow.__annotations__)
 # Integers that may be missing in a frame (pandas' Int64, not float).
 NULLABLE_INTEGERS: Final = frozenset({"rank", "position", "due_working_days"})
 
@@ -161,6 +185,10 @@ class ScoredList:
     list_reason: str | None = None
     effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
     effects_version: str | None = None
+    # The randomised window's assignments (ASSIGNMENT_COLUMNS); empty when the policy is off.
+    assignments: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
+    )
 
 
 class StoredEffect(EffectRow):

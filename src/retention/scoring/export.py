@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.writing import staged
+from retention.records.batch import FOLLOWED_UP, HELD_OUT, HELD_OUT_TEXT, RANDOMISED_TEXT
 from retention.records.labels import BAND_LABELS, EXIT, HIGH
 from retention.scoring.tariff_offers import offer_of
 from retention.store.batches import StoredBatch
@@ -49,6 +50,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "industry_code": ("行业", "Industry"),
     "region": ("供电单位", "Supplying unit"),
     "contract_capacity_kva": ("合同容量(kVA)", "Contract capacity (kVA)"),
+    "assignment": ("能力边界随机分配", "Randomised at the capacity edge"),
 }
 BAND_TEXT = BAND_LABELS
 SHEETS = {"list": ("风险名单", "Risk list"), "about": ("说明", "About")}
@@ -107,6 +109,7 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
     )
     _tariff_columns(scores, actions, lang)
     _best_action_text(scores, actions, lang)
+    _assignment_column(scores, batch.assignments, lang)
     scores["band"] = scores["band"].map(lambda b: _pick(BAND_TEXT[b], lang))
     # What a person reads: whole yuan and kVA, probabilities to 0.01 percentage points.
     for name in (
@@ -135,6 +138,17 @@ def _best_action_text(scores: pd.DataFrame, actions: pd.DataFrame, lang: Lang) -
     scores["best_action"] = scores["best_action"].map(
         lambda code: None if code is None or pd.isna(code) else text.get(code, code)
     )
+
+
+def _assignment_column(scores: pd.DataFrame, assignments: pd.DataFrame, lang: Lang) -> None:
+    """The randomised window's accounts, in place: a held-out account reads as the control
+    group with no follow-up due (in its actions too, so nobody contacts it by mistake), a
+    followed-up one as a randomised follow-up; empty elsewhere."""
+    arm = scores["customer_id"].map(assignments.set_index("customer_id")["assignment"])
+    held = arm.eq(HELD_OUT)
+    words = {HELD_OUT: _pick(HELD_OUT_TEXT, lang), FOLLOWED_UP: _pick(RANDOMISED_TEXT, lang)}
+    scores["assignment"] = arm.map(words).astype(object)
+    scores.loc[held, "actions"] = _pick(HELD_OUT_TEXT, lang)
 
 
 def _tariff_columns(scores: pd.DataFrame, actions: pd.DataFrame, lang: Lang) -> None:
@@ -215,7 +229,7 @@ COLUMN_WIDTHS = {
     "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
     "probability_1m": 10, "probability_3m": 10,
     "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
-    "reason_3": 38, "actions": 70, "tariff_plan": 30, "tariff_saving_cny": 16,
+    "reason_3": 38, "actions": 70, "assignment": 24, "tariff_plan": 30, "tariff_saving_cny": 16,
     "first_due_date": 13, "account_manager_id": 12, "best_action": 30, "churn_averted": 12,
     "money_saved_cny": 16,
     "industry_code": 8, "region": 14, "contract_capacity_kva": 14,

@@ -21,6 +21,7 @@ from retention.model.registry import (
     load_champion,
     load_effects_champion,
 )
+from retention.scoring.assignment import assign
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
@@ -52,6 +53,14 @@ class ScoringRun:
         )
         money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
         console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
+        assigned = scored.assignments["assignment"]
+        if len(assigned):
+            seed = scored.assignments["seed"].iloc[0]
+            console.print(
+                f"  能力边界随机分配 / randomised at the capacity edge: {len(assigned):,} 户, "
+                f"对照组 held out {int((assigned == 'held_out').sum()):,} · 跟进 followed up "
+                f"{int((assigned == 'followed_up').sum()):,} (seed {seed})"
+            )
         top = Table(
             "排名 rank",
             "户号 customer",
@@ -102,11 +111,12 @@ def run_scoring(
     require_catalogue(version, model, catalogue)  # before any work: a clear refusal
     effects = load_effects_champion()  # None until `retention effects` found enough evidence
     calendar = WorkingCalendar()
+    playbook = load_playbook()
     scored = score_snapshot(
         dataset,
         model,
         catalogue,
-        load_playbook(),
+        playbook,
         calendar,
         capacity=settings.capacity,
         medium_probability=settings.medium_probability,
@@ -116,6 +126,8 @@ def run_scoring(
         effects=effects,
         list_mode=settings.list_mode,
     )
+    # the randomised window at the capacity edge, written whole with the batch
+    scored = assign(scored, settings.capacity, playbook.assignment)
     started = time.perf_counter()
     batch_id = save_batch(
         engine,

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retention.data.contract import ACTION_CODES, STEP_CODES
+from retention.scoring.assignment import AssignmentPolicy
 from retention.scoring.calendar import WorkingCalendar
 from retention.settings import Settings, load_yaml_model
 
@@ -122,6 +123,8 @@ class Playbook(_Frozen):
     actions: dict[str, Action]
     rules: tuple[Rule, ...]
     applicant_rules: tuple[ApplicantRule, ...] = ()
+    # the randomised window at the capacity edge (scoring/assignment.py)
+    assignment: AssignmentPolicy = AssignmentPolicy()
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:

@@ -234,6 +234,20 @@ class FollowUpChanges(BaseModel):
     count: int
 
 
+class Assignment(BaseModel):
+    """The account's draw at the capacity edge (README.md, "Effects of the actions")."""
+
+    assignment: Literal["followed_up", "held_out"] = Field(
+        description="held_out: the control group, no follow-up due this batch"
+    )
+    label: str = Field(examples=["对照组（本期不跟进） / control group (no follow-up due)"])
+    action_code: str = Field(
+        description="the assigned action, or the one a held-out account would have got"
+    )
+    assignment_probability: float = Field(description="the propensity of the draw's result")
+    seed: int = Field(description="the batch's seed: replaying it gives the same draws")
+
+
 class ListedAccount(_Out):
     customer_id: str
     rank: int | None = Field(description="place in the list; none for accounts in exit process")
@@ -257,6 +271,9 @@ class ListedAccount(_Out):
     money_saved_cny: float | None = Field(
         default=None,
         description="the best action's expected money saved: churn averted x expected revenue",
+    )
+    assignment: Assignment | None = Field(
+        default=None, description="only for an account of the randomised window"
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from retention.records.batch import (
     ACTION_COLUMNS,
+    ASSIGNMENT_COLUMNS,
     EFFECT_COLUMNS,
     NULLABLE_INTEGERS,
     PEER_COLUMNS,
@@ -34,6 +35,7 @@ from retention.store.tables import (
     BATCH_FAILED,
     BATCH_RUNNING,
     Action,
+    Assignment,
     ExpectedEffect,
     PeerMedian,
     Reason,
@@ -50,6 +52,7 @@ REASONS: Table = Reason.__table__  # type: ignore[assignment]
 ACTIONS: Table = Action.__table__  # type: ignore[assignment]
 PEER_MEDIANS: Table = PeerMedian.__table__  # type: ignore[assignment]
 EFFECTS: Table = ExpectedEffect.__table__  # type: ignore[assignment]
+ASSIGNMENTS: Table = Assignment.__table__  # type: ignore[assignment]
 Progress = Callable[[int, int], None]  # rows written so far, rows in all
 
 
@@ -93,7 +96,8 @@ class BatchInfo:
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions."""
+    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions,
+    and the randomised window's assignments (empty for a batch scored without the policy)."""
 
     info: BatchInfo
     scores: pd.DataFrame
@@ -101,6 +105,9 @@ class StoredBatch:
     actions: pd.DataFrame
     # each account's expected effect of each eligible action (EFFECT_COLUMNS; empty without)
     effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
+    assignments: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
+    )
 
 
 def score_rows(scored: ScoredList) -> pd.DataFrame:
@@ -148,6 +155,7 @@ def save_batch(
         (ACTIONS, scored.actions[ACTION_COLUMNS]),
         (PEER_MEDIANS, scored.peers.reindex(columns=PEER_COLUMNS)),
         (EFFECTS, scored.effects.reindex(columns=EFFECT_COLUMNS)),
+        (ASSIGNMENTS, scored.assignments.reindex(columns=ASSIGNMENT_COLUMNS)),
     ]
     total = sum(len(frame) for _, frame in parts)
     with engine.begin() as connection:
@@ -312,6 +320,7 @@ def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
         reasons = _frame(connection, REASONS, info.id, REASON_COLUMNS)
         actions = _frame(connection, ACTIONS, info.id, ACTION_COLUMNS)
         effects = _frame(connection, EFFECTS, info.id, EFFECT_COLUMNS)
+        assignments = _frame(connection, ASSIGNMENTS, info.id, ASSIGNMENT_COLUMNS)
     listed = scores["rank"].notna()
     scores = pd.concat(
         [
@@ -323,7 +332,15 @@ def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
     reasons = reasons.sort_values(["customer_id", "rank"], ignore_index=True)
     actions = actions.sort_values(["customer_id", "position"], ignore_index=True)
     effects = effects.sort_values(["customer_id", "code"], ignore_index=True)
-    return StoredBatch(info=info, scores=scores, reasons=reasons, actions=actions, effects=effects)
+    assignments = assignments.sort_values("rank", ignore_index=True)
+    return StoredBatch(
+        info=info,
+        scores=scores,
+        reasons=reasons,
+        actions=actions,
+        effects=effects,
+        assignments=assignments,
+    )
 
 
 def _frame(connection: Connection, table: Table, batch_id: int, columns: list[str]) -> pd.DataFrame:

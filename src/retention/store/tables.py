@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -172,6 +173,34 @@ class Action(Base):
     plan_code: Mapped[str | None] = mapped_column(String(20))
     saving_cny: Mapped[float | None] = mapped_column(Double)
     plan_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Assignment(Base):
+    """An account of a batch's randomised window at the capacity edge (scoring/assignment.py):
+    followed up or held out as the control group, the action, its probability (propensity),
+    the draw and the batch's seed; written with the batch, in the same transaction."""
+
+    __tablename__ = "assignments"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    assignment: Mapped[str] = mapped_column(String(16))  # followed_up or held_out
+    action_code: Mapped[str] = mapped_column(String(40))
+    follow_up_probability: Mapped[float] = mapped_column(Double)
+    action_probability: Mapped[float | None] = mapped_column(Double)
+    assignment_probability: Mapped[float] = mapped_column(Double)
+    draw: Mapped[float] = mapped_column(Double)
+    seed: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("assignment IN ('followed_up', 'held_out')", name="assignment"),
+        CheckConstraint(
+            "assignment_probability > 0 AND assignment_probability <= 1", name="propensity"
+        ),
+    )
 
 
 class User(Base):

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import Connection, Engine
 
-from retention.records.batch import StoredAction, StoredEffect, horizons
+from retention.records.batch import (
+    HELD_OUT,
+    HELD_OUT_TEXT,
+    RANDOMISED_TEXT,
+    AssignmentRow,
+    StoredAction,
+    StoredEffect,
+    horizons,
+)
 from retention.serving.deps import (
     AUTH_ERRORS,
     KeyFirstRoute,
@@ -18,6 +26,7 @@ from retention.serving.deps import (
     on_store,
 )
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
+from retention.store.assignments import assignments_of
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
 from retention.store.follow_ups import account_follow_ups
 from retention.store.risk import ListFilters, account_effects, account_risk, risk_list
@@ -96,6 +105,7 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
         score, reasons, actions = found
         effects = account_effects(connection, batch.id, customer_id)
         follow_ups = account_follow_ups(connection, customer_id)
+        assigned = assignments_of(connection, batch.id, [customer_id])
     return json_response(
         AccountRisk.model_validate(
             {
@@ -111,6 +121,7 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 "list_mode": batch.list_mode,
                 "list_reason": batch.list_reason,
                 "follow_ups": follow_ups,
+                "assignment": _assignment(assigned.get(customer_id)),
             }
         )
     )
@@ -157,6 +168,8 @@ def get_risk_list(
     batch = latest_batch(engine)
     filters = ListFilters(band, region, account_manager_id, industry_code)
     rows, total = risk_list(engine, batch.id, filters, limit, offset)
+    assigned = assignments_of(engine, batch.id, [r["customer_id"] for r in rows])
+    listed = [{**r, "assignment": _assignment(assigned.get(r["customer_id"]))} for r in rows]
     return json_response(
         RiskList.model_validate(
             {
@@ -164,8 +177,16 @@ def get_risk_list(
                 "snapshot_date": batch.snapshot_date,
                 "list_mode": batch.list_mode,
                 "list_reason": batch.list_reason,
-                "data": rows,
+                "data": listed,
                 "count": total,
             }
         )
     )
+
+
+def _assignment(row: AssignmentRow | None) -> dict[str, Any] | None:
+    """An account's draw at the capacity edge, with the words the team reads."""
+    if row is None:
+        return None
+    text = HELD_OUT_TEXT if row["assignment"] == HELD_OUT else RANDOMISED_TEXT
+    return {**row, "label": " / ".join(text)}

@@ -39,6 +39,7 @@ from retention.serving.web.auth import (
     signed_in,
 )
 from retention.serving.web.texts import translator
+from retention.store.assignments import assignments_of
 from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
 from retention.store.evidence import latest_evidence
 from retention.store.follow_ups import (
@@ -267,6 +268,7 @@ def list_page(
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
     savings = tariff_savings(engine, batch.id, [r["customer_id"] for r in rows])
     lang = _lang(request)
+    assigned = assignments_of(engine, batch.id, [r["customer_id"] for r in rows])
     figures = kpis(engine, batch.id, local_today())["overall"]
     query = view.query(sort=sort)
     return render(
@@ -278,6 +280,7 @@ def list_page(
         top=top,
         first=first,
         savings=savings,
+        assigned=assigned,
         count=count,
         page=page,
         pages=max(1, math.ceil(count / PAGE_SIZE)),
@@ -309,6 +312,7 @@ def list_export(
         scores=stored.scores[stored.scores["customer_id"].isin(keep)].reset_index(drop=True),
         reasons=stored.reasons[stored.reasons["customer_id"].isin(keep)],
         actions=stored.actions[stored.actions["customer_id"].isin(keep)],
+        assignments=stored.assignments[stored.assignments["customer_id"].isin(keep)],
     )
     lang = _lang(request)
     with tempfile.TemporaryDirectory() as folder:
@@ -355,6 +359,7 @@ def account_page(
         actions=[{**a, "plan": offer_of(a)} for a in actions],  # tariff_plan's offer
         effects=expected_effects(effects, actions, score.get("best_action")),
         list_reason=in_lang(batch.list_reason, _lang(request)),  # type: ignore[arg-type]
+        assignment=assignments_of(engine, batch.id, [customer_id]).get(customer_id),
         follow_ups=follow_ups,
         changes=changes,
         loggers=loggers,

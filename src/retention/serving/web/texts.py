@@ -236,6 +236,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bill_12m": ("近 12 个月电费(元)", "12-month bill (CNY)"),
     "saving_12m": ("节省(元)", "Saving (CNY)"),
     "not_open": ("不适用", "not open"),
+    "held_out": ("对照组（本期不跟进）", "control group (no follow-up due)"),
+    "held_out_note": (
+        "本户在能力边界随机分到对照组：本期不跟进，以便衡量挽留措施的真实效果",
+        "Drawn at random into the control group at the capacity edge: no follow-up this "
+        "batch, so the real effect of the follow-ups can be measured",
+    ),
+    "randomised_follow_up": ("随机跟进", "randomised follow-up"),
     "tariff_saving": ("电价方案可省 {amount} 元", "tariff plan saves {amount} CNY"),
     # targeting (issue 17): each action's expected effect, and what ranked the list
     "expected_effects": ("各措施预计效果", "Expected effect of each action"),
