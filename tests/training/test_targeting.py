@@ -19,7 +19,9 @@ from retention.cli import app
 from retention.model import registry
 from retention.model.effects_artifact import EffectModels
 from retention.records.batch import ScoredList
+from retention.scoring.assignment import assign
 from retention.scoring.export import write_export
+from retention.scoring.playbook import load_playbook
 from retention.scoring.targeting import MONEY_AT_RISK, MONEY_SAVED
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
@@ -105,14 +107,17 @@ def test_without_randomised_outcomes_the_list_and_actions_are_todays(
     finally:
         registry.configure(tracking_uri)
 
-    # Then the list is ranked by money at risk and its actions are the playbook's, as today
+    # Then the list is ranked by money at risk and its actions are the playbook's as assigned
+    # at the capacity edge (the randomised window, seeded by the snapshot), as today
     batch = _batch(tmp_path)
     listed = batch.scores[batch.scores["rank"].notna()]
-    today = scored.accounts
-    assert listed["customer_id"].tolist() == today["customer_id"].tolist()
-    assert listed["band"].tolist() == today["band"].tolist()
+    today = assign(scored, 40, load_playbook().assignment)
+    assert listed["customer_id"].tolist() == today.accounts["customer_id"].tolist()
+    assert listed["band"].tolist() == today.accounts["band"].tolist()
+    assert not batch.assignments.empty
+    pd.testing.assert_frame_equal(batch.assignments, today.assignments, check_dtype=False)
     stored = batch.actions[["customer_id", "position", "code"]]
-    expected = scored.actions[["customer_id", "position", "code"]]
+    expected = today.actions[["customer_id", "position", "code"]]
     key = ["customer_id", "position"]
     pd.testing.assert_frame_equal(
         stored.sort_values(key, ignore_index=True),
@@ -155,9 +160,14 @@ def test_enough_evidence_ranks_the_list_by_expected_money_saved(
     saved = chosen["money_saved_cny"].to_numpy()
     assert (np.diff(saved) <= 1e-9).all() and (saved > 0).all()
     assert saved.min() >= listed["money_saved_cny"].iloc[40:].max() - 1e-9
-    # the chosen accounts' first action is their best one, with the playbook's owner
+    # the chosen accounts' first action is their best one, with the playbook's owner, except
+    # the control group the randomised window holds out (no follow-up due: no action)
     first = batch.actions[batch.actions["position"] == 1].set_index("customer_id")["code"]
-    assert (first.reindex(chosen["customer_id"]).to_numpy() == chosen["best_action"]).all()
+    held = set(batch.assignments.loc[batch.assignments["assignment"] == "held_out", "customer_id"])
+    assert held and held <= set(listed["customer_id"].iloc[30:50])
+    followed = chosen[~chosen["customer_id"].isin(held)]
+    assert (first.reindex(followed["customer_id"]).to_numpy() == followed["best_action"]).all()
+    assert not first.index.isin(held).any()
 
 
 def test_the_effect_models_load_without_training_code(

@@ -83,9 +83,11 @@ def assign(scored: ScoredList, capacity: int, policy: AssignmentPolicy | None) -
         customer: list(group["code"])
         for customer, group in scored.actions.sort_values("position").groupby("customer_id")
     }
+    # a list ranked by money saved put each account's best action first: that is its action
+    targeted = scored.list_mode == "money_saved"
     codes, action_p = [], []
     for i, customer in enumerate(chosen["customer_id"]):
-        code, p = _action(by_account[customer], policy, other_draw[i], pick_draw[i])
+        code, p = _action(by_account[customer], policy, other_draw[i], pick_draw[i], targeted)
         codes.append(code)
         action_p.append(p if followed[i] else np.nan)
     p_follow = policy.follow_up_probability
@@ -109,11 +111,16 @@ def assign(scored: ScoredList, capacity: int, policy: AssignmentPolicy | None) -
 
 
 def _action(
-    codes: list[str], policy: AssignmentPolicy, other_draw: float, pick_draw: float
+    codes: list[str],
+    policy: AssignmentPolicy,
+    other_draw: float,
+    pick_draw: float,
+    targeted: bool = False,
 ) -> tuple[str, float]:
-    """The account's action if followed up, and its probability given a follow-up."""
+    """The account's action if followed up, and its probability given a follow-up: the first
+    its reasons point to, or, on a list ranked by money saved, its best (first) action."""
     pointed = [code for code in codes if code not in policy.general_actions]
-    default = (pointed or codes)[0]
+    default = codes[0] if targeted else (pointed or codes)[0]
     others = [code for code in codes if code != default]
     if not others or policy.other_action_share == 0:
         return default, 1.0
