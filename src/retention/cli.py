@@ -569,7 +569,12 @@ def applications(
     """The open connection applications (业扩报装) at a date: their steps' service clocks, the
     risk that each withdraws (with a trained withdrawal model) and the follow-ups due, those
     with overdue steps first; with --kpis-out, the period's assessment figures too."""
-    from retention.applications.export import SUFFIXES, print_summary, write_watch_list
+    from retention.applications.export import (
+        SUFFIXES,
+        print_model_note,
+        print_summary,
+        write_watch_list,
+    )
     from retention.applications.job import run_watch, watch_setup
     from retention.applications.withdrawal import NoApplications
     from retention.settings import ConfigFileError
@@ -595,6 +600,7 @@ def applications(
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     print_summary(console, run.applications, setup.clocks, as_of, rows)
+    print_model_note(console, setup.model.info if setup.model else None, setup.model_version)
     if store:
         _store_watch_run(run)
     if out is not None:
