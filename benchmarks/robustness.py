@@ -77,7 +77,16 @@ def fit(
     uri = f"sqlite:///{tmp}/mlflow.db"
     if trials:
         out = tmp / f"tuned-{label.replace(':', '-')}.yaml"
-        config = tune(rows, config, out, tmp, uri, trials=trials, progress=False).config
+        tuned = tune(rows, config, out, tmp, uri, trials=trials, progress=False)
+        seeds = ", ".join(f"{k} {v:.4f}" for k, v in tuned.seeded.items() if v is not None)
+        picked = tuned.config.lightgbm
+        print(
+            f"{label}: tuned, best trial {tuned.best_trial} of {tuned.complete} complete "
+            f"(validation ROC AUC {tuned.best_value:.4f}; seeds: {seeds}); learning rate "
+            f"{picked.learning_rate:.3f}, {picked.num_leaves} leaves, "
+            f"{picked.min_child_samples} rows a leaf, monotone {tuned.config.monotone_constraints}"
+        )
+        config = tuned.config
     return fit_evaluate_log(rows, config, 200, uri, label)
 
 
