@@ -98,7 +98,7 @@ def print_variants(results: list[dict[str, object]], args: argparse.Namespace) -
     )
     head = ("variant", "rows", "churn6m", "ROC AUC", "PR AUC", "ECE", "oracle", "gap", "logit")
     print(f"{head[0]:12s}{head[1]:>9s}" + "".join(f"{h:>8s}" for h in head[2:]), end="")
-    print(f"{'LGBMdef':>8s}{'seconds':>8s}")
+    print(f"{'logitPR':>8s}{'LGBMdef':>8s}{'defPR':>8s}{'seconds':>8s}")
     missed = []
     for r in results:
         m: dict[str, dict[str, float]] = r["metrics"]  # type: ignore[assignment]
@@ -107,7 +107,8 @@ def print_variants(results: list[dict[str, object]], args: argparse.Namespace) -
         print(
             f"{r['name']:12s}{r['rows']:9,d}{r['churn']:8.3f}{model['roc_auc']:8.4f}"
             f"{model['pr_auc']:8.4f}{model['ece']:8.4f}{_auc(m, 'oracle')}{gap:8.4f}"
-            f"{_auc(m, 'logistic_regression')}{_auc(m, DEFAULT_LGBM)}{r['seconds']:8.0f}"
+            f"{_auc(m, 'logistic_regression')}{_auc(m, 'logistic_regression', 'pr_auc')}"
+            f"{_auc(m, DEFAULT_LGBM)}{_auc(m, DEFAULT_LGBM, 'pr_auc')}{r['seconds']:8.0f}"
         )
         if r["name"] in WITH_LEAD and not gap <= 0.03:
             missed.append(f"{r['name']}: gap to the oracle {gap:.4f} > 0.03")
