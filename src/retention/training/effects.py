@@ -273,8 +273,7 @@ def _booster(
         categorical_feature=[learning.features.index(c) for c in learning.categorical],
         free_raw_data=False,
     )
-    params = booster_params(config.lightgbm, [0] * len(learning.features))
-    del params["monotone_constraints"], params["monotone_constraints_method"]
+    params = booster_params(config.lightgbm, [0] * len(learning.features))  # unconstrained
     if start is not None:  # the shift: leaves of many rows, or it learns the noise
         params["min_child_samples"] = config.shift_min_rows
         params["min_sum_hessian_in_leaf"] = 0.0
