@@ -77,7 +77,16 @@ def fit(
     uri = f"sqlite:///{tmp}/mlflow.db"
     if trials:
         out = tmp / f"tuned-{label.replace(':', '-')}.yaml"
-        config = tune(rows, config, out, tmp, uri, trials=trials, progress=False).config
+        tuned = tune(rows, config, out, tmp, uri, trials=trials, progress=False)
+        seeds = ", ".join(f"{k} {v:.4f}" for k, v in tuned.seeded.items() if v is not None)
+        picked = tuned.config.lightgbm
+        print(
+            f"{label}: tuned, best trial {tuned.best_trial} of {tuned.complete} complete "
+            f"(validation ROC AUC {tuned.best_value:.4f}; seeds: {seeds}); learning rate "
+            f"{picked.learning_rate:.3f}, {picked.num_leaves} leaves, "
+            f"{picked.min_child_samples} rows a leaf, monotone {tuned.config.monotone_constraints}"
+        )
+        config = tuned.config
     return fit_evaluate_log(rows, config, 200, uri, label)
 
 
@@ -89,7 +98,7 @@ def print_variants(results: list[dict[str, object]], args: argparse.Namespace) -
     )
     head = ("variant", "rows", "churn6m", "ROC AUC", "PR AUC", "ECE", "oracle", "gap", "logit")
     print(f"{head[0]:12s}{head[1]:>9s}" + "".join(f"{h:>8s}" for h in head[2:]), end="")
-    print(f"{'LGBMdef':>8s}{'seconds':>8s}")
+    print(f"{'logitPR':>8s}{'LGBMdef':>8s}{'defPR':>8s}{'seconds':>8s}")
     missed = []
     for r in results:
         m: dict[str, dict[str, float]] = r["metrics"]  # type: ignore[assignment]
@@ -98,7 +107,8 @@ def print_variants(results: list[dict[str, object]], args: argparse.Namespace) -
         print(
             f"{r['name']:12s}{r['rows']:9,d}{r['churn']:8.3f}{model['roc_auc']:8.4f}"
             f"{model['pr_auc']:8.4f}{model['ece']:8.4f}{_auc(m, 'oracle')}{gap:8.4f}"
-            f"{_auc(m, 'logistic_regression')}{_auc(m, DEFAULT_LGBM)}{r['seconds']:8.0f}"
+            f"{_auc(m, 'logistic_regression')}{_auc(m, 'logistic_regression', 'pr_auc')}"
+            f"{_auc(m, DEFAULT_LGBM)}{_auc(m, DEFAULT_LGBM, 'pr_auc')}{r['seconds']:8.0f}"
         )
         if r["name"] in WITH_LEAD and not gap <= 0.03:
             missed.append(f"{r['name']}: gap to the oracle {gap:.4f} > 0.03")

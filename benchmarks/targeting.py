@@ -13,7 +13,7 @@ time, as the team works), `--capacity` accounts are chosen by
       points to, else a dedicated manager); `a_one` is the same list with the single action
       whose estimated mean effect is the largest, and the baseline is the better of the two;
   (b) estimated money saved: each account's best modelled action by estimated effect x
-      revenue (training/targeting.py, the list mode's rule);
+      revenue (scoring/targeting.py's best_actions and select: the list mode's rule);
   (c) true money saved: the same with the true effects of every action (the oracle).
 
 Money saved = sum over the chosen accounts of the true churn averted by the chosen action
@@ -48,8 +48,10 @@ from retention.data.simulator.profiles import DRIVERS
 from retention.features.catalogue import load_catalogue
 from retention.features.snapshot import EXPECTED_REVENUE, build_training_set
 from retention.model.artifact import category_levels, feature_matrix
+from retention.records.batch import EFFECT_COLUMNS
+from retention.scoring import targeting
 from retention.settings import Settings
-from retention.training import effects, targeting
+from retention.training import effects
 from retention.training.config import LightGBMConfig
 from retention.training.fit import fit_rounds
 
@@ -57,6 +59,51 @@ TIME, ID = effects.TIME, effects.ID
 DEFAULT_ACCOUNTS = 3000  # the simulator's default portfolio, for which RETENTION_CAPACITY is set
 RISK_ROUNDS = 300
 POLICIES = ["saved_a", "saved_b", "saved_c", "b/a", "b/c"]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A list: the rows chosen (positions in the snapshot's frame), best first, and the
+    action each gets (a column of ACTIONS)."""
+
+    account: np.ndarray
+    action: np.ndarray
+
+
+def choose_by_effect(effect: np.ndarray, revenue: np.ndarray, capacity: int) -> Chosen:
+    """The product's list mode (scoring/targeting.py): each row's best known action (NaN:
+    not modelled or not allowed) by effect x revenue, then the `capacity` rows saving most."""
+    n, width = effect.shape
+    long = pd.DataFrame(
+        {
+            "customer_id": np.repeat(np.arange(n).astype(str), width),
+            "code": np.tile(np.asarray(ACTIONS, dtype=object), n),
+            "churn_averted": effect.ravel(),
+            "money_saved_cny": (effect * np.nan_to_num(revenue)[:, None]).ravel(),
+        }
+    )[EFFECT_COLUMNS]
+    best = targeting.best_actions(long[np.isfinite(long["churn_averted"])])
+    chosen = targeting.select(best, capacity)
+    codes = best.loc[chosen, "code"].map({a: i for i, a in enumerate(ACTIONS)})
+    return Chosen(np.asarray(chosen, dtype=int), codes.to_numpy(dtype=int))
+
+
+def choose_by_risk(
+    probability: np.ndarray, revenue: np.ndarray, action: np.ndarray, capacity: int
+) -> Chosen:
+    """Today's list: the `capacity` rows with the most money at risk (churn probability x
+    revenue, as scoring ranks it), each with the action it is given; ties keep the order."""
+    money = np.nan_to_num(probability * np.nan_to_num(revenue))
+    order = np.argsort(-money, kind="stable")
+    order = order[money[order] > 0][:capacity]
+    return Chosen(order, np.asarray(action)[order])
+
+
+def money_saved(chosen: Chosen, true: np.ndarray, revenue: np.ndarray) -> float:
+    """The true money a list saves: the true churn averted by each chosen row's action x its
+    revenue (NaN effects save nothing)."""
+    averted = true[chosen.account, chosen.action]
+    return float(np.nansum(averted * revenue[chosen.account]))
 
 
 @dataclass
@@ -166,7 +213,7 @@ def prepare(
     models = effects.fit_effect_models(
         rows[train], actions, config, catalogue, past if population else None
     )
-    estimated = models.effects(test).reindex(columns=list(ACTIONS)).to_numpy(dtype=float)
+    estimated = models.averted(test, actions).reindex(columns=list(ACTIONS)).to_numpy(dtype=float)
     return Snapshots(
         test,
         true_effects(result, test),
@@ -198,15 +245,15 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
         i = group.index.to_numpy()
         k, true, rev = args.capacity, s.true[i], revenue[i]
         lists = {
-            "a_playbook": targeting.choose_by_risk(s.risk[i], rev, s.playbook[i], k),
-            "a_one": targeting.choose_by_risk(s.risk[i], rev, np.full(len(i), one), k),
-            "a_oracle_risk": targeting.choose_by_risk(s.oracle_risk[i], rev, s.playbook[i], k),
-            "b_playbook": targeting.choose_by_effect(_only(s.estimated[i], s.playbook[i]), rev, k),
-            "saved_b": targeting.choose_by_effect(s.estimated[i], rev, k),
-            "saved_c": targeting.choose_by_effect(true, rev, k),
+            "a_playbook": choose_by_risk(s.risk[i], rev, s.playbook[i], k),
+            "a_one": choose_by_risk(s.risk[i], rev, np.full(len(i), one), k),
+            "a_oracle_risk": choose_by_risk(s.oracle_risk[i], rev, s.playbook[i], k),
+            "b_playbook": choose_by_effect(_only(s.estimated[i], s.playbook[i]), rev, k),
+            "saved_b": choose_by_effect(s.estimated[i], rev, k),
+            "saved_c": choose_by_effect(true, rev, k),
         }
         for name, chosen in lists.items():
-            saved[name] += targeting.money_saved(chosen, true, rev)
+            saved[name] += money_saved(chosen, true, rev)
     saved["saved_a"] = max(saved["a_playbook"], saved["a_one"])
     saved["b/a"] = saved["saved_b"] / saved["saved_a"]
     saved["b/c"] = saved["saved_b"] / saved["saved_c"]

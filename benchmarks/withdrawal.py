@@ -5,7 +5,10 @@ Issue 15 targets: out-of-time ROC AUC and PR AUC above both baselines (the rule 
 overdue" and a logistic regression); ROC AUC within 0.03 of the oracle's on the same rows.
 The test window holds about 200 withdrawals, so the differences are also shown with a 90%
 interval from BOOTSTRAP resamples of the test's applications (each with all its rows).
-Run: .venv/bin/python benchmarks/withdrawal.py [--accounts N] [--seed S]
+Several seeds print a table at the end (seed x model, logistic and rule ROC / PR AUC, the
+oracle's ROC AUC, the gap, the test's withdrawals and the job's verdict against the logistic
+regression: ahead, trails within the noise, worse beyond it).
+Run: .venv/bin/python benchmarks/withdrawal.py [--accounts N] [--seed S [S ...]]
 """
 
 from __future__ import annotations
@@ -52,11 +55,21 @@ BOOTSTRAP = 300
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument("--seed", type=int, nargs="+", default=[20261129])
     args = parser.parse_args()
+    table = [run(args.accounts, seed) for seed in args.seed]
+    print(f"\n{args.accounts:,} accounts; ROC AUC / PR AUC on each seed's test window")
+    header = ("seed", "model", "logistic", "rule", "oracle ROC", "gap", "withdrawals", "verdict")
+    print(" | ".join(header))
+    for line in table:
+        print(" | ".join(line))
+
+
+def run(accounts: int, seed: int) -> tuple[str, ...]:
+    """One seed: simulate, train as the product does, print its figures; its table row."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "dataset"
-        write_result(simulate(SimulationConfig(accounts=args.accounts, seed=args.seed)), folder)
+        write_result(simulate(SimulationConfig(accounts=accounts, seed=seed)), folder)
         applicants = applicants_of(load_dataset(folder))  # validated against the contract
         uri = f"sqlite:///{tmp}/mlflow.db"
         began = time.perf_counter()
@@ -66,7 +79,8 @@ def main() -> None:
         )
         seconds = time.perf_counter() - began
         intervals = bootstrap(applicants, result, uri, oracle)
-    print(f"{len(applicants.applications):,} applications; rows {result.rows}; {seconds:.1f} s")
+    print(f"seed {seed}: {len(applicants.applications):,} applications; rows {result.rows}; "
+          f"{seconds:.1f} s")  # fmt: skip
     print(f"{'':26s}{'ROC AUC':>9s}{'PR AUC':>9s}")
     for name, values in result.metrics.items():
         print(f"{name:26s}{values['roc_auc']:9.3f}{values['pr_auc']:9.3f}")
@@ -85,6 +99,17 @@ def main() -> None:
     print("  ".join(f"[{'ok' if ok else 'MISSED'}] {name}" for name, ok in checks.items()))
     for name, (mean, low, high) in intervals.items():
         print(f"{name:34s} {mean:+.3f}  90% [{low:+.3f}, {high:+.3f}]")
+    print(f"the job's verdict against the logistic regression: {result.against_logistic}")
+
+    def pair(name: str) -> str:
+        return f"{result.metrics[name]['roc_auc']:.3f} / {result.metrics[name]['pr_auc']:.3f}"
+
+    oracle_roc = result.metrics.get("oracle", {}).get("roc_auc", float("nan"))
+    return (
+        str(seed), pair("model"), pair("logistic_regression"), pair("rule_any_step_overdue"),
+        f"{oracle_roc:.3f}", f"{model.get('roc_auc_gap_to_oracle', float('nan')):.3f}",
+        f"{model['positives']:.0f}", result.against_logistic,
+    )  # fmt: skip
 
 
 def bootstrap(

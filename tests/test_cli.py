@@ -296,10 +296,21 @@ def test_tariff_says_plainly_when_the_bills_differ(
 
     result = runner.invoke(app, ["tariff", str(data), "--customer", customer])
 
-    # then the comparison says the recomputed bills are not the billed ones, by how much.
+    # then the comparison says the recomputed bills are not the billed ones, by how much: the
+    # difference over the 12 months is the 5% added (the recomputation is the original bills).
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     assert "重算电费与实际账单相差 -4.8%" in output and "treat them as indicative" in output
+    original = pd.read_csv(tiny / "monthly_billing.csv", dtype={"customer_id": str})
+    last_12 = sorted(original["month"].unique())[-12:]
+
+    def total(frame: pd.DataFrame) -> float:
+        mine = frame[(frame["customer_id"] == customer) & frame["month"].isin(last_12)]
+        return float(mine["amount_due_cny"].sum())
+
+    difference = total(original) - total(bills)
+    assert difference < 0
+    assert f"差额 / difference {difference:,.2f} 元" in output
 
 
 def test_tariff_names_an_unknown_customer(tiny: Path, isolated: Path) -> None:
@@ -331,3 +342,68 @@ def test_tariff_refuses_bad_tables_naming_the_file(
     output = "".join(result.output.split())
     assert str(bad).replace(" ", "") in output
     assert "basic_charge[2020-01].capacity_cny_per_kva_month:不能为负/mustnotbenegative" in output
+
+
+def _own_tables(folder: Path) -> Path:
+    """The packaged tables with the basic charge by capacity at 30 元/kVA·月 (not 25)."""
+    from retention.settings import packaged_file
+
+    own = folder / "own-tariffs.yaml"
+    text = packaged_file("serving/tariffs.yaml").read_text(encoding="utf-8")
+    own.write_text(
+        text.replace("capacity_cny_per_kva_month: 25.0", "capacity_cny_per_kva_month: 30.0"),
+        "utf-8",
+    )
+    return own
+
+
+def _simulate_small(out: Path, *extra: str) -> Result:
+    return runner.invoke(
+        app,
+        ["simulate", "--out", str(out), "--accounts", "60", "--months", "14", "--start",
+         "2024-01", "--seed", "5", "--format", "csv", *extra],
+    )  # fmt: skip
+
+
+def test_simulate_bills_by_a_company_s_own_tables(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a company's own tables, the simulator bills by them with --tariffs, or with
+    # RETENTION_TARIFFS naming them, alike,
+    own = _own_tables(isolated)
+    given = _simulate_small(isolated / "given", "--tariffs", str(own))
+    assert given.exit_code == 0, given.output
+    monkeypatch.setenv("RETENTION_TARIFFS", str(own))
+    by_setting = _simulate_small(isolated / "by-setting")
+    assert by_setting.exit_code == 0, by_setting.output
+    bills = (isolated / "given" / "monthly_billing.csv").read_text(encoding="utf-8")
+    assert bills == (isolated / "by-setting" / "monthly_billing.csv").read_text(encoding="utf-8")
+    customer, _ = _large_industry_account(isolated / "given")
+
+    # when `retention tariff` recomputes an account's bills with the same tables, they match;
+    # with the packaged ones, the difference is shown.
+    same = runner.invoke(app, ["tariff", str(isolated / "given"), "--customer", customer])
+    assert same.exit_code == 0, same.output
+    assert "重算电费与实际账单一致" in " ".join(same.output.split())
+    monkeypatch.delenv("RETENTION_TARIFFS")
+    packaged = runner.invoke(app, ["tariff", str(isolated / "given"), "--customer", customer])
+    assert packaged.exit_code == 0, packaged.output
+    assert "重算电费与实际账单相差" in " ".join(packaged.output.split())
+
+
+def test_simulate_refuses_bad_tables_before_writing(isolated: Path) -> None:
+    bad = isolated / "bad-tariffs.yaml"
+    bad.write_text(
+        _own_tables(isolated).read_text(encoding="utf-8").replace("valley: 0.2483", "valley: -1"),
+        "utf-8",
+    )
+
+    result = _simulate_small(isolated / "out", "--tariffs", str(bad))
+
+    assert result.exit_code == 1
+    output = "".join(result.output.split())
+    assert str(bad).replace(" ", "") in output
+    assert "energy[2020-01].prices.large_industry[from0kV].valley:不能为负/mustnotbenegative" in (
+        output
+    )
+    assert not (isolated / "out").exists()

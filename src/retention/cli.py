@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pandas as pd
+    from sqlalchemy import Engine
 
     from retention.data.dataset import Dataset
     from retention.records.applications import WatchRun
@@ -65,12 +66,31 @@ def validate(
     raise typer.Exit(0 if report.ok else 1)
 
 
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on the Dask cluster at this scheduler, e.g. tcp://host:8786 (default: "
+        "RETENTION_DASK_SCHEDULER); needs a partitioned dataset (retention partition)."
+    ),
+]
+LocalWorkers = Annotated[
+    int | None,
+    typer.Option(min=1, help="Run on a Dask LocalCluster of N worker processes on this machine."),
+]
+WorkerMemory = Annotated[
+    str, typer.Option(help="Memory limit of each --local-cluster worker, e.g. 6GB (auto: share).")
+]
+
+
 @app.command()
 def features(
     folder: DatasetDir,
     snapshot: Annotated[str, typer.Option(help="Snapshot date T, YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
     encoding: Encoding = None,
+    scheduler: Scheduler = None,
+    local_cluster: LocalWorkers = None,
+    worker_memory: WorkerMemory = "auto",
 ) -> None:
     """Write one snapshot's feature frame (active accounts at T, data before T only)."""
     from retention.features.export import SUFFIXES, write_feature_frame
@@ -78,10 +98,70 @@ def features(
     when = _date(snapshot, "--snapshot")
     if out.suffix.lower() not in SUFFIXES:
         raise typer.BadParameter(f"{out} must end in .parquet or .csv", param_hint="--out")
+    address = scheduler or Settings().dask_scheduler
+    if address or local_cluster:
+        _features_on_cluster(folder, when, out, address, local_cluster, worker_memory)
+        return
     dataset = _load(folder, encoding)
     with err_console.status("计算特征 / building features ..."):
         rows = write_feature_frame(dataset, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+def _features_on_cluster(
+    folder: Path,
+    when: pd.Timestamp,
+    out: Path,
+    scheduler: str | None,
+    local_workers: int | None,
+    worker_memory: str,
+) -> None:
+    """`retention features` on a Dask cluster: every partition on a worker."""
+    from retention.data.loading import InvalidDatasetError
+    from retention.data.partitioned import is_partitioned
+    from retention.features.distributed import build_features_distributed, cluster_client
+    from retention.features.export import write_frame_at
+
+    if not is_partitioned(folder):
+        raise typer.BadParameter(
+            f"{folder}: 集群计算需要分区数据集 / a cluster needs a partitioned dataset "
+            "(retention partition DIR --out DIR)",
+            param_hint="FOLDER",
+        )
+    with cluster_client(scheduler, local_workers, worker_memory) as client:
+        err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
+        try:
+            with err_console.status("集群计算特征 / building features on the cluster ..."):
+                frame = build_features_distributed(client, folder, when)
+        except InvalidDatasetError as err:
+            err.report.print(err_console)
+            raise typer.Exit(1) from err
+    rows = write_frame_at(frame, when, out)
+    console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+@app.command()
+def partition(
+    folder: DatasetDir,
+    out: Annotated[Path, typer.Option(help="Folder to write the partitioned dataset to.")],
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Partitions: part files per table (by account).")
+    ] = 16,
+    encoding: Encoding = None,
+) -> None:
+    """Write a dataset as a partitioned Parquet dataset for the Dask jobs: each table a
+    folder of N part files, all rows of an account in the same part number."""
+    from retention.data.partitioned import write_partitioned_folder
+
+    if out.resolve() == folder.resolve():
+        raise typer.BadParameter("write to another folder than the one read", param_hint="--out")
+    dataset = _load(folder, encoding)
+    with err_console.status("分区写入 / writing partitions ..."):
+        files = write_partitioned_folder(dataset.tables(), out, partitions)
+    console.print(
+        f"{len(dataset.customers):,} 个账户 / accounts, {partitions} 个分区 / partitions, "
+        f"{len(files)} 个文件 / files -> {out}"
+    )
 
 
 @app.command("train-withdrawal")
@@ -127,23 +207,84 @@ def effects(
         Path | None, typer.Argument(help="Dataset folder (default: the demo dataset).")
     ] = None,
     encoding: Encoding = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            help="Also learn from the store's assignments at the capacity edge and the "
+            "team's follow-ups (as `retention export-interventions` writes them)."
+        ),
+    ] = False,
 ) -> None:
     """Train the effect model of each retention action (挽留行动效果) on the randomised
     follow-ups and controls in interventions, out of time, track it in MLflow and print, per
-    action, the evidence and the Qini of the model against the oracle's (on the simulator)."""
+    action, the evidence and the Qini of the model against the oracle's (on the simulator);
+    store each action's effect with its interval by segment (GET /v1/effects, /effects)."""
+    from dataclasses import replace
+
     from retention.training import effects as effect_models
+    from retention.training.evidence import print_evidence
 
     settings = Settings()
     folder = folder or settings.dataset_dir
     dataset = _load(folder, encoding)
+    store = _open_store(settings)
+    if from_store:
+        from retention.store.assignments import interventions_table, with_store_interventions
+
+        stored = interventions_table(store)
+        console.print(f"库中分配与跟进 / from the store: {len(stored):,} 条 rows")
+        dataset = replace(
+            dataset, interventions=with_store_interventions(dataset.interventions, stored)
+        )
     with err_console.status("训练中 / training ..."):
         result = effect_models.train_effects(
             dataset,
             settings.tracking_uri,
             truth=effect_models.simulator_effects(folder),
             source=f"dataset:{folder.name}",
+            store=store,
         )
     result.print(console)
+    if result.evidence is not None:
+        print_evidence(result.evidence, console)
+
+
+@app.command("export-interventions")
+def export_interventions(
+    out: Annotated[Path, typer.Option(help="Output file, .csv (UTF-8 with BOM) or .parquet.")],
+) -> None:
+    """Write the store's assignments at the capacity edge and the team's follow-ups as an
+    interventions table in the data contract (put it in a dataset folder as
+    interventions.csv, or run `retention effects --from-store`)."""
+    from retention.data.writing import FRAME_SUFFIXES, write_frame
+    from retention.store.assignments import interventions_table
+
+    if out.suffix.lower() not in FRAME_SUFFIXES:
+        raise typer.BadParameter(f"{out} must end in .parquet or .csv", param_hint="--out")
+    table = interventions_table(_open_store(Settings()))
+    try:
+        write_frame(table, out)
+    except OSError as err:
+        err_console.print(
+            f"[red]无法导出 / cannot export:[/red] {err.filename or out}: {err.strerror}"
+        )
+        raise typer.Exit(1) from err
+    held = int(table["assignment"].eq("held_out").sum())
+    console.print(
+        f"{len(table):,} 条干预记录 / interventions ({int(table['randomised'].sum()):,} 随机 "
+        f"randomised, {held:,} 对照 held out) -> {out}"
+    )
+
+
+def _open_store(settings: Settings) -> Engine:
+    """The store, or a clear stop when it cannot be opened."""
+    from retention.store.database import StoreError, open_store
+
+    try:
+        return open_store(settings.store_url)
+    except StoreError as err:
+        err_console.print(f"[red]无法打开数据库 / cannot open the store:[/red] {err}")
+        raise typer.Exit(1) from err
 
 
 @app.command()
@@ -428,7 +569,12 @@ def applications(
     """The open connection applications (业扩报装) at a date: their steps' service clocks, the
     risk that each withdraws (with a trained withdrawal model) and the follow-ups due, those
     with overdue steps first; with --kpis-out, the period's assessment figures too."""
-    from retention.applications.export import SUFFIXES, print_summary, write_watch_list
+    from retention.applications.export import (
+        SUFFIXES,
+        print_model_note,
+        print_summary,
+        write_watch_list,
+    )
     from retention.applications.job import run_watch, watch_setup
     from retention.applications.withdrawal import NoApplications
     from retention.settings import ConfigFileError
@@ -454,6 +600,7 @@ def applications(
         err_console.print(f"[red]{err}[/red]")
         raise typer.Exit(1) from err
     print_summary(console, run.applications, setup.clocks, as_of, rows)
+    print_model_note(console, setup.model.info if setup.model else None, setup.model_version)
     if store:
         _store_watch_run(run)
     if out is not None:
@@ -541,6 +688,8 @@ def tariff(
     recomputed from the tariff tables beside the billed amounts, and what each alternative the
     rules allow (the other basic-charge mode, the power factor at its standard, peak energy
     moved to valley, all three) would have saved."""
+    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
+
     from retention.settings import ConfigFileError
     from retention.tariffs.calculator import TariffNotInForce, UnknownCustomer, account_comparison
     from retention.tariffs.report import print_comparison
@@ -550,13 +699,13 @@ def tariff(
     try:
         tables = load_tariffs()
     except ConfigFileError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     dataset = _load(folder, encoding)
     try:
         comparison = account_comparison(dataset, tables, customer, as_of, shift)
     except (UnknownCustomer, TariffNotInForce) as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     if customer not in comparison.accounts.index:
         err_console.print(
@@ -747,6 +896,18 @@ def simulate(
             "the team's capacity edge, in interventions (docs/simulator.md)."
         ),
     ] = False,
+    tariffs: Annotated[
+        Path | None,
+        typer.Option(
+            help="The tariff tables (电价表) the bills are made by, so `retention tariff` with "
+            "the same tables recomputes them to the cent (default: RETENTION_TARIFFS, else the "
+            "packaged example province)."
+        ),
+    ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Write a partitioned Parquet dataset of N parts (Dask jobs)."),
+    ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
@@ -761,6 +922,7 @@ def simulate(
         shifts = tuple(Scenario.parse(text) for text in scenario or [])
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario") from err
+    tariffs = _checked_tariffs(tariffs or Settings().tariffs_file)
     try:
         config = SimulationConfig(
             accounts=accounts,
@@ -770,11 +932,29 @@ def simulate(
             scenarios=shifts,
             variant=variant,
             campaigns=CampaignPolicy() if campaigns else None,
+            tariffs=tariffs,
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err
-    summary = simulate_to_folder(config, out, fmt=fmt, console=err_console)
+    if partitions and fmt != "parquet":
+        raise typer.BadParameter("a partitioned dataset is Parquet only", param_hint="--format")
+    summary = simulate_to_folder(config, out, fmt=fmt, console=err_console, partitions=partitions)
     summary.print(console)
+
+
+def _checked_tariffs(path: Path) -> Path:
+    """The tariff tables a simulation bills by; a bad table is named before anything is written."""
+    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
+
+    from retention.data.tariff_tables import load_tariffs
+    from retention.settings import ConfigFileError
+
+    try:
+        load_tariffs(path)
+    except ConfigFileError as err:
+        err_console.print(f"[red]{escape(str(err))}[/red]")
+        raise typer.Exit(1) from err
+    return path
 
 
 @app.command()

@@ -16,6 +16,7 @@ from retention.settings import Settings
 
 if TYPE_CHECKING:
     from retention.data.dataset import Dataset
+    from retention.data.simulator import SimulationConfig
     from retention.store.batches import BatchInfo
 
 
@@ -36,6 +37,7 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
     batch, exports = _score_and_export(settings, console, dataset, engine)
     reports = _monitor(settings, console, folder, batch)
     exports += _applicants(settings, console, dataset, engine)
+    _effects(settings, console, dataset)
     _summary(settings, console, folder, exports + reports)
     if serve:
         _serve(settings, console, engine, port)
@@ -44,17 +46,11 @@ def run_demo(settings: Settings, console: Console, serve: bool = True, port: int
 def _dataset(settings: Settings, console: Console, folder: Path) -> None:
     """Steps 1-2: the demo portfolio simulated (or the user's folder), then validated."""
     from retention.data.loading import validate_dataset
-    from retention.data.simulator import SimulationConfig, simulate_to_folder
+    from retention.data.simulator import simulate_to_folder
 
     if settings.data_dir is None:
-        config = SimulationConfig(
-            accounts=settings.demo_accounts,
-            months=settings.demo_months,
-            start=settings.demo_start,
-            seed=settings.demo_seed,
-        )
         console.rule("1. 模拟大客户数据 / simulate the demo portfolio")
-        summary = simulate_to_folder(config, folder, console=console)
+        summary = simulate_to_folder(demo_simulation(settings), folder, console=console)
         summary.print(console)
     else:
         console.print(f"使用已有数据 / using the dataset in {folder}")
@@ -64,6 +60,22 @@ def _dataset(settings: Settings, console: Console, folder: Path) -> None:
     report.print(console)
     if not report.ok:
         raise SystemExit(1)
+
+
+def demo_simulation(settings: Settings) -> SimulationConfig:
+    """The demo portfolio: the settings' size, start and seed, with a history of retention
+    campaigns (follow-ups randomised at the capacity edge, in interventions) so the demo's
+    effect models have randomised outcomes to learn from."""
+    from retention.data.simulator import SimulationConfig
+    from retention.data.simulator.campaigns import CampaignPolicy
+
+    return SimulationConfig(
+        accounts=settings.demo_accounts,
+        months=settings.demo_months,
+        start=settings.demo_start,
+        seed=settings.demo_seed,
+        campaigns=CampaignPolicy(),
+    )
 
 
 def _train_and_promote(settings: Settings, console: Console, folder: Path) -> None:
@@ -176,6 +188,24 @@ def _applicants(
     return [write_watch_list(run.clocks, setup.clocks, setup.playbook.roles, out)]
 
 
+def _effects(settings: Settings, console: Console, dataset: Dataset) -> None:
+    """Step 9: the retention actions' effect models (`retention effects`), from the
+    randomised follow-ups and controls in interventions, when the dataset has them."""
+    from retention.training.effects import simulator_effects, train_effects
+
+    if dataset.interventions is None or dataset.interventions.empty:
+        return
+    console.rule("9. 挽留行动效果 / effects of the retention actions")
+    with console.status("训练中 / training ..."):
+        result = train_effects(
+            dataset,
+            settings.tracking_uri,
+            truth=simulator_effects(dataset.folder),
+            source="demo",
+        )
+    result.print(console)
+
+
 def _summary(settings: Settings, console: Console, folder: Path, files: list[Path]) -> None:
     from retention.store.database import safe_url
 
@@ -207,7 +237,7 @@ def _serve(settings: Settings, console: Console, engine: Engine, port: int) -> N
     password = secrets.token_urlsafe(9)
     create_user(engine, "demo", password, "admin", display_name="演示用户 demo")
     base = f"http://127.0.0.1:{port}"
-    console.rule("9. 服务 / serving the API (Ctrl-C to stop)")
+    console.rule("10. 服务 / serving the API (Ctrl-C to stop)")
     console.print(f"API:  {base}/v1/risk-list  ·  {base}/v1/applications")
     console.print(f"文档 / docs: {base}/docs")
     console.print(f"模型与监测 / model and monitoring: {base}/model")

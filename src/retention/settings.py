@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, FilePath, ValidationError, field_validator
@@ -38,9 +38,20 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking and registry URI; default: ./mlruns/mlflow.db."
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler (tcp://host:8786) the jobs given --scheduler use when "
+        "the option is left out; none: one process.",
+    )
     horizon_months: int = Field(default=6, ge=1, le=24, description="Prediction horizon H.")
     capacity: int = Field(
         default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."
+    )
+    list_mode: Literal["auto", "money_at_risk"] = Field(
+        default="auto",
+        description="What ranks the list: auto ranks by expected money saved once the effect "
+        "models have enough randomised evidence, by money at risk until then; money_at_risk "
+        "always ranks by money at risk.",
     )
     secret_key: str | None = Field(
         default=None,

@@ -70,6 +70,28 @@ def test_the_open_applications_are_printed_overdue_first(loaded: SimpleNamespace
     assert result.output.index("=1+1") < result.output.index("YK-FRESH")
     assert "现场勘查联系" in result.output  # the fresh one's next due step
     assert "保密的公司名" not in result.output  # the applicant's name is never shown
+    assert "no withdrawal model" in result.output  # none trained in this store
+
+
+def test_a_model_that_trailed_the_logistic_regression_is_named_so() -> None:
+    # Given a champion whose training found it below the logistic regression within the noise
+    from retention.applications.export import print_model_note
+    from retention.model.info import ModelInfo
+
+    metrics = {"roc_auc": 0.66, "roc_auc_minus_logistic": -0.07, "positives": 32.0}
+    trailing = ModelInfo(test_metrics=metrics, description={"against_logistic": "trails"})
+    ahead = ModelInfo(test_metrics=metrics | {"roc_auc_minus_logistic": 0.01})
+
+    # When the watch command names the model
+    console = Console(record=True, width=200)
+    print_model_note(console, trailing, "3")
+    print_model_note(console, ahead, "4")
+    text = console.export_text()
+
+    # Then the trailing one is flagged with its difference and the window's withdrawals, once
+    assert "withdrawal model v3 test ROC AUC 0.660" in text
+    assert text.count("below the logistic regression") == 1
+    assert "-0.070" in text and "32 withdrawals" in text
 
 
 def test_the_run_is_stored_for_the_api_and_the_page(

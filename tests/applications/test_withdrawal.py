@@ -13,6 +13,7 @@ from retention.applications.clocks import load_service_clocks
 from retention.applications.withdrawal import (
     FEATURES,
     Applicants,
+    channel_gap,
     features_at,
     training_rows,
     withdrawn_within,
@@ -217,3 +218,54 @@ def test_the_applicants_own_part_under_way_and_the_days_waited_on_the_company(
     assert features.loc["A1", "clocks_breached"] == 1
     assert features.loc["A2", "clocks_breached"] == 0
     assert features.loc["A2", "own_parts_measured"] == 0
+
+
+def test_the_company_pace_and_the_days_to_the_current_limit(
+    applications_table: Table, steps_table: Table, clocks, calendar: WorkingCalendar
+) -> None:
+    # Given A2 whose survey contact (limit 1) and plan reply (limit 15) are done, both clocked
+    # from the acceptance on 2025-04-01, and A1 whose plan reply is still in hand in June
+    applicants = _applicants(applications_table, steps_table)
+
+    # When the features are built at the snapshot
+    features = features_at(applicants, clocks, calendar, AS_OF)
+
+    # Then A2's company pace is the geometric mean of (days + 1) / (limit + 1) over both steps,
+    # A1's over its survey contact only; A1's nearest limit is as far behind as it is overdue,
+    # and A2, with nothing in hand, has none
+    def days(through: str) -> int:
+        return int(
+            working_days_between(
+                calendar,
+                np.array(["2025-04-01"], "datetime64[D]"),
+                np.array([through], "datetime64[D]"),
+            )[0]
+        )
+
+    survey, plan = (days("2025-04-02") + 1) / 2, (days("2025-04-15") + 1) / 16
+    assert features.loc["A2", "company_pace"] == pytest.approx(np.sqrt(survey * plan))
+    assert features.loc["A1", "company_pace"] == pytest.approx(survey)
+    assert (
+        features.loc["A1", "working_days_to_due"]
+        == -features.loc["A1", "worst_overdue_working_days"]
+    )
+    assert np.isnan(features.loc["A2", "working_days_to_due"])
+
+
+def test_the_channel_gap_is_how_far_an_applicant_outgrows_its_channel() -> None:
+    # Given a large high-voltage applicant on each channel, a small one online, and one whose
+    # channel the fit does not know
+    applications = pd.DataFrame(
+        {
+            "requested_capacity_kva": [20_000.0, 20_000.0, 20_000.0, 200.0, 20_000.0],
+            "voltage_kv": [110.0, 110.0, 110.0, 0.4, 110.0],
+            "channel": ["online_app", "service_hall", "account_manager", "online_app", "fax"],
+        }
+    )
+
+    # When the gap is computed
+    gap = channel_gap(applications)
+
+    # Then the large one's need (capped at 1) exceeds the app's reach most, the hall's less,
+    # the account manager's not at all; the small online applicant and the unknown channel: 0
+    np.testing.assert_allclose(gap, [0.75, 0.45, 0.0, 0.0, 0.0])

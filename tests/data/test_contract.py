@@ -750,6 +750,7 @@ def test_bad_held_out_rows_are_named(tables: Tables, write: Callable[..., Path])
     iv = pd.concat([tables["interventions"]] * 2, ignore_index=True)
     iv["intervention_id"] = ["I1", "I2", "I3", "I4"]
     iv["assignment"] = ["held_out", "held_out", "followed_up", "skipped"]
+    iv["assignment_probability"] = 0.5  # the controls' propensity: not what is tested here
     iv.loc[1, "contacted_at"] = pd.NaT
     iv.loc[1, "outcome"] = "unreachable"
     tables["interventions"] = iv

@@ -16,7 +16,7 @@ from retention.data.simulator.scenarios import Scenario
 from retention.tariffs.calculator import TariffComparison, compare_plans
 from retention.tariffs.tables import TariffTables, load_tariffs
 
-CAPACITY_CHANGES = ("capacity_increase", "capacity_reduction")
+CAPACITY_CHANGES = ("capacity_increase", "capacity_reduction", "suspension")
 
 
 def _dataset(result: SimulationResult) -> Dataset:
@@ -46,10 +46,10 @@ def _every_month(data: Dataset, tables: TariffTables, orders: bool = True) -> pd
     return pd.concat(parts, ignore_index=True)
 
 
-def _capacity_changed(data: Dataset) -> set[str]:
-    """Accounts with a completed capacity increase or reduction."""
+def _capacity_changed(data: Dataset, kinds: tuple[str, ...] = CAPACITY_CHANGES) -> set[str]:
+    """Accounts with a completed capacity increase, reduction or suspension."""
     orders = data.work_orders
-    done = orders["order_type"].isin(CAPACITY_CHANGES) & (orders["status"] == "completed")
+    done = orders["order_type"].isin(kinds) & (orders["status"] == "completed")
     return set(orders.loc[done, "customer_id"])
 
 
@@ -61,19 +61,22 @@ def test_recomputed_bills_equal_the_simulated_ones_to_the_cent(seed: int) -> Non
     # when the tariff plan recomputes every account-month with those tables,
     months = _every_month(data, load_tariffs())
 
-    # then every month is priced and billed, and equals the bill to the cent.
+    # then every month is priced and billed, and equals the bill to the cent, the months of
+    # an approved suspension (a basic charge freed of its sealed days) included.
     assert len(months) == len(data.monthly_billing)
     assert months["billed_cny"].notna().all() and months["bill_current"].notna().all()
     assert (np.round(months["difference_cny"].to_numpy() * 100) == 0).all()
+    share = months["basic_charge_share"]
+    assert ((share > 0) & (share < 1)).any() and (share == 0).any()
 
 
 def test_without_the_work_orders_a_changed_capacity_shows_as_a_difference() -> None:
-    # Given a simulation in which some accounts changed their capacity,
+    # Given a simulation in which some accounts changed or suspended their capacity,
     data = _dataset(simulate(SimulationConfig(accounts=200, months=25, seed=3)))
     changed = _capacity_changed(data)
     assert changed
 
-    # when it is recomputed at today's capacity for every month,
+    # when it is recomputed at today's capacity for every month, no suspension known,
     months = _every_month(data, load_tariffs(), orders=False)
 
     # then the months priced at a capacity the account no longer has differ, and are shown:
@@ -81,6 +84,8 @@ def test_without_the_work_orders_a_changed_capacity_shows_as_a_difference() -> N
     cents = np.round(months["difference_cny"].to_numpy() * 100)
     assert (cents != 0).any()
     assert set(months.loc[cents != 0, "customer_id"]) <= changed
+    suspended_only = changed - _capacity_changed(data, CAPACITY_CHANGES[:2])
+    assert (cents[months["customer_id"].isin(suspended_only)] != 0).any()
     assert (cents[~months["customer_id"].isin(changed)] == 0).all()
 
 

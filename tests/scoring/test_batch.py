@@ -55,7 +55,8 @@ def test_every_account_scored_above_the_base_rate_has_reasons(  # type: ignore[n
     assert set(scored.reasons["customer_id"]) <= set(scored.accounts["customer_id"])
     assert scored.reasons.groupby("customer_id")["rank"].max().max() <= 3
     assert (scored.reasons["contribution"] > 0).all()
-    assert set(scored.seconds) == {"features", "predict", "reasons", "actions", "tariff_offers"}
+    steps = {"features", "predict", "reasons", "actions", "tariff_offers", "targeting"}
+    assert set(scored.seconds) == steps
 
 
 def test_scores_of_valid_data_are_finite_numbers(scored: ScoredList) -> None:

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from retention.records.batch import ScoredList
-from retention.scoring.export import HEADERS, export_frame, write_export
+from retention.scoring.export import HEADERS, TARGET_HEADERS, export_frame, write_export
 from retention.store.batches import StoredBatch, load_batch, save_batch
 from retention.store.database import open_store
 
@@ -29,7 +29,8 @@ def test_csv_has_a_bom_chinese_headers_and_every_account(
     out = write_export(stored, "csv", tmp_path / "list.csv", lang="zh")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel then reads UTF-8
     frame = pd.read_csv(out, encoding="utf-8-sig", dtype={"户号": str})
-    assert list(frame.columns) == [zh for zh, _ in HEADERS.values()]
+    # a batch without effect estimates has today's columns, no money saved
+    assert list(frame.columns) == [zh for k, (zh, _) in HEADERS.items() if k not in TARGET_HEADERS]
     assert len(frame) == len(stored.scores)
     assert frame["户号"].tolist() == stored.scores["customer_id"].tolist()
     assert set(frame["风险等级"]) <= {"高", "中", "低", "正在办理销户/减容"}
@@ -59,7 +60,7 @@ def test_xlsx_is_formatted_for_the_team(stored: StoredBatch, tmp_path: Path) -> 
     assert book.sheetnames == ["风险名单", "说明"]
     sheet = book["风险名单"]
     assert sheet.freeze_panes == "C2"
-    assert sheet.auto_filter.ref == f"A1:T{len(stored.scores) + 1}"  # 20 columns
+    assert sheet.auto_filter.ref == f"A1:U{len(stored.scores) + 1}"  # 21 columns
     assert sheet["A1"].value == "排名" and sheet["A1"].font.b
     assert sheet.max_row == len(stored.scores) + 1
     assert sheet.column_dimensions["M"].width == 70  # actions

@@ -15,6 +15,7 @@ import pytest
 from retention.data.checks import validate_tables
 from retention.data.simulator import SimulationResult
 from retention.tariffs.calculator import TariffNotInForce, compare_plans
+from retention.tariffs.report import plan_label
 from retention.tariffs.tables import TariffTables, load_tariffs
 
 from .conftest import account_tables, write_tables
@@ -73,11 +74,13 @@ def test_capacity_charged_account_saves_by_demand_and_by_shifting(tables: Tariff
 def test_demand_charged_account_below_its_floor_keeps_its_mode(tables: TariffTables) -> None:
     result = _compare(tables, B).accounts.loc["B"]
 
-    # Current: (48000 + 24000) x 1.02; by capacity (48000 + 40000) x 1.02 costs more; at the
+    # Current: (48000 + 24000) x 1.02; by capacity (48000 + 40000) x 1.02 costs more, so it
+    # stays by demand; at the
     # standard 72000; shifting takes 2000 x (0.9 - 0.25) = 1300 off; together, by demand
     # still: 46700 + 24000.
     assert result["bill_current"] == pytest.approx(73440.00)
-    assert result["saving_other_mode"] == pytest.approx(73440.00 - 89760.00)
+    # by capacity costs more in every quarter: the other mode is taken in none of them.
+    assert result["saving_other_mode"] == 0 and result["other_mode_months"] == 0
     assert result["saving_pf_standard"] == pytest.approx(1440.00)
     assert result["saving_shift"] == pytest.approx(73440.00 - 72114.00)
     assert result["saving_combined"] == pytest.approx(73440.00 - 70700.00)
@@ -230,3 +233,112 @@ def test_on_simulated_data_every_account_is_priced_and_differences_are_reported(
         "combined",
     }
     assert (accounts["best_saving"] >= 0).all()
+
+
+def _orders(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
+    """Completed work orders: (customer_id, order_type, completed_at, capacity_change_kva)."""
+    completed = pd.to_datetime([r[2] for r in rows]).astype("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "order_id": [f"W{i}" for i in range(len(rows))],
+            "customer_id": [r[0] for r in rows],
+            "order_type": [r[1] for r in rows],
+            "applied_at": completed - pd.Timedelta(days=5),
+            "completed_at": completed,
+            "capacity_change_kva": [r[3] for r in rows],
+            "status": "completed",
+        }
+    )
+
+
+def _suspended(tables: TariffTables, orders: pd.DataFrame, *accounts: dict[str, Any]) -> Any:
+    frames = account_tables([{**a, "billed": None} for a in accounts])
+    return compare_plans(
+        frames["customers"],
+        frames["monthly_usage"],
+        frames["monthly_billing"],
+        tables,
+        as_of=AS_OF,
+        work_orders=orders,
+    ).accounts
+
+
+def test_a_suspension_frees_the_sealed_days_of_the_basic_charge(tables: TariffTables) -> None:
+    # Given A's whole capacity sealed on 11 June and resumed on 26 June (15 of June's 30 days
+    # sealed), B (by demand) sealed on 21 June and not resumed (10 days), and a 400 kVA
+    # suspension of A2 (A's copy) covering all of June,
+    orders = _orders(
+        ("A", "suspension", "2024-06-11 10:00", 0.0),
+        ("A", "resumption", "2024-06-26 09:00", 0.0),
+        ("B", "suspension", "2024-06-21 09:00", 0.0),
+        ("A2", "suspension", "2024-05-20 09:00", -400.0),
+        ("A2", "resumption", "2024-07-05 09:00", 0.0),
+    )
+    result = _suspended(tables, orders, A, B, {**A, "customer_id": "A2"})
+
+    # then A pays 15 days in use of 1/30 each: 20000 x 15/30 by capacity, 15000 x 15/30 by
+    # demand, with its -0.45%; B 24000 x 20/30 with its +2%; A2 the 600 kVA left.
+    a, b, a2 = result.loc["A"], result.loc["B"], result.loc["A2"]
+    assert a["bill_current"] == pytest.approx((25000 + 10000) * 0.9955)
+    assert a["bill_other_mode"] == pytest.approx((25000 + 7500) * 0.9955)
+    assert b["bill_current"] == pytest.approx((48000 + 16000) * 1.02)
+    assert a2["bill_current"] == pytest.approx((25000 + 600 * 20) * 0.9955)
+
+
+def test_a_suspension_is_freed_for_six_months_a_year_at_most(tables: TariffTables) -> None:
+    # Given A sealed from 1 January 2024 and never resumed: 152 days by the end of May, so 28
+    # of June's days are left of the 180 (6 months of 30 days) a calendar year allows,
+    orders = _orders(("A", "suspension", "2024-01-01 09:00", 0.0))
+    june = _suspended(tables, orders, A).loc["A"]
+
+    # then June is charged for 2 days (20000 x 2/30), and without the orders in full; a
+    # cancelled suspension frees nothing.
+    assert june["bill_current"] == pytest.approx(round((25000 + 20000 * 2 / 30) * 0.9955, 2))
+    assert _suspended(tables, orders.iloc[:0], A).loc["A"]["bill_current"] == pytest.approx(
+        44797.50
+    )
+    cancelled = orders.assign(status="cancelled", completed_at=pd.NaT)
+    assert _suspended(tables, cancelled, A).loc["A"]["bill_current"] == pytest.approx(44797.50)
+
+
+def _seasonal(every: int, raw: dict[str, Any], tmp_path: Path) -> Any:
+    """A (by capacity) from January to June 2024, at 900 kW in the first quarter and 500 kW in
+    the second, its mode changeable every `every` months."""
+    raw["companies"]["test"]["basic_charge"][0]["switch_every_months"] = every
+    tables = load_tariffs(write_tables(raw, tmp_path, f"every-{every}.yaml"))
+    frames = account_tables([{**A, "billed": None}])
+    usage = pd.concat(
+        [
+            frames["monthly_usage"].assign(
+                month=pd.Timestamp(f"2024-{m:02d}-01"), max_demand_kw=900.0 if m <= 3 else 500.0
+            )
+            for m in range(1, 7)
+        ],
+        ignore_index=True,
+    )
+    usage["month"] = usage["month"].astype("datetime64[us]")
+    return compare_plans(frames["customers"], usage, frames["monthly_billing"], tables, AS_OF)
+
+
+def test_the_mode_changes_only_as_often_as_the_table_allows(
+    raw_tables: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given A seasonal: by demand 900 x 30 = 27000 in the first quarter (capacity 20000 is
+    # cheaper) and 500 x 30 = 15000 in the second (cheaper than capacity),
+    quarterly = _seasonal(3, raw_tables, tmp_path).accounts.loc["A"]
+    yearly = _seasonal(12, raw_tables, tmp_path).accounts.loc["A"]
+
+    # then changing every quarter takes demand in the second only: 3 x 5000 x 0.9955; the
+    # combination also moves 10% of peak (3 x 44100.65 + 3 x 39123.15 against 6 x 44797.50);
+    assert quarterly["bill_current"] == pytest.approx(6 * 44797.50)
+    assert quarterly["saving_other_mode"] == pytest.approx(14932.50)
+    assert quarterly["other_mode_months"] == 3 == quarterly["combined_other_months"]
+    assert quarterly["saving_combined"] == pytest.approx(6 * 44797.50 - 249671.40)
+    label = plan_label("other_mode", quarterly, 0.1)
+    assert label.startswith("基本电费每 3 个月择优：3 个月按最大需量、其余按容量计收")
+    # once a year, the whole half-year is one period: 120000 by capacity against 126000 by
+    # demand, so the mode stays and the other saves nothing.
+    assert yearly["saving_other_mode"] == 0 and yearly["other_mode_months"] == 0
+    assert plan_label("other_mode", yearly, 0.1).startswith(
+        "基本电费按容量计收（改为按最大需量计收不更省）"
+    )

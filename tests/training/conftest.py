@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from retention.data.checks import validate_tables
@@ -35,3 +36,11 @@ def campaign_dir(
     folder = tmp_path_factory.mktemp("campaigns") / "dataset"
     write_result(campaign_simulation, folder, fmt="parquet")
     return folder
+
+
+@pytest.fixture(scope="session")
+def campaign_rows(campaign_dataset: Dataset) -> pd.DataFrame:
+    """The campaign portfolio's randomised assignments with matured outcomes (effects.py)."""
+    from retention.training.effects import EffectsConfig, assignment_rows
+
+    return assignment_rows(campaign_dataset, EffectsConfig())

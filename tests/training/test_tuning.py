@@ -11,14 +11,16 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from retention.cli import app
 from retention.model import registry
 from retention.training import tuning
+from retention.training.baselines import DEFAULT_LIGHTGBM_ROUNDS, default_lightgbm
 from retention.training.config import TrainingConfig, load_config
-from retention.training.fit import fit_booster
-from retention.training.pipeline import TrainingRows
+from retention.training.fit import fit_booster, kept_rounds
+from retention.training.pipeline import PART, TrainingRows, _default_lightgbm, _fit
 from retention.training.tuning import TuningResult, tune
 
 runner = CliRunner()
@@ -188,3 +190,38 @@ def _tune(rows: TrainingRows, config: TrainingConfig, tmp_path: Path, trials: in
         trials=trials,
         progress=False,
     )
+
+
+def test_the_defaults_seed_is_the_default_lightgbm_baseline(
+    training_rows: TrainingRows, fast_config: TrainingConfig
+) -> None:
+    """The seed of LightGBM's defaults fits the very booster of the run's "default LightGBM"
+    baseline (100 rounds, no early stopping), so the search always has it to pick."""
+    config = tuning.tuned_config(fast_config, tuning.LIGHTGBM_DEFAULTS)
+    assert config.lightgbm.max_rounds == DEFAULT_LIGHTGBM_ROUNDS
+    assert config.lightgbm.early_stopping_rounds == 0
+    fold = tuning.validation_folds(training_rows, 42)[0]
+    names = (training_rows.features, training_rows.categorical)
+    off = [0] * len(training_rows.features)
+    judged = tuning.trial_booster(fold, *names, off, config.lightgbm)
+    assert kept_rounds(judged) == DEFAULT_LIGHTGBM_ROUNDS
+    plain = default_lightgbm(fold.train, fold.train_label, *names, 42, 2)
+    np.testing.assert_allclose(judged.predict(fold.valid), plain.predict(fold.valid))
+
+
+def test_training_with_the_defaults_seed_ranks_as_the_default_baseline(
+    training_rows: TrainingRows, fast_config: TrainingConfig
+) -> None:
+    """`retention train` with a tuned config that picked the defaults refits that booster on
+    every row before the test: on the test rows it ranks exactly as the baseline does."""
+    config = tuning.tuned_config(fast_config, tuning.LIGHTGBM_DEFAULTS)
+    frame = training_rows.frame
+    parts = {p: frame[frame[PART] == p] for p in ("train", "validation", "test")}
+    model, x, y, fitted = _fit(training_rows, parts, config)
+    assert fitted.rounds == DEFAULT_LIGHTGBM_ROUNDS and not fitted.early_stopped
+    assert "fixed" in fitted.sentence(config.calibration)
+    baseline = _default_lightgbm(training_rows, x, y, config)
+    raw = model.raw_score(x["test"])
+    np.testing.assert_allclose(1.0 / (1.0 + np.exp(-raw)), baseline, rtol=1e-6)
+    model_auc = roc_auc_score(y["test"], model.calibration(raw))
+    assert model_auc == pytest.approx(roc_auc_score(y["test"], baseline))

@@ -17,9 +17,13 @@ from retention.cli import app
 from retention.data.loading import load_dataset
 from retention.model import registry
 from retention.scoring.calendar import WorkingCalendar
+from retention.training import withdrawal
 from retention.training.withdrawal import (
     WITHDRAWAL_MODEL,
     WithdrawalConfig,
+    against_baseline,
+    baseline_verdict,
+    baseline_warning,
     simulator_oracle,
     split_rows,
     train_withdrawal,
@@ -54,6 +58,16 @@ def test_a_run_is_measured_against_the_rule_the_logistic_regression_and_the_orac
         assert 0 <= metrics["roc_auc"] <= 1
     assert 0 < result.metrics["model"]["mean_prediction"] < 1
     assert min(result.rows.values()) > 0
+    # the difference from the logistic regression, with its interval, is measured and tagged
+    model = result.metrics["model"]
+    assert model["roc_auc_minus_logistic"] == pytest.approx(
+        model["roc_auc"] - result.metrics["logistic_regression"]["roc_auc"]
+    )
+    assert model["roc_auc_minus_logistic_low"] <= model["roc_auc_minus_logistic_high"]
+    assert model["positives"] > 0
+    registry.configure(_uri)
+    tags = mlflow.MlflowClient().get_model_version(WITHDRAWAL_MODEL, result.version).tags
+    assert tags["against_logistic"] == result.against_logistic
 
 
 def test_the_first_model_becomes_champion_and_is_served_by_alias(trained_withdrawal) -> None:  # type: ignore[no-untyped-def]
@@ -146,3 +160,59 @@ def test_with_the_model_the_watch_run_ranks_by_money_at_stake(trained_withdrawal
     )
     clean = listed[listed["steps_overdue"] == 0]["money_at_stake_cny"].to_numpy()
     assert (np.diff(clean) <= 1e-9).all()
+
+
+def test_the_difference_from_the_logistic_regression_has_an_interval_over_applications() -> None:
+    # Given 400 applications of two rows each, a model that ranks them well and a coin flip
+    rng = np.random.default_rng(1)
+    label = np.repeat(rng.random(400) < 0.2, 2).astype(int)
+    good = label + rng.normal(0, 0.7, label.size)
+    coin = rng.random(label.size)
+    groups = np.repeat(np.arange(400), 2)
+
+    # When each is measured against the other
+    ahead = against_baseline(label, good, coin, groups)
+    behind = against_baseline(label, coin, good, groups)
+
+    # Then the good one is ahead beyond the noise and the coin worse; the withdrawals counted
+    assert 0 < ahead["roc_auc_minus_logistic_low"] < ahead["roc_auc_minus_logistic"]
+    assert ahead["roc_auc_minus_logistic"] < ahead["roc_auc_minus_logistic_high"]
+    assert behind["roc_auc_minus_logistic"] == pytest.approx(-ahead["roc_auc_minus_logistic"])
+    assert ahead["positives"] == label.sum()
+    assert baseline_verdict(ahead) == "ahead" and baseline_warning(ahead) is None
+    assert baseline_verdict(behind) == "worse"
+
+
+def test_a_model_below_the_logistic_regression_is_named_and_worse_is_not_promoted(
+    simulated_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a window where the model trails within the noise, and one where it is worse
+    trails = {
+        "roc_auc_minus_logistic": -0.02,
+        "roc_auc_minus_logistic_low": -0.08,
+        "roc_auc_minus_logistic_high": 0.03,
+        "positives": 40.0,
+    }
+    worse = trails | {"roc_auc_minus_logistic_high": -0.005}
+    assert baseline_verdict(trails) == "trails"
+    assert "within the test window's noise" in (baseline_warning(trails) or "")
+    assert "40 withdrawals" in (baseline_warning(trails) or "")
+    assert "worse than the logistic regression" in (baseline_warning(worse) or "")
+
+    # When a model is trained whose comparison says worse
+    monkeypatch.setattr(withdrawal, "against_baseline", lambda *args: worse)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = train_withdrawal(
+        applicants_of(load_dataset(simulated_dir)), load_service_clocks(), WorkingCalendar(), uri
+    )
+
+    # Then it is registered but not made the champion, and the console says why, in red
+    registry.configure(uri)
+    assert result.against_logistic == "worse" and not result.promoted
+    assert registry.champion_version(WITHDRAWAL_MODEL) is None
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    result.print(console)
+    text = console.export_text()
+    assert "不如逻辑回归基线" in text and "not promoted" in text

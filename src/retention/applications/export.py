@@ -21,6 +21,7 @@ from retention.applications.clocks import ServiceClocks
 from retention.applications.watch import STATE_LABELS
 from retention.data.contract import APPLICATION_CHANNELS, VALUE_LABELS_ZH
 from retention.data.writing import staged
+from retention.model.info import ModelInfo
 from retention.scoring.export import inert
 from retention.scoring.playbook import Role
 
@@ -125,6 +126,24 @@ def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
             cells.append(cell)
         sheet.append(cells)
     book.save(path)
+
+
+def print_model_note(console: Console, info: ModelInfo | None, version: str | None) -> None:
+    """Which withdrawal model gave the risks, and a warning when it ranked its test window
+    below the logistic regression baseline (the training job's verdict, recorded with it)."""
+    if info is None:
+        console.print("无撤销风险模型 / no withdrawal model: no risks (retention train-withdrawal)")
+        return
+    metrics = info.test_metrics
+    auc = f"test ROC AUC {metrics['roc_auc']:.3f}" if "roc_auc" in metrics else ""
+    console.print(f"撤销风险模型 / withdrawal model v{version} {auc}")
+    if info.description.get("against_logistic") == "trails":
+        difference = metrics.get("roc_auc_minus_logistic", float("nan"))
+        console.print(
+            f"[yellow]该模型测试期排序略低于逻辑回归基线 / this model ranked its test window "
+            f"below the logistic regression baseline (ROC AUC {difference:+.3f}, within the "
+            f"window's noise of {metrics.get('positives', 0):.0f} withdrawals)[/yellow]"
+        )
 
 
 def print_summary(

@@ -61,8 +61,20 @@ NUMERIC = [
     "own_part_under_way",
     "working_days_waited",
     "clocks_breached",
+    "company_pace",
+    "working_days_to_due",
+    "channel_gap",
 ]
 FEATURES = NUMERIC + CATEGORICAL
+# Channel fit: how big an applicant each channel serves well, on a 0..1 scale of need (below),
+# and that need: log10(kVA) from 10^2.5 (316 kVA) to 10^4.5 (31,600 kVA), plus 0.3 at 35 kV
+# and above. The online app suits small low-voltage applicants; a large or high-voltage one
+# needs the service hall's staff or an account manager (a poor fit breeds repeated document
+# requests and withdrawals). A tree finds this interaction of three columns only with many
+# rows; the few thousand an applicants' model has need it spelled out.
+CHANNEL_REACH = {"online_app": 0.25, "service_hall": 0.55, "account_manager": 1.0}
+NEED_LOG10_KVA = (2.5, 4.5)
+NEED_HIGH_VOLTAGE_KV, NEED_HIGH_VOLTAGE = 35.0, 0.3
 # More trouble never makes withdrawal less likely, all else equal (LightGBM's constraints).
 MONOTONE = {
     "steps_late": 1,
@@ -74,6 +86,7 @@ MONOTONE = {
     "repeated_document_requests": 1,
     "working_days_waited": 1,
     "clocks_breached": 1,
+    "channel_gap": 1,
 }
 # What each feature is called where a person reads it.
 FEATURE_LABELS: dict[str, tuple[str, str]] = {
@@ -105,6 +118,12 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     ),
     "working_days_waited": ("等待供电公司工作日合计", "working days waited on the company in all"),
     "clocks_breached": ("已超时限环节数", "clocks breached (late or overdue)"),
+    "company_pace": (
+        "供电公司已完成环节用时（相对时限）",
+        "the company's time on the steps it finished, relative to their limits",
+    ),
+    "working_days_to_due": ("当前环节距时限工作日", "working days to the current step's limit"),
+    "channel_gap": ("申请规模超出受理渠道服务能力", "how far the applicant outgrows its channel"),
     "application_type": ("申请类型", "application type"),
     "supply_type": ("供电方式", "supply type"),
     "channel": ("受理渠道", "channel"),
@@ -196,6 +215,9 @@ def features_at(
             .fillna(0)
             .to_numpy(dtype=float),
             "clocks_breached": (state["late"] + state["overdue"]).to_numpy(dtype=float),
+            "company_pace": _company_pace(watch, calendar).reindex(ids).to_numpy(dtype=float),
+            "working_days_to_due": _to_due(watch).reindex(ids).to_numpy(dtype=float),
+            "channel_gap": channel_gap(opened),
             **{name: opened[name].to_numpy() for name in CATEGORICAL},
         },
         index=ids,
@@ -203,6 +225,40 @@ def features_at(
     for name in CATEGORICAL:
         frame[name] = frame[name].astype("str")
     return frame[FEATURES]
+
+
+def channel_gap(applications: pd.DataFrame) -> np.ndarray:
+    """How far each applicant's need (its capacity and voltage, 0..1) exceeds what its channel
+    serves well (CHANNEL_REACH); 0 where the channel fits. An unknown channel: no gap."""
+    low, high = NEED_LOG10_KVA
+    kva = applications["requested_capacity_kva"].to_numpy(dtype=float)
+    need = np.clip((np.log10(np.maximum(kva, 1.0)) - low) / (high - low), 0, 1)
+    need += NEED_HIGH_VOLTAGE * (applications["voltage_kv"].to_numpy(dtype=float) >= 35)
+    reach = applications["channel"].astype("str").map(CHANNEL_REACH).fillna(1.0)
+    return np.maximum(np.minimum(need, 1.0) - reach.to_numpy(dtype=float), 0.0)
+
+
+def _company_pace(watch: pd.DataFrame, calendar: WorkingCalendar) -> pd.Series:
+    """Per application, how fast the company handled the steps it finished: the geometric
+    mean of (working days from the clock's start to the finish + 1) / (the limit + 1); a slow
+    file or unit stays slow, so its next steps stall and breach more. None before any."""
+    done = watch[watch["finished_date"].notna()]
+    days = working_days_between(
+        calendar,
+        done["clock_start"].to_numpy().astype("datetime64[D]"),
+        done["finished_date"].to_numpy().astype("datetime64[D]"),
+    )
+    ratio = np.log((np.maximum(days, 0) + 1) / (done["limit_working_days"].to_numpy(float) + 1))
+    return pd.Series(ratio, index=done.index).groupby(done[KEY]).mean().transform(np.exp)
+
+
+def _to_due(watch: pd.DataFrame) -> pd.Series:
+    """Per application with a step in hand, the working days to the nearest limit: left
+    while running, less the days overdue once past it (negative). None with none in hand."""
+    running = watch[watch["state"].isin(["running", "overdue"])]
+    left = running["working_days_left"].astype("Float64").fillna(0)
+    over = running["overdue_working_days"].astype("Float64").fillna(0)
+    return (left - over).astype(float).groupby(running[KEY]).min()
 
 
 def _last_progress(opened: pd.DataFrame, known: pd.DataFrame) -> pd.Series:

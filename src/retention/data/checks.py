@@ -89,11 +89,16 @@ def check_tables(
     unread: Mapping[str, Problem],
     report: ValidationReport,
     folder: Path | None,
+    units: pyarrow.Array | None = None,
 ) -> None:
-    """Check the tables that were read; report every problem in contract table order."""
+    """Check the tables that were read; report every problem in contract table order.
+
+    `units` are the supplying units applications may name, when they are not only this
+    folder's customers' regions (a partition of a partitioned dataset: all partitions').
+    """
     checked: dict[str, _TableCheck] = {}
     for name, raw in raws.items():
-        check = _TableCheck(TABLES[name], raw, file=raw.path.name)
+        check = _TableCheck(TABLES[name], raw, file=file_label(raw.path, folder))
         check.run()
         checked[name] = check
     customers = checked.get("customers")
@@ -103,7 +108,7 @@ def check_tables(
             if check.spec.refers_to_customers:
                 check.check_customer_ids(known)
         _check_capacity_rules(checked)
-    _check_applications(checked, unread)
+    _check_applications(checked, unread, units)
     for name in TABLE_NAMES:
         if name in unread:
             report.problems.append(unread[name])
@@ -126,12 +131,26 @@ def check_tables(
         )
 
 
-def _check_applications(checked: Mapping[str, _TableCheck], unread: Mapping[str, Problem]) -> None:
+def file_label(path: Path, folder: Path | None) -> str:
+    """How a report names a table file: its path inside the dataset folder (a partition's
+    file is `TABLE/part-00007.parquet`), else its name."""
+    if folder is not None and path.is_relative_to(folder):
+        return path.relative_to(folder).as_posix()
+    return path.name
+
+
+def _check_applications(
+    checked: Mapping[str, _TableCheck],
+    unread: Mapping[str, Problem],
+    units: pyarrow.Array | None = None,
+) -> None:
     """The rules across applications, their steps and customers."""
     applications = checked.get("applications")
     customers = checked.get("customers")
     regions = None if customers is None or customers.typed is None else customers.typed
-    if applications is not None and regions is not None and "region" in regions:
+    if applications is not None and units is not None:
+        applications.check_units(units)
+    elif applications is not None and regions is not None and "region" in regions:
         applications.check_units(pc.unique(arrow_array(regions["region"]).drop_null()))
     steps = checked.get("application_steps")
     if steps is None or "applications" in unread:
@@ -349,6 +368,7 @@ class _TableCheck:
             self._check_kwh_parts()
         if self.spec.name == "interventions":
             self._check_held_out()
+            self._check_randomised_propensity()
         if self.spec.name == "applications":
             self._check_closed_at_status()
             self._check_increase_has_customer()
@@ -472,6 +492,31 @@ class _TableCheck:
             if unreachable.any():
                 positions = np.flatnonzero(unreachable)
                 self._problem("outcome", Rule.HELD_OUT_UNREACHABLE, positions, shown)
+
+    def _check_randomised_propensity(self) -> None:
+        """A randomised or held-out assignment has its propensity (assignment_probability):
+        without it its outcome cannot be weighted, and the effects would drop it unseen."""
+        assert self.typed is not None
+        if "assignment_probability" not in self.spec.column_names:
+            return
+        drawn = np.zeros(len(self.typed), dtype=bool)
+        if "assignment" in self.typed:
+            drawn |= (self.typed["assignment"] == "held_out").to_numpy(dtype=bool, na_value=False)
+        if "randomised" in self.typed:
+            drawn |= self.typed["randomised"].astype("boolean").to_numpy(dtype=bool, na_value=False)
+        if "assignment_probability" in self.typed:
+            empty = self.typed["assignment_probability"].isna().to_numpy(dtype=bool)
+            missing = empty & ~self._reported("assignment_probability")
+        else:  # the column left out of the file: every drawn row lacks it
+            missing = np.ones(len(self.typed), dtype=bool)
+        positions = np.flatnonzero(drawn & missing)
+        if len(positions):
+            self._problem(
+                "assignment_probability",
+                Rule.RANDOMISED_WITHOUT_PROBABILITY,
+                positions,
+                self._typed_values("intervention_id", "assignment", "randomised"),
+            )
 
     def _check_closed_at_status(self) -> None:
         """An application has closed_at exactly when its status is connected or withdrawn."""

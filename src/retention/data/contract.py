@@ -252,6 +252,14 @@ class Rule:
     SATISFACTION = "must be 1..5 / 须为 1 到 5"
     UNKNOWN_CUSTOMER = "unknown customer_id, not in customers / 户号不在客户档案中"
     UNKNOWN_APPLICATION = "unknown application_id, not in applications / 申请编号不在业扩申请中"
+    PARTITION_MISSING = (
+        "a partition's file is missing: every table needs the same part files as customers/ "
+        "/ 分区文件缺失：每张表须有与 customers/ 相同的分区文件"
+    )
+    ROWS_IN_OTHER_PARTITION = (
+        "the account's customers row is in another partition: an account's rows must all be "
+        "in one partition / 账户的行跨分区：同一户号的所有行须在同一分区"
+    )
     UNKNOWN_UNIT = "not a region (supplying unit) of customers / 供电单位不在客户档案中"
     DOCUMENT_REQUESTS = f"must be 0..{MAX_DOCUMENT_REQUESTS} / 须为 0 到 {MAX_DOCUMENT_REQUESTS}"
     HELD_OUT_CONTACTED = (
@@ -261,6 +269,10 @@ class Rule:
     HELD_OUT_UNREACHABLE = (
         "a held_out assignment is not contacted, so it cannot be unreachable "
         "/ 对照组未联系，结果不能是无法联系"
+    )
+    RANDOMISED_WITHOUT_PROBABILITY = (
+        "a randomised or held_out assignment needs its assignment_probability "
+        "/ 随机分配或对照组的记录须有分配概率"
     )
     CLOSED_AT_STATUS = (
         "closed_at must be set exactly when status is connected or withdrawn "
@@ -312,9 +324,9 @@ class Rule:
         return f"duplicate key ({', '.join(key)}) / 主键重复"
 
     @staticmethod
-    def not_before(start: str, end: str, strict: bool) -> str:
+    def not_before(start: str, end: str, strict: bool, zh: str = "结束时间早于开始时间") -> str:
         op = ">" if strict else ">="
-        return f"{end} must be {op} {start} / 结束时间早于开始时间"
+        return f"{end} must be {op} {start} / {zh}"
 
 
 @dataclass(frozen=True)
@@ -354,10 +366,11 @@ class TimeOrder:
     start: str
     end: str
     strict: bool = False
+    zh: str = "结束时间早于开始时间"  # what the order means, for a person
 
     @property
     def rule(self) -> str:
-        return Rule.not_before(self.start, self.end, self.strict)
+        return Rule.not_before(self.start, self.end, self.strict, self.zh)
 
 
 @dataclass(frozen=True)
@@ -534,7 +547,8 @@ TABLES: dict[str, TableSpec] = {
             required=False,
             description="retention follow-ups and their outcomes (the service's own log)",
             key=("intervention_id",),
-            time_orders=(TimeOrder("created_at", "contacted_at"),),
+            # a contact (and so an outcome) before the follow-up was assigned is a wrong date
+            time_orders=(TimeOrder("created_at", "contacted_at", zh="联系时间早于分配时间"),),
             columns=(
                 _string("intervention_id"),
                 _CUSTOMER_ID,

@@ -95,6 +95,9 @@ class BasicChargeTable(_Frozen):
     demand_cny_per_kw_month: Price
     min_demand_share_of_capacity: Share
     switch_every_months: int = Field(ge=1, le=120)
+    # An approved suspension (暂停) frees its capacity of the basic charge for at most this
+    # many months (of 30 days) a calendar year; past them it is charged again.
+    suspension_months_per_year: int = Field(default=6, ge=0, le=12)
 
     @model_validator(mode="after")
     def _known_categories(self) -> BasicChargeTable:

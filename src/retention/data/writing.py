@@ -45,17 +45,13 @@ def write_dataset(
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in tables.items():
-        spec = table_spec(name)
-        order = [c for c in spec.column_names if c in frame.columns]
-        order += [c for c in frame.columns if c not in order]
-        frame = frame.reset_index(drop=True)[order]
-        kinds = {c.name: c.kind for c in spec.columns}
         path = folder / f"{name}.{fmt}"
         tmp = folder / f".{name}.{fmt}.tmp"
         if fmt == "csv":
+            frame, kinds = _in_contract_order(name, frame)
             _csv_frame(frame, kinds).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         else:
-            pq.write_table(_arrow_table(frame, kinds), tmp)
+            pq.write_table(table_arrow(name, frame), tmp)
         os.replace(tmp, path)
         other = path.with_suffix(".csv" if fmt == "parquet" else ".parquet")
         if other.exists():
@@ -64,6 +60,20 @@ def write_dataset(
         written.append(path)
     log.info("wrote %d tables to %s (%s)", len(written), folder, fmt)
     return written
+
+
+def table_arrow(name: str, frame: pd.DataFrame) -> pa.Table:
+    """A contract table as the Arrow table its Parquet file holds (the on-disk conventions;
+    contract columns first): what `write_dataset` and the partitioned writer write."""
+    frame, kinds = _in_contract_order(name, frame)
+    return _arrow_table(frame, kinds)
+
+
+def _in_contract_order(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    spec = table_spec(name)
+    order = [c for c in spec.column_names if c in frame.columns]
+    order += [c for c in frame.columns if c not in order]
+    return frame.reset_index(drop=True)[order], {c.name: c.kind for c in spec.columns}
 
 
 FRAME_SUFFIXES = (".parquet", ".csv")  # files write_frame can write

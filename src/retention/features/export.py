@@ -18,7 +18,13 @@ def write_feature_frame(dataset: Dataset, snapshot: pd.Timestamp, out: Path) -> 
 
     CSV is UTF-8 with a BOM so that Excel shows the Chinese category values.
     """
-    frame = build_features(dataset, snapshot).reset_index()
+    return write_frame_at(build_features(dataset, snapshot), snapshot, out)
+
+
+def write_frame_at(features: pd.DataFrame, snapshot: pd.Timestamp, out: Path) -> int:
+    """A feature frame indexed by customer_id written with its snapshot date; returns the
+    row count (the single-process and the cluster path write the same file)."""
+    frame = features.reset_index()
     frame.insert(1, "snapshot_date", snapshot)
     write_frame(frame, out)
     return len(frame)

@@ -208,6 +208,27 @@ def _against_given(
     return out
 
 
+def against_peers(frame: pd.DataFrame, catalogue: Catalogue, peers: pd.DataFrame) -> pd.DataFrame:
+    """One snapshot's frame (from `build_snapshots`) with its features against the industry
+    taken against `peers` (from `peer_medians`), as `build_snapshots(..., peers=peers)` would:
+    the same rule, vectorised for whole partitions (the distributed path's broadcast step)."""
+    features = [f for f in catalogue.features if f.peer_of is not None and f.peer_of in frame]
+    if not features:
+        return frame
+    industry = frame["industry_code"].astype(object).to_numpy()
+    usable = peers[(peers["peers"] >= MIN_PEERS) | (peers["industry_code"] == "*")]
+    out = frame.copy()
+    for feature in features:
+        assert feature.peer_of is not None
+        rows = usable[usable["feature"] == feature.peer_of]
+        median_of = pd.Series(rows["median"].to_numpy(), index=rows["industry_code"].to_numpy())
+        overall = median_of.get("*", np.nan)
+        median = pd.Series(industry).map(median_of).to_numpy(dtype=float, na_value=np.nan)
+        median = np.where(pd.Series(industry).isin(median_of.index), median, overall)
+        out[feature.name] = frame[feature.peer_of].to_numpy(dtype=float) - median
+    return out
+
+
 def peer_medians(frame: pd.DataFrame, industry: pd.Series, catalogue: Catalogue) -> pd.DataFrame:
     """One snapshot's medians of the features compared with peers, per industry and overall
     ("*"): industry_code, feature, median, peers. `frame` is indexed by customer_id."""
@@ -248,9 +269,31 @@ def training_snapshots(tables: Tables, definition: ChurnDefinition) -> pd.Dateti
             tables.dataset.monthly_billing["month"].min(),
         )
     )
+    return snapshot_range(first, tables.data_end, definition)
+
+
+def snapshot_range(
+    first: pd.Timestamp, data_end: pd.Timestamp, definition: ChurnDefinition
+) -> pd.DatetimeIndex:
+    """The training snapshots of data from the month `first` to the extract date `data_end`."""
     start = first + pd.DateOffset(months=MIN_HISTORY_MONTHS)
-    last = tables.data_end - pd.DateOffset(months=definition.horizon_months)
+    last = data_end - pd.DateOffset(months=definition.horizon_months)
     return snapshot_index(pd.date_range(start, last, freq="MS"))
+
+
+def too_short(definition: ChurnDefinition) -> ValueError:
+    """The error of data without one training snapshot."""
+    return ValueError(
+        f"the data are too short for training: need {MIN_HISTORY_MONTHS} months of history "
+        f"and a {definition.horizon_months}-month label window after a snapshot"
+    )
+
+
+def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The training rows of labelled snapshots: rows in exit process and rows whose label
+    cannot be known yet are left out."""
+    keep = ~frame["in_exit_process"] & frame["churn"].notna()
+    return frame[keep.to_numpy()]
 
 
 def build_training_set(
@@ -271,10 +314,6 @@ def build_training_set(
         else training_snapshots(tables, definition)
     )
     if dates.empty:
-        raise ValueError(
-            f"the data are too short for training: need {MIN_HISTORY_MONTHS} months of history "
-            f"and a {definition.horizon_months}-month label window after a snapshot"
-        )
+        raise too_short(definition)
     frame = build_snapshots(tables, dates, catalogue, definition, with_labels=True)
-    keep = ~frame["in_exit_process"] & frame["churn"].notna()
-    return frame[keep.to_numpy()]
+    return labelled_rows(frame)

@@ -29,7 +29,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
 from retention.model.artifact import ChurnModel
-from retention.model.pyfunc import ARTIFACT_KEY
+from retention.model.effects_artifact import EffectModels
+from retention.model.pyfunc import ARTIFACT_KEY, EFFECTS_ARTIFACT_KEY
 from retention.private_files import private_file
 
 MODEL_NAME = "key-account-churn"
@@ -42,6 +43,9 @@ TUNING_EXPERIMENT = "key-account-churn-tuning"
 # The effect models of the retention actions (retention.training.effects): a run per job,
 # a nested run per action.
 EFFECTS_EXPERIMENT = "key-account-effects"
+# ... and registered under the same name; its champion is the version with enough evidence
+# (retention.model.effects_artifact.EffectModels.enough), which scoring reads.
+EFFECTS_MODEL = "key-account-effects"
 CHAMPION = "champion"
 TEST_ROWS_ARTIFACT = "evaluation/test_rows.parquet"
 REFERENCE_ARTIFACT = "monitoring/reference.parquet"
@@ -307,6 +311,52 @@ def register(
     version = str(mlflow.register_model(logged.model_uri, name).version)
     tag_version(version, tags, name)
     return version
+
+
+def register_effects(models: EffectModels, example: pd.DataFrame, tags: dict[str, str]) -> str:
+    """Log the effect models as the active run's pyfunc (signature from a few rows of the
+    features they read, pinned requirements), register a new version of `key-account-effects`
+    with its tags; returns the version. The champion alias moves only by `set_champion`."""
+    import lightgbm as lgb
+
+    from retention.model.pyfunc import EffectsPyfunc
+
+    categorical = [name for name in models.features if name in models.categories]
+    example = _example(example.reindex(columns=models.features), categorical)
+    averted = models.averted(example, list(models.actions))
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = models.save(Path(tmp) / EFFECTS_ARTIFACT_KEY)
+        logged = mlflow.pyfunc.log_model(
+            name="effects",
+            python_model=EffectsPyfunc(),
+            artifacts={EFFECTS_ARTIFACT_KEY: str(model_dir)},
+            signature=ModelSignature(
+                inputs=_signature(models.features, categorical, averted.to_numpy()).inputs,
+                outputs=infer_signature(None, averted).outputs,
+            ),
+            input_example=example,
+            pip_requirements=[
+                f"lightgbm=={lgb.__version__}",
+                f"pandas=={pd.__version__}",
+                f"numpy=={np.__version__}",
+                f"mlflow=={mlflow.__version__}",
+            ],
+        )
+    version = str(mlflow.register_model(logged.model_uri, EFFECTS_MODEL).version)
+    tag_version(version, tags, EFFECTS_MODEL)
+    return version
+
+
+def load_effects_champion() -> tuple[str, EffectModels] | None:
+    """The effects champion's version and models (`models:/key-account-effects@champion`),
+    or None before a `retention effects` run found enough evidence."""
+    version = champion_version(EFFECTS_MODEL)
+    if version is None:
+        return None
+    root = Path(mlflow.artifacts.download_artifacts(f"models:/{EFFECTS_MODEL}@{CHAMPION}"))
+    models = EffectModels.load(root / "artifacts" / EFFECTS_ARTIFACT_KEY)
+    models.run_id = training_run(version, EFFECTS_MODEL)
+    return version, models
 
 
 def _signature(features: list[str], categorical: list[str], output: np.ndarray) -> ModelSignature:

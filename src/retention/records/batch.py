@@ -50,6 +50,20 @@ class ScoreRow(TypedDict):
     account_manager_id: str | None
     contract_capacity_kva: float | None
     kwh_36m: str | None
+    # Targeting (issue 17): the account's best eligible action by the effects champion, its
+    # churn averted and money saved (None: no effects champion with enough evidence).
+    best_action: str | None
+    churn_averted: float | None
+    money_saved_cny: float | None
+
+
+class EffectRow(TypedDict):
+    """An account's expected effect of one eligible action (the expected_effects table)."""
+
+    customer_id: str
+    code: str
+    churn_averted: float  # churn probability within the effects' horizon, without minus with
+    money_saved_cny: float  # churn_averted x expected revenue of the next 12 months
 
 
 class ReasonRow(TypedDict):
@@ -96,6 +110,29 @@ class PeerRow(TypedDict):
     peers: int
 
 
+# A randomised account's assignment (scoring/assignment.py): the contract's
+# interventions.assignment values.
+FOLLOWED_UP: Final = "followed_up"
+HELD_OUT: Final = "held_out"
+# What the list, the page, the API and the exports say of a held-out account.
+HELD_OUT_TEXT: Final = ("对照组（本期不跟进）", "control group (no follow-up due)")
+RANDOMISED_TEXT: Final = ("随机跟进", "randomised follow-up")
+
+
+class AssignmentRow(TypedDict):
+    """An account of the randomised window at the capacity edge (the assignments table)."""
+
+    customer_id: str
+    rank: int
+    assignment: str  # FOLLOWED_UP or HELD_OUT
+    action_code: str  # the assigned action, or the one a held-out account would have got
+    follow_up_probability: float
+    action_probability: float | None  # given a follow-up (None when held out)
+    assignment_probability: float  # the propensity of the assignment made
+    draw: float  # the uniform draw that decided it (followed up when below the probability)
+    seed: int  # the batch's seed: replaying it gives the same draws
+
+
 class StoredScore(ScoreRow):
     batch_id: int
 
@@ -122,6 +159,9 @@ SCORE_COLUMNS: Final = list(ScoreRow.__annotations__)
 REASON_COLUMNS: Final = list(ReasonRow.__annotations__)
 ACTION_COLUMNS: Final = list(ActionRow.__annotations__)
 PEER_COLUMNS: Final = list(PeerRow.__annotations__)
+EFFECT_COLUMNS: Final = list(EffectRow.__annotations__)
+TARGET_COLUMNS: Final = ["best_action", "churn_averted", "money_saved_cny"]
+ASSIGNMENT_COLUMNS: Final = list(AssignmentRow.__annotations__)
 # Integers that may be missing in a frame (pandas' Int64, not float).
 NULLABLE_INTEGERS: Final = frozenset({"rank", "position", "due_working_days"})
 
@@ -139,6 +179,20 @@ class ScoredList:
     # The snapshot's peer medians, so an account scored on demand meets the same peers.
     peers: pd.DataFrame = field(default_factory=pd.DataFrame)
     horizon_months: int | None = None  # the model's: what `probability` is the churn within
+    # What ranked the list (money_at_risk, money_saved) and why, Chinese first; each account's
+    # expected effects of its eligible actions (EFFECT_COLUMNS) and the effect model's version.
+    list_mode: str = "money_at_risk"
+    list_reason: str | None = None
+    effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
+    effects_version: str | None = None
+    # The randomised window's assignments (ASSIGNMENT_COLUMNS); empty when the policy is off.
+    assignments: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
+    )
+
+
+class StoredEffect(EffectRow):
+    batch_id: int
 
 
 class Horizon(TypedDict):

@@ -19,17 +19,20 @@ from retention.features.catalogue import Catalogue
 from retention.features.snapshot import EXPECTED_REVENUE, build_features, peer_medians
 from retention.features.sources import Tables
 from retention.model.artifact import ChurnModel
+from retention.model.effects_artifact import EffectModels
 from retention.records.batch import (
     ACCOUNT_COLUMNS,
     ACTION_COLUMNS,
     HORIZON_COLUMNS,
+    TARGET_COLUMNS,
     USAGE_COLUMN,
     USAGE_MONTHS,
     ScoredList,
 )
 from retention.records.labels import EXIT, HIGH, LOW, MEDIUM
+from retention.scoring import targeting as target
 from retention.scoring.calendar import WorkingCalendar
-from retention.scoring.playbook import Playbook, recommend
+from retention.scoring.playbook import Playbook, recommend, recommendations
 from retention.scoring.reasons import contributions, reason_table
 from retention.scoring.tariff_offers import TARIFF_PLAN, attach_offers, tariff_offers
 from retention.tariffs.tables import TariffTables
@@ -108,22 +111,22 @@ def score_snapshot(
     high_floor: float | None = None,
     usage_history: bool = True,
     tariffs: TariffTables | None = None,
+    effects: tuple[str, EffectModels] | None = None,
+    list_mode: target.ListMode = "auto",
 ) -> ScoredList:
     """Score the accounts active at the snapshot (default: after the latest data).
 
     A few accounts scored on demand pass the latest batch's `peers` (peer medians) and
     `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
-    leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers.
+    leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers;
+    `effects` (the effects champion's version and models) and `list_mode`: scoring.targeting.
     """
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
     frame = build_features(tables, when, catalogue, peers=peers)
     clock.lap("features")
-    # each feature row's archive record, in the frame's order (a take, not an index lookup)
-    archive = tables.dataset.customers
-    at = pd.Index(archive["customer_id"]).get_indexer(frame.index)
-    customer_rows = archive.take(at).reset_index(drop=True)
+    customer_rows = _archive_rows(tables, frame)
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
     rows = frame[~leaving_mask]
 
@@ -131,35 +134,33 @@ def score_snapshot(
     accounts = customer_rows.loc[~leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     _predict(accounts, model, matrix, rows[EXPECTED_REVENUE].to_numpy(dtype=float))
     accounts["band"] = bands(
-        accounts["money_at_risk_cny"].to_numpy(),
-        accounts["probability"].to_numpy(),
-        capacity,
-        medium_probability,
-        high_floor,
-    )
+        accounts["money_at_risk_cny"].to_numpy(), accounts["probability"].to_numpy(),
+        capacity, medium_probability, high_floor,
+    )  # fmt: skip
     clock.lap("predict")
 
-    # Every listed account's reasons, from the model's own per-row contributions (TreeSHAP:
-    # about 100x a plain predict, so this is the batch's longest step; benchmarks/score.py).
-    reasons = reason_table(rows, contributions(model, matrix), catalogue)
-    reasons.insert(0, "customer_id", rows.index.to_numpy()[reasons["row"].to_numpy()])
-    reasons = reasons.drop(columns="row")
+    reasons = _reasons(rows, model, matrix, catalogue)
     clock.lap("reasons")
 
-    band_of = dict(zip(rows.index, accounts["band"], strict=True))
-    actions = _actions(
-        frame, customer_rows, band_of, reasons, playbook, calendar, scored_on or when.date()
-    )
+    band_of, today = dict(zip(rows.index, accounts["band"], strict=True)), scored_on or when.date()
+    groups_of, facts = _groups(reasons), _facts(frame, customer_rows)
+    actions = _actions(frame, customer_rows, band_of, groups_of, facts, playbook, calendar, today)
     leaving = _leaving(frame, customer_rows, leaving_mask)
     if usage_history:
-        usage = usage_months(tables.dataset.monthly_usage, when)
-        accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
-        leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
+        _with_usage(accounts, leaving, tables, when)
     clock.lap("actions")
     actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
     clock.lap("tariff_offers")
-    accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
-    accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
+    chosen, targeting = _targeting(
+        accounts, rows, groups_of, facts[~leaving_mask], playbook, capacity, effects, list_mode
+    )
+    accounts = _ranked(accounts, chosen, targeting)
+    managers = customer_rows["account_manager_id"].set_axis(frame.index)
+    actions = _chosen_first(actions, targeting, chosen, playbook, calendar, today, managers)
+    clock.lap("targeting")
+    if peers is None:
+        industry = pd.Series(customer_rows["industry_code"].to_numpy(), frame.index)
+        peers = peer_medians(frame, industry, catalogue)
     return ScoredList(
         snapshot=when,
         accounts=accounts.reset_index(drop=True),
@@ -168,12 +169,119 @@ def score_snapshot(
         leaving=leaving,
         seconds=clock.laps,
         horizon_months=model.info.horizon_months,
-        peers=peers
-        if peers is not None
-        else peer_medians(
-            frame, pd.Series(customer_rows["industry_code"].to_numpy(), frame.index), catalogue
-        ),
+        peers=peers,
+        list_mode=targeting.mode,
+        list_reason=targeting.reason,
+        effects=targeting.effects,
+        effects_version=targeting.version,
     )
+
+
+def _archive_rows(tables: Tables, frame: pd.DataFrame) -> pd.DataFrame:
+    """Each feature row's archive record, in the frame's order (a take, not an index lookup)."""
+    archive = tables.dataset.customers
+    at = pd.Index(archive["customer_id"]).get_indexer(frame.index)
+    return archive.take(at).reset_index(drop=True)
+
+
+def _reasons(
+    rows: pd.DataFrame, model: ChurnModel, matrix: np.ndarray, catalogue: Catalogue
+) -> pd.DataFrame:
+    """Every listed account's reasons, from the model's own per-row contributions (TreeSHAP:
+    about 100x a plain predict, so this is the batch's longest step; benchmarks/score.py)."""
+    reasons = reason_table(rows, contributions(model, matrix), catalogue)
+    reasons.insert(0, "customer_id", rows.index.to_numpy()[reasons["row"].to_numpy()])
+    return reasons.drop(columns="row")
+
+
+def _with_usage(
+    accounts: pd.DataFrame, leaving: pd.DataFrame, tables: Tables, when: pd.Timestamp
+) -> None:
+    """The account page's 36 months of kWh of every account, listed or leaving, in place."""
+    usage = usage_months(tables.dataset.monthly_usage, when)
+    accounts[USAGE_COLUMN] = accounts["customer_id"].map(usage)
+    leaving[USAGE_COLUMN] = leaving["customer_id"].map(usage)
+
+
+def _ranked(accounts: pd.DataFrame, chosen: list[str], targeting: target.Targeting) -> pd.DataFrame:
+    """The list in its mode's order, ranked 1, 2, ..."""
+    if targeting.mode == target.MONEY_SAVED:
+        accounts = target.rank_by_money_saved(accounts, chosen)
+    else:
+        accounts = accounts.sort_values("money_at_risk_cny", ascending=False, kind="stable")
+    accounts.insert(0, "rank", np.arange(1, len(accounts) + 1))
+    return accounts
+
+
+def _targeting(
+    accounts: pd.DataFrame,
+    rows: pd.DataFrame,
+    groups_of: dict[str, list[str]],
+    facts: pd.DataFrame,
+    playbook: Playbook,
+    capacity: int,
+    effects: tuple[str, EffectModels] | None,
+    list_mode: target.ListMode,
+) -> tuple[list[str], target.Targeting]:
+    """Each listed account's expected effects, its best action in the accounts' columns (in
+    place), and the accounts to visit when the list is ranked by money saved."""
+    for column in TARGET_COLUMNS:
+        accounts[column] = None if column == "best_action" else np.nan
+    if effects is None:
+        return [], target.no_effects(target.NO_CHAMPION)
+    version, models = effects
+    lacking = target.evidence_reason(models, version)
+    if lacking is not None:
+        return [], target.no_effects(lacking)
+    facts_of: dict[str, dict[str, object]] = facts.to_dict("index")  # type: ignore[assignment]
+    eligible = target.eligible_actions(playbook, groups_of, facts_of, models.enough())
+    revenue = accounts["expected_revenue_cny"].to_numpy(dtype=float)
+    effect_rows = target.expected_effects(models, rows, revenue, eligible)
+    best = target.best_actions(effect_rows).reindex(accounts["customer_id"])
+    code = best["code"].astype(object)
+    accounts["best_action"] = code.where(code.notna(), None).to_numpy()
+    accounts["churn_averted"] = best["churn_averted"].to_numpy(dtype=float)
+    accounts["money_saved_cny"] = best["money_saved_cny"].to_numpy(dtype=float)
+    if list_mode == target.MONEY_AT_RISK:
+        return [], target.Targeting(target.MONEY_AT_RISK, target.PINNED, effect_rows, version)
+    chosen = target.select(best.dropna(subset=["money_saved_cny"]), capacity)
+    reason = target.enough_reason(models, version)
+    return chosen, target.Targeting(target.MONEY_SAVED, reason, effect_rows, version)
+
+
+def _chosen_first(
+    actions: pd.DataFrame,
+    targeting: target.Targeting,
+    chosen: list[str],
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    today: dt.date,
+    managers: pd.Series,
+) -> pd.DataFrame:
+    """The actions with each chosen account's best action first (added from the playbook
+    when its rules had not named it), positions renumbered; no chosen account: as they are."""
+    if not chosen:
+        return actions
+    best = target.best_actions(targeting.effects)["code"].reindex(chosen)
+    have = set(zip(actions["customer_id"], actions["code"], strict=True))
+    added = []
+    for customer, code in best.items():
+        if (customer, code) in have:
+            continue
+        manager = managers.get(customer)
+        item = recommendations(
+            playbook, calendar, today, [str(code)], None if pd.isna(manager) else str(manager)
+        )[0]
+        added.append({"customer_id": customer, "position": 0, **item.__dict__})
+    extra = pd.DataFrame.from_records(added, columns=ACTION_COLUMNS)
+    extra["saving_cny"] = extra["saving_cny"].astype(float)
+    out = pd.concat([actions, extra], ignore_index=True) if added else actions.copy()
+    first = pd.Series(dict(best.items()))
+    is_best = (out["code"] == out["customer_id"].map(first)).to_numpy()
+    out["position"] = np.where(is_best, 0, out["position"].to_numpy(dtype=float))
+    out = out.sort_values(["customer_id", "position"], kind="stable")
+    out["position"] = out.groupby("customer_id", sort=False).cumcount() + 1
+    return out.reset_index(drop=True)
 
 
 def _with_offers(
@@ -229,20 +337,17 @@ def _predict(
     accounts["money_at_risk_cny"] = probability * np.nan_to_num(revenue)
 
 
-def _actions(
-    frame: pd.DataFrame,
-    customer_rows: pd.DataFrame,
-    band_of: dict[str, str],
-    reasons: pd.DataFrame,
-    playbook: Playbook,
-    calendar: WorkingCalendar,
-    today: dt.date,
-) -> pd.DataFrame:
-    """The playbook's actions of every account, listed (by band and reasons) or leaving."""
+def _groups(reasons: pd.DataFrame) -> dict[str, list[str]]:
+    """Each account's top reason groups, in rank order."""
     groups_of: dict[str, list[str]] = defaultdict(list)
     for customer, group in zip(reasons["customer_id"], reasons["group"], strict=True):
         groups_of[customer].append(group)
-    facts = pd.DataFrame(
+    return groups_of
+
+
+def _facts(frame: pd.DataFrame, customer_rows: pd.DataFrame) -> pd.DataFrame:
+    """The facts the playbook's rules read, per account (the frame's index)."""
+    return pd.DataFrame(
         {
             "market_mode": frame["market_mode"].astype("object").to_numpy(),
             "self_generation": customer_rows["self_generation_kw"].fillna(0).to_numpy() > 0,
@@ -251,6 +356,19 @@ def _actions(
         },
         index=frame.index,
     )
+
+
+def _actions(
+    frame: pd.DataFrame,
+    customer_rows: pd.DataFrame,
+    band_of: dict[str, str],
+    groups_of: dict[str, list[str]],
+    facts: pd.DataFrame,
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    today: dt.date,
+) -> pd.DataFrame:
+    """The playbook's actions of every account, listed (by band and reasons) or leaving."""
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
     managers = customer_rows["account_manager_id"]
     records = []

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.writing import staged
+from retention.records.batch import FOLLOWED_UP, HELD_OUT, HELD_OUT_TEXT, RANDOMISED_TEXT
 from retention.records.labels import BAND_LABELS, EXIT, HIGH
 from retention.scoring.tariff_offers import offer_of
 from retention.store.batches import StoredBatch
@@ -33,6 +34,10 @@ HEADERS: dict[str, tuple[str, str]] = {
     "probability_1m": ("1个月内流失概率", "Churn within 1 month"),
     "probability_3m": ("3个月内流失概率", "Churn within 3 months"),
     "money_at_risk_cny": ("风险电费(元)", "Money at risk (CNY)"),
+    # targeting (a batch holding the effect models' estimates only)
+    "best_action": ("预计最有效措施", "Best action by expected effect"),
+    "churn_averted": ("预计降低流失概率", "Expected churn averted"),
+    "money_saved_cny": ("预计挽回电费(元)", "Expected money saved (CNY)"),
     "expected_revenue_cny": ("预计年电费(元)", "Expected 12-month revenue (CNY)"),
     "reason_1": ("主要风险因素1", "Reason 1"),
     "reason_2": ("主要风险因素2", "Reason 2"),
@@ -45,6 +50,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "industry_code": ("行业", "Industry"),
     "region": ("供电单位", "Supplying unit"),
     "contract_capacity_kva": ("合同容量(kVA)", "Contract capacity (kVA)"),
+    "assignment": ("能力边界随机分配", "Randomised at the capacity edge"),
 }
 BAND_TEXT = BAND_LABELS
 SHEETS = {"list": ("风险名单", "Risk list"), "about": ("说明", "About")}
@@ -57,12 +63,14 @@ ABOUT = {
     "capacity": ("团队走访能力（高风险户数）", "Team capacity (high-risk accounts)"),
     "accounts": ("账户数", "Accounts"),
     "created_at": ("生成时间 (UTC)", "Created (UTC)"),
+    "list_mode": ("名单排序依据", "List ranked by"),
 }
+TARGET_HEADERS = ("best_action", "churn_averted", "money_saved_cny")
 
 
 TEXT_COLUMNS = (
     "customer_id", "customer_name", "reason_1", "reason_2", "reason_3", "actions",
-    "tariff_plan", "account_manager_id", "industry_code", "region",
+    "tariff_plan", "account_manager_id", "industry_code", "region", "best_action",
 )  # fmt: skip
 # What makes a spreadsheet read a cell as a formula (OWASP's CSV injection guidance), as the
 # cell's first character, or the first after spaces: Excel skips those, and reads the
@@ -100,6 +108,8 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
         actions.groupby("customer_id")["due_date"].min()
     )
     _tariff_columns(scores, actions, lang)
+    _best_action_text(scores, actions, lang)
+    _assignment_column(scores, batch.assignments, lang)
     scores["band"] = scores["band"].map(lambda b: _pick(BAND_TEXT[b], lang))
     # What a person reads: whole yuan and kVA, probabilities to 0.01 percentage points.
     for name in (
@@ -107,13 +117,38 @@ def export_frame(batch: StoredBatch, lang: Lang = "zh") -> pd.DataFrame:
         "expected_revenue_cny",
         "contract_capacity_kva",
         "tariff_saving_cny",
+        "money_saved_cny",
     ):
         scores[name] = _whole(scores[name])
-    for name in ("probability", "probability_1m", "probability_3m"):
+    for name in ("probability", "probability_1m", "probability_3m", "churn_averted"):
         scores[name] = _readable(scores[name]).round(4)
     for name in TEXT_COLUMNS:
         scores[name] = scores[name].map(inert)
+    if batch.info.effects_version is None:  # no estimates: today's columns only
+        return scores[[c for c in HEADERS if c not in TARGET_HEADERS]]
     return scores[list(HEADERS)]
+
+
+def _best_action_text(scores: pd.DataFrame, actions: pd.DataFrame, lang: Lang) -> None:
+    """The best action in words (the playbook's text the batch holds for its code), in place."""
+    for name in TARGET_HEADERS:  # a batch stored before targeting has none
+        if name not in scores:
+            scores[name] = None if name == "best_action" else np.nan
+    text = dict(zip(actions["code"], actions[f"text_{lang}"], strict=True))
+    scores["best_action"] = scores["best_action"].map(
+        lambda code: None if code is None or pd.isna(code) else text.get(code, code)
+    )
+
+
+def _assignment_column(scores: pd.DataFrame, assignments: pd.DataFrame, lang: Lang) -> None:
+    """The randomised window's accounts, in place: a held-out account reads as the control
+    group with no follow-up due (in its actions too, so nobody contacts it by mistake), a
+    followed-up one as a randomised follow-up; empty elsewhere."""
+    arm = scores["customer_id"].map(assignments.set_index("customer_id")["assignment"])
+    held = arm.eq(HELD_OUT)
+    words = {HELD_OUT: _pick(HELD_OUT_TEXT, lang), FOLLOWED_UP: _pick(RANDOMISED_TEXT, lang)}
+    scores["assignment"] = arm.map(words).astype(object)
+    scores.loc[held, "actions"] = _pick(HELD_OUT_TEXT, lang)
 
 
 def _tariff_columns(scores: pd.DataFrame, actions: pd.DataFrame, lang: Lang) -> None:
@@ -128,6 +163,14 @@ def _tariff_columns(scores: pd.DataFrame, actions: pd.DataFrame, lang: Lang) -> 
             saving[customer] = offer["saving_cny"]
     scores["tariff_plan"] = scores["customer_id"].map(plan)
     scores["tariff_saving_cny"] = scores["customer_id"].map(saving).astype(float)
+
+
+def in_lang(text: str | None, lang: Lang) -> str | None:
+    """A stored "中文 / English" text in one language (the whole text if it has no " / ")."""
+    if text is None or " / " not in text:
+        return text
+    zh, en = text.split(" / ", 1)
+    return zh if lang == "zh" else en
 
 
 def inert(value: object) -> object:
@@ -186,8 +229,9 @@ COLUMN_WIDTHS = {
     "rank": 7, "customer_id": 13, "customer_name": 26, "band": 10, "probability": 10,
     "probability_1m": 10, "probability_3m": 10,
     "money_at_risk_cny": 15, "expected_revenue_cny": 17, "reason_1": 38, "reason_2": 38,
-    "reason_3": 38, "actions": 70, "tariff_plan": 30, "tariff_saving_cny": 16,
-    "first_due_date": 13, "account_manager_id": 12,
+    "reason_3": 38, "actions": 70, "assignment": 24, "tariff_plan": 30, "tariff_saving_cny": 16,
+    "first_due_date": 13, "account_manager_id": 12, "best_action": 30, "churn_averted": 12,
+    "money_saved_cny": 16,
     "industry_code": 8, "region": 14, "contract_capacity_kva": 14,
 }  # fmt: skip
 NUMBER_FORMATS = {
@@ -198,6 +242,8 @@ NUMBER_FORMATS = {
     "expected_revenue_cny": "#,##0",
     "contract_capacity_kva": "#,##0",
     "tariff_saving_cny": "#,##0",
+    "churn_averted": "0.0%",
+    "money_saved_cny": "#,##0",
     "first_due_date": "yyyy-mm-dd",
 }
 
@@ -265,6 +311,7 @@ def _write_xlsx(
         "capacity": info.capacity,
         "accounts": info.accounts,
         "created_at": info.created_at,
+        "list_mode": in_lang(info.list_reason, lang),
     }
     for key, value in facts.items():
         about.append([_pick(ABOUT[key], lang), value])

@@ -15,7 +15,13 @@ from retention.data.dataset import Dataset
 from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
 from retention.model.compatibility import require_catalogue
-from retention.model.registry import MODEL_NAME, configure, load_champion
+from retention.model.registry import (
+    MODEL_NAME,
+    configure,
+    load_champion,
+    load_effects_champion,
+)
+from retention.scoring.assignment import assign
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
 from retention.scoring.playbook import load_playbook
@@ -28,7 +34,7 @@ from retention.tariffs.tables import load_tariffs
 class ScoringRun:
     batch: BatchInfo
     scored: ScoredList
-    seconds: dict[str, float]  # features, predict, reasons, actions, store
+    seconds: dict[str, float]  # features, predict, reasons, actions, ..., targeting, store
 
     def print(self, console: Console) -> None:
         """The batch in a few lines: counts by band, the top of the list, the time it took."""
@@ -47,6 +53,14 @@ class ScoringRun:
         )
         money = scored.accounts.loc[scored.accounts["band"] == "high", "money_at_risk_cny"].sum()
         console.print(f"  高风险户风险电费合计 / money at risk in the high band: {money:,.0f} 元")
+        assigned = scored.assignments["assignment"]
+        if len(assigned):
+            seed = scored.assignments["seed"].iloc[0]
+            console.print(
+                f"  能力边界随机分配 / randomised at the capacity edge: {len(assigned):,} 户, "
+                f"对照组 held out {int((assigned == 'held_out').sum()):,} · 跟进 followed up "
+                f"{int((assigned == 'followed_up').sum()):,} (seed {seed})"
+            )
         top = Table(
             "排名 rank",
             "户号 customer",
@@ -66,6 +80,13 @@ class ScoringRun:
                 f"{row.money_at_risk_cny:,.0f}",
             )
         console.print(top)
+        console.print(f"  排序 / list: {scored.list_reason}")
+        if scored.list_mode == "money_saved":
+            saved = scored.accounts["money_saved_cny"].head(batch.capacity).clip(lower=0).sum()
+            console.print(
+                f"  走访名单预计挽回电费合计 / expected money saved by the visit list: "
+                f"{saved:,.0f} 元"
+            )
         console.print(
             "  " + " · ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items())
         )
@@ -88,19 +109,25 @@ def run_scoring(
     version, model = load_champion()
     catalogue = load_catalogue()
     require_catalogue(version, model, catalogue)  # before any work: a clear refusal
+    effects = load_effects_champion()  # None until `retention effects` found enough evidence
     calendar = WorkingCalendar()
+    playbook = load_playbook()
     scored = score_snapshot(
         dataset,
         model,
         catalogue,
-        load_playbook(),
+        playbook,
         calendar,
         capacity=settings.capacity,
         medium_probability=settings.medium_probability,
         snapshot=snapshot,
         scored_on=scored_on or local_today(),
         tariffs=load_tariffs(settings.tariffs_file),
+        effects=effects,
+        list_mode=settings.list_mode,
     )
+    # the randomised window at the capacity edge, written whole with the batch
+    scored = assign(scored, settings.capacity, playbook.assignment)
     started = time.perf_counter()
     batch_id = save_batch(
         engine,

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from retention.data.contract import ACTION_CODES, STEP_CODES
+from retention.scoring.assignment import AssignmentPolicy
 from retention.scoring.calendar import WorkingCalendar
 from retention.settings import Settings, load_yaml_model
 
@@ -122,6 +123,8 @@ class Playbook(_Frozen):
     actions: dict[str, Action]
     rules: tuple[Rule, ...]
     applicant_rules: tuple[ApplicantRule, ...] = ()
+    # the randomised window at the capacity edge (scoring/assignment.py)
+    assignment: AssignmentPolicy = AssignmentPolicy()
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
@@ -200,6 +203,17 @@ def recommend_for_applicant(
         if rule.when.holds(overdue, running, facts, probability):
             codes += [code for code in rule.then if code not in codes]
     return _recommendations(playbook, calendar, as_of, codes, owner_id)
+
+
+def recommendations(
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    day: dt.date,
+    codes: list[str],
+    manager_id: str | None,
+) -> list[Recommendation]:
+    """The given actions with owners and due dates (targeting's chosen action of an account)."""
+    return _recommendations(playbook, calendar, day, codes, manager_id)
 
 
 def _recommendations(

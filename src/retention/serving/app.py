@@ -25,11 +25,19 @@ from retention.model.compatibility import CatalogueMismatch
 from retention.serving import metrics
 from retention.serving.errors import add_error_handlers
 from retention.serving.model import ServingModel, champion_version, load_champion_for_serving
-from retention.serving.routers import accounts, admin, applications, follow_ups, health, score
+from retention.serving.routers import (
+    accounts,
+    admin,
+    applications,
+    effects,
+    follow_ups,
+    health,
+    score,
+)
 from retention.serving.schemas import Error
 from retention.serving.score_input import ScoreRequest
 from retention.serving.score_workers import ScoreWorkers
-from retention.serving.web import application_pages, pages
+from retention.serving.web import application_pages, effect_pages, pages
 from retention.serving.web.auth import LoginThrottle, SignInRequired
 from retention.settings import Settings
 from retention.store.database import open_store
@@ -111,9 +119,11 @@ def create_app(
         accounts.router,
         follow_ups.router,
         applications.router,
+        effects.router,
         admin.router,
         pages.router,
         application_pages.router,
+        effect_pages.router,
     ):
         app.include_router(router, max_body_size=SMALL_BODY_BYTES)
     app.include_router(score.router, max_body_size=settings.max_body_bytes)

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from retention.data.contract import ACTION_CODES, APPLICATION_CHANNELS, STEP_CODES
 from retention.data.local_time import LOCAL_TIMEZONE
 from retention.records.applications import ClockState, KpiDimension
+from retention.records.evidence import ControlComparison, EffectCell
 from retention.records.labels import Band, FollowUpOutcome
 from retention.records.monitoring import (
     FeatureDrift,
@@ -233,6 +234,20 @@ class FollowUpChanges(BaseModel):
     count: int
 
 
+class Assignment(BaseModel):
+    """The account's draw at the capacity edge (README.md, "Effects of the actions")."""
+
+    assignment: Literal["followed_up", "held_out"] = Field(
+        description="held_out: the control group, no follow-up due this batch"
+    )
+    label: str = Field(examples=["对照组（本期不跟进） / control group (no follow-up due)"])
+    action_code: str = Field(
+        description="the assigned action, or the one a held-out account would have got"
+    )
+    assignment_probability: float = Field(description="the propensity of the draw's result")
+    seed: int = Field(description="the batch's seed: replaying it gives the same draws")
+
+
 class ListedAccount(_Out):
     customer_id: str
     rank: int | None = Field(description="place in the list; none for accounts in exit process")
@@ -245,6 +260,47 @@ class ListedAccount(_Out):
     region: str | None
     account_manager_id: str | None
     contract_capacity_kva: float | None
+    best_action: ActionCode | None = Field(
+        default=None,
+        description="targeting: the eligible action expected to save most (null: no effect "
+        "model with enough randomised evidence)",
+    )
+    churn_averted: float | None = Field(
+        default=None, description="the best action's expected churn averted (probability)"
+    )
+    money_saved_cny: float | None = Field(
+        default=None,
+        description="the best action's expected money saved: churn averted x expected revenue",
+    )
+    assignment: Assignment | None = Field(
+        default=None, description="only for an account of the randomised window"
+    )
+
+
+class ExpectedEffect(_Out):
+    """An eligible action's expected effect on the account, by the effects champion."""
+
+    code: ActionCode
+    churn_averted: float = Field(
+        description="churn probability within the effects' horizon without the follow-up "
+        "minus with it",
+        examples=[0.031],
+    )
+    money_saved_cny: float = Field(description="churn averted x expected revenue of 12 months")
+    recommended: bool = Field(description="the playbook recommends it for the account")
+    best: bool = Field(description="the action expected to save most")
+
+
+ListMode = Literal["money_at_risk", "money_saved"]
+LIST_MODE_FIELD = Field(
+    default=None,
+    description="what ranked the batch's list (null: a batch scored before targeting)",
+)
+LIST_REASON_FIELD = Field(
+    default=None,
+    description="why, 中文 / English (e.g. not enough randomised evidence yet)",
+    examples=["证据不足：尚无效果模型冠军 ... / not enough evidence: no effect model champion yet"],
+)
 
 
 class Horizon(BaseModel):
@@ -273,6 +329,8 @@ HORIZONS_FIELD = Field(
 class RiskList(BaseModel):
     batch_id: int
     snapshot_date: dt.date
+    list_mode: ListMode | None = LIST_MODE_FIELD
+    list_reason: str | None = LIST_REASON_FIELD
     data: list[ListedAccount]
     count: int = Field(description="accounts matching the filters, over all pages")
 
@@ -285,6 +343,13 @@ class AccountRisk(ListedAccount):
     horizons: list[Horizon] = HORIZONS_FIELD
     reasons: list[Reason]
     actions: list[RecommendedAction]
+    expected_effects: list[ExpectedEffect] = Field(
+        default_factory=list,
+        description="each eligible action's expected effect, most money saved first (empty: "
+        "no effect model with enough randomised evidence; list_reason says why)",
+    )
+    list_mode: ListMode | None = LIST_MODE_FIELD
+    list_reason: str | None = LIST_REASON_FIELD
     follow_ups: list[FollowUp]
 
 
@@ -344,6 +409,39 @@ class Kpis(BaseModel):
     outcomes: dict[str, int]
     by_account_manager: list[KpiGroup]
     by_region: list[KpiGroup]
+    control_group: ControlComparison | None = Field(
+        default=None,
+        description="跟进客户与对照组的留存率: the latest effects run's randomised follow-ups "
+        "against the held-out controls (GET /v1/effects); none until effects can be estimated",
+    )
+
+
+class EffectsEvidence(BaseModel):
+    """挽留行动效果: each action's average effect on churn from the randomised outcomes, with
+    its 95% interval, overall and by industry, driver of risk and band; and the retention of
+    the followed-up accounts against the control group. `estimable` false: the reason says
+    why effects cannot be estimated yet, and nothing else is given."""
+
+    estimable: bool
+    reason_zh: str | None = Field(examples=["随机对照样本不足：需要至少 200 个，现有 0 个"])
+    reason_en: str | None = Field(
+        examples=["too few randomised outcomes: at least 200 needed, 0 so far"]
+    )
+    measured_at: Instant | None = Field(description="the effects run; none before the first")
+    dataset: str | None
+    horizon_months: int | None = Field(description="churn within this many months after")
+    rows: int = Field(description="randomised outcomes: follow-ups and controls, matured")
+    followed_up: int
+    controls: int
+    minimum_outcomes: int
+    minimum_per_arm: int = Field(description="follow-ups and controls a segment needs")
+    method: str | None
+    first_snapshot: dt.date | None
+    last_snapshot: dt.date | None
+    control_group: ControlComparison | None
+    effects: list[EffectCell] = Field(
+        description="per action: overall, then by industry, driver of risk and band"
+    )
 
 
 class Reloaded(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from retention.records.batch import (
     ACTION_COLUMNS,
+    ASSIGNMENT_COLUMNS,
+    EFFECT_COLUMNS,
     NULLABLE_INTEGERS,
     PEER_COLUMNS,
     REASON_COLUMNS,
@@ -33,6 +35,8 @@ from retention.store.tables import (
     BATCH_FAILED,
     BATCH_RUNNING,
     Action,
+    Assignment,
+    ExpectedEffect,
     PeerMedian,
     Reason,
     Score,
@@ -47,6 +51,8 @@ SCORES: Table = Score.__table__  # type: ignore[assignment]
 REASONS: Table = Reason.__table__  # type: ignore[assignment]
 ACTIONS: Table = Action.__table__  # type: ignore[assignment]
 PEER_MEDIANS: Table = PeerMedian.__table__  # type: ignore[assignment]
+EFFECTS: Table = ExpectedEffect.__table__  # type: ignore[assignment]
+ASSIGNMENTS: Table = Assignment.__table__  # type: ignore[assignment]
 Progress = Callable[[int, int], None]  # rows written so far, rows in all
 
 
@@ -76,6 +82,11 @@ class BatchInfo:
     created_at: dt.datetime
     completed_at: dt.datetime | None
     horizon_months: int | None = None  # what the scores' probability is the churn within
+    # What ranked the list and why (None: a batch scored before targeting), and the effect
+    # model whose estimates the batch holds.
+    list_mode: str | None = None
+    list_reason: str | None = None
+    effects_version: str | None = None
 
     @property
     def label(self) -> str:
@@ -85,12 +96,18 @@ class BatchInfo:
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions."""
+    """A complete batch as frames: scores (ranked, leaving accounts last), reasons, actions,
+    and the randomised window's assignments (empty for a batch scored without the policy)."""
 
     info: BatchInfo
     scores: pd.DataFrame
     reasons: pd.DataFrame
     actions: pd.DataFrame
+    # each account's expected effect of each eligible action (EFFECT_COLUMNS; empty without)
+    effects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EFFECT_COLUMNS))
+    assignments: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
+    )
 
 
 def score_rows(scored: ScoredList) -> pd.DataFrame:
@@ -102,7 +119,12 @@ def score_rows(scored: ScoredList) -> pd.DataFrame:
     )  # fmt: skip
     frame = pd.concat([scored.accounts, leaving], ignore_index=True)
     frame["rank"] = frame["rank"].astype("Int64")  # the leaving have no rank
-    return frame[SCORE_COLUMNS]
+    # a list scored without targeting (on demand, older callers) has no effect columns, and
+    # the leaving have no best action: missing as the store reads it back (None, not NaN)
+    frame = frame.reindex(columns=SCORE_COLUMNS)
+    best = frame["best_action"].astype(object)
+    frame["best_action"] = best.where(best.notna(), None)
+    return frame
 
 
 def reason_rows(scored: ScoredList) -> pd.DataFrame:
@@ -132,6 +154,8 @@ def save_batch(
         (REASONS, reason_rows(scored)),
         (ACTIONS, scored.actions[ACTION_COLUMNS]),
         (PEER_MEDIANS, scored.peers.reindex(columns=PEER_COLUMNS)),
+        (EFFECTS, scored.effects.reindex(columns=EFFECT_COLUMNS)),
+        (ASSIGNMENTS, scored.assignments.reindex(columns=ASSIGNMENT_COLUMNS)),
     ]
     total = sum(len(frame) for _, frame in parts)
     with engine.begin() as connection:
@@ -144,6 +168,9 @@ def save_batch(
                 model_version=str(model_version),
                 capacity=capacity,
                 horizon_months=scored.horizon_months,
+                list_mode=scored.list_mode,
+                list_reason=scored.list_reason,
+                effects_version=scored.effects_version,
                 status=BATCH_RUNNING,
                 created_at=utc_now(),
             )
@@ -246,6 +273,9 @@ def _info(row: Any) -> BatchInfo:
         created_at=row.created_at,
         completed_at=row.completed_at,
         horizon_months=row.horizon_months,
+        list_mode=row.list_mode,
+        list_reason=row.list_reason,
+        effects_version=row.effects_version,
     )
 
 
@@ -289,6 +319,8 @@ def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
         scores = _frame(connection, SCORES, info.id, SCORE_COLUMNS)
         reasons = _frame(connection, REASONS, info.id, REASON_COLUMNS)
         actions = _frame(connection, ACTIONS, info.id, ACTION_COLUMNS)
+        effects = _frame(connection, EFFECTS, info.id, EFFECT_COLUMNS)
+        assignments = _frame(connection, ASSIGNMENTS, info.id, ASSIGNMENT_COLUMNS)
     listed = scores["rank"].notna()
     scores = pd.concat(
         [
@@ -299,7 +331,16 @@ def load_batch(engine: Engine, batch_id: int | None = None) -> StoredBatch:
     )
     reasons = reasons.sort_values(["customer_id", "rank"], ignore_index=True)
     actions = actions.sort_values(["customer_id", "position"], ignore_index=True)
-    return StoredBatch(info=info, scores=scores, reasons=reasons, actions=actions)
+    effects = effects.sort_values(["customer_id", "code"], ignore_index=True)
+    assignments = assignments.sort_values("rank", ignore_index=True)
+    return StoredBatch(
+        info=info,
+        scores=scores,
+        reasons=reasons,
+        actions=actions,
+        effects=effects,
+        assignments=assignments,
+    )
 
 
 def _frame(connection: Connection, table: Table, batch_id: int, columns: list[str]) -> pd.DataFrame:

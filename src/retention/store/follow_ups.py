@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from retention.data.local_time import LOCAL_TIMEZONE
 from retention.records.labels import HIGH, PENDING, FollowUpOutcome
 from retention.store.applications import APPLICATION_ACTIONS, APPLICATIONS
-from retention.store.batches import ACTIONS, SCORES
+from retention.store.batches import ACTIONS, ASSIGNMENTS, SCORES
 from retention.store.database import reading
 from retention.store.keys import API_KEYS
 from retention.store.tables import FollowUp, FollowUpChange, utc_now
@@ -386,8 +386,12 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
 
     An account counts as followed up when a follow-up was logged against this batch; as
     contacted on time when one has a contact time on or before its first action's due date;
-    as overdue when it has no contact yet and its first due date has passed.
+    as overdue when it has no contact yet and its first due date has passed. The control
+    group held out at the capacity edge is not counted: no follow-up is due for it.
     """
+    held_out = select(ASSIGNMENTS.c.customer_id).where(
+        ASSIGNMENTS.c.batch_id == batch_id, ASSIGNMENTS.c.assignment == "held_out"
+    )
     with engine.connect() as connection:
         high = pd.DataFrame(
             connection.execute(
@@ -396,7 +400,11 @@ def kpis(engine: Engine, batch_id: int, today: dt.date) -> dict[str, Any]:
                     SCORES.c.account_manager_id,
                     SCORES.c.region,
                     SCORES.c.money_at_risk_cny,
-                ).where(SCORES.c.batch_id == batch_id, SCORES.c.band == HIGH)
+                ).where(
+                    SCORES.c.batch_id == batch_id,
+                    SCORES.c.band == HIGH,
+                    SCORES.c.customer_id.not_in(held_out),
+                )
             ).all(),
             columns=["customer_id", "account_manager_id", "region", "money_at_risk_cny"],
         )

@@ -7,9 +7,15 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, or_, select
 
-from retention.records.batch import AccountInBatch, StoredAction, StoredReason, StoredScore
+from retention.records.batch import (
+    AccountInBatch,
+    StoredAction,
+    StoredEffect,
+    StoredReason,
+    StoredScore,
+)
 from retention.records.labels import EXIT, HIGH
-from retention.store.batches import ACTIONS, BATCHES, REASONS, SCORES
+from retention.store.batches import ACTIONS, BATCHES, EFFECTS, REASONS, SCORES
 from retention.store.database import reading
 from retention.store.tables import BATCH_COMPLETE
 
@@ -36,6 +42,7 @@ def _of_account(table: Table, order: Any | None = None) -> Any:
 _SCORE = _of_account(SCORES)
 _REASONS = _of_account(REASONS, REASONS.c.rank)
 _ACTIONS = _of_account(ACTIONS, ACTIONS.c.position)
+_EFFECTS = _of_account(EFFECTS, EFFECTS.c.money_saved_cny.desc())
 
 
 def account_risk(
@@ -54,6 +61,17 @@ def account_risk(
             cast(StoredAction, dict(a)) for a in connection.execute(_ACTIONS, which).mappings()
         ]
     return cast(StoredScore, dict(score)), reasons, actions
+
+
+def account_effects(
+    engine: Engine | Connection, batch_id: int, customer_id: str
+) -> list[StoredEffect]:
+    """An account's expected effect of each eligible action in a batch, most money saved
+    first (none without an effect model with enough evidence)."""
+    which = {"batch_id": batch_id, "customer_id": customer_id}
+    with reading(engine) as connection:
+        rows = connection.execute(_EFFECTS, which).mappings()
+        return [cast(StoredEffect, dict(r)) for r in rows]
 
 
 def risk_list(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -72,6 +73,11 @@ class ScoringBatch(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utc_now)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # What ranked the list (money_at_risk, money_saved) and why, Chinese first; the effect
+    # model whose estimates the batch holds (None: none with enough evidence, or older batches).
+    list_mode: Mapped[str | None] = mapped_column(String(16))
+    list_reason: Mapped[str | None] = mapped_column(Text)
+    effects_version: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (Index("ix_scoring_batches_status_id", "status", "id"),)
 
@@ -102,8 +108,26 @@ class Score(Base):
     # kWh of the 36 months before the snapshot, oldest first (JSON list): the account page's
     # chart of 24 months against the year before, without the dataset at hand.
     kwh_36m: Mapped[str | None] = mapped_column(Text)
+    # The best eligible action by the effects champion, its churn averted and money saved.
+    best_action: Mapped[str | None] = mapped_column(String(40))
+    churn_averted: Mapped[float | None] = mapped_column(Double)
+    money_saved_cny: Mapped[float | None] = mapped_column(Double)
 
     __table_args__ = (Index("ix_scores_batch_rank", "batch_id", "rank"),)
+
+
+class ExpectedEffect(Base):
+    """An account's expected effect of one of its eligible actions in a batch (targeting)."""
+
+    __tablename__ = "expected_effects"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    churn_averted: Mapped[float] = mapped_column(Double)
+    money_saved_cny: Mapped[float] = mapped_column(Double)
 
 
 class Reason(Base):
@@ -149,6 +173,34 @@ class Action(Base):
     plan_code: Mapped[str | None] = mapped_column(String(20))
     saving_cny: Mapped[float | None] = mapped_column(Double)
     plan_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Assignment(Base):
+    """An account of a batch's randomised window at the capacity edge (scoring/assignment.py):
+    followed up or held out as the control group, the action, its probability (propensity),
+    the draw and the batch's seed; written with the batch, in the same transaction."""
+
+    __tablename__ = "assignments"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    assignment: Mapped[str] = mapped_column(String(16))  # followed_up or held_out
+    action_code: Mapped[str] = mapped_column(String(40))
+    follow_up_probability: Mapped[float] = mapped_column(Double)
+    action_probability: Mapped[float | None] = mapped_column(Double)
+    assignment_probability: Mapped[float] = mapped_column(Double)
+    draw: Mapped[float] = mapped_column(Double)
+    seed: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("assignment IN ('followed_up', 'held_out')", name="assignment"),
+        CheckConstraint(
+            "assignment_probability > 0 AND assignment_probability <= 1", name="propensity"
+        ),
+    )
 
 
 class User(Base):
@@ -403,3 +455,20 @@ class ApplicationKpi(Base):
     withdrawn: Mapped[int] = mapped_column(Integer)
     withdrawn_capacity_kva: Mapped[float] = mapped_column(Double)
     withdrawn_revenue_cny: Mapped[float] = mapped_column(Double)
+
+
+class EffectEvidenceRun(Base):
+    """One effects run's evidence (`retention effects`): each action's effect with its
+    interval, overall and by segment, and the follow-ups' retention against the controls, as
+    JSON of records.evidence.EffectEvidence, written whole in one insert. The newest is what
+    GET /v1/effects, the effects page and the KPIs show."""
+
+    __tablename__ = "effect_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    dataset: Mapped[str] = mapped_column(String(200))
+    horizon_months: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)  # randomised outcomes measured
+    estimable: Mapped[bool] = mapped_column(Boolean)
+    evidence: Mapped[str] = mapped_column(Text)

@@ -10,11 +10,17 @@ with too) is (energy + basic charge) x (1 + the power-factor adjustment), to the
 - basic charge (two-part tariff only): contract capacity x 元/kVA·月, or maximum demand, no
   less than the table's share of capacity, x 元/kW·月 (a month without a maximum demand
   reading cannot be priced by demand); the capacity in force that month: today's, from
-  customers, less the capacity orders completed after it (work_orders, when given);
+  customers, less the capacity orders completed after it (work_orders, when given); during
+  an approved suspension (暂停: a completed suspension until the next completed resumption)
+  the suspended capacity pays none from the day it is sealed, the month charged for its days
+  in use, 1/30 each, up to the table's months of suspension a calendar year;
 - power-factor adjustment: the month's power factor rounded to 0.01 against the account's
   standard (none applies, or no reading: no adjustment).
-Moving energy from peak to valley leaves the maximum demand as it was (it may fall too: the
-saving shown is the least of it).
+The basic-charge mode may change only every `switch_every_months` (the table's: quarterly by
+the national rules), from the start of a calendar period of that many months (quarters for 3,
+years for 12): the other mode is an alternative period by period, taken in each period whose
+months it would have billed for less. Moving energy from peak to valley leaves the maximum
+demand as it was (it may fall too: the saving shown is the least of it).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from retention.data.dataset import Dataset
 from retention.data.tariff_bill import (
     BillAccounts,
     MeterMonths,
+    Suspensions,
     TariffNotInForce,
     bill,
     bill_accounts,
@@ -53,7 +60,10 @@ class TariffComparison:
     accounts: one row per account (index customer_id): the plans' 12-month bills (bill_<plan>),
       the savings against the current plan (saving_<alternative>; NaN: not open to the
       account), best_plan and best_saving, the recomputed and billed totals and their
-      difference, the current and other basic-charge modes and the power-factor standard.
+      difference, the current and other basic-charge modes and the power-factor standard; how
+      often the mode may change (switch_every_months) and how many of the months the other
+      mode (other_mode_months) and the combination (combined_other_months) take the other
+      mode in, period by period.
     months: one row per account-month: the recomputed bill's parts beside the billed amount.
     """
 
@@ -112,6 +122,22 @@ def _capacity_in_force(
     return capacity - later[acc, (months - first).astype(np.int64) + 1]
 
 
+def suspensions_of(customers: pd.DataFrame, work_orders: pd.DataFrame | None) -> Suspensions | None:
+    """The accounts' approved suspensions (暂停), from their completed suspension and
+    resumption orders (None without work orders)."""
+    if work_orders is None or work_orders.empty:
+        return None
+    done = work_orders[(work_orders["status"] == "completed") & work_orders["completed_at"].notna()]
+    kind = done["order_type"].to_numpy(dtype=object)
+    return Suspensions.of(
+        acc=pd.Index(customers["customer_id"]).get_indexer(done["customer_id"]),
+        suspension=kind == "suspension",
+        resumption=kind == "resumption",
+        day=done["completed_at"].to_numpy().astype("datetime64[D]").astype(np.int64),
+        change=done["capacity_change_kva"].to_numpy(dtype=float),
+    )
+
+
 def _rows(
     customers: pd.DataFrame,
     usage: pd.DataFrame,
@@ -167,15 +193,16 @@ def compare_plans(
 
     Frames in the data contract's columns and dtypes (customers.basic_charge_mode may be
     absent: capacity). Each month is priced at the capacity in force then: today's, less the
-    completed capacity orders of `work_orders` after it (without them, today's). The
-    alternatives are priced at it too. TariffNotInForce when a month has no table in force.
+    completed capacity orders of `work_orders` after it (without them, today's), its basic
+    charge less the capacity an approved suspension of `work_orders` frees. The alternatives
+    are priced alike. TariffNotInForce when a month has no table in force.
     """
     if not 0 <= shift <= 1:
         raise ValueError(f"shift {shift}: 须在 0 到 1 之间 / must be between 0 and 1")
     first, end = window(usage, as_of)
     r = _rows(customers, usage, billing, first, end, work_orders)
     a = bill_accounts(customers, tables)
-    priced = _monthly_plans(tables, a, r, shift)
+    priced = _monthly_plans(tables, a, r, shift, suspensions_of(customers, work_orders))
     accounts = _by_account(customers, tables, a, r, priced)
     months = pd.DataFrame(
         {
@@ -192,6 +219,7 @@ def compare_plans(
 _MONTH_COLUMNS = (
     "energy_cny",
     "basic_charge_cny",
+    "basic_charge_share",
     "power_factor_percent",
     "power_factor_standard",
     "bill_current",
@@ -199,10 +227,14 @@ _MONTH_COLUMNS = (
 
 
 def _monthly_plans(
-    tables: TariffTables, a: BillAccounts, r: _Rows, shift: float
+    tables: TariffTables,
+    a: BillAccounts,
+    r: _Rows,
+    shift: float,
+    suspensions: Suspensions | None = None,
 ) -> dict[str, np.ndarray]:
     """Each row's bill under every plan, and the current bill's parts."""
-    parts = bill_parts(tables, a, r)
+    parts = bill_parts(tables, a, r, suspensions)
     price, energy, has_tou = parts.price, parts.energy, parts.has_tou
     moved = np.where(has_tou, shift * np.nan_to_num(r.kwh[:, 0]) * (price[:, 0] - price[:, 2]), 0)
     shifted = energy - moved
@@ -212,6 +244,7 @@ def _monthly_plans(
     return {
         "energy_cny": np.round(energy, 2),
         "basic_charge_cny": np.round(basic_now, 2),
+        "basic_charge_share": parts.basic_share,
         "power_factor_percent": percent,
         "power_factor_standard": parts.power_factor_standard,
         "bill_current": parts.due,
@@ -222,7 +255,25 @@ def _monthly_plans(
         "combined_other": bill(shifted, basic_other, at_standard),
         "pays_basic": parts.pays_basic,
         "has_tou": has_tou,
+        "switch_every": parts.switch_every,
     }
+
+
+def _by_period(
+    r: _Rows, every: np.ndarray, now: np.ndarray, other: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's bill when the basic-charge mode may change every `every` months, from the
+    start of a calendar period (months since 1970-01 divisible by it): in each account's
+    period, the other mode where its months there total less (NaN totals: the current mode);
+    and whether the row is on the other mode."""
+    month = r.month.astype("datetime64[M]").astype(np.int64)
+    period = (month // every) * every
+    key = (r.acc.astype(np.int64) << 24) + (period << 8) + every
+    codes, _ = pd.factorize(key)
+    total_now = np.bincount(codes, weights=now)
+    total_other = np.bincount(codes, weights=other)
+    on_other = (total_other < total_now)[codes]  # NaN compares False
+    return np.where(on_other, other, now), on_other
 
 
 def _by_account(
@@ -241,10 +292,17 @@ def _by_account(
 
     months = np.bincount(r.acc, minlength=n)
     has = months > 0
-    bills = {plan: total(priced[f"bill_{plan}"]) for plan in PLANS if plan != "combined"}
-    now, other = total(priced["combined_now"]), total(priced["combined_other"])
-    switch = other < now  # NaN compares False: the other mode only where it can be priced
-    bills["combined"] = np.where(switch, other, now)
+    every = priced["switch_every"]
+    monthly_other, other_rows = _by_period(
+        r, every, priced["bill_current"], priced["bill_other_mode"]
+    )
+    monthly_combined, combined_rows = _by_period(
+        r, every, priced["combined_now"], priced["combined_other"]
+    )
+    bills = {plan: total(priced[f"bill_{plan}"]) for plan in ("current", "pf_standard", "shift")}
+    bills["other_mode"], bills["combined"] = total(monthly_other), total(monthly_combined)
+    other_months, combined_other_months = total(other_rows), total(combined_rows)
+    switch = combined_other_months * 2 > months  # the mode of most of the combination's months
     pays = total(priced["pays_basic"]) > 0
     bills["other_mode"] = np.where(pays, bills["other_mode"], np.nan)
     bills["shift"] = np.where(total(priced["has_tou"]) > 0, bills["shift"], np.nan)
@@ -267,6 +325,9 @@ def _by_account(
             "basic_charge_mode": mode_now,
             "other_mode": np.where(pays, mode_other, np.array(None, dtype=object)),
             "combined_mode": np.where(switch & pays, mode_other, mode_now),
+            "other_mode_months": other_months.astype(int),
+            "combined_other_months": combined_other_months.astype(int),
+            "switch_every_months": _latest_per_account(r.acc, r.month, every, n),
             "power_factor_standard": _latest_per_account(
                 r.acc, r.month, priced["power_factor_standard"], n
             ),

@@ -41,16 +41,41 @@ def plan_texts(plan: str, account: Any, shift: float) -> tuple[str, str]:
     if plan == "other_mode":
         if not isinstance(other, str):  # None, or NaN once in a frame: no basic charge
             return "基本电费改变计收方式", "the other basic-charge mode"
-        zh, en = MODE_LABELS[other]
-        return f"基本电费改为{zh}计收", f"basic charge {en}"
+        zh, en = _mode_texts(account, "other_mode_months", other)
+        return f"基本电费{zh}", f"basic charge {en}"
     if plan == "pf_standard":
         return f"功率因数提高到考核标准 {pf}", f"power factor raised to its standard {pf}"
     if plan == "shift":
         return f"{share} 峰段电量移至谷段", f"{share} of peak energy moved to valley"
     zh, en = MODE_LABELS[account["combined_mode"]]
+    if isinstance(other, str) and _in_some_months(account, "combined_other_months"):
+        zh, en = _mode_texts(account, "combined_other_months", other)
     return (
         f"组合方案（基本电费{zh}、功率因数 {pf}、移峰 {share}）",
         f"combination (basic charge {en}, power factor {pf}, {share} peak to valley)",
+    )
+
+
+def _in_some_months(account: Any, column: str) -> bool:
+    """Whether a plan takes the other basic-charge mode in some of its months, not all."""
+    taken = account.get(column)  # None: an offer stored before the periods
+    return taken is not None and 0 < int(taken) < int(account["months"])
+
+
+def _mode_texts(account: Any, column: str, other: str) -> tuple[str, str]:
+    """The basic-charge mode a plan takes: the other one in all its months, in none (the
+    current mode is the cheaper in every period), or in some, chosen period by period."""
+    zh, en = MODE_LABELS[other]
+    now_zh, now_en = MODE_LABELS[account["basic_charge_mode"]]
+    months, taken = int(account["months"]), account.get(column)
+    if taken is None or int(taken) >= months:  # None: an offer stored before the periods
+        return f"改为{zh}计收", en
+    if int(taken) == 0:
+        return f"{now_zh}计收（改为{zh}计收不更省）", f"{now_en} ({en} saves nothing)"
+    every = int(account["switch_every_months"])
+    return (
+        f"每 {every} 个月择优：{int(taken)} 个月{zh}、其余{now_zh}计收",
+        f"chosen every {every} months: {en} in {int(taken)} of {months} months, else {now_en}",
     )
 
 
@@ -79,6 +104,13 @@ def _plans_table(account: pd.Series, shift: float, switch_every: int | None) -> 
     return table
 
 
+def _basic(amount: Any, share: Any) -> str:
+    """The month's basic charge; in a month of suspension (暂停), the share of it charged."""
+    if share < 1:
+        return f"{_money(amount)}\n(暂停 / suspended: 计 / charged {share:.0%})"
+    return _money(amount)
+
+
 def _months_table(months: pd.DataFrame) -> Table:
     table = Table(title="逐月核对 / Month by month")
     for heading in (
@@ -90,7 +122,7 @@ def _months_table(months: pd.DataFrame) -> Table:
         table.add_row(
             f"{row.month:%Y-%m}",
             _money(row.energy_cny),
-            _money(row.basic_charge_cny),
+            _basic(row.basic_charge_cny, row.basic_charge_share),
             f"{row.power_factor_percent:+.2f}",
             _money(row.bill_current),
             _money(row.billed_cny),

@@ -40,7 +40,9 @@ class LightGBMConfig(_Frozen):
     bagging_freq: int = Field(default=1, ge=0)
     lambda_l2: float = Field(default=5.0, ge=0)
     max_rounds: int = Field(default=3000, ge=1)
-    early_stopping_rounds: int = Field(default=200, ge=1)
+    # 0: no early stopping, exactly max_rounds rounds (how LightGBM's plain defaults train:
+    # 100 rounds; the tuner's seed of them, so the search can pick that very booster).
+    early_stopping_rounds: int = Field(default=200, ge=0)
     seed: int = 42
     # Two by default: results are the same on any host, and a shared one keeps cores free.
     num_threads: int = Field(default=2, ge=1, le=256)

@@ -36,7 +36,7 @@ they learn from the same few hundred randomised rows per action, and that, not t
 is what limits the targeting below; econml stays the candidate should the data grow.
 
 The fitted models (`fit_effect_models` -> `EffectModels`) estimate every action for any frame
-of snapshot features, so a list can be targeted by them (training/targeting.py). On the
+of snapshot features, so a list can be targeted by them (scoring/targeting.py). On the
 simulator (benchmarks/targeting.py: 5,000 accounts, 333 a month over the 6 test months) that
 list saves far less true money than the money-at-risk list with the playbook's action: the
 per-account effects learned at the capacity edge, from effects of 1-2 points, do not carry to
@@ -53,7 +53,7 @@ noise), it is reported as not enough evidence and not modelled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -70,19 +70,24 @@ from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_training_set
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
+from retention.model.effects_artifact import ActionEvidence, Arm, EffectModels
+from retention.store.evidence import save_evidence
+from retention.training import evidence as effect_evidence
 from retention.training import uplift
 from retention.training.config import LightGBMConfig
 from retention.training.fit import booster_params
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy import Engine
+
+    from retention.records.evidence import EffectEvidence
 
 TIME, ID, LABEL = "snapshot_date", "customer_id", "churn"
 ACTION, TREATED, WEIGHT = "action_code", "treated", "weight"
 MIN_TREATED = 200
 MIN_CONTROLS = 200
 MODELLED, NOT_ENOUGH, NO_TEST = "modelled", "not_enough_evidence", "no_test_rows"
-CONTROL = "control"  # the arm of the held-out accounts in `EffectModels.churn`
 STATUS_TEXT = {
     MODELLED: "已建模 / modelled",
     NOT_ENOUGH: "证据不足 / not enough evidence",
@@ -128,6 +133,9 @@ class EffectsResult:
     actions: list[ActionEffects]
     test_from: pd.Timestamp | None
     minimum: tuple[int, int] = (MIN_TREATED, MIN_CONTROLS)  # treated, controls per action
+    version: str | None = None  # of key-account-effects, when some action was modelled
+    champion: bool = False  # the version became the champion scoring reads (enough evidence)
+    evidence: EffectEvidence | None = None  # the randomised outcomes' effects (evidence.py)
 
     def print(self, console: Console) -> None:
         """A table per action: evidence, Qini of the model against the oracle's, AUUC."""
@@ -163,6 +171,16 @@ class EffectsResult:
             f"{self.minimum[1]} 对照 controls per action; Qini, AUUC: churn averted per account "
             f"above random (0: no better than random)"
         )
+        if self.version is None:
+            console.print(
+                "未登记效果模型 / no effect model registered: 证据不足 / not enough evidence"
+            )
+        else:
+            role = "冠军 / champion: 评分据此估算挽回金额 / scoring estimates money saved with it"
+            console.print(
+                f"效果模型 / effect models: key-account-effects v{self.version}"
+                + (f", {role}" if self.champion else "")
+            )
 
 
 def _figure(value: float | None, digits: int = 4) -> str:
@@ -230,69 +248,18 @@ def as_truth(action_effects: pd.DataFrame) -> pd.DataFrame:
     return truth
 
 
-@dataclass
-class _Arm:
-    """One arm's model: the constant shift of the base log-odds and the boosted part (none
-    when no leaf of `shift_min_rows` rows paid), or, for the T-learner, its own booster."""
+@dataclass(frozen=True)
+class _Columns:
+    """The features the boosters read, and which of them are categorical."""
 
-    constant: float = 0.0
-    booster: lgb.Booster | None = None
-
-
-@dataclass
-class EffectModels:
-    """The fitted effect models: each action's churn averted for any frame of snapshot
-    features (the product's point-in-time columns), the controls' churn, the feature layout."""
-
-    learner: str
     features: list[str]
     categorical: list[str]
-    levels: dict[str, list[str]]
-    base: lgb.Booster | None  # the shared risk (log-odds); None for the T-learner
-    control: _Arm
-    arms: dict[str, _Arm]
-
-    @property
-    def actions(self) -> list[str]:
-        """The modelled actions, in the playbook's order."""
-        return list(self.arms)
-
-    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """The frame's features as the models' matrix (unseen categories missing)."""
-        return feature_matrix(frame, self.features, self.levels)
-
-    def churn(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        """Churn probability of every row under each arm: `CONTROL` (no follow-up) and each
-        modelled action."""
-        arms = {CONTROL: self.control, **self.arms}
-        if self.base is None:
-            return {a: _predict(arm.booster, matrix) for a, arm in arms.items()}
-        base = np.asarray(self.base.predict(matrix, raw_score=True))
-        return {a: _sigmoid(base + _arm_shift(arm, matrix)) for a, arm in arms.items()}
-
-    def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Each modelled action's estimated churn averted (controls' churn minus the action's)
-        for every row of `frame`, a column per action, the frame's index."""
-        churn = self.churn(self.matrix(frame))
-        control = churn.pop(CONTROL)
-        return pd.DataFrame({a: control - p for a, p in churn.items()}, index=frame.index)
-
-
-def _predict(booster: lgb.Booster | None, matrix: np.ndarray) -> np.ndarray:
-    assert booster is not None
-    return np.asarray(booster.predict(matrix))
-
-
-def _arm_shift(arm: _Arm, matrix: np.ndarray) -> np.ndarray:
-    if arm.booster is None:
-        return np.full(len(matrix), arm.constant)
-    return arm.constant + np.asarray(arm.booster.predict(matrix, raw_score=True))
 
 
 def _booster(
     matrix: np.ndarray,
     rows: pd.DataFrame,
-    models: EffectModels,
+    columns: _Columns,
     config: EffectsConfig,
     start: np.ndarray | None = None,
     rounds: int | None = None,
@@ -304,12 +271,11 @@ def _booster(
         rows[LABEL].to_numpy(),
         weight=rows[WEIGHT].to_numpy() if WEIGHT in rows else None,
         init_score=start,
-        feature_name=models.features,
-        categorical_feature=[models.features.index(c) for c in models.categorical],
+        feature_name=columns.features,
+        categorical_feature=[columns.features.index(c) for c in columns.categorical],
         free_raw_data=False,
     )
-    params = booster_params(config.lightgbm, [0] * len(models.features))
-    del params["monotone_constraints"], params["monotone_constraints_method"]
+    params = booster_params(config.lightgbm, [0] * len(columns.features))  # unconstrained
     if start is not None:  # the shift: leaves of many rows, or it learns the noise
         params["min_child_samples"] = config.shift_min_rows
         params["min_sum_hessian_in_leaf"] = 0.0
@@ -324,35 +290,42 @@ def fit_effect_models(
     population: pd.DataFrame | None = None,
 ) -> EffectModels:
     """The effect models of `actions` from the randomised `rows` (`assignment_rows`, the
-    training months only). `population`: labelled snapshots of every account in the same
-    months (`build_training_set`), for the shared risk model when given (learner
-    shared_base): many more rows than the randomised ones, and the shifts need only rank."""
+    training months only), as the model layer's artifact (`EffectModels.averted` estimates
+    any frame of snapshot features; no evidence yet: `effect_models` adds it).
+    `population`: labelled snapshots of every account in the same months
+    (`build_training_set`), for the shared risk model when given (learner shared_base): many
+    more rows than the randomised ones, and the shifts need only rank. Its category levels
+    are then the artifact's, so that scoring builds the matrix the boosters were fitted on."""
     catalogue = catalogue or load_catalogue()
     features = catalogue.names(point_in_time_only=True)
-    categorical = [f for f in features if catalogue.by_name[f].categorical]
-    levels = category_levels(rows if population is None else population, categorical)
-    models = EffectModels(config.learner, features, categorical, levels, None, _Arm(), {})
-    matrix = models.matrix(rows)
+    columns = _Columns(features, [f for f in features if catalogue.by_name[f].categorical])
+    levels = category_levels(rows if population is None else population, columns.categorical)
+    models = EffectModels(
+        features, levels, None, Arm(), {}, [], config.min_treated, config.min_controls,
+        config.churn.horizon_months, config.learner,
+    )  # fmt: skip
+    matrix = feature_matrix(rows, features, levels)
     treated = rows[TREATED].to_numpy(dtype=bool)
     given = {a: treated & (rows[ACTION] == a).to_numpy() for a in actions}
-    if config.learner == "t_learner":
-        models.control = _Arm(booster=_booster(matrix[~treated], rows[~treated], models, config))
+    if config.learner == "t_learner":  # whole models: no base, each arm its own log-odds
+        models.control = Arm(0.0, _booster(matrix[~treated], rows[~treated], columns, config))
         for a in actions:
-            models.arms[a] = _Arm(
-                booster=_booster(matrix[given[a]], rows[given[a]], models, config)
+            models.actions[a] = Arm(
+                0.0, _booster(matrix[given[a]], rows[given[a]], columns, config)
             )
         return models
     # The risk from every randomised row (follow-ups and controls: twice the rows of the
     # controls alone) or from the whole population, then each arm's shift of its log-odds.
     if population is None:
-        models.base = _booster(matrix, rows, models, config)
+        models.base = _booster(matrix, rows, columns, config)
     else:
-        models.base = _booster(models.matrix(population), population, models, config)
+        whole = feature_matrix(population, features, levels)
+        models.base = _booster(whole, population, columns, config)
     base = np.asarray(models.base.predict(matrix, raw_score=True))
-    models.control = _fit_shift(matrix[~treated], rows[~treated], base[~treated], models, config)
+    models.control = _fit_shift(matrix[~treated], rows[~treated], base[~treated], columns, config)
     for a in actions:
         chosen = given[a]
-        models.arms[a] = _fit_shift(matrix[chosen], rows[chosen], base[chosen], models, config)
+        models.actions[a] = _fit_shift(matrix[chosen], rows[chosen], base[chosen], columns, config)
     return models
 
 
@@ -360,16 +333,16 @@ def _fit_shift(
     matrix: np.ndarray,
     rows: pd.DataFrame,
     base: np.ndarray,
-    models: EffectModels,
+    columns: _Columns,
     config: EffectsConfig,
-) -> _Arm:
+) -> Arm:
     """How an arm's rows move the base log-odds: a constant (weighted logistic regression with
     the base as offset, Newton's method) and, where leaves of `shift_min_rows` rows find it,
     a boosted part."""
     constant = _constant(base, rows)
-    booster = _booster(matrix, rows, models, config, base + constant, config.shift_rounds)
+    booster = _booster(matrix, rows, columns, config, base + constant, config.shift_rounds)
     # No tree when no leaf of shift_min_rows rows pays.
-    return _Arm(constant, booster if booster.num_trees() else None)
+    return Arm(constant, booster if booster.num_trees() else None)
 
 
 def _constant(base: np.ndarray, rows: pd.DataFrame) -> float:
@@ -463,6 +436,18 @@ def estimate_effects(
     """Every action of the playbook: its evidence and, when enough, its model's figures
     (trained on the months before the last `test_months`; `population`: see
     `fit_effect_models`, the same months only)."""
+    actions, test_from, _ = _estimate(rows, config, truth, catalogue, population)
+    return actions, test_from
+
+
+def _estimate(
+    rows: pd.DataFrame,
+    config: EffectsConfig,
+    truth: pd.DataFrame | None = None,
+    catalogue: Catalogue | None = None,
+    population: pd.DataFrame | None = None,
+) -> tuple[list[ActionEffects], pd.Timestamp | None, EffectModels | None]:
+    """estimate_effects, and the models it fitted (None when no action had enough evidence)."""
     catalogue = catalogue or load_catalogue()
     treated = rows[TREATED].to_numpy(dtype=bool) if len(rows) else np.array([], dtype=bool)
     controls = int((~treated).sum())
@@ -472,10 +457,10 @@ def estimate_effects(
     enough = controls >= config.min_controls
     modelled = [a for a in codes if enough and counts[a] >= config.min_treated]
     train = split_months(rows, config) if modelled else np.zeros(len(rows), dtype=bool)
-    estimated = pd.DataFrame(index=rows.index)
-    if modelled:
+    estimated, models = pd.DataFrame(index=rows.index), None
+    if modelled:  # the artifact's own estimates: what scoring reads is what was measured
         models = fit_effect_models(rows[train], modelled, config, catalogue, population)
-        estimated = models.effects(rows)
+        estimated = models.averted(rows, modelled)
     results = []
     for action in codes:
         status = MODELLED if action in modelled else NOT_ENOUGH
@@ -492,7 +477,23 @@ def estimate_effects(
     test_from = None
     if modelled and (~train).any():
         test_from = pd.Timestamp(rows.loc[~train, TIME].min())
-    return results, test_from
+    if models is not None:
+        models = effect_models(models, results, test_from)
+    return results, test_from, models
+
+
+def effect_models(
+    models: EffectModels, actions: list[ActionEffects], test_from: pd.Timestamp | None
+) -> EffectModels:
+    """The fitted models as the artifact scoring loads: the arms of the actions modelled with
+    test rows, every action's evidence, and the first test month."""
+    modelled = [a.action for a in actions if a.status == MODELLED and a.action in models.actions]
+    return replace(
+        models,
+        actions={a: models.actions[a] for a in modelled},
+        evidence=[ActionEvidence(a.action, a.treated, a.controls, a.status) for a in actions],
+        test_from=None if test_from is None else f"{test_from:%Y-%m}",
+    )
 
 
 def train_effects(
@@ -501,14 +502,21 @@ def train_effects(
     config: EffectsConfig | None = None,
     truth: pd.DataFrame | None = None,
     source: str = "dataset",
+    store: Engine | None = None,
 ) -> EffectsResult:
     """Rows from the dataset's randomised assignments, a model per action with enough
-    evidence, evaluated out of time; tracked in MLflow (one run, a nested run per action)."""
+    evidence, evaluated out of time; tracked in MLflow (one run, a nested run per action).
+    The evidence of the randomised outcomes (evidence.py) is logged too, and written whole
+    to the `store` when given."""
     config = config or EffectsConfig()
     catalogue = load_catalogue()
     rows = assignment_rows(dataset, config, catalogue)
-    actions, test_from = estimate_effects(rows, config, truth, catalogue)
+    actions, test_from, models = _estimate(rows, config, truth, catalogue)
+    evidence = effect_evidence.job_evidence(
+        rows, catalogue, [a.action for a in actions], source, config.churn.horizon_months
+    )
     experiment = registry.configure(tracking_uri, registry.EFFECTS_EXPERIMENT)
+    version, champion = None, False
     tags = {"job": "effects", "source": source}
     with registry.start_run(experiment, f"effects:{source}", tags) as run_id:
         registry.log_params(
@@ -532,4 +540,22 @@ def train_effects(
                 {k: v for k, v in a.metrics.items() if np.isfinite(v)},
                 {**tags, "action": a.action},
             )
-    return EffectsResult(run_id, actions, test_from, (config.min_treated, config.min_controls))
+        if models is not None and models.actions:
+            version, champion = _register(models, rows)
+        registry.log_text(evidence.model_dump_json(indent=1), "evidence.json")
+    if store is not None:  # after the run: the store's evidence always has its MLflow run
+        save_evidence(store, evidence)
+    minimum = (config.min_treated, config.min_controls)
+    return EffectsResult(run_id, actions, test_from, minimum, version, champion, evidence)
+
+
+def _register(models: EffectModels, rows: pd.DataFrame) -> tuple[str, bool]:
+    """A new version of key-account-effects; the champion when some action has enough
+    evidence (scoring then estimates each account's money saved with it)."""
+    version = registry.register_effects(
+        models, rows, {"actions": ",".join(models.actions), "learner": models.learner}
+    )
+    champion = bool(models.enough())
+    if champion:
+        registry.set_champion(version, registry.EFFECTS_MODEL)
+    return version, champion

@@ -3,6 +3,7 @@ on all rows and the calibration folds); the model it makes is in retention.model
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightgbm as lgb
@@ -28,9 +29,14 @@ def booster_params(params: LightGBMConfig, monotone: list[int]) -> dict[str, Any
         "deterministic": True,
         "num_threads": params.num_threads,
         "verbosity": -1,
-        "monotone_constraints": monotone,
-        "monotone_constraints_method": "advanced",
         "first_metric_only": True,
+        # only when one is set: constraints of zeros still take LightGBM's constrained path,
+        # whose trees differ (slightly) from the unconstrained ones of its plain defaults
+        **(
+            {"monotone_constraints": monotone, "monotone_constraints_method": "advanced"}
+            if any(monotone)
+            else {}
+        ),
     }
 
 
@@ -57,8 +63,8 @@ def fit_booster(
     monotone: list[int],
     params: LightGBMConfig,
 ) -> lgb.Booster:
-    """LightGBM with early stopping on the validation snapshots (its `best_iteration` is the
-    number of rounds the refit uses)."""
+    """LightGBM with early stopping on the validation snapshots (`kept_rounds` of it is the
+    number of rounds the refit uses); with `early_stopping_rounds: 0`, max_rounds rounds."""
     train_set = training_set(train, train_label, features, categorical)
     valid_set = lgb.Dataset(valid, valid_label, reference=train_set)
     return lgb.train(
@@ -67,10 +73,20 @@ def fit_booster(
         num_boost_round=params.max_rounds,
         valid_sets=[valid_set],
         valid_names=["validation"],
-        callbacks=[
-            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
-        ],
+        callbacks=stopping(params),
     )
+
+
+def stopping(params: LightGBMConfig) -> list[Callable[[Any], None]]:
+    """Early stopping on the validation log loss, or none when its patience is 0."""
+    if not params.early_stopping_rounds:
+        return []
+    return [lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)]
+
+
+def kept_rounds(booster: lgb.Booster) -> int:
+    """The rounds a booster keeps: early stopping's best, or every round it ran without it."""
+    return max(1, int(booster.best_iteration or booster.current_iteration()))
 
 
 def fit_rounds(

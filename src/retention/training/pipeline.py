@@ -39,7 +39,7 @@ from retention.training.baselines import (
     logistic_regression,
 )
 from retention.training.config import LightGBMConfig, TrainingConfig
-from retention.training.fit import fit_booster, fit_rounds
+from retention.training.fit import fit_booster, fit_rounds, kept_rounds
 from retention.training.horizons import fit_timing_models, horizon_metrics
 
 if TYPE_CHECKING:
@@ -450,6 +450,7 @@ class FitSummary:
     calibration_rows: int
     calibration_source: str  # "out-of-fold" or "validation"
     folds: int = 0
+    early_stopped: bool = True  # false: the config's fixed rounds (early_stopping_rounds 0)
 
     def sentence(self, method: str) -> str:
         """What the model card says of the rounds, the rows and the calibration."""
@@ -463,8 +464,9 @@ class FitSummary:
             if self.folds
             else "the validation part scored by the early-stopping booster"
         )
+        chosen = "chosen by early stopping on validation" if self.early_stopped else "fixed"
         return (
-            f"{self.rounds} boosting rounds, chosen by early stopping on validation "
+            f"{self.rounds} boosting rounds, {chosen} "
             f"({self.stopped_at} on {self.train_rows:,} train rows); {refit}; calibration: "
             f"{method} on {self.calibration_rows:,} rows, {where}."
         )
@@ -521,7 +523,7 @@ def _fit(
     monotone = rows.monotone if config.monotone_constraints else [0] * len(features)
     shape = (features, categorical, monotone, config.lightgbm)
     early = fit_booster(x["train"], y["train"], x["validation"], y["validation"], *shape)
-    stopped_at, stopped_rows = max(1, int(early.best_iteration)), len(parts["train"])
+    stopped_at, stopped_rows = kept_rounds(early), len(parts["train"])
     booster, final_rows = early, stopped_rows
     if config.refit:
         final_rows = len(learn)
@@ -544,6 +546,7 @@ def _fit(
         calibration_rows=len(label),
         calibration_source="out-of-fold" if folds else "validation",
         folds=folds,
+        early_stopped=config.lightgbm.early_stopping_rounds > 0,
     )
     return ChurnModel(booster, features, levels, calibration, rows.groups), x, y, fitted
 

@@ -9,11 +9,13 @@ rows. The objective is the validation ROC AUC at the round early stopping keeps:
 gate compares ROC AUC (and PR AUC), both rank-based, and calibration fixes the probabilities
 afterwards, so log loss would reward what calibration repairs anyway.
 
-The first two trials are the current config's parameters and LightGBM's plain defaults, so the
-search never picks something worse on validation than either. The study lives in a SQLite file
-under the work dir (`tuning/<study>.db`), named after the rows' fingerprint and the config: a
-run that was stopped continues where it was (`--trials` is the study's total). Each trial is a
-nested MLflow run under one parent run per study. The best trial is written as a training YAML
+The first two trials are the current config's parameters and LightGBM's plain defaults, the
+latter with its 100 rounds and no early stopping (the very booster of the run's "default
+LightGBM" baseline, fitted on the train part), so the search never picks something worse on
+validation than either. The study lives in a SQLite file under the work dir
+(`tuning/<study>.db`), named after the rows' fingerprint and the config: a run that was
+stopped continues where it was (`--trials` is the study's total). Each trial is a nested
+MLflow run under one parent run per study. The best trial is written as a training YAML
 that `retention train --config` reads (validated by TrainingConfig).
 """
 
@@ -38,8 +40,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
+from retention.training.baselines import DEFAULT_LIGHTGBM_ROUNDS
 from retention.training.config import LightGBMConfig, TrainingConfig, load_config
-from retention.training.fit import booster_params, training_set
+from retention.training.fit import booster_params, kept_rounds, stopping, training_set
 from retention.training.pipeline import (
     ID,
     LABEL,
@@ -55,8 +58,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Bump when the search space or the objective changes: a new study then starts.
-SEARCH_VERSION = "1"
+SEARCH_VERSION = "2"
 STUDY_TAG = "retention.study"
+# A seed's fixed number of rounds (early stopping off); the sampler never proposes it.
+ROUNDS = "rounds"
+FIXED_ROUNDS = "fixed_rounds"  # the seed's user attribute that asks for them
 FOLDS = 3  # a table without times: stratified folds of its train and validation rows
 # LightGBM's own defaults for the parameters searched (no bagging, no constraints).
 LIGHTGBM_DEFAULTS: dict[str, Any] = {
@@ -67,6 +73,7 @@ LIGHTGBM_DEFAULTS: dict[str, Any] = {
     "bagging_fraction": 1.0,
     "lambda_l2": 0.0,
     "monotone_constraints": False,
+    ROUNDS: DEFAULT_LIGHTGBM_ROUNDS,  # a fixed number of rounds, no early stopping
 }
 # The ranges searched; each is widened to hold the current config's value.
 RANGES: dict[str, tuple[float, float]] = {
@@ -149,10 +156,7 @@ def trial_booster(
         num_boost_round=params.max_rounds,
         valid_sets=[valid_set],
         valid_names=["validation"],
-        callbacks=[
-            lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False),
-            *(callbacks or []),
-        ],
+        callbacks=[*stopping(params), *(callbacks or [])],
     )
 
 
@@ -185,7 +189,11 @@ def suggest(trial: Trial, base: TrainingConfig, constrainable: bool) -> Training
     monotone = (
         trial.suggest_categorical("monotone_constraints", [True, False]) if constrainable else False
     )
-    return tuned_config(base, {**values, "monotone_constraints": monotone})
+    values["monotone_constraints"] = monotone
+    rounds = trial.user_attrs.get(FIXED_ROUNDS)
+    if rounds:  # a seed with fixed rounds (LightGBM's defaults), kept as a param of its own
+        values[ROUNDS] = trial.suggest_int(ROUNDS, int(rounds), int(rounds))
+    return tuned_config(base, values)
 
 
 def _ranges(base: TrainingConfig) -> dict[str, tuple[float, float]]:
@@ -210,10 +218,12 @@ def tuned_config(
     base: TrainingConfig, params: dict[str, Any], name: str | None = None
 ) -> TrainingConfig:
     """The base config with these parameters (bagging on, every round, when its frequency was
-    0), validated as a file would be."""
+    0), validated as a file would be; with `rounds`, exactly that many and no early stopping."""
     lgb_values = {k: v for k, v in params.items() if k in RANGES}
     lgb_values["bagging_freq"] = max(1, base.lightgbm.bagging_freq)
     lgb_values["early_stopping_rounds"] = patience(base.lightgbm, lgb_values["learning_rate"])
+    if params.get(ROUNDS):
+        lgb_values.update(max_rounds=int(params[ROUNDS]), early_stopping_rounds=0)
     dumped = base.model_dump()
     dumped["lightgbm"] = {**dumped["lightgbm"], **lgb_values}
     dumped["monotone_constraints"] = bool(params["monotone_constraints"])
@@ -260,10 +270,10 @@ def objective(
             booster = trial_booster(
                 fold, rows.features, rows.categorical, monotone, config.lightgbm, callbacks
             )
-            score = np.asarray(booster.predict(fold.valid, num_iteration=booster.best_iteration))
+            score = np.asarray(booster.predict(fold.valid, num_iteration=kept_rounds(booster)))
             roc.append(float(roc_auc_score(fold.valid_label, score)))
             pr.append(float(average_precision_score(fold.valid_label, score)))
-            rounds.append(int(booster.best_iteration))
+            rounds.append(kept_rounds(booster))
             if len(folds) > 1:  # folds: the pruner judges the mean so far, fold by fold
                 trial.report(float(np.mean(roc)), k)
                 if trial.should_prune():
@@ -405,7 +415,8 @@ def _open_study(name: str, path: Path, base: TrainingConfig, constrainable: bool
         if not constrainable:
             params.pop("monotone_constraints")
         if params not in done:
-            study.enqueue_trial(params, user_attrs={"seed": label})
+            fixed = {FIXED_ROUNDS: params[ROUNDS]} if ROUNDS in params else {}
+            study.enqueue_trial(params, user_attrs={"seed": label, **fixed})
     return study
 
 

@@ -54,6 +54,13 @@ if TYPE_CHECKING:
 
 # Not worse than the champion: its test ROC AUC on the same rows, less this much.
 CHAMPION_ROC_AUC_TOLERANCE = 0.005
+# The model against the logistic regression on the test rows: the difference of their ROC AUC
+# with a 90% interval from resamples of the test's applications (each with all its rows). A
+# model whose interval lies wholly below zero is worse than the baseline beyond the window's
+# noise and is not promoted; one merely below it is promoted and said to trail, loudly (a
+# demo-size window of a few dozen withdrawals cannot tell them apart).
+BASELINE_BOOTSTRAP = 200
+BASELINE_INTERVAL = (0.05, 0.95)
 
 
 class WithdrawalConfig(BaseModel):
@@ -84,6 +91,12 @@ class WithdrawalResult:
     metrics: dict[str, dict[str, float]]  # scorer -> metrics on the test rows
     rows: dict[str, int]  # part -> rows
 
+    @property
+    def against_logistic(self) -> str:
+        """ahead, trails (below the logistic regression within the noise) or worse (below
+        it beyond the noise), on the test's ROC AUC."""
+        return baseline_verdict(self.metrics["model"])
+
     def print(self, console: Console) -> None:
         """The test metrics next to the baselines and the oracle, and what became of it."""
         from rich.table import Table
@@ -110,13 +123,53 @@ class WithdrawalResult:
             console.print(f"与理论上限的 AUC 差距 / ROC AUC gap to the oracle: {gap:.3f}")
         rows = ", ".join(f"{part} {count:,}" for part, count in self.rows.items())
         console.print(f"样本 / rows: {rows}")
+        warning = baseline_warning(self.metrics["model"])
+        if warning:
+            colour = "red" if self.against_logistic == "worse" else "yellow"
+            console.print(f"[{colour}]{warning}[/{colour}]")
         if self.promoted:
             console.print(f"已设为当前模型 / now the champion: {WITHDRAWAL_MODEL} v{self.version}")
+        elif self.against_logistic == "worse":
+            console.print(
+                f"[red]未设为当前模型（不如逻辑回归基线）/ not promoted: worse than the logistic "
+                f"regression on the test window (v{self.version} is registered)[/red]"
+            )
         else:
             console.print(
                 f"未替换当前模型（不如当前模型）/ not promoted: the champion ranks the same "
                 f"test rows better (v{self.version} is registered)"
             )
+
+
+def baseline_verdict(model: dict[str, float]) -> str:
+    """ahead, trails or worse: the model's test ROC AUC against the logistic regression's
+    (`model`: the model's test metrics, with the difference and its interval)."""
+    if model.get("roc_auc_minus_logistic", 0.0) >= 0:
+        return "ahead"
+    return "worse" if model["roc_auc_minus_logistic_high"] < 0 else "trails"
+
+
+def baseline_warning(model: dict[str, float]) -> str | None:
+    """What a person is told when the model ranks the test window below the logistic
+    regression; None when it does not."""
+    verdict = baseline_verdict(model)
+    if verdict == "ahead":
+        return None
+    difference = model["roc_auc_minus_logistic"]
+    low, high = model["roc_auc_minus_logistic_low"], model["roc_auc_minus_logistic_high"]
+    where = (
+        f"ROC AUC {difference:+.3f} vs the logistic regression, 90% [{low:+.3f}, {high:+.3f}] "
+        f"over {model.get('positives', 0):.0f} withdrawals in the test window"
+    )
+    if verdict == "worse":
+        return (
+            "模型不如逻辑回归基线（超出测试期噪声）/ the model is worse than the logistic "
+            f"regression: {where}"
+        )
+    return (
+        f"模型略低于逻辑回归基线（在测试期噪声范围内）/ the model trails the logistic regression "
+        f"within the test window's noise: {where}"
+    )
 
 
 class NotEnoughApplications(ValueError):
@@ -192,7 +245,8 @@ def measure(
     capacity: int,
 ) -> dict[str, dict[str, float]]:
     """The model, the rule, the logistic regression (fitted on the rows the model learnt
-    from) and the oracle on the same test rows."""
+    from) and the oracle on the same test rows; the model's with its difference from the
+    logistic regression (against_baseline)."""
     test = parts["test"]
     label = test[LABEL].to_numpy(dtype=int)
     when = test[TIME].to_numpy()
@@ -201,16 +255,17 @@ def measure(
     def scored(score: np.ndarray, probabilistic: bool = True) -> dict[str, float]:
         return ev.evaluate(label, score, when, revenue, capacity, probabilistic)
 
-    metrics = {"model": scored(model.predict_proba(test))}
+    score = model.predict_proba(test)
+    metrics = {"model": scored(score)}
     rule = (test["steps_overdue"].to_numpy(dtype=float) > 0).astype(float)
     metrics["rule_any_step_overdue"] = scored(rule, probabilistic=False)
     learnt = parts["learning"]
     lr = logistic_regression(NUMERIC, CATEGORICAL).fit(
         as_object(learnt[FEATURES], CATEGORICAL), learnt[LABEL].to_numpy(int)
     )
-    metrics["logistic_regression"] = scored(
-        lr.predict_proba(as_object(test[FEATURES], CATEGORICAL))[:, 1]
-    )
+    logistic = lr.predict_proba(as_object(test[FEATURES], CATEGORICAL))[:, 1]
+    metrics["logistic_regression"] = scored(logistic)
+    metrics["model"] |= against_baseline(label, score, logistic, test[KEY].to_numpy())
     if oracle is not None:
         truth = test[[KEY, TIME]].merge(oracle, on=[KEY, TIME], how="left")["probability"]
         known = truth.notna().to_numpy()
@@ -229,6 +284,34 @@ def measure(
     return metrics
 
 
+def against_baseline(
+    label: np.ndarray, model: np.ndarray, baseline: np.ndarray, groups: np.ndarray
+) -> dict[str, float]:
+    """The model's ROC AUC less the baseline's on these rows, with its BASELINE_INTERVAL
+    over BASELINE_BOOTSTRAP resamples of the groups (applications: each with all its rows),
+    and the withdrawals the rows hold (how much the difference can say)."""
+    from sklearn.metrics import roc_auc_score
+
+    members = list(pd.Series(np.arange(len(label))).groupby(groups).indices.values())
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(BASELINE_BOOTSTRAP):
+        pick = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        if 0 < label[pick].sum() < len(pick):
+            draws.append(
+                roc_auc_score(label[pick], model[pick]) - roc_auc_score(label[pick], baseline[pick])
+            )
+    low, high = np.quantile(draws, BASELINE_INTERVAL) if draws else (np.nan, np.nan)
+    return {
+        "roc_auc_minus_logistic": float(
+            roc_auc_score(label, model) - roc_auc_score(label, baseline)
+        ),
+        "roc_auc_minus_logistic_low": float(low),
+        "roc_auc_minus_logistic_high": float(high),
+        "positives": float(label.sum()),
+    }
+
+
 def train_withdrawal(
     applicants: Applicants,
     clocks: ServiceClocks,
@@ -237,7 +320,8 @@ def train_withdrawal(
     oracle: pd.DataFrame | None = None,
     config: WithdrawalConfig | None = None,
 ) -> WithdrawalResult:
-    """Build the rows, fit, measure, log to MLflow, register, and promote if not worse."""
+    """Build the rows, fit, measure, log to MLflow, register, and promote unless worse than
+    the logistic regression beyond the test window's noise or than the champion."""
     config = config or WithdrawalConfig()
     rows = training_rows(
         applicants, clocks, calendar, snapshot_dates(applicants, config.horizon_months),
@@ -264,15 +348,23 @@ def train_withdrawal(
             run_id=run_id,
             test_metrics=metrics["model"],
             baselines={k: v for k, v in metrics.items() if k != "model"},
-            description={"horizon_months": str(config.horizon_months)},
+            description={
+                "horizon_months": str(config.horizon_months),
+                "against_logistic": baseline_verdict(metrics["model"]),
+            },
         )
         version = registry.register(
             model,
             parts["test"],
-            {"test_roc_auc": f"{metrics['model']['roc_auc']:.4f}"},
+            {
+                "test_roc_auc": f"{metrics['model']['roc_auc']:.4f}",
+                "against_logistic": baseline_verdict(metrics["model"]),
+            },
             name=WITHDRAWAL_MODEL,
         )
-    promoted = _promote_if_not_worse(version, model, parts["test"])
+    promoted = baseline_verdict(metrics["model"]) != "worse" and _promote_if_not_worse(
+        version, model, parts["test"]
+    )
     return WithdrawalResult(
         run_id, version, promoted, metrics, {p: len(f) for p, f in parts.items()}
     )

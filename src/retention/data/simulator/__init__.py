@@ -222,9 +222,14 @@ def _active(config: SimulationConfig, o: engine.Outcome, m: int) -> np.ndarray:
 
 
 def simulate_to_folder(
-    config: SimulationConfig, folder: Path, fmt: str = "parquet", console: Console | None = None
+    config: SimulationConfig,
+    folder: Path,
+    fmt: str = "parquet",
+    console: Console | None = None,
+    partitions: int | None = None,
 ) -> SimulationSummary:
-    """Simulate with a progress bar and write the dataset and its truth to a folder."""
+    """Simulate with a progress bar and write the dataset and its truth to a folder
+    (with `partitions`, as a partitioned Parquet dataset: data/partitioned.py)."""
     from rich.progress import Progress
 
     if fmt not in ("parquet", "csv"):
@@ -234,12 +239,16 @@ def simulate_to_folder(
         result = simulate(config, on_month=lambda: progress.advance(task))
         progress.update(task, completed=config.months + config.burn_in_months)
         progress.add_task("写入 / writing", total=None)
-        files = write_result(result, folder, fmt)
+        files = write_result(result, folder, fmt, partitions)
     return summarise(result, folder.resolve(), files)
 
 
-def write_result(result: SimulationResult, folder: Path, fmt: str = "parquet") -> list[Path]:
-    """Write the dataset and, under _truth/, the hidden truth; all or nothing."""
+def write_result(
+    result: SimulationResult, folder: Path, fmt: str = "parquet", partitions: int | None = None
+) -> list[Path]:
+    """Write the dataset and, under _truth/, the hidden truth; all or nothing. With
+    `partitions` the tables are a partitioned Parquet dataset of that many parts."""
+    from retention.data.partitioned import write_partitioned
     from retention.data.writing import write_dataset
 
     folder = folder.resolve()
@@ -247,7 +256,12 @@ def write_result(result: SimulationResult, folder: Path, fmt: str = "parquet") -
     # Write next to the target and swap in at the end: a killed run leaves no half dataset.
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        write_dataset(result.tables, staging, fmt=fmt)
+        if partitions:
+            if fmt != "parquet":
+                raise ValueError("a partitioned dataset is Parquet only")
+            write_partitioned(result.tables, staging, partitions)
+        else:
+            write_dataset(result.tables, staging, fmt=fmt)
         (staging / TRUTH_DIR).mkdir()
         for name, frame in result.truth.items():
             frame.to_parquet(staging / TRUTH_DIR / f"{name}.parquet", index=False)

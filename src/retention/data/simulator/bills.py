@@ -8,7 +8,9 @@ to 0.001, a missing reading as missing), the contract capacity in force that mon
 charge mode (customers.basic_charge_mode) and the tables' dated entries (a price change from its
 valid_from month). A price-driven account in trouble shows it through a falling power factor
 (engine._meter_readings) and so through the power-factor surcharge; a capacity reduction
-through the basic charge from the month its work order is completed (capacity_in_force). A
+through the basic charge from the month its work order is completed (capacity_in_force); an
+approved suspension (暂停) through the basic charge its sealed days are freed of
+(suspensions_of, read from the work orders as the tariff plan reads them). A
 `tariff_reform` scenario is a dated energy entry added to the tables: the simulated bills
 match a recomputation with those tables (with_scenarios), not the shipped ones, from the
 scenario's month.
@@ -26,7 +28,13 @@ from retention.data.contract import BASIC_CHARGE_MODES
 from retention.data.simulator.portfolio import TARIFFS, Portfolio
 from retention.data.simulator.profiles import REGIONS
 from retention.data.simulator.scenarios import Scenario
-from retention.data.tariff_bill import BillAccounts, MeterMonths, bill_accounts, bill_parts
+from retention.data.tariff_bill import (
+    BillAccounts,
+    MeterMonths,
+    Suspensions,
+    bill_accounts,
+    bill_parts,
+)
 from retention.data.tariff_tables import PERIODS, TariffTables
 
 
@@ -112,10 +120,11 @@ class Biller:
         month: np.datetime64,
         capacity: np.ndarray,
         recorded: dict[str, np.ndarray],
+        suspensions: Suspensions | None = None,
     ) -> np.ndarray:
         """The amounts due of the accounts `idx` in `month` (元, to the cent), from the readings
-        as the usage table records them (`recorded`: its columns) and their contract capacity
-        in force (`capacity`, in the order of `idx`)."""
+        as the usage table records them (`recorded`: its columns), their contract capacity
+        in force (`capacity`, in the order of `idx`) and the approved suspensions."""
         readings = MeterMonths(
             acc=idx,
             month=np.full(idx.size, month, dtype="datetime64[M]"),
@@ -125,7 +134,7 @@ class Biller:
             power_factor=recorded["power_factor"],
             capacity=np.asarray(capacity, dtype=float),
         )
-        return bill_parts(self.tables, self.accounts, readings).due
+        return bill_parts(self.tables, self.accounts, readings, suspensions).due
 
 
 def capacity_in_force(
@@ -147,3 +156,22 @@ def capacity_in_force(
     )
     np.add.at(capacity, orders["who"][done], orders["change"][done])
     return capacity
+
+
+def suspensions_of(
+    orders: dict[str, np.ndarray], suspend: int, resume: int, day_s: int
+) -> Suspensions | None:
+    """The approved suspensions as the billing system has them: the completed, not cancelled
+    suspension orders (kind `suspend`) each until the account's next resumption (`resume`),
+    in days (`day_s` seconds a day), as the tariff plan reads them from work_orders."""
+    if not orders or orders["who"].size == 0:
+        return None
+    done = (orders["completed"] >= 0) & ~orders["cancelled"]
+    kind = orders["kind"][done]
+    return Suspensions.of(
+        acc=orders["who"][done],
+        suspension=kind == suspend,
+        resumption=kind == resume,
+        day=orders["completed"][done] // day_s,
+        change=orders["change"][done],
+    )

@@ -729,12 +729,14 @@ def _bill_month(
 ) -> None:
     """The month's bill, made from the tariff tables as the tariff plan recomputes it
     (bills.py: energy by time of use, the basic charge at the capacity the completed work
-    orders leave, the power-factor adjustment, on the readings as recorded); then when (and
-    whether) it is paid."""
+    orders leave, less what the approved suspensions free, the power-factor adjustment, on
+    the readings as recorded); then when (and whether) it is paid."""
+    orders = out.orders.rows.frame()
     capacity = bills.capacity_in_force(
-        acc.capacity_start, out.orders.rows.frame(), (INCREASE, REDUCTION), m.d1 * DAY
+        acc.capacity_start, orders, (INCREASE, REDUCTION), m.d1 * DAY
     )
-    due = fixed.biller.due(r.idx, m.month, capacity[r.idx], r.recorded)
+    suspensions = bills.suspensions_of(orders, SUSPEND, RESUME, DAY)
+    due = fixed.biller.due(r.idx, m.month, capacity[r.idx], r.recorded, suspensions)
     _bills(r.idx, m.t, due, m.d1, acc.state, fixed.p, fixed.extract_day, out.billing, rng)
 
 

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import Connection, Engine
 
-from retention.records.batch import horizons
+from retention.records.batch import (
+    HELD_OUT,
+    HELD_OUT_TEXT,
+    RANDOMISED_TEXT,
+    AssignmentRow,
+    StoredAction,
+    StoredEffect,
+    horizons,
+)
 from retention.serving.deps import (
     AUTH_ERRORS,
     KeyFirstRoute,
@@ -18,9 +26,10 @@ from retention.serving.deps import (
     on_store,
 )
 from retention.serving.schemas import AccountRisk, Band, Error, ModelInfo, RiskList
+from retention.store.assignments import assignments_of
 from retention.store.batches import BatchInfo, BatchNotFound, batch_info
 from retention.store.follow_ups import account_follow_ups
-from retention.store.risk import ListFilters, account_risk, risk_list
+from retention.store.risk import ListFilters, account_effects, account_risk, risk_list
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=AUTH_ERRORS, route_class=KeyFirstRoute)
 # Routes that query the store are plain functions, which FastAPI runs in worker threads: on
@@ -94,7 +103,9 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 ),
             )
         score, reasons, actions = found
+        effects = account_effects(connection, batch.id, customer_id)
         follow_ups = account_follow_ups(connection, customer_id)
+        assigned = assignments_of(connection, batch.id, [customer_id])
     return json_response(
         AccountRisk.model_validate(
             {
@@ -106,16 +117,31 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 "horizons": horizons(score, batch.horizon_months),
                 "reasons": reasons,
                 "actions": actions,
+                "expected_effects": expected_effects(effects, actions, score["best_action"]),
+                "list_mode": batch.list_mode,
+                "list_reason": batch.list_reason,
                 "follow_ups": follow_ups,
+                "assignment": _assignment(assigned.get(customer_id)),
             }
         )
     )
 
 
+def expected_effects(
+    effects: list[StoredEffect], actions: list[StoredAction], best: str | None
+) -> list[dict[str, Any]]:
+    """Each eligible action's expected effect, marked where the playbook recommends it and
+    where it is the best."""
+    recommended = {a["code"] for a in actions}
+    return [
+        {**e, "recommended": e["code"] in recommended, "best": e["code"] == best} for e in effects
+    ]
+
+
 @router.get(
     "/risk-list",
     response_model=RiskList,
-    summary="The latest batch ranked by money at risk",
+    summary="The latest batch, ranked by money at risk or by expected money saved (list_mode)",
     responses={
         **NOT_FOUND,
         200: {
@@ -142,13 +168,25 @@ def get_risk_list(
     batch = latest_batch(engine)
     filters = ListFilters(band, region, account_manager_id, industry_code)
     rows, total = risk_list(engine, batch.id, filters, limit, offset)
+    assigned = assignments_of(engine, batch.id, [r["customer_id"] for r in rows])
+    listed = [{**r, "assignment": _assignment(assigned.get(r["customer_id"]))} for r in rows]
     return json_response(
         RiskList.model_validate(
             {
                 "batch_id": batch.id,
                 "snapshot_date": batch.snapshot_date,
-                "data": rows,
+                "list_mode": batch.list_mode,
+                "list_reason": batch.list_reason,
+                "data": listed,
                 "count": total,
             }
         )
     )
+
+
+def _assignment(row: AssignmentRow | None) -> dict[str, Any] | None:
+    """An account's draw at the capacity edge, with the words the team reads."""
+    if row is None:
+        return None
+    text = HELD_OUT_TEXT if row["assignment"] == HELD_OUT else RANDOMISED_TEXT
+    return {**row, "label": " / ".join(text)}

@@ -21,6 +21,7 @@ from retention.serving.schemas import (
     FollowUps,
     Kpis,
 )
+from retention.store.evidence import latest_evidence
 from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
@@ -207,6 +208,12 @@ def get_follow_ups(
 def get_kpis(engine: Store, _: Reader) -> Kpis:
     batch = latest_batch(engine)
     figures = kpis(engine, batch.id, local_today())
+    evidence = latest_evidence(engine)
     return Kpis.model_validate(
-        {"batch_id": batch.id, "snapshot_date": batch.snapshot_date, **figures}
+        {
+            "batch_id": batch.id,
+            "snapshot_date": batch.snapshot_date,
+            **figures,
+            "control_group": None if evidence is None else evidence.comparison,
+        }
     )

@@ -25,8 +25,10 @@ from retention.data.contract import ACTION_CODES
 from retention.data.local_time import LOCAL_TIMEZONE, local_today
 from retention.records.batch import AccountInBatch, horizons
 from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
+from retention.scoring.export import in_lang
 from retention.scoring.tariff_offers import offer_of
 from retention.serving.deps import Model, Store
+from retention.serving.routers.accounts import expected_effects
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
     Csrf,
@@ -37,7 +39,9 @@ from retention.serving.web.auth import (
     signed_in,
 )
 from retention.serving.web.texts import translator
+from retention.store.assignments import assignments_of
 from retention.store.batches import BatchInfo, BatchNotFound, StoredBatch, batch_info, load_batch
+from retention.store.evidence import latest_evidence
 from retention.store.follow_ups import (
     IdempotencyConflict,
     NewFollowUp,
@@ -52,6 +56,7 @@ from retention.store.follow_ups import (
 from retention.store.monitoring import latest_report, report_by_id, report_history
 from retention.store.risk import (
     ListFilters,
+    account_effects,
     account_history,
     account_risk,
     firsts,
@@ -262,6 +267,8 @@ def list_page(
     rows, count = risk_list(engine, batch.id, view.filters, PAGE_SIZE, offset, sort)
     top, first = firsts(engine, batch.id, [r["customer_id"] for r in rows])
     savings = tariff_savings(engine, batch.id, [r["customer_id"] for r in rows])
+    lang = _lang(request)
+    assigned = assignments_of(engine, batch.id, [r["customer_id"] for r in rows])
     figures = kpis(engine, batch.id, local_today())["overall"]
     query = view.query(sort=sort)
     return render(
@@ -273,11 +280,14 @@ def list_page(
         top=top,
         first=first,
         savings=savings,
+        assigned=assigned,
         count=count,
         page=page,
         pages=max(1, math.ceil(count / PAGE_SIZE)),
         figures=figures,
         query=query,
+        money_saved_mode=batch.list_mode == "money_saved",
+        list_reason=in_lang(batch.list_reason, lang),  # type: ignore[arg-type]
     )
 
 
@@ -302,6 +312,7 @@ def list_export(
         scores=stored.scores[stored.scores["customer_id"].isin(keep)].reset_index(drop=True),
         reasons=stored.reasons[stored.reasons["customer_id"].isin(keep)],
         actions=stored.actions[stored.actions["customer_id"].isin(keep)],
+        assignments=stored.assignments[stored.assignments["customer_id"].isin(keep)],
     )
     lang = _lang(request)
     with tempfile.TemporaryDirectory() as folder:
@@ -327,6 +338,7 @@ def account_page(
             detail=("not_found", f"customer {customer_id} is not in the latest batch"),
         )
     score, reasons, actions = found
+    effects = account_effects(engine, batch.id, customer_id)
     follow_ups = account_follow_ups(engine, customer_id)
     loggers: dict[int, str] = {}  # who logged each follow-up on the page
     for user_id in {f["created_by_user"] for f in follow_ups if f.get("created_by_user")}:
@@ -345,6 +357,9 @@ def account_page(
         horizons=horizons(score, batch.horizon_months),
         reasons=reasons,
         actions=[{**a, "plan": offer_of(a)} for a in actions],  # tariff_plan's offer
+        effects=expected_effects(effects, actions, score.get("best_action")),
+        list_reason=in_lang(batch.list_reason, _lang(request)),  # type: ignore[arg-type]
+        assignment=assignments_of(engine, batch.id, [customer_id]).get(customer_id),
         follow_ups=follow_ups,
         changes=changes,
         loggers=loggers,
@@ -444,13 +459,18 @@ def _local_time(text: str) -> dt.datetime | None:
 @router.get("/assessment")
 def assessment_page(request: Request, engine: Store, person: Viewer) -> Response:
     batch = _batch(engine)
+    evidence = latest_evidence(engine)  # the follow-ups against the control group (/effects)
+    control_group = None if evidence is None else evidence.comparison
     if batch is None:
-        return render(request, "assessment.html", person, batch=None)
+        return render(request, "assessment.html", person, batch=None, control_group=control_group)
     figures = kpis(engine, batch.id, local_today())
     overdue, _count = list_follow_ups(
         engine, local_today(), overdue=True, limit=500, accounts_only=True
     )
-    return render(request, "assessment.html", person, batch=batch, figures=figures, overdue=overdue)
+    return render(
+        request, "assessment.html", person,
+        batch=batch, figures=figures, overdue=overdue, control_group=control_group,
+    )  # fmt: skip
 
 
 @router.get("/assessment.xlsx")

@@ -199,6 +199,35 @@ TEXTS: dict[str, tuple[str, str]] = {
     **BAND_LABELS,
     **OUTCOME_LABELS,
     "zero_churn": ("零流失", "zero churn"),
+    # the actions' effects from the randomised outcomes (issue 17, /effects)
+    "effects": ("挽留行动效果", "Effects of the retention actions"),
+    "effects_not_yet": ("暂时无法估计效果", "Effects cannot be estimated yet"),
+    "effects_need": (
+        "需要在能力边界随机分配的跟进与对照（暂不跟进）结果，观察期满后运行 retention effects",
+        "It needs the outcomes of follow-ups and held-out controls drawn at random at the "
+        "capacity edge, once their horizon has passed; then run retention effects",
+    ),
+    "effects_run": ("评估时间", "Measured"),
+    "effects_horizon": ("观察期 {months} 个月", "horizon {months} months"),
+    "effects_snapshots": ("分配月份", "assignment months"),
+    "effects_rows": (
+        "随机样本 {rows} 个（跟进 {treated}，对照 {controls}）",
+        "{rows} randomised outcomes ({treated} followed up, {controls} controls)",
+    ),
+    "control_group": (
+        "跟进客户与对照组的留存率",
+        "Retention: followed-up accounts against the control group",
+    ),
+    "followed_retention": ("跟进客户留存率", "Followed-up retention"),
+    "control_retention": ("对照组留存率", "Control group retention"),
+    "retention_gain": ("留存提升（百分点，95% 区间）", "Retention gained (points, 95% CI)"),
+    "segment_dimension": ("分组维度", "Dimension"),
+    "treated": ("跟进", "Followed up"),
+    "controls": ("对照", "Controls"),
+    "effect_points": ("降低流失（百分点）", "Churn averted (points)"),
+    "ci95": ("95% 置信区间", "95% CI"),
+    "status": ("状态", "Status"),
+    "effects_how": ("方法：", "Method:"),
     # the tariff_plan action's offer (issue 19), priced from the tariff tables
     "best_plan": ("最佳电价电费方案", "Best tariff plan"),
     "would_have_saved": ("近 12 个月可节省", "would have saved over the last 12 months"),
@@ -207,7 +236,28 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bill_12m": ("近 12 个月电费(元)", "12-month bill (CNY)"),
     "saving_12m": ("节省(元)", "Saving (CNY)"),
     "not_open": ("不适用", "not open"),
+    "held_out": ("对照组（本期不跟进）", "control group (no follow-up due)"),
+    "held_out_note": (
+        "本户在能力边界随机分到对照组：本期不跟进，以便衡量挽留措施的真实效果",
+        "Drawn at random into the control group at the capacity edge: no follow-up this "
+        "batch, so the real effect of the follow-ups can be measured",
+    ),
+    "randomised_follow_up": ("随机跟进", "randomised follow-up"),
     "tariff_saving": ("电价方案可省 {amount} 元", "tariff plan saves {amount} CNY"),
+    # targeting (issue 17): each action's expected effect, and what ranked the list
+    "expected_effects": ("各措施预计效果", "Expected effect of each action"),
+    "churn_averted": ("预计降低流失概率", "Churn averted"),
+    "money_saved": ("预计挽回电费", "Money saved"),
+    "recommended_by_playbook": ("服务规范建议", "Playbook recommends"),
+    "best_action": ("最有效", "best"),
+    "effects_hint": (
+        "预计效果由随机跟进与对照的结果训练的效果模型估算"
+        "（挽回电费 = 降低的流失概率 × 未来 12 个月预计电费）",
+        "Estimated by the effect models trained on randomised follow-ups and controls (money "
+        "saved = churn averted x expected revenue of the next 12 months)",
+    ),
+    "effects_unavailable": ("暂无法估算各措施效果", "The actions' effects cannot be estimated yet"),
+    "list_ranked_by": ("名单排序", "List ranked by"),
     "tables_differ": (
         "按电价表重算的电费与实际账单相差 {share}：电价表可能不是该户实际执行的电价，节省仅供参考",
         "The bills recomputed from the tariff tables differ from the billed amounts by "

@@ -1,0 +1,128 @@
+"""Features on a Dask cluster against the single-process path: every column identical."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from retention.cli import app
+from retention.data.dataset import Dataset
+from retention.data.loading import InvalidDatasetError
+from retention.data.partitioned import PART_FILE, write_partitioned
+from retention.data.simulator import SimulationResult
+from retention.features.catalogue import Catalogue
+from retention.features.distributed import (
+    build_features_distributed,
+    build_training_set_distributed,
+    cluster_client,
+)
+from retention.features.snapshot import build_features, build_training_set
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def parted(simulation: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("parted") / "dataset"
+    write_partitioned(simulation.tables, folder, 4)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    with cluster_client(local_workers=2, processes=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("snapshot", ["2025-03-01", "2026-09-01"])
+def test_features_on_a_cluster_equal_one_process(
+    client: object, parted: Path, dataset: Dataset, catalogue: Catalogue, snapshot: str
+) -> None:
+    single = build_features(dataset, snapshot, catalogue)
+    spread = build_features_distributed(client, parted, snapshot, catalogue)  # type: ignore[arg-type]
+    assert spread.index.is_unique and set(spread.index) == set(single.index)
+    assert list(spread.columns) == list(single.columns)
+    spread = spread.loc[single.index]
+    for column in single.columns:
+        pd.testing.assert_series_equal(spread[column], single[column], obj=column)
+    # the features against the industry were compared (with the medians of every partition)
+    peer = [f.name for f in catalogue.features if f.peer_of is not None]
+    assert peer and spread[peer].notna().to_numpy().mean() > 0.5
+
+
+def test_the_training_set_on_a_cluster_equals_one_process(
+    client: object, parted: Path, dataset: Dataset, catalogue: Catalogue
+) -> None:
+    single = build_training_set(dataset, catalogue)
+    spread = build_training_set_distributed(client, parted, catalogue)  # type: ignore[arg-type]
+    assert single.index.get_level_values("snapshot_date").nunique() >= 12
+    assert spread.index.is_unique and len(spread) == len(single)
+    assert list(spread.columns) == list(single.columns)
+    spread = spread.loc[single.index]
+    for column in single.columns:
+        pd.testing.assert_series_equal(spread[column], single[column], obj=column)
+
+
+def test_an_invalid_partition_stops_the_job_naming_its_file(
+    client: object, parted: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(parted, copy)
+    path = copy / "monthly_usage" / PART_FILE.format(3)
+    usage = pq.read_table(path).to_pandas()
+    usage.loc[0, "kwh_total"] = -1.0
+    usage.to_parquet(path, index=False)
+    with pytest.raises(InvalidDatasetError) as raised:
+        build_features_distributed(client, copy, "2026-09-01")  # type: ignore[arg-type]
+    problems = raised.value.report.problems
+    assert {(p.file, p.column) for p in problems} >= {
+        (f"monthly_usage/{PART_FILE.format(3)}", "kwh_total")
+    }
+    assert {p.file for p in problems} == {f"monthly_usage/{PART_FILE.format(3)}"}
+
+
+def test_the_scheduler_option_and_variable_run_the_cli_on_a_cluster(
+    parted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import LocalCluster
+
+    single, spread = tmp_path / "single.parquet", tmp_path / "spread.parquet"
+    common = ["features", str(parted), "--snapshot", "2026-09-01", "--out"]
+    assert runner.invoke(app, [*common, str(single)]).exit_code == 0
+    with LocalCluster(
+        n_workers=2, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        monkeypatch.setenv("RETENTION_DASK_SCHEDULER", cluster.scheduler_address)
+        result = runner.invoke(app, [*common, str(spread)])
+        assert result.exit_code == 0, result.output
+        by_option = tmp_path / "option.parquet"
+        monkeypatch.delenv("RETENTION_DASK_SCHEDULER")
+        option = ["--scheduler", cluster.scheduler_address]
+        assert runner.invoke(app, [*common, str(by_option), *option]).exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(spread), pd.read_parquet(single))
+    pd.testing.assert_frame_equal(pd.read_parquet(by_option), pd.read_parquet(single))
+
+
+def test_a_cluster_needs_a_partitioned_dataset(simulated_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "features",
+            str(simulated_dir),
+            "--snapshot",
+            "2026-09-01",
+            "--out",
+            str(out),
+            "--local-cluster",
+            "2",
+        ],
+    )
+    assert result.exit_code == 2 and "partition" in result.output
+    assert not out.exists()
