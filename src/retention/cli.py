@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # error texts hold keys like [from 0 kV], which are not markup
 
 from retention.settings import Settings
 
@@ -196,7 +197,7 @@ def train_withdrawal(
                 oracle=withdrawal.simulator_oracle(folder),
             )
     except (ConfigFileError, NoApplications, withdrawal.NotEnoughApplications) as err:
-        err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
+        err_console.print(f"[red]无法训练 / cannot train:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
     result.print(console)
 
@@ -283,7 +284,7 @@ def _open_store(settings: Settings) -> Engine:
     try:
         return open_store(settings.store_url)
     except StoreError as err:
-        err_console.print(f"[red]无法打开数据库 / cannot open the store:[/red] {err}")
+        err_console.print(f"[red]无法打开数据库 / cannot open the store:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
 
 
@@ -333,7 +334,7 @@ def train(
         err.report.print(err_console)
         raise typer.Exit(1) from err
     except (ConfigError, TableError, ValueError) as err:
-        err_console.print(f"[red]无法训练 / cannot train:[/red] {err}")
+        err_console.print(f"[red]无法训练 / cannot train:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
     except TrainingStopped as err:  # SIGTERM: the MLflow run is already ended FAILED
         err_console.print(f"[red]训练已停止 / training {err}[/red]: its MLflow run is FAILED")
@@ -389,7 +390,7 @@ def tune(
         err.report.print(err_console)
         raise typer.Exit(1) from err
     except (ConfigError, TableError, ValueError) as err:
-        err_console.print(f"[red]无法调参 / cannot tune:[/red] {err}")
+        err_console.print(f"[red]无法调参 / cannot tune:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
     except TrainingStopped as err:  # SIGTERM: the study continues next time
         err_console.print(f"[red]调参已停止 / tuning {err}[/red]: run it again to continue")
@@ -413,10 +414,10 @@ def promote(
     try:
         decision = promote_version(version, force=force)
     except PromotionRefused as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     except ValueError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     console.print(decision.text())
 
@@ -446,7 +447,7 @@ def score(
         with err_console.status("评分中 / scoring ..."):
             run = run_scoring(settings, dataset, engine, snapshot=when)
     except (NoChampion, CatalogueMismatch, StoreError) as err:
-        err_console.print(f"[red]无法评分 / cannot score:[/red] {err}")
+        err_console.print(f"[red]无法评分 / cannot score:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
     run.print(console)
 
@@ -487,7 +488,7 @@ def monitor(
                 settings, dataset, engine, batch_id=batch, reports_dir=out, matured_only=matured
             )
     except (BatchNotFound, MonitorError, StoreError) as err:
-        err_console.print(f"[red]无法监测 / cannot monitor:[/red] {err}")
+        err_console.print(f"[red]无法监测 / cannot monitor:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
     except OSError as err:  # the reports folder cannot be written: nothing was stored
         err_console.print(
@@ -520,7 +521,7 @@ def export(
     try:
         stored = load_batch(open_store(settings.store_url), batch)
     except (BatchNotFound, StoreError) as err:
-        err_console.print(f"[red]无法导出 / cannot export:[/red] {err}")
+        err_console.print(f"[red]无法导出 / cannot export:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
     target = out or settings.outputs_dir / default_name(stored, fmt, lang)  # type: ignore[arg-type]
     try:
@@ -589,7 +590,7 @@ def applications(
     try:
         setup = watch_setup(Settings())
     except ConfigFileError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     dataset = _load(folder, encoding)
     try:
@@ -597,7 +598,7 @@ def applications(
         period = _kpi_period(as_of, period_start, period_end)
         run = run_watch(setup, dataset, as_of, period)
     except NoApplications as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     print_summary(console, run.applications, setup.clocks, as_of, rows)
     print_model_note(console, setup.model.info if setup.model else None, setup.model_version)
@@ -639,7 +640,7 @@ def _store_watch_run(run: WatchRun) -> None:
     try:
         run_id = write_watch_run(open_store(Settings().store_url), run)
     except StoreError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     console.print(f"已保存 / stored as watch run {run_id}: the API and the 业扩报装 page show it")
 
@@ -688,8 +689,6 @@ def tariff(
     recomputed from the tariff tables beside the billed amounts, and what each alternative the
     rules allow (the other basic-charge mode, the power factor at its standard, peak energy
     moved to valley, all three) would have saved."""
-    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
-
     from retention.settings import ConfigFileError
     from retention.tariffs.calculator import TariffNotInForce, UnknownCustomer, account_comparison
     from retention.tariffs.report import print_comparison
@@ -728,7 +727,7 @@ def batches() -> None:
     try:
         found = list_batches(open_store(Settings().store_url))
     except StoreError as err:
-        err_console.print(f"[red]{err}[/red]")
+        err_console.print(f"[red]{escape(str(err))}[/red]")
         raise typer.Exit(1) from err
     table = Table("batch", "status", "snapshot", "model", "accounts", "created (UTC)")
     for info in found:
@@ -944,8 +943,6 @@ def simulate(
 
 def _checked_tariffs(path: Path) -> Path:
     """The tariff tables a simulation bills by; a bad table is named before anything is written."""
-    from rich.markup import escape  # a key like prices.large_industry[from 0 kV] is not markup
-
     from retention.data.tariff_tables import load_tariffs
     from retention.settings import ConfigFileError
 

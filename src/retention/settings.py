@@ -47,11 +47,13 @@ class Settings(BaseSettings):
     capacity: int = Field(
         default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."
     )
+    # money_at_risk by default: on the simulator, ranking by the estimated effects saved
+    # less than ranking by money at risk (benchmarks/targeting.py), so it is opt-in
     list_mode: Literal["auto", "money_at_risk"] = Field(
-        default="auto",
-        description="What ranks the list: auto ranks by expected money saved once the effect "
-        "models have enough randomised evidence, by money at risk until then; money_at_risk "
-        "always ranks by money at risk.",
+        default="money_at_risk",
+        description="What ranks the list: money_at_risk (the default) always ranks by money at "
+        "risk; auto ranks by expected money saved once the effect models have enough "
+        "randomised evidence, by money at risk until then.",
     )
     secret_key: str | None = Field(
         default=None,

@@ -55,6 +55,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, work: Path, uri: str, *args: str) -> s
     monkeypatch.setenv("RETENTION_WORK_DIR", str(work))
     monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("RETENTION_CAPACITY", "40")
+    monkeypatch.setenv("RETENTION_LIST_MODE", "auto")  # opt-in: money at risk by default
     result = runner.invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return result.output

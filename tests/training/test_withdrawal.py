@@ -206,13 +206,24 @@ def test_a_model_below_the_logistic_regression_is_named_and_worse_is_not_promote
         applicants_of(load_dataset(simulated_dir)), load_service_clocks(), WorkingCalendar(), uri
     )
 
-    # Then it is registered but not made the champion, and the console says why, in red
+    # Then, as the first model, it becomes the champion (risks beat none) with the warning
     registry.configure(uri)
-    assert result.against_logistic == "worse" and not result.promoted
-    assert registry.champion_version(WITHDRAWAL_MODEL) is None
+    assert result.against_logistic == "worse" and result.promoted
+    assert registry.champion_version(WITHDRAWAL_MODEL) == result.version
     from rich.console import Console
 
     console = Console(record=True, width=200)
     result.print(console)
+    assert "worse than the logistic regression" in console.export_text()
+
+    # and a second one as bad is registered but never replaces it; the console says why, in red
+    again = train_withdrawal(
+        applicants_of(load_dataset(simulated_dir)), load_service_clocks(), WorkingCalendar(), uri
+    )
+    registry.configure(uri)
+    assert again.against_logistic == "worse" and not again.promoted
+    assert registry.champion_version(WITHDRAWAL_MODEL) == result.version
+    console = Console(record=True, width=200)
+    again.print(console)
     text = console.export_text()
     assert "不如逻辑回归基线" in text and "not promoted" in text

@@ -137,12 +137,14 @@ def print_model_note(console: Console, info: ModelInfo | None, version: str | No
     metrics = info.test_metrics
     auc = f"test ROC AUC {metrics['roc_auc']:.3f}" if "roc_auc" in metrics else ""
     console.print(f"撤销风险模型 / withdrawal model v{version} {auc}")
-    if info.description.get("against_logistic") == "trails":
+    verdict = info.description.get("against_logistic")
+    if verdict in ("trails", "worse"):
         difference = metrics.get("roc_auc_minus_logistic", float("nan"))
+        colour, within = ("yellow", "within") if verdict == "trails" else ("red", "beyond")
         console.print(
-            f"[yellow]该模型测试期排序略低于逻辑回归基线 / this model ranked its test window "
-            f"below the logistic regression baseline (ROC AUC {difference:+.3f}, within the "
-            f"window's noise of {metrics.get('positives', 0):.0f} withdrawals)[/yellow]"
+            f"[{colour}]该模型测试期排序低于逻辑回归基线 / this model ranked its test window "
+            f"below the logistic regression baseline (ROC AUC {difference:+.3f}, {within} the "
+            f"window's noise of {metrics.get('positives', 0):.0f} withdrawals)[/{colour}]"
         )
 
 

@@ -74,8 +74,11 @@ NO_CHAMPION: Final = (
     "follow-ups and controls)"
 )
 PINNED: Final = (
-    "按设置 RETENTION_LIST_MODE=money_at_risk 按风险电费排序 / ranked by money at risk as set "
-    "(RETENTION_LIST_MODE=money_at_risk)"
+    "按风险电费排序（RETENTION_LIST_MODE=money_at_risk，默认：模拟数据上按估计效果排序挽回的金额低于"
+    "按风险电费排序；设为 auto 则在随机证据充足时按预计挽回金额排序） / ranked by money at risk "
+    "(RETENTION_LIST_MODE=money_at_risk, the default: on the simulator, ranking by the estimated "
+    "effects saved less than ranking by money at risk; auto ranks by expected money saved once "
+    "the evidence is enough)"
 )
 
 

@@ -127,7 +127,13 @@ class WithdrawalResult:
         if warning:
             colour = "red" if self.against_logistic == "worse" else "yellow"
             console.print(f"[{colour}]{warning}[/{colour}]")
-        if self.promoted:
+        if self.promoted and self.against_logistic == "worse":
+            console.print(
+                f"[red]已设为当前模型（尚无其他模型；不如逻辑回归基线）/ now the champion, as the "
+                f"first one, though worse than the logistic regression: {WITHDRAWAL_MODEL} "
+                f"v{self.version}[/red]"
+            )
+        elif self.promoted:
             console.print(f"已设为当前模型 / now the champion: {WITHDRAWAL_MODEL} v{self.version}")
         elif self.against_logistic == "worse":
             console.print(
@@ -362,9 +368,11 @@ def train_withdrawal(
             },
             name=WITHDRAWAL_MODEL,
         )
-    promoted = baseline_verdict(metrics["model"]) != "worse" and _promote_if_not_worse(
-        version, model, parts["test"]
-    )
+    # A model worse than the logistic regression never replaces a champion; without one it
+    # becomes the first (its risks beat none, and the rule's by far), with the warning kept.
+    worse = baseline_verdict(metrics["model"]) == "worse"
+    first = registry.champion_version(WITHDRAWAL_MODEL) is None
+    promoted = (not worse or first) and _promote_if_not_worse(version, model, parts["test"])
     return WithdrawalResult(
         run_id, version, promoted, metrics, {p: len(f) for p, f in parts.items()}
     )
