@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -16,6 +17,7 @@ from retention.data.checks import validate_tables
 from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult
 from retention.model import registry
+from retention.model.effects_artifact import CONTROL, EffectModels
 from retention.training import effects
 
 # Fewer randomised outcomes than the product's minimum: the tests' portfolio is small.
@@ -91,15 +93,19 @@ def test_without_interventions_there_is_not_enough_evidence(
 
 @pytest.mark.slow
 def test_the_effects_command_prints_a_table_per_action(
-    campaign_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    campaign_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking_uri: str
 ) -> None:
-    # Given the campaign dataset folder with its truth, and an empty MLflow store
+    # Given the campaign dataset folder with its truth, and an MLflow store of its own: the
+    # effects champion the command registers must not reach other tests' scored lists
     monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
     monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setattr(cli.console, "width", 200)  # the table's nine columns on one line
 
     # When `retention effects DIR` runs (the product's minimum of 200 + 200)
-    result = CliRunner().invoke(app, ["effects", str(campaign_dir)])
+    try:
+        result = CliRunner().invoke(app, ["effects", str(campaign_dir)])
+    finally:
+        registry.configure(tracking_uri)  # MLflow's URI is process-wide
 
     # Then it prints each action's evidence: some modelled against the oracle, some not
     assert result.exit_code == 0, result.output
@@ -121,3 +127,41 @@ def test_follow_ups_without_a_randomised_mark_are_not_evidence(campaign_dataset:
     assert rows.empty
     actions, test_from = effects.estimate_effects(rows, SMALL)
     assert {a.status for a in actions} == {effects.NOT_ENOUGH} and test_from is None
+
+
+def test_fitted_models_estimate_every_action_for_accounts_outside_the_assignments(
+    campaign_rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    # Given the effect models fitted on the earlier months' randomised rows
+    rows = campaign_rows
+    train = effects.split_months(rows, SMALL)
+    assert train.any() and not train.all()
+    actions = ["capacity_change_visit", "tariff_plan"]
+    models = effects.fit_effect_models(rows[train], actions, SMALL)
+
+    # When they estimate the later rows, then each action's effect is the controls' churn
+    # minus its own, for every row
+    later = rows[~train]
+    estimated = models.averted(later, actions)
+    assert list(estimated.columns) == actions and estimated.index.equals(later.index)
+    churn = models.churn(later)
+    assert list(churn.columns) == [CONTROL, *actions]
+    assert ((churn > 0) & (churn < 1)).all().all()
+    assert np.allclose(estimated["tariff_plan"], churn[CONTROL] - churn["tariff_plan"])
+    # and the T-learner has a model per arm, no shared risk
+    t_models = effects.fit_effect_models(
+        rows[train], actions, SMALL.model_copy(update={"learner": "t_learner"})
+    )
+    assert t_models.base is None and np.isfinite(t_models.averted(later, actions)).all().all()
+
+    # Given the shared risk from a population's labelled snapshots instead (no weights, a
+    # category level the randomised rows lack), when saved and loaded as scoring loads them
+    population = rows[train].drop(columns=[effects.ACTION, effects.TREATED, effects.WEIGHT])
+    category = next(f for f in models.categories if population[f].notna().any())
+    population = pd.concat([population, population.head(30).assign(**{category: "elsewhere"})])
+    fitted = effects.fit_effect_models(rows[train], actions, SMALL, population=population)
+    assert "elsewhere" in fitted.categories[category]
+    loaded = EffectModels.load(fitted.save(tmp_path / "effects"))
+    # Then the loaded models estimate what the fitted ones did, and not the randomised base's
+    assert np.allclose(loaded.averted(later, actions), fitted.averted(later, actions))
+    assert not np.allclose(fitted.averted(later, actions), estimated)

@@ -3,13 +3,17 @@ interval, overall and by segment, checked against the simulator's true effects."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from retention.data.contract import ACTION_CODES
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult
 from retention.features.catalogue import load_catalogue
+from retention.model import registry
 from retention.records.evidence import EffectEvidence
 from retention.store.database import open_store
 from retention.store.evidence import latest_evidence
@@ -107,19 +111,22 @@ def test_a_weighted_rate_and_an_outcome_never_seen_still_have_a_variance() -> No
 
 
 def test_the_effects_job_stores_its_evidence(
-    campaign_dataset,
-    tracking_uri: str,
-    store_url: str,  # type: ignore[no-untyped-def]
+    campaign_dataset: Dataset, tracking_uri: str, store_url: str, tmp_path: Path
 ) -> None:
-    # Given the campaign dataset and an empty store
+    # Given the campaign dataset, an empty store and an MLflow store of its own: the effects
+    # champion the job registers (100 + 100 is enough here) must not reach other tests' lists
     engine = open_store(store_url)
     assert latest_evidence(engine) is None
     config = effects.EffectsConfig(min_treated=100, min_controls=100, rounds=20, shift_rounds=5)
+    own_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     # When the effects job runs with the store
-    result = effects.train_effects(
-        campaign_dataset, tracking_uri, config, source="campaigns", store=engine
-    )
+    try:
+        result = effects.train_effects(
+            campaign_dataset, own_uri, config, source="campaigns", store=engine
+        )
+    finally:
+        registry.configure(tracking_uri)  # MLflow's URI is process-wide
 
     # Then the store holds its evidence, whole: the run's time, dataset, horizon, cells
     stored = latest_evidence(engine)

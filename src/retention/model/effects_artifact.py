@@ -92,6 +92,14 @@ class EffectModels:
         evidence) for each row of a feature frame (its index): P(churn | no follow-up) minus
         P(churn | a follow-up with the action), within the effects' horizon."""
         codes = self.enough() if actions is None else actions
+        churn = self.churn(frame, codes)
+        out = {c: churn[CONTROL] - churn[c] for c in codes}
+        return pd.DataFrame(out, index=frame.index, columns=codes, dtype=float)
+
+    def churn(self, frame: pd.DataFrame, actions: list[str] | None = None) -> pd.DataFrame:
+        """P(churn within the horizon) of each row of a feature frame (its index) under each
+        arm: `CONTROL` (no follow-up) and each action (default: every modelled one)."""
+        codes = list(self.actions) if actions is None else actions
         matrix = feature_matrix(frame, self.features, self.categories)
         base = np.zeros(len(matrix))
         if self.base is not None and len(matrix):
@@ -99,9 +107,9 @@ class EffectModels:
             base = np.asarray(
                 self.base.predict(matrix, raw_score=True, num_threads=threads), dtype=float
             )
-        untreated = _sigmoid(self.control.log_odds(matrix, base))
-        out = {c: untreated - _sigmoid(self.actions[c].log_odds(matrix, base)) for c in codes}
-        return pd.DataFrame(out, index=frame.index, columns=codes, dtype=float)
+        arms = {CONTROL: self.control, **{c: self.actions[c] for c in codes}}
+        out = {name: _sigmoid(arm.log_odds(matrix, base)) for name, arm in arms.items()}
+        return pd.DataFrame(out, index=frame.index, columns=list(arms), dtype=float)
 
     def save(self, folder: Path) -> Path:
         """The boosters as LightGBM text files and the rest as JSON, in `folder`."""

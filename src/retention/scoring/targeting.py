@@ -9,11 +9,13 @@ months. Each account takes one visit with one action, so the best choice within 
 capacity K is exact and simple: every account's best action, then the K accounts whose best
 saves most (`select`).
 
-List mode (RETENTION_LIST_MODE): `auto` (the default) ranks by money saved as soon as the
-effects champion has enough evidence (each action's `min_treated` follow-ups and the
-`min_controls` controls of `retention effects`, 200 + 200 by default) and by money at risk
-until then; `money_at_risk` keeps today's list whatever the evidence. The batch records the
-mode and why, Chinese first.
+List mode (RETENTION_LIST_MODE): `money_at_risk` (the default: on the simulator, ranking by
+the estimated effects saved less, benchmarks/targeting.py) keeps today's list whatever the
+evidence; `auto` ranks by money saved as soon as the effects champion has enough evidence
+(each action's `min_treated` follow-ups and the `min_controls` controls of `retention
+effects`, 200 + 200 by default) and by money at risk until then. The batch records the mode
+and why, Chinese first. The benchmark chooses its lists by effect with `best_actions` and
+`select` here, so it measures the rule the product applies.
 """
 
 from __future__ import annotations

@@ -31,8 +31,20 @@ Why not causalml or econml: the meta-learner is a few boosters and a subtraction
 LightGBM already here; either library would bring a large dependency tree (econml: shap,
 sparse, dowhy pins; causalml: Cython builds, torch extras) into a 2-core service for what is
 a few dozen lines, and neither adds what matters here (the out-of-time split, the product's
-features, the propensities of the log). Should the X-learner or doubly robust learners be
-needed, econml is the candidate.
+features, the propensities of the log). Their X- and doubly robust learners were not tried:
+they learn from the same few hundred randomised rows per action, and that, not the estimator,
+is what limits the targeting below; econml stays the candidate should the data grow.
+
+The fitted models (`fit_effect_models` -> `EffectModels`) estimate every action for any frame
+of snapshot features, so a list can be targeted by them (scoring/targeting.py). On the
+simulator (benchmarks/targeting.py: 5,000 accounts, 333 a month over the 6 test months) that
+list saves far less true money than the money-at-risk list with the playbook's action: the
+per-account effects learned at the capacity edge, from effects of 1-2 points, do not carry to
+the whole portfolio (correlation with the true effects there -0.5 to +0.3 by action), and
+choosing each account's action by them discards the playbook's reading of its reason, right
+for most accounts. With the base risk from every account's snapshots (`population`) the list
+does a little better. Tried and dropped: each action removing a share of the risk, by segment
+(the risk's top reason group, or the playbook's recommendation), shrunk to none: about the same.
 
 Until an action has `min_treated` randomised follow-ups and the data `min_controls` controls
 with matured outcomes (200 each by default: with fewer, the Qini of a few dozen test rows is
@@ -41,7 +53,7 @@ noise), it is reported as not enough evidence and not modelled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -58,7 +70,7 @@ from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_training_set
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
-from retention.model.effects_artifact import CONTROL, ActionEvidence, Arm, EffectModels
+from retention.model.effects_artifact import ActionEvidence, Arm, EffectModels
 from retention.store.evidence import save_evidence
 from retention.training import evidence as effect_evidence
 from retention.training import uplift
@@ -236,28 +248,18 @@ def as_truth(action_effects: pd.DataFrame) -> pd.DataFrame:
     return truth
 
 
-@dataclass
-class _Learning:
-    """What the per-action fits share: the split, the feature matrix and the control model."""
+@dataclass(frozen=True)
+class _Columns:
+    """The features the boosters read, and which of them are categorical."""
 
-    rows: pd.DataFrame
-    train: np.ndarray  # bool per row
-    matrix: np.ndarray
     features: list[str]
     categorical: list[str]
-    control_churn: np.ndarray  # the control model's churn probability of every row
-    base: np.ndarray  # the shared risk model's log-odds of every row (learner shared_base)
-    # What the fits keep for scoring (retention.model.effects_artifact): the category levels,
-    # the shared risk booster, and each arm's (CONTROL, each action) constant and booster.
-    levels: dict[str, list[str]] = field(default_factory=dict)
-    base_booster: lgb.Booster | None = None
-    arms: dict[str, Arm] = field(default_factory=dict)
 
 
 def _booster(
     matrix: np.ndarray,
     rows: pd.DataFrame,
-    learning: _Learning,
+    columns: _Columns,
     config: EffectsConfig,
     start: np.ndarray | None = None,
     rounds: int | None = None,
@@ -267,50 +269,84 @@ def _booster(
     data = lgb.Dataset(
         matrix,
         rows[LABEL].to_numpy(),
-        weight=rows[WEIGHT].to_numpy(),
+        weight=rows[WEIGHT].to_numpy() if WEIGHT in rows else None,
         init_score=start,
-        feature_name=learning.features,
-        categorical_feature=[learning.features.index(c) for c in learning.categorical],
+        feature_name=columns.features,
+        categorical_feature=[columns.features.index(c) for c in columns.categorical],
         free_raw_data=False,
     )
-    params = booster_params(config.lightgbm, [0] * len(learning.features))  # unconstrained
+    params = booster_params(config.lightgbm, [0] * len(columns.features))  # unconstrained
     if start is not None:  # the shift: leaves of many rows, or it learns the noise
         params["min_child_samples"] = config.shift_min_rows
         params["min_sum_hessian_in_leaf"] = 0.0
     return lgb.train(params, data, num_boost_round=rounds or config.rounds)
 
 
-def _learning(rows: pd.DataFrame, config: EffectsConfig, catalogue: Catalogue) -> _Learning:
-    """The out-of-time split (the last `test_months` snapshots test) and the control model."""
-    months = np.sort(rows[TIME].unique())
-    test_from = months[max(0, len(months) - config.test_months)]
-    train = (rows[TIME] < test_from).to_numpy()
+def fit_effect_models(
+    rows: pd.DataFrame,
+    actions: list[str],
+    config: EffectsConfig,
+    catalogue: Catalogue | None = None,
+    population: pd.DataFrame | None = None,
+) -> EffectModels:
+    """The effect models of `actions` from the randomised `rows` (`assignment_rows`, the
+    training months only), as the model layer's artifact (`EffectModels.averted` estimates
+    any frame of snapshot features; no evidence yet: `effect_models` adds it).
+    `population`: labelled snapshots of every account in the same months
+    (`build_training_set`), for the shared risk model when given (learner shared_base): many
+    more rows than the randomised ones, and the shifts need only rank. Its category levels
+    are then the artifact's, so that scoring builds the matrix the boosters were fitted on."""
+    catalogue = catalogue or load_catalogue()
     features = catalogue.names(point_in_time_only=True)
-    categorical = [f for f in features if catalogue.by_name[f].categorical]
-    levels = category_levels(rows[train], categorical)
+    columns = _Columns(features, [f for f in features if catalogue.by_name[f].categorical])
+    levels = category_levels(rows if population is None else population, columns.categorical)
+    models = EffectModels(
+        features, levels, None, Arm(), {}, [], config.min_treated, config.min_controls,
+        config.churn.horizon_months, config.learner,
+    )  # fmt: skip
     matrix = feature_matrix(rows, features, levels)
-    learning = _Learning(rows, train, matrix, features, categorical, np.array([]), np.array([]))
-    learning.levels = levels
-    controls = train & ~rows[TREATED].to_numpy(dtype=bool)
-    if config.learner == "t_learner":
-        booster = _booster(matrix[controls], rows[controls], learning, config)
-        learning.control_churn = np.asarray(booster.predict(matrix))
-        learning.arms[CONTROL] = Arm(0.0, booster)
-        return learning
+    treated = rows[TREATED].to_numpy(dtype=bool)
+    given = {a: treated & (rows[ACTION] == a).to_numpy() for a in actions}
+    if config.learner == "t_learner":  # whole models: no base, each arm its own log-odds
+        models.control = Arm(0.0, _booster(matrix[~treated], rows[~treated], columns, config))
+        for a in actions:
+            models.actions[a] = Arm(
+                0.0, _booster(matrix[given[a]], rows[given[a]], columns, config)
+            )
+        return models
     # The risk from every randomised row (follow-ups and controls: twice the rows of the
-    # controls alone), then each arm's shift of its log-odds.
-    base = _booster(matrix[train], rows[train], learning, config)
-    learning.base = np.asarray(base.predict(matrix, raw_score=True))
-    learning.base_booster = base
-    learning.control_churn = _sigmoid(learning.base + _shift(controls, learning, config, CONTROL))
-    return learning
+    # controls alone) or from the whole population, then each arm's shift of its log-odds.
+    if population is None:
+        models.base = _booster(matrix, rows, columns, config)
+    else:
+        whole = feature_matrix(population, features, levels)
+        models.base = _booster(whole, population, columns, config)
+    base = np.asarray(models.base.predict(matrix, raw_score=True))
+    models.control = _fit_shift(matrix[~treated], rows[~treated], base[~treated], columns, config)
+    for a in actions:
+        chosen = given[a]
+        models.actions[a] = _fit_shift(matrix[chosen], rows[chosen], base[chosen], columns, config)
+    return models
 
 
-def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig, arm: str) -> np.ndarray:
-    """How an arm's rows (`chosen`) move the base log-odds: a constant (weighted logistic
-    regression with the base as offset, Newton's method) and, where leaves of
-    `shift_min_rows` rows find it, a boosted part; for every row."""
-    rows, base = learning.rows[chosen], learning.base[chosen]
+def _fit_shift(
+    matrix: np.ndarray,
+    rows: pd.DataFrame,
+    base: np.ndarray,
+    columns: _Columns,
+    config: EffectsConfig,
+) -> Arm:
+    """How an arm's rows move the base log-odds: a constant (weighted logistic regression with
+    the base as offset, Newton's method) and, where leaves of `shift_min_rows` rows find it,
+    a boosted part."""
+    constant = _constant(base, rows)
+    booster = _booster(matrix, rows, columns, config, base + constant, config.shift_rounds)
+    # No tree when no leaf of shift_min_rows rows pays.
+    return Arm(constant, booster if booster.num_trees() else None)
+
+
+def _constant(base: np.ndarray, rows: pd.DataFrame) -> float:
+    """The weighted logistic regression's constant with `base` as offset (Newton's method)."""
     churned, weight = rows[LABEL].to_numpy(dtype=float), rows[WEIGHT].to_numpy(dtype=float)
     constant = 0.0
     for _ in range(25):
@@ -319,41 +355,31 @@ def _shift(chosen: np.ndarray, learning: _Learning, config: EffectsConfig, arm: 
         constant = float(np.clip(constant + step, -5.0, 5.0))
         if abs(step) < 1e-6:
             break
-    start = base + constant
-    booster = _booster(learning.matrix[chosen], rows, learning, config, start, config.shift_rounds)
-    boosted = np.zeros(len(learning.matrix))
-    if booster.num_trees():  # no tree when no leaf of shift_min_rows rows pays
-        boosted = np.asarray(booster.predict(learning.matrix, raw_score=True))
-    learning.arms[arm] = Arm(constant, booster if booster.num_trees() else None)
-    return constant + boosted
+    return constant
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def _fit_action(action: str, learning: _Learning, config: EffectsConfig) -> np.ndarray:
-    """The estimated effect (churn probability averted) of every row: the controls' churn
-    minus the churn of the accounts followed up with `action`."""
-    rows = learning.rows
-    given = (rows[ACTION] == action).to_numpy() & rows[TREATED].to_numpy(dtype=bool)
-    chosen = learning.train & given
-    if config.learner == "t_learner":
-        booster = _booster(learning.matrix[chosen], rows[chosen], learning, config)
-        learning.arms[action] = Arm(0.0, booster)
-        return np.asarray(learning.control_churn - booster.predict(learning.matrix))
-    treated_churn = _sigmoid(learning.base + _shift(chosen, learning, config, action))
-    return np.asarray(learning.control_churn - treated_churn)
+def split_months(rows: pd.DataFrame, config: EffectsConfig) -> np.ndarray:
+    """The out-of-time split: True for the rows before the last `test_months` snapshots."""
+    months = np.sort(rows[TIME].unique())
+    test_from = months[max(0, len(months) - config.test_months)]
+    return (rows[TIME] < test_from).to_numpy()
 
 
 def _measure(
-    action: str, effect: np.ndarray, learning: _Learning, truth: pd.DataFrame | None
+    action: str,
+    effect: np.ndarray,
+    rows: pd.DataFrame,
+    train: np.ndarray,
+    truth: pd.DataFrame | None,
 ) -> dict[str, float]:
     """Qini and AUUC on the test months' randomised rows of the action (its follow-ups and
     every control), and against the true effects when known."""
-    rows = learning.rows
     treated = rows[TREATED].to_numpy(dtype=bool)
-    mine = ~learning.train & (~treated | (rows[ACTION] == action).to_numpy())
+    mine = ~train & (~treated | (rows[ACTION] == action).to_numpy())
     test = rows[mine]
     score, churned = effect[mine], test[LABEL].to_numpy(dtype=float)
     arm, weight = treated[mine].astype(float), test[WEIGHT].to_numpy(dtype=float)
@@ -405,9 +431,12 @@ def estimate_effects(
     config: EffectsConfig,
     truth: pd.DataFrame | None = None,
     catalogue: Catalogue | None = None,
+    population: pd.DataFrame | None = None,
 ) -> tuple[list[ActionEffects], pd.Timestamp | None]:
-    """Every action of the playbook: its evidence and, when enough, its model's figures."""
-    actions, test_from, _ = _estimate(rows, config, truth, catalogue)
+    """Every action of the playbook: its evidence and, when enough, its model's figures
+    (trained on the months before the last `test_months`; `population`: see
+    `fit_effect_models`, the same months only)."""
+    actions, test_from, _ = _estimate(rows, config, truth, catalogue, population)
     return actions, test_from
 
 
@@ -416,8 +445,9 @@ def _estimate(
     config: EffectsConfig,
     truth: pd.DataFrame | None = None,
     catalogue: Catalogue | None = None,
-) -> tuple[list[ActionEffects], pd.Timestamp | None, _Learning | None]:
-    """estimate_effects, and the fits it made (None when no action had enough evidence)."""
+    population: pd.DataFrame | None = None,
+) -> tuple[list[ActionEffects], pd.Timestamp | None, EffectModels | None]:
+    """estimate_effects, and the models it fitted (None when no action had enough evidence)."""
     catalogue = catalogue or load_catalogue()
     treated = rows[TREATED].to_numpy(dtype=bool) if len(rows) else np.array([], dtype=bool)
     controls = int((~treated).sum())
@@ -426,13 +456,17 @@ def _estimate(
     counts = {a: int(((rows[ACTION] == a).to_numpy() & treated).sum()) for a in codes}
     enough = controls >= config.min_controls
     modelled = [a for a in codes if enough and counts[a] >= config.min_treated]
-    learning = _learning(rows, config, catalogue) if modelled else None
+    train = split_months(rows, config) if modelled else np.zeros(len(rows), dtype=bool)
+    estimated, models = pd.DataFrame(index=rows.index), None
+    if modelled:  # the artifact's own estimates: what scoring reads is what was measured
+        models = fit_effect_models(rows[train], modelled, config, catalogue, population)
+        estimated = models.averted(rows, modelled)
     results = []
     for action in codes:
         status = MODELLED if action in modelled else NOT_ENOUGH
         metrics: dict[str, float] = {}
-        if learning is not None and status == MODELLED:
-            metrics = _measure(action, _fit_action(action, learning, config), learning, truth)
+        if status == MODELLED:
+            metrics = _measure(action, estimated[action].to_numpy(), rows, train, truth)
             if not metrics["test_treated"] or not metrics["test_controls"]:
                 status = NO_TEST
         results.append(
@@ -441,31 +475,23 @@ def _estimate(
             )
         )
     test_from = None
-    if learning is not None and (~learning.train).any():
-        test_from = pd.Timestamp(rows.loc[~learning.train, TIME].min())
-    return results, test_from, learning
+    if modelled and (~train).any():
+        test_from = pd.Timestamp(rows.loc[~train, TIME].min())
+    if models is not None:
+        models = effect_models(models, results, test_from)
+    return results, test_from, models
 
 
 def effect_models(
-    learning: _Learning,
-    actions: list[ActionEffects],
-    config: EffectsConfig,
-    test_from: pd.Timestamp | None,
+    models: EffectModels, actions: list[ActionEffects], test_from: pd.Timestamp | None
 ) -> EffectModels:
-    """The fitted arms as the model layer's artifact scoring loads (the modelled actions'
-    arms; every action's evidence and the minimum it was held to)."""
-    modelled = [a.action for a in actions if a.status == MODELLED and a.action in learning.arms]
-    return EffectModels(
-        features=learning.features,
-        categories=learning.levels,
-        base=learning.base_booster,
-        control=learning.arms[CONTROL],
-        actions={a: learning.arms[a] for a in modelled},
+    """The fitted models as the artifact scoring loads: the arms of the actions modelled with
+    test rows, every action's evidence, and the first test month."""
+    modelled = [a.action for a in actions if a.status == MODELLED and a.action in models.actions]
+    return replace(
+        models,
+        actions={a: models.actions[a] for a in modelled},
         evidence=[ActionEvidence(a.action, a.treated, a.controls, a.status) for a in actions],
-        min_treated=config.min_treated,
-        min_controls=config.min_controls,
-        horizon_months=config.churn.horizon_months,
-        learner=config.learner,
         test_from=None if test_from is None else f"{test_from:%Y-%m}",
     )
 
@@ -485,7 +511,7 @@ def train_effects(
     config = config or EffectsConfig()
     catalogue = load_catalogue()
     rows = assignment_rows(dataset, config, catalogue)
-    actions, test_from, learning = _estimate(rows, config, truth, catalogue)
+    actions, test_from, models = _estimate(rows, config, truth, catalogue)
     evidence = effect_evidence.job_evidence(
         rows, catalogue, [a.action for a in actions], source, config.churn.horizon_months
     )
@@ -514,8 +540,8 @@ def train_effects(
                 {k: v for k, v in a.metrics.items() if np.isfinite(v)},
                 {**tags, "action": a.action},
             )
-        if learning is not None and any(a.status == MODELLED for a in actions):
-            version, champion = _register(effect_models(learning, actions, config, test_from), rows)
+        if models is not None and models.actions:
+            version, champion = _register(models, rows)
         registry.log_text(evidence.model_dump_json(indent=1), "evidence.json")
     if store is not None:  # after the run: the store's evidence always has its MLflow run
         save_evidence(store, evidence)

@@ -1,0 +1,104 @@
+"""The list mode's selection (scoring/targeting.py, issue 17 item 4): each account's best action
+by money saved (effect x revenue), the capacity spent on the accounts saving most, nothing on
+lost causes, and only the actions an account is eligible for with enough evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention.model.effects_artifact import MODELLED, ActionEvidence, Arm, EffectModels
+from retention.records.batch import EFFECT_COLUMNS
+from retention.scoring import targeting
+
+ACCOUNTS = ["small", "large", "lost"]
+CODES = ["capacity_change_visit", "tariff_plan"]
+# Three accounts x two actions: churn averted (probability points as shares).
+EFFECT = np.array(
+    [
+        [0.10, 0.02],  # a small account where the first action works well
+        [0.01, 0.05],  # a large account where the second works a little
+        [-0.02, 0.00],  # an account no action helps
+    ]
+)
+REVENUE = np.array([1e6, 1e7, 5e7])
+
+
+def _effects(effect: np.ndarray = EFFECT) -> pd.DataFrame:
+    """The long frame scoring stores (EFFECT_COLUMNS), in the playbook's order of actions."""
+    return pd.DataFrame(
+        {
+            "customer_id": np.repeat(ACCOUNTS, len(CODES)),
+            "code": np.tile(CODES, len(ACCOUNTS)),
+            "churn_averted": effect.ravel(),
+            "money_saved_cny": (effect * REVENUE[:, None]).ravel(),
+        }
+    )[EFFECT_COLUMNS]
+
+
+def test_each_account_gets_the_action_that_saves_most_money() -> None:
+    # When the best actions are taken, then the money decides, not the effect alone
+    best = targeting.best_actions(_effects())
+    assert best["code"].reindex(ACCOUNTS).tolist() == [CODES[0], CODES[1], CODES[1]]
+    assert best["money_saved_cny"].reindex(ACCOUNTS).tolist() == pytest.approx([1e5, 5e5, 0.0])
+
+
+def test_a_tie_goes_to_the_first_action_in_the_playbooks_order() -> None:
+    effect = EFFECT.copy()
+    effect[0] = [0.03, 0.03]
+    assert targeting.best_actions(_effects(effect)).loc["small", "code"] == CODES[0]
+
+
+def test_the_capacity_goes_to_the_accounts_saving_most_and_none_to_lost_causes() -> None:
+    best = targeting.best_actions(_effects())
+
+    # When two places are given, then the large account comes first, the small second
+    assert targeting.select(best, 2) == ["large", "small"]
+    # and with room for all, the account no action helps is still left out; none: nobody
+    assert targeting.select(best, 10) == ["large", "small"]
+    assert targeting.select(best, 0) == []
+    assert targeting.best_actions(_effects().iloc[:0]).empty
+
+
+def _models() -> EffectModels:
+    """Constant arms on one feature: control 0.5 churn; capacity_change_visit averts about
+    5 points with enough evidence, tariff_plan would avert more but has too few follow-ups."""
+    evidence = [
+        ActionEvidence(CODES[0], 250, 300, MODELLED),
+        ActionEvidence(CODES[1], 120, 300, MODELLED),
+    ]
+    arms = {CODES[0]: Arm(-0.2), CODES[1]: Arm(-1.0)}
+    return EffectModels(["x"], {}, None, Arm(0.0), arms, evidence, 200, 200)
+
+
+def test_only_eligible_actions_with_enough_evidence_are_estimated_and_chosen() -> None:
+    # Given accounts eligible for both actions, for the one without enough evidence only,
+    # and for none
+    rows = pd.DataFrame({"x": [1.0, 2.0, 3.0]}, index=pd.Index(ACCOUNTS, name="customer_id"))
+    eligible = {"small": CODES, "large": [CODES[1]], "lost": []}
+
+    # When the expected effects are computed
+    effects = targeting.expected_effects(_models(), rows, REVENUE, eligible)
+
+    # Then only the eligible action with enough evidence is there, money = averted x revenue
+    averted = 0.5 - 1 / (1 + np.exp(0.2))
+    assert effects[["customer_id", "code"]].values.tolist() == [["small", CODES[0]]]
+    assert effects["churn_averted"].tolist() == pytest.approx([averted])
+    assert effects["money_saved_cny"].tolist() == pytest.approx([averted * 1e6])
+    # and only that account can be chosen
+    assert targeting.select(targeting.best_actions(effects), 3) == ["small"]
+
+
+def test_the_list_puts_the_chosen_first_then_the_rest_by_money_saved() -> None:
+    # Given four accounts, one with no estimate, two of the rest chosen
+    accounts = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "money_saved_cny": [10.0, np.nan, 30.0, 20.0],
+            "money_at_risk_cny": [1.0, 9.0, 2.0, 3.0],
+        }
+    )
+    ranked = targeting.rank_by_money_saved(accounts, ["d", "a"])
+    # Then the chosen come first by money saved, the rest after, the one without last
+    assert ranked["customer_id"].tolist() == ["d", "a", "c", "b"]
