@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from retention.data.contract import TABLE_NAMES, Rule
 from retention.data.dataset import Dataset
 from retention.data.report import Problem
-from retention.data.writing import table_arrow
+from retention.data.writing import replace_folder, table_arrow
 
 PART_FILE = "part-{:05d}.parquet"
 MANIFEST = "_partitioned.json"
@@ -109,14 +109,7 @@ def write_partitioned_folder(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_partitioned(tables, staging, partitions)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

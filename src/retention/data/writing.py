@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -108,6 +109,18 @@ def staged(out: Path) -> Iterator[Path]:
 
 
 _DATETIME_KINDS = ("month", "date", "timestamp")
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put `new` where `target` is; the old target is removed only once the new one is there."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        new.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(target)
 
 
 def _as_naive_datetime(series: pd.Series) -> pd.Series | None:

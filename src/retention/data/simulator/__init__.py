@@ -40,6 +40,7 @@ from retention.data.simulator.portfolio import TARIFFS, draw_portfolio
 from retention.data.simulator.profiles import DRIVERS, INDUSTRIES, REGIONS
 from retention.data.simulator.scenarios import Scenario
 from retention.data.tariff_tables import load_tariffs
+from retention.data.writing import replace_folder
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -265,23 +266,11 @@ def write_result(
         (staging / TRUTH_DIR).mkdir()
         for name, frame in result.truth.items():
             frame.to_parquet(staging / TRUTH_DIR / f"{name}.parquet", index=False)
-        _replace_folder(staging, folder)
+        replace_folder(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(path for path in folder.rglob("*") if path.is_file())
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Put `new` where `target` is; the old target is removed only once the new one is there."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-        new.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(target)
 
 
 def summarise(
