@@ -285,7 +285,6 @@ def register(
 ) -> str:
     """Log a fitted model as the active run's pyfunc (signature, input example, pinned
     requirements), register it as a new version with its tags; returns the version."""
-    import lightgbm as lgb
     import sklearn
 
     from retention.model.pyfunc import ChurnPyfunc
@@ -300,24 +299,31 @@ def register(
             artifacts={ARTIFACT_KEY: str(model_dir)},
             signature=_signature(model.features, categorical, model.predict_proba(example)),
             input_example=example,
-            pip_requirements=[
-                f"lightgbm=={lgb.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-                f"scikit-learn=={sklearn.__version__}",
-                f"mlflow=={mlflow.__version__}",
-            ],
+            pip_requirements=_requirements(f"scikit-learn=={sklearn.__version__}"),
         )
     version = str(mlflow.register_model(logged.model_uri, name).version)
     tag_version(version, tags, name)
     return version
 
 
+def _requirements(*more: str) -> list[str]:
+    """The pinned packages a logged model needs (given, MLflow does not spend seconds
+    inferring them)."""
+    import lightgbm as lgb
+
+    return [
+        f"lightgbm=={lgb.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+        *more,
+        f"mlflow=={mlflow.__version__}",
+    ]
+
+
 def register_effects(models: EffectModels, example: pd.DataFrame, tags: dict[str, str]) -> str:
     """Log the effect models as the active run's pyfunc (signature from a few rows of the
     features they read, pinned requirements), register a new version of `key-account-effects`
     with its tags; returns the version. The champion alias moves only by `set_champion`."""
-    import lightgbm as lgb
 
     from retention.model.pyfunc import EffectsPyfunc
 
@@ -335,12 +341,7 @@ def register_effects(models: EffectModels, example: pd.DataFrame, tags: dict[str
                 outputs=infer_signature(None, averted).outputs,
             ),
             input_example=example,
-            pip_requirements=[
-                f"lightgbm=={lgb.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-                f"mlflow=={mlflow.__version__}",
-            ],
+            pip_requirements=_requirements(),
         )
     version = str(mlflow.register_model(logged.model_uri, EFFECTS_MODEL).version)
     tag_version(version, tags, EFFECTS_MODEL)

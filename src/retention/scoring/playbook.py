@@ -184,7 +184,7 @@ def recommend(
     for rule in playbook.rules:
         if rule.when.holds(band, groups, facts, in_exit_process):
             codes += [code for code in rule.then if code not in codes]
-    return _recommendations(playbook, calendar, scored_on, codes, manager_id)
+    return recommendations(playbook, calendar, scored_on, codes, manager_id)
 
 
 def recommend_for_applicant(
@@ -202,7 +202,7 @@ def recommend_for_applicant(
     for rule in playbook.applicant_rules:
         if rule.when.holds(overdue, running, facts, probability):
             codes += [code for code in rule.then if code not in codes]
-    return _recommendations(playbook, calendar, as_of, codes, owner_id)
+    return recommendations(playbook, calendar, as_of, codes, owner_id)
 
 
 def recommendations(
@@ -213,16 +213,6 @@ def recommendations(
     manager_id: str | None,
 ) -> list[Recommendation]:
     """The given actions with owners and due dates (targeting's chosen action of an account)."""
-    return _recommendations(playbook, calendar, day, codes, manager_id)
-
-
-def _recommendations(
-    playbook: Playbook,
-    calendar: WorkingCalendar,
-    day: dt.date,
-    codes: list[str],
-    manager_id: str | None,
-) -> list[Recommendation]:
     out = []
     for code in codes:
         action = playbook.actions[code]
