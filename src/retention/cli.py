@@ -119,16 +119,10 @@ def _features_on_cluster(
 ) -> None:
     """`retention features` on a Dask cluster: every partition on a worker."""
     from retention.data.loading import InvalidDatasetError
-    from retention.data.partitioned import is_partitioned
     from retention.features.distributed import build_features_distributed, cluster_client
     from retention.features.export import write_frame_at
 
-    if not is_partitioned(folder):
-        raise typer.BadParameter(
-            f"{folder}: 集群计算需要分区数据集 / a cluster needs a partitioned dataset "
-            "(retention partition DIR --out DIR)",
-            param_hint="FOLDER",
-        )
+    _require_partitioned(folder)
     with cluster_client(scheduler, local_workers, worker_memory) as client:
         err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
         try:
@@ -139,6 +133,18 @@ def _features_on_cluster(
             raise typer.Exit(1) from err
     rows = write_frame_at(frame, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+def _require_partitioned(folder: Path) -> None:
+    """A cluster option on a plain folder: refused before a cluster starts."""
+    from retention.data.partitioned import is_partitioned
+
+    if not is_partitioned(folder):
+        raise typer.BadParameter(
+            f"{folder}: 集群计算需要分区数据集 / a cluster needs a partitioned dataset "
+            "(retention partition DIR --out DIR)",
+            param_hint="FOLDER",
+        )
 
 
 @app.command()
@@ -432,6 +438,9 @@ def score(
         typer.Option(help="Snapshot date YYYY-MM-DD (default: the month after the latest data)."),
     ] = None,
     encoding: Encoding = None,
+    scheduler: Scheduler = None,
+    local_cluster: LocalWorkers = None,
+    worker_memory: WorkerMemory = "auto",
 ) -> None:
     """Score every active account with the champion and store the list as a new batch."""
     from retention.model.compatibility import CatalogueMismatch
@@ -441,11 +450,49 @@ def score(
 
     settings = Settings()
     when = _date(snapshot, "--snapshot") if snapshot else None
-    dataset = _load(folder or settings.dataset_dir, encoding)
+    source = folder or settings.dataset_dir
+    address = scheduler or settings.dask_scheduler
+    if address or local_cluster:
+        _score_on_cluster(settings, source, when, address, local_cluster, worker_memory)
+        return
+    dataset = _load(source, encoding)
     try:
         engine = open_store(settings.store_url)
         with err_console.status("评分中 / scoring ..."):
             run = run_scoring(settings, dataset, engine, snapshot=when)
+    except (NoChampion, CatalogueMismatch, StoreError) as err:
+        err_console.print(f"[red]无法评分 / cannot score:[/red] {escape(str(err))}")
+        raise typer.Exit(1) from err
+    run.print(console)
+
+
+def _score_on_cluster(
+    settings: Settings,
+    folder: Path,
+    when: pd.Timestamp | None,
+    scheduler: str | None,
+    local_workers: int | None,
+    worker_memory: str,
+) -> None:
+    """`retention score` on a Dask cluster: each partition scored on a worker, the batch
+    stored whole by this process (nothing stored when a worker fails)."""
+    from retention.data.loading import InvalidDatasetError
+    from retention.features.distributed import cluster_client
+    from retention.model.compatibility import CatalogueMismatch
+    from retention.model.registry import NoChampion
+    from retention.scoring.job import run_scoring_on_cluster
+    from retention.store.database import StoreError, open_store
+
+    _require_partitioned(folder)
+    try:
+        engine = open_store(settings.store_url)
+        with cluster_client(scheduler, local_workers, worker_memory) as client:
+            err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
+            with err_console.status("集群评分中 / scoring on the cluster ..."):
+                run = run_scoring_on_cluster(settings, client, folder, engine, snapshot=when)
+    except InvalidDatasetError as err:
+        err.report.print(err_console)
+        raise typer.Exit(1) from err
     except (NoChampion, CatalogueMismatch, StoreError) as err:
         err_console.print(f"[red]无法评分 / cannot score:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err
