@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from retention.data.dataset import Dataset
     from retention.records.applications import WatchRun
+    from retention.training.config import TrainingConfig
+    from retention.training.pipeline import TrainingRows
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -308,13 +310,19 @@ def train(
     predictions_out: Annotated[
         Path | None, typer.Option(help="Write id and probability of the test rows.")
     ] = None,
+    scheduler: Scheduler = None,
+    local_cluster: LocalWorkers = None,
+    worker_memory: WorkerMemory = "auto",
 ) -> None:
-    """Train, calibrate, compare with baselines, track in MLflow, register the model."""
+    """Train, calibrate, compare with baselines, track in MLflow, register the model.
+
+    With --scheduler/--local-cluster the training set of a partitioned dataset is built on
+    the cluster and the model fitted in this process on the gathered rows."""
     from retention.data.loading import InvalidDatasetError
     from retention.data.writing import FRAME_SUFFIXES
     from retention.training.config import ConfigError, load_config
     from retention.training.pipeline import TrainingStopped, fit_evaluate_log
-    from retention.training.rows import TableError, rows_from_dataset, rows_from_table
+    from retention.training.rows import TableError, rows_from_table
 
     if predictions_out is not None and predictions_out.suffix.lower() not in FRAME_SUFFIXES:
         raise typer.BadParameter(
@@ -330,8 +338,10 @@ def train(
                 rows = rows_from_table(table, id_column, label_column, time_column, test_table)
                 run_name = f"table:{table.name}"
             else:
-                rows = rows_from_dataset(folder or settings.dataset_dir, training)
-                run_name = f"dataset:{(folder or settings.dataset_dir).name}"
+                source = folder or settings.dataset_dir
+                address = scheduler or settings.dask_scheduler
+                rows = _training_rows(source, training, address, local_cluster, worker_memory)
+                run_name = f"dataset:{source.name}"
         with err_console.status("训练中 / training ..."):
             result = fit_evaluate_log(
                 rows, training, settings.capacity, settings.tracking_uri, run_name
@@ -351,6 +361,27 @@ def train(
 
         write_frame(result.predictions, predictions_out)
         console.print(f"predictions -> {predictions_out}")
+
+
+def _training_rows(
+    folder: Path,
+    training: TrainingConfig,
+    scheduler: str | None,
+    local_workers: int | None,
+    worker_memory: str,
+) -> TrainingRows:
+    """The dataset's training rows: in this process, or built on a Dask cluster (a
+    partitioned dataset) and gathered; the cluster is closed before the fit starts."""
+    from retention.training.rows import rows_from_dataset
+
+    if not (scheduler or local_workers):
+        return rows_from_dataset(folder, training)
+    from retention.features.distributed import cluster_client
+
+    _require_partitioned(folder)
+    with cluster_client(scheduler, local_workers, worker_memory) as client:
+        err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
+        return rows_from_dataset(folder, training, client)
 
 
 @app.command()

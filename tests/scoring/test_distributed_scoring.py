@@ -116,4 +116,3 @@ def test_a_failing_partition_leaves_the_previous_batch_the_latest(
     monkeypatch.setattr(distributed, "_score_part", real)
     after = run_scoring_on_cluster(settings, client, parted, engine, scored_on=SCORED_ON).batch  # type: ignore[arg-type]
     assert batch_info(engine).id == after.id > before.id and after.accounts == before.accounts
-

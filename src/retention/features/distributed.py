@@ -150,7 +150,9 @@ def build_snapshots_distributed(
         raise too_short(definition)
     spread = features_on_workers(client, spread, dates, catalogue, definition, with_labels)
     frame = concat_frames(client.gather(spread.frames))
-    log.info("%d snapshots: %d rows from %d partitions", len(dates), len(frame), len(spread.datasets))
+    log.info(
+        "%d snapshots: %d rows from %d partitions", len(dates), len(frame), len(spread.datasets)
+    )
     return frame
 
 

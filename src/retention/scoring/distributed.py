@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -120,17 +120,17 @@ def _one_snapshot(frame: pd.DataFrame) -> pd.DataFrame:
 def _score_part(
     dataset: Dataset,
     frame: pd.DataFrame,
-    shared: dict[str, object],
+    shared: dict[str, Any],
     when: pd.Timestamp,
     data_end: pd.Timestamp,
     peers: pd.DataFrame,
-    options: dict[str, object],
+    options: dict[str, Any],
 ) -> ScoredList:
     """One partition scored with the batch's peers and high band, its list ranked by money
     at risk (the client ranks the whole list)."""
     tables = Tables(dataset)
     tables.data_end = data_end  # the dataset's, not this partition's latest month
-    return score_snapshot(  # type: ignore[arg-type]
+    return score_snapshot(
         tables,
         shared["model"],
         snapshot=when,

@@ -18,13 +18,13 @@ from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
 from retention.model.artifact import ChurnModel
 from retention.model.compatibility import require_catalogue
+from retention.model.effects_artifact import EffectModels
 from retention.model.registry import (
     MODEL_NAME,
     configure,
     load_champion,
     load_effects_champion,
 )
-from retention.model.effects_artifact import EffectModels
 from retention.scoring.assignment import assign
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
