@@ -116,3 +116,75 @@ def test_a_failing_partition_leaves_the_previous_batch_the_latest(
     monkeypatch.setattr(distributed, "_score_part", real)
     after = run_scoring_on_cluster(settings, client, parted, engine, scored_on=SCORED_ON).batch  # type: ignore[arg-type]
     assert batch_info(engine).id == after.id > before.id and after.accounts == before.accounts
+
+
+def test_score_runs_on_a_cluster_from_the_cli(
+    parted: Path,
+    champion: str,
+    tracking_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from distributed import LocalCluster
+    from typer.testing import CliRunner
+
+    from retention.cli import app
+
+    monkeypatch.setenv("RETENTION_MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("RETENTION_WORK_DIR", str(tmp_path))
+    runner = CliRunner()
+    with LocalCluster(
+        n_workers=2, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        monkeypatch.setenv("RETENTION_DASK_SCHEDULER", cluster.scheduler_address)
+        result = runner.invoke(app, ["score", str(parted)])
+    assert result.exit_code == 0, result.output
+    assert "批次 / batch 1" in result.output
+    engine = open_store(Settings().store_url)
+    batch = batch_info(engine)
+    assert batch.accounts > 500 and batch.snapshot_date == dt.date(2026, 11, 1)
+    monkeypatch.delenv("RETENTION_DASK_SCHEDULER")
+    refused = runner.invoke(app, ["score", str(tmp_path), "--local-cluster", "1"])
+    assert refused.exit_code == 2 and "partitioned" in refused.output
+
+
+def test_a_worker_dying_mid_batch_stores_the_batch_whole_or_not_at_all(
+    parted: Path,
+    champion: str,
+    tracking_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import functools
+    import threading
+    import time
+
+    from distributed import get_worker
+
+    settings = Settings(work_dir=tmp_path, mlflow_tracking_uri=tracking_uri, capacity=40)
+    engine = open_store(settings.store_url)
+    before = run_scoring(settings, load_dataset(parted), engine, scored_on=SCORED_ON).batch
+    real, gone = distributed._score_part, threading.Event()
+
+    def scorer(dataset, frame, **kwargs):  # type: ignore[no-untyped-def]
+        if not gone.is_set():  # the first partition's worker goes away while scoring it
+            gone.set()
+            worker = get_worker()
+            worker.loop.add_callback(functools.partial(worker.close, executor_wait=False))
+            time.sleep(3)
+        return real(dataset, frame, **kwargs)
+
+    monkeypatch.setattr(distributed, "_score_part", scorer)
+    with cluster_client(local_workers=2, processes=False) as client:
+        try:
+            after = run_scoring_on_cluster(settings, client, parted, engine, scored_on=SCORED_ON)
+        except Exception:  # the batch failed: nothing of it stored, the previous one latest
+            assert [b.id for b in list_batches(engine)] == [before.id]
+            assert batch_info(engine).id == before.id
+        else:  # the lost partitions were scored again on the other worker: the batch whole
+            assert gone.is_set() and len(client.scheduler_info()["workers"]) == 1
+            assert batch_info(engine).id == after.batch.id > before.id
+            assert after.batch.accounts == before.accounts
+    with engine.connect() as connection:
+        rows = connection.execute(select(func.count()).select_from(SCORES)).scalar_one()
+    assert rows == sum(b.accounts for b in list_batches(engine))  # no batch half-written
