@@ -127,9 +127,8 @@ def score_snapshot(
     `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
     leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers;
     `effects` (the effects champion's version and models) and `list_mode`: scoring.targeting.
-    A cluster's partition (scoring/distributed.py) passes its `features` (built against the
-    whole batch's `peers`) and the batch's `high` band (the top K over every partition).
-    """
+    A cluster's partition passes its `features` (against the batch's `peers`) and the batch's
+    `high` band (the top K over every partition): scoring/distributed.py."""
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
@@ -143,16 +142,14 @@ def score_snapshot(
     matrix = model.matrix(rows)
     accounts = customer_rows.loc[~leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     _predict(accounts, model, matrix, rows[EXPECTED_REVENUE].to_numpy(dtype=float))
+    is_high = None if high is None else accounts["customer_id"].isin(high).to_numpy()
     accounts["band"] = bands(
         accounts["money_at_risk_cny"].to_numpy(), accounts["probability"].to_numpy(),
-        capacity, medium_probability, high_floor, high=None if high is None else
-        accounts["customer_id"].isin(high).to_numpy(),
+        capacity, medium_probability, high_floor, is_high,
     )  # fmt: skip
     clock.lap("predict")
-
     reasons = _reasons(rows, model, matrix, catalogue)
     clock.lap("reasons")
-
     band_of, today = dict(zip(rows.index, accounts["band"], strict=True)), scored_on or when.date()
     groups_of, facts = _groups(reasons), _facts(frame, customer_rows)
     actions = _actions(frame, customer_rows, band_of, groups_of, facts, playbook, calendar, today)
@@ -169,9 +166,7 @@ def score_snapshot(
     managers = customer_rows["account_manager_id"].set_axis(frame.index)
     actions = _chosen_first(actions, targeting, chosen, playbook, calendar, today, managers)
     clock.lap("targeting")
-    if peers is None:
-        industry = pd.Series(customer_rows["industry_code"].to_numpy(), frame.index)
-        peers = peer_medians(frame, industry, catalogue)
+    peers = _own_peers(frame, customer_rows, catalogue) if peers is None else peers
     return ScoredList(
         snapshot=when,
         accounts=accounts.reset_index(drop=True),
@@ -186,6 +181,14 @@ def score_snapshot(
         effects=targeting.effects,
         effects_version=targeting.version,
     )
+
+
+def _own_peers(
+    frame: pd.DataFrame, customer_rows: pd.DataFrame, catalogue: Catalogue
+) -> pd.DataFrame:
+    """The batch's own peer medians: what an account scored on demand is compared with."""
+    industry = pd.Series(customer_rows["industry_code"].to_numpy(), frame.index)
+    return peer_medians(frame, industry, catalogue)
 
 
 def _archive_rows(tables: Tables, frame: pd.DataFrame) -> pd.DataFrame:

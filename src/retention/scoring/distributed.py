@@ -97,6 +97,7 @@ def score_distributed(
             "medium_probability": medium_probability,
             "scored_on": scored_on,
         },
+        pure=False,  # a batch is scored anew each time, never taken from an earlier result
     )
     scored = combine(
         client.gather(parts),
