@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from retention.data.dataset import Dataset
     from retention.records.applications import WatchRun
+    from retention.training.config import TrainingConfig
+    from retention.training.pipeline import TrainingRows
 
 app = typer.Typer(
     help="Key-account churn prediction and retention (大客户流失预警与挽留).",
@@ -119,16 +121,10 @@ def _features_on_cluster(
 ) -> None:
     """`retention features` on a Dask cluster: every partition on a worker."""
     from retention.data.loading import InvalidDatasetError
-    from retention.data.partitioned import is_partitioned
     from retention.features.distributed import build_features_distributed, cluster_client
     from retention.features.export import write_frame_at
 
-    if not is_partitioned(folder):
-        raise typer.BadParameter(
-            f"{folder}: 集群计算需要分区数据集 / a cluster needs a partitioned dataset "
-            "(retention partition DIR --out DIR)",
-            param_hint="FOLDER",
-        )
+    _require_partitioned(folder)
     with cluster_client(scheduler, local_workers, worker_memory) as client:
         err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
         try:
@@ -139,6 +135,18 @@ def _features_on_cluster(
             raise typer.Exit(1) from err
     rows = write_frame_at(frame, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+def _require_partitioned(folder: Path) -> None:
+    """A cluster option on a plain folder: refused before a cluster starts."""
+    from retention.data.partitioned import is_partitioned
+
+    if not is_partitioned(folder):
+        raise typer.BadParameter(
+            f"{folder}: 集群计算需要分区数据集 / a cluster needs a partitioned dataset "
+            "(retention partition DIR --out DIR)",
+            param_hint="FOLDER",
+        )
 
 
 @app.command()
@@ -302,13 +310,19 @@ def train(
     predictions_out: Annotated[
         Path | None, typer.Option(help="Write id and probability of the test rows.")
     ] = None,
+    scheduler: Scheduler = None,
+    local_cluster: LocalWorkers = None,
+    worker_memory: WorkerMemory = "auto",
 ) -> None:
-    """Train, calibrate, compare with baselines, track in MLflow, register the model."""
+    """Train, calibrate, compare with baselines, track in MLflow, register the model.
+
+    With --scheduler/--local-cluster the training set of a partitioned dataset is built on
+    the cluster and the model fitted in this process on the gathered rows."""
     from retention.data.loading import InvalidDatasetError
     from retention.data.writing import FRAME_SUFFIXES
     from retention.training.config import ConfigError, load_config
     from retention.training.pipeline import TrainingStopped, fit_evaluate_log
-    from retention.training.rows import TableError, rows_from_dataset, rows_from_table
+    from retention.training.rows import TableError, rows_from_table
 
     if predictions_out is not None and predictions_out.suffix.lower() not in FRAME_SUFFIXES:
         raise typer.BadParameter(
@@ -324,8 +338,10 @@ def train(
                 rows = rows_from_table(table, id_column, label_column, time_column, test_table)
                 run_name = f"table:{table.name}"
             else:
-                rows = rows_from_dataset(folder or settings.dataset_dir, training)
-                run_name = f"dataset:{(folder or settings.dataset_dir).name}"
+                source = folder or settings.dataset_dir
+                address = scheduler or settings.dask_scheduler
+                rows = _training_rows(source, training, address, local_cluster, worker_memory)
+                run_name = f"dataset:{source.name}"
         with err_console.status("训练中 / training ..."):
             result = fit_evaluate_log(
                 rows, training, settings.capacity, settings.tracking_uri, run_name
@@ -345,6 +361,27 @@ def train(
 
         write_frame(result.predictions, predictions_out)
         console.print(f"predictions -> {predictions_out}")
+
+
+def _training_rows(
+    folder: Path,
+    training: TrainingConfig,
+    scheduler: str | None,
+    local_workers: int | None,
+    worker_memory: str,
+) -> TrainingRows:
+    """The dataset's training rows: in this process, or built on a Dask cluster (a
+    partitioned dataset) and gathered; the cluster is closed before the fit starts."""
+    from retention.training.rows import rows_from_dataset
+
+    if not (scheduler or local_workers):
+        return rows_from_dataset(folder, training)
+    from retention.features.distributed import cluster_client
+
+    _require_partitioned(folder)
+    with cluster_client(scheduler, local_workers, worker_memory) as client:
+        err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
+        return rows_from_dataset(folder, training, client)
 
 
 @app.command()
@@ -432,6 +469,9 @@ def score(
         typer.Option(help="Snapshot date YYYY-MM-DD (default: the month after the latest data)."),
     ] = None,
     encoding: Encoding = None,
+    scheduler: Scheduler = None,
+    local_cluster: LocalWorkers = None,
+    worker_memory: WorkerMemory = "auto",
 ) -> None:
     """Score every active account with the champion and store the list as a new batch."""
     from retention.model.compatibility import CatalogueMismatch
@@ -441,11 +481,49 @@ def score(
 
     settings = Settings()
     when = _date(snapshot, "--snapshot") if snapshot else None
-    dataset = _load(folder or settings.dataset_dir, encoding)
+    source = folder or settings.dataset_dir
+    address = scheduler or settings.dask_scheduler
+    if address or local_cluster:
+        _score_on_cluster(settings, source, when, address, local_cluster, worker_memory)
+        return
+    dataset = _load(source, encoding)
     try:
         engine = open_store(settings.store_url)
         with err_console.status("评分中 / scoring ..."):
             run = run_scoring(settings, dataset, engine, snapshot=when)
+    except (NoChampion, CatalogueMismatch, StoreError) as err:
+        err_console.print(f"[red]无法评分 / cannot score:[/red] {escape(str(err))}")
+        raise typer.Exit(1) from err
+    run.print(console)
+
+
+def _score_on_cluster(
+    settings: Settings,
+    folder: Path,
+    when: pd.Timestamp | None,
+    scheduler: str | None,
+    local_workers: int | None,
+    worker_memory: str,
+) -> None:
+    """`retention score` on a Dask cluster: each partition scored on a worker, the batch
+    stored whole by this process (nothing stored when a worker fails)."""
+    from retention.data.loading import InvalidDatasetError
+    from retention.features.distributed import cluster_client
+    from retention.model.compatibility import CatalogueMismatch
+    from retention.model.registry import NoChampion
+    from retention.scoring.job import run_scoring_on_cluster
+    from retention.store.database import StoreError, open_store
+
+    _require_partitioned(folder)
+    try:
+        engine = open_store(settings.store_url)
+        with cluster_client(scheduler, local_workers, worker_memory) as client:
+            err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
+            with err_console.status("集群评分中 / scoring on the cluster ..."):
+                run = run_scoring_on_cluster(settings, client, folder, engine, snapshot=when)
+    except InvalidDatasetError as err:
+        err.report.print(err_console)
+        raise typer.Exit(1) from err
     except (NoChampion, CatalogueMismatch, StoreError) as err:
         err_console.print(f"[red]无法评分 / cannot score:[/red] {escape(str(err))}")
         raise typer.Exit(1) from err

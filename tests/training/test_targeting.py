@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from retention.cli import app
+from retention.data.simulator import SimulationResult
 from retention.model import registry
 from retention.model.effects_artifact import EffectModels
 from retention.records.batch import ScoredList
@@ -254,3 +255,40 @@ def test_the_exports_carry_money_saved_and_say_what_ranked_the_list(
     about = load_workbook(xlsx, read_only=True)["About"]
     facts = {row[0]: row[1] for row in about.iter_rows(values_only=True)}
     assert "enough randomised evidence" in str(facts["List ranked by"])
+
+
+def test_a_cluster_batch_ranked_by_money_saved_equals_one_process(
+    targeted: tuple[Path, str, str],
+    campaign_simulation: SimulationResult,
+    tracking_uri: str,
+    tmp_path: Path,
+) -> None:
+    from retention.data.loading import load_dataset
+    from retention.data.partitioned import write_partitioned
+    from retention.features.catalogue import load_catalogue
+    from retention.features.distributed import cluster_client
+    from retention.scoring.batch import score_snapshot
+    from retention.scoring.calendar import WorkingCalendar
+    from retention.scoring.distributed import score_distributed
+
+    uri = targeted[1]
+    parted = tmp_path / "parted"
+    write_partitioned(campaign_simulation.tables, parted, 3)
+    try:
+        registry.configure(uri)
+        _, model = registry.load_champion()
+        effects = registry.load_effects_champion()
+    finally:
+        registry.configure(tracking_uri)
+    assert effects is not None
+    args = (model, load_catalogue(), load_playbook(), WorkingCalendar())
+    common = {"capacity": 40, "effects": effects, "list_mode": "auto"}
+    single = score_snapshot(load_dataset(parted), *args, **common)  # type: ignore[arg-type]
+    with cluster_client(local_workers=2, processes=False) as client:
+        spread = score_distributed(client, parted, *args, **common)  # type: ignore[arg-type]
+    assert single.list_mode == spread.list_mode == MONEY_SAVED
+    assert spread.list_reason == single.list_reason
+    for name in ("accounts", "actions", "effects"):
+        pd.testing.assert_frame_equal(
+            getattr(spread, name), getattr(single, name), check_exact=False, rtol=0, atol=1e-9
+        )

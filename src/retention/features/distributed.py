@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,30 +140,69 @@ def build_snapshots_distributed(
     """
     catalogue = catalogue or load_catalogue()
     definition = definition or ChurnDefinition()
-    with _stage("partitions read and validated"):
-        loaded = _load_partitions(client, Path(folder))
-        spans = client.gather(client.map(_months, loaded))
-        first, data_end = min(s[0] for s in spans), max(s[1] for s in spans)
+    spread = load_spread(client, Path(folder))
     dates = (
         snapshot_index(snapshots)
         if snapshots is not None
-        else snapshot_range(first, data_end, definition)
+        else snapshot_range(spread.first, spread.data_end, definition)
     )
     if dates.empty:
         raise too_short(definition)
+    spread = features_on_workers(client, spread, dates, catalogue, definition, with_labels)
+    frame = concat_frames(client.gather(spread.frames))
+    log.info(
+        "%d snapshots: %d rows from %d partitions", len(dates), len(frame), len(spread.datasets)
+    )
+    return frame
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A partitioned dataset on the workers: each partition's Dataset (futures, in part
+    order), the dataset's first month and extract date, and once features are built each
+    partition's frame (futures) and each snapshot's industry medians."""
+
+    datasets: list[Any]
+    first: pd.Timestamp
+    data_end: pd.Timestamp
+    frames: list[Any] = field(default_factory=list)
+    medians: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict)
+
+
+def load_spread(client: Client, folder: Path) -> Spread:
+    """Every partition read and validated on a worker, kept there; the months reduced.
+
+    Raises InvalidDatasetError listing every partition's problems when one breaks the contract.
+    """
+    with _stage("partitions read and validated"):
+        loaded = _load_partitions(client, Path(folder))
+        spans = client.gather(client.map(_months, loaded))
+    return Spread(loaded, min(s[0] for s in spans), max(s[1] for s in spans))
+
+
+def features_on_workers(
+    client: Client,
+    spread: Spread,
+    dates: pd.DatetimeIndex,
+    catalogue: Catalogue,
+    definition: ChurnDefinition,
+    with_labels: bool = False,
+) -> Spread:
+    """Each partition's features at the snapshots, against the medians of every partition,
+    left on the workers (futures); the medians kept for the batch."""
     with _stage("features of each partition"):
         kept = client.map(
             _first_pass,
-            loaded,
+            spread.datasets,
             dates=dates,
-            data_end=data_end,
+            data_end=spread.data_end,
             catalogue=catalogue,
             definition=definition,
             with_labels=with_labels,
         )
         columns = client.gather(client.map(_peer_columns, kept, catalogue=catalogue))
     with _stage("industry medians taken and applied"):
-        values = _concat(columns)
+        values = concat_frames(columns)
         when = values.index.get_level_values("snapshot_date")
         medians = {
             date: peer_medians(
@@ -172,9 +212,7 @@ def build_snapshots_distributed(
         }
         broadcast = client.scatter(medians, broadcast=True)
         final = client.map(_against_peers, kept, catalogue=catalogue, medians=broadcast)
-        frame = _concat(client.gather(final))
-    log.info("%d snapshots: %d rows from %d partitions", len(dates), len(frame), len(loaded))
-    return frame
+    return replace(spread, frames=list(final), medians=medians)
 
 
 @contextmanager
@@ -255,7 +293,7 @@ def _peer_columns(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     return frame[[*names, "industry_code"]]
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Partitions' frames as one, their categorical columns over the union of categories
     (sorted, as one process's categories of the whole customers table are)."""
     categorical = [

@@ -84,11 +84,16 @@ def bands(
     capacity: int,
     medium_probability: float,
     high_floor: float | None = None,
+    high: np.ndarray | None = None,
 ) -> np.ndarray:
     """high: the top K by money at risk (K = the team's capacity), or, for a few accounts
-    scored on demand, at least the batch's smallest high money at risk (`high_floor`); then
+    scored on demand, at least the batch's smallest high money at risk (`high_floor`), or
+    where `high` is True (a partition of a batch whose top K was taken over all); then
     medium by probability."""
     band = np.where(probability >= medium_probability, MEDIUM, LOW).astype(object)
+    if high is not None:
+        band[high] = HIGH
+        return band
     if high_floor is not None:
         band[np.nan_to_num(money_at_risk) >= high_floor] = HIGH
         return band
@@ -113,6 +118,8 @@ def score_snapshot(
     tariffs: TariffTables | None = None,
     effects: tuple[str, EffectModels] | None = None,
     list_mode: target.ListMode = "auto",
+    features: pd.DataFrame | None = None,
+    high: pd.Index | None = None,
 ) -> ScoredList:
     """Score the accounts active at the snapshot (default: after the latest data).
 
@@ -120,11 +127,13 @@ def score_snapshot(
     `high_floor` (see `bands`), so they are judged as the batch judged its accounts, and
     leave out the account page's 36 months of kWh (`usage_history`); `tariffs`: _with_offers;
     `effects` (the effects champion's version and models) and `list_mode`: scoring.targeting.
-    """
+    A cluster's partition passes its `features` (against the batch's `peers`) and the batch's
+    `high` band (the top K over every partition): scoring/distributed.py."""
     clock = _Clock()
     tables = dataset if isinstance(dataset, Tables) else Tables(dataset)
     when = pd.Timestamp(snapshot) if snapshot is not None else default_snapshot(tables)
-    frame = build_features(tables, when, catalogue, peers=peers)
+    if (frame := features) is None:
+        frame = build_features(tables, when, catalogue, peers=peers)
     clock.lap("features")
     customer_rows = _archive_rows(tables, frame)
     leaving_mask = frame["in_exit_process"].to_numpy(dtype=bool)
@@ -133,15 +142,14 @@ def score_snapshot(
     matrix = model.matrix(rows)
     accounts = customer_rows.loc[~leaving_mask, ACCOUNT_COLUMNS].reset_index(drop=True)
     _predict(accounts, model, matrix, rows[EXPECTED_REVENUE].to_numpy(dtype=float))
+    is_high = None if high is None else accounts["customer_id"].isin(high).to_numpy()
     accounts["band"] = bands(
         accounts["money_at_risk_cny"].to_numpy(), accounts["probability"].to_numpy(),
-        capacity, medium_probability, high_floor,
+        capacity, medium_probability, high_floor, is_high,
     )  # fmt: skip
     clock.lap("predict")
-
     reasons = _reasons(rows, model, matrix, catalogue)
     clock.lap("reasons")
-
     band_of, today = dict(zip(rows.index, accounts["band"], strict=True)), scored_on or when.date()
     groups_of, facts = _groups(reasons), _facts(frame, customer_rows)
     actions = _actions(frame, customer_rows, band_of, groups_of, facts, playbook, calendar, today)
@@ -158,9 +166,7 @@ def score_snapshot(
     managers = customer_rows["account_manager_id"].set_axis(frame.index)
     actions = _chosen_first(actions, targeting, chosen, playbook, calendar, today, managers)
     clock.lap("targeting")
-    if peers is None:
-        industry = pd.Series(customer_rows["industry_code"].to_numpy(), frame.index)
-        peers = peer_medians(frame, industry, catalogue)
+    peers = _own_peers(frame, customer_rows, catalogue) if peers is None else peers
     return ScoredList(
         snapshot=when,
         accounts=accounts.reset_index(drop=True),
@@ -175,6 +181,14 @@ def score_snapshot(
         effects=targeting.effects,
         effects_version=targeting.version,
     )
+
+
+def _own_peers(
+    frame: pd.DataFrame, customer_rows: pd.DataFrame, catalogue: Catalogue
+) -> pd.DataFrame:
+    """The batch's own peer medians: what an account scored on demand is compared with."""
+    industry = pd.Series(customer_rows["industry_code"].to_numpy(), frame.index)
+    return peer_medians(frame, industry, catalogue)
 
 
 def _archive_rows(tables: Tables, frame: pd.DataFrame) -> pd.DataFrame:
@@ -389,3 +403,80 @@ def _actions(
         for position, item in enumerate(recommended, start=1):
             records.append({"customer_id": customer, "position": position, **item.__dict__})
     return pd.DataFrame.from_records(records, columns=ACTION_COLUMNS)  # offers: None
+
+
+def listed_risk(frame: pd.DataFrame, model: ChurnModel) -> pd.DataFrame:
+    """The listed accounts' (not leaving) probability and money at risk, in the frame's
+    order: what a cluster gathers of each partition to take the batch's top K."""
+    rows = frame[~frame["in_exit_process"].to_numpy(dtype=bool)]
+    probability = model.calibration(model.raw_score(model.matrix(rows)))
+    revenue = np.nan_to_num(rows[EXPECTED_REVENUE].to_numpy(dtype=float))
+    return pd.DataFrame(
+        {
+            "customer_id": rows.index.to_numpy(),
+            "probability": probability,
+            "money_at_risk_cny": probability * revenue,
+        }
+    )
+
+
+def combine(
+    parts: list[ScoredList],
+    order: pd.Index,
+    capacity: int,
+    playbook: Playbook,
+    calendar: WorkingCalendar,
+    today: dt.date,
+    effects: tuple[str, EffectModels] | None,
+    list_mode: target.ListMode,
+) -> ScoredList:
+    """One batch of partitions scored apart (each with the batch's high band and peers, its
+    list ranked by money at risk): the accounts in `order` (the frame's, so ties rank as in
+    one process), then what is global: the accounts to visit when the list is ranked by
+    money saved, the ranks, the chosen accounts' best action first."""
+    first = parts[0]
+    accounts = _stack([p.accounts.drop(columns="rank") for p in parts])
+    accounts = accounts.set_index("customer_id").loc[order].rename_axis("customer_id").reset_index()
+    effect_rows = _stack([p.effects for p in parts])
+    targeting = target.Targeting(
+        first.list_mode, first.list_reason or "", effect_rows, first.effects_version
+    )
+    chosen: list[str] = []
+    if effects is not None and list_mode != target.MONEY_AT_RISK:
+        version, models = effects
+        if target.evidence_reason(models, version) is None:
+            best = accounts.set_index("customer_id")[["money_saved_cny"]]
+            chosen = target.select(best.dropna(subset=["money_saved_cny"]), capacity)
+            reason = target.enough_reason(models, version)
+            targeting = target.Targeting(target.MONEY_SAVED, reason, effect_rows, version)
+    accounts = _ranked(accounts, chosen, targeting)
+    leaving = _stack([p.leaving for p in parts])
+    people = pd.concat([accounts, leaving])
+    managers = people.set_index("customer_id")["account_manager_id"]
+    actions = _stack([p.actions for p in parts])
+    actions = _chosen_first(actions, targeting, chosen, playbook, calendar, today, managers)
+    seconds: dict[str, float] = defaultdict(float)
+    for part in parts:  # the workers' time per step, summed
+        for step, spent in part.seconds.items():
+            seconds[step] += spent
+    return ScoredList(
+        snapshot=first.snapshot,
+        accounts=accounts.reset_index(drop=True),
+        reasons=_stack([p.reasons for p in parts]),
+        actions=actions,
+        leaving=leaving,
+        seconds=dict(seconds),
+        horizon_months=first.horizon_months,
+        peers=first.peers,
+        list_mode=targeting.mode,
+        list_reason=targeting.reason,
+        effects=effect_rows,
+        effects_version=targeting.version,
+    )
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Partitions' frames as one; a partition without rows adds none and leaves the dtypes
+    as the others have them (an empty column is object, the others may be str)."""
+    kept = [frame for frame in frames if len(frame)] or frames[:1]
+    return pd.concat(kept, ignore_index=True)

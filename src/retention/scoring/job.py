@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,9 @@ from sqlalchemy import Engine
 from retention.data.dataset import Dataset
 from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
+from retention.model.artifact import ChurnModel
 from retention.model.compatibility import require_catalogue
+from retention.model.effects_artifact import EffectModels
 from retention.model.registry import (
     MODEL_NAME,
     configure,
@@ -28,6 +32,9 @@ from retention.scoring.playbook import load_playbook
 from retention.settings import Settings
 from retention.store.batches import BatchInfo, Progress, batch_info, save_batch
 from retention.tariffs.tables import load_tariffs
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -105,19 +112,13 @@ def run_scoring(
     Due dates count working days from `scored_on` (default: today in Beijing, the day the list is
     handed to the team).
     """
-    configure(settings.tracking_uri)
-    version, model = load_champion()
-    catalogue = load_catalogue()
-    require_catalogue(version, model, catalogue)  # before any work: a clear refusal
-    effects = load_effects_champion()  # None until `retention effects` found enough evidence
-    calendar = WorkingCalendar()
-    playbook = load_playbook()
+    version, model, effects = _champion(settings)
     scored = score_snapshot(
         dataset,
         model,
-        catalogue,
-        playbook,
-        calendar,
+        load_catalogue(),
+        load_playbook(),
+        WorkingCalendar(),
         capacity=settings.capacity,
         medium_probability=settings.medium_probability,
         snapshot=snapshot,
@@ -126,8 +127,61 @@ def run_scoring(
         effects=effects,
         list_mode=settings.list_mode,
     )
-    # the randomised window at the capacity edge, written whole with the batch
-    scored = assign(scored, settings.capacity, playbook.assignment)
+    return _stored(settings, engine, scored, version, scored_on, progress)
+
+
+def run_scoring_on_cluster(
+    settings: Settings,
+    client: Client,
+    folder: Path,
+    engine: Engine,
+    snapshot: pd.Timestamp | None = None,
+    scored_on: dt.date | None = None,
+    progress: Progress | None = None,
+) -> ScoringRun:
+    """`run_scoring` of a partitioned dataset on a Dask cluster: every partition scored on
+    a worker (scoring/distributed.py), the gathered batch stored whole as one batch; a
+    worker's failure stores nothing, so the previous batch stays the latest."""
+    from retention.scoring.distributed import score_distributed
+
+    version, model, effects = _champion(settings)
+    scored = score_distributed(
+        client,
+        folder,
+        model,
+        load_catalogue(),
+        load_playbook(),
+        WorkingCalendar(),
+        capacity=settings.capacity,
+        medium_probability=settings.medium_probability,
+        snapshot=snapshot,
+        scored_on=scored_on or local_today(),
+        tariffs=load_tariffs(settings.tariffs_file),
+        effects=effects,
+        list_mode=settings.list_mode,
+    )
+    return _stored(settings, engine, scored, version, scored_on, progress)
+
+
+def _champion(settings: Settings) -> tuple[str, ChurnModel, tuple[str, EffectModels] | None]:
+    """The champion, refused before any work when the current catalogue cannot compute it,
+    and the effects champion (None until `retention effects` found enough evidence)."""
+    configure(settings.tracking_uri)
+    version, model = load_champion()
+    require_catalogue(version, model, load_catalogue())
+    return version, model, load_effects_champion()
+
+
+def _stored(
+    settings: Settings,
+    engine: Engine,
+    scored: ScoredList,
+    version: str,
+    scored_on: dt.date | None,
+    progress: Progress | None,
+) -> ScoringRun:
+    """The randomised window at the capacity edge assigned, then the batch written whole."""
+    scored = assign(scored, settings.capacity, load_playbook().assignment)
     started = time.perf_counter()
     batch_id = save_batch(
         engine,

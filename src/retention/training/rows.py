@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,22 +12,35 @@ from sklearn.model_selection import train_test_split
 
 from retention.data.loading import load_dataset
 from retention.data.simulator import ORACLE_HORIZON, TRUTH_DIR
-from retention.features.catalogue import load_catalogue
+from retention.features.catalogue import Catalogue, load_catalogue
 from retention.features.snapshot import build_training_set
 from retention.model.compatibility import catalogue_sha256
 from retention.training.config import SplitConfig, TrainingConfig
 from retention.training.pipeline import ID, LABEL, PART, REVENUE, SPARE, TIME, TrainingRows
 from retention.training.split import hold_out_accounts, split_by_time
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 log = logging.getLogger(__name__)
 VALIDATION_ACCOUNTS = SplitConfig().validation_accounts
 
 
-def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
-    """Stacked snapshots of a dataset folder, split by time; the oracle joined if present."""
-    dataset = load_dataset(folder)  # validates first: an invalid dataset stops here
+def rows_from_dataset(
+    folder: Path, config: TrainingConfig, client: Client | None = None
+) -> TrainingRows:
+    """Stacked snapshots of a dataset folder, split by time; the oracle joined if present.
+
+    With a Dask `client` the folder is a partitioned dataset whose training set is built on
+    the cluster (features/distributed.py) and gathered here for the in-memory fit: the same
+    rows in the same order as one process builds from the folder.
+    """
     catalogue = load_catalogue()
-    stacked = build_training_set(dataset, catalogue, config.churn).reset_index()
+    if client is None:
+        dataset = load_dataset(folder)  # validates first: an invalid dataset stops here
+        stacked = build_training_set(dataset, catalogue, config.churn).reset_index()
+    else:
+        stacked = _gathered(client, folder, catalogue, config)
     split = split_by_time(pd.DatetimeIndex(stacked[TIME].unique()), config)
     stacked[PART] = hold_out_accounts(
         split.part_of(stacked[TIME]),
@@ -58,6 +72,38 @@ def rows_from_dataset(folder: Path, config: TrainingConfig) -> TrainingRows:
         rule_feature="kwh_3m_yoy",
         catalogue_sha256=catalogue_sha256(catalogue),
     )
+
+
+def _gathered(
+    client: Client, folder: Path, catalogue: Catalogue, config: TrainingConfig
+) -> pd.DataFrame:
+    """The training set built on the cluster, in one process's order (snapshot after
+    snapshot, accounts in part order), refused when it would not fit this process: the fit
+    is LightGBM in memory on the gathered rows."""
+    from retention.features.distributed import build_training_set_distributed
+
+    frame = build_training_set_distributed(client, folder, catalogue, config.churn)
+    order = np.argsort(frame.index.get_level_values("snapshot_date"), kind="stable")
+    stacked = frame.iloc[order].reset_index()
+    size = int(stacked.memory_usage(deep=True).sum())
+    free = _available_memory()
+    # LightGBM's binned dataset and the evaluation copies need about as much again
+    if size * 3 > free:
+        raise ValueError(
+            f"训练集 {size / 1e9:.1f} GB 超出本进程可用内存 {free / 1e9:.1f} GB 的三分之一 / "
+            f"the training set ({size / 1e9:.1f} GB) is over a third of this process's free "
+            f"memory ({free / 1e9:.1f} GB): the in-memory fit needs a larger machine "
+            "(lightgbm.dask is not wired in yet)"
+        )
+    log.info("training set gathered: %d rows, %.0f MB", len(stacked), size / 1e6)
+    return stacked
+
+
+def _available_memory() -> int:
+    """Bytes this machine has free now (psutil comes with distributed)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
 
 
 def _oracle(folder: Path, rows: pd.DataFrame, config: TrainingConfig) -> pd.Series | None:
