@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from retention.data.contract import ACTION_CODES
 from retention.store.database import open_store
 from retention.store.keys import create_key, revoke_key
 from retention.tariffs.calculator import PLANS
@@ -314,9 +315,7 @@ def test_overdue_false_keeps_follow_ups_without_a_due_date(served) -> None:  # t
     recommended = set(
         served.scored.actions.loc[served.scored.actions["customer_id"] == customer, "code"]
     )
-    other = next(
-        c for c in ("market_retention_offer", "connection_project") if c not in recommended
-    )
+    other = next(c for c in ACTION_CODES if c not in recommended)
     created = served.post(f"/v1/accounts/{customer}/follow-ups", json={"action_code": other})
     assert created.status_code == 201 and created.json()["due_date"] is None
     everything = served.get("/v1/follow-ups", params={"customer_id": customer}).json()["count"]
