@@ -342,3 +342,25 @@ def test_every_campaign_dataset_passes_the_contract(
     report = validate_tables(simulate(config).tables)
     assert report.ok, [p.to_dict() for p in report.problems]
     assert not report.warnings
+
+
+def test_an_explore_share_randomises_below_the_edge_too() -> None:
+    # Given the default policy and one that also randomises 5% of the accounts below the edge
+    config = {**SMALL, "accounts": 1500, "seed": 4}
+    edge_only = simulate(SimulationConfig(**config, campaigns=POLICY))  # type: ignore[arg-type]
+    wider = simulate(
+        SimulationConfig(**config, campaigns=CampaignPolicy(explore_share=0.05))  # type: ignore[arg-type]
+    )
+
+    # Then the randomised band reaches far lower risks, with the same probabilities
+    a, b = edge_only.truth["campaign_assignments"], wider.truth["campaign_assignments"]
+    a_edge, b_edge = a[a["randomised"]], b[b["randomised"]]
+    assert len(b_edge) > 1.4 * len(a_edge)
+    below = b_edge["untreated_probability"] < a_edge["untreated_probability"].quantile(0.25)
+    assert below.mean() > 0.4
+    assert set(b_edge["treat_probability"]) == {POLICY.edge_probability}
+    assert abs((b_edge["arm"] == "control").mean() - (1 - POLICY.edge_probability)) < 0.04
+    # and the dataset still passes the contract
+    assert validate_tables(wider.tables).ok
+    with pytest.raises(ValueError, match="explore_share"):
+        CampaignPolicy(explore_share=1.0)

@@ -5,17 +5,22 @@ a capacity of accounts. It ranks them by the risk a scoring model would see (the
 untreated churn probability with noise on the logit, not the hidden truth), follows up the top
 of the list for sure and randomises at the capacity edge: each account ranked within
 `edge_share` x capacity of the cut is followed up with probability `edge_probability`, and the
-edge accounts left alone are the control group. The action is the one the account's visible
+edge accounts left alone are the control group. With `explore_share` > 0 (0 by default), each
+account below the edge joins that randomised band with this probability: evidence on the whole
+portfolio for a benchmark that asks for it. The action is the one the account's visible
 reason points to (the hidden driver when its signal shows, else a dedicated manager), and a
 share `other_action_share` is given another action, drawn evenly. Every assignment records its
 probability: P(followed up) x P(this action | followed up).
 
-A follow-up that reaches the account multiplies its hazards of W -> L and L -> exit by
-(1 - efficacy) in the months from the contact on (`effect_months`); the efficacy depends on the
-action and the hidden driver (`EFFICACY`). In H an account has no such hazard yet, in E the exit
-is filed and nothing helps: so the same action does much in W or L, little in H and nothing in
-E. Contact fails (outcome unreachable, no effect) with `unreachable` probability, more often
-without an account manager.
+A follow-up that reaches the account multiplies its hazard of W -> L by (1 - efficacy) and of
+L -> exit by (1 - efficacy x `LEAVING_SHARE`) in the months from the contact on
+(`effect_months`). The efficacy depends on the action and the hidden driver (`EFFICACY`) and on
+the account's traits the data show (`response`: tenure, manager, basic-charge mode, outages,
+size, captive plant). A declining business in L is closing or exiting: a lost cause for every
+action (`LEAVING_SHARE` 0.03), while in W (shrinking, not gone) a capacity visit keeps it. In H
+an account has no such hazard yet, in E the exit is filed and nothing helps. Contact fails
+(outcome unreachable, no effect) with `unreachable` probability, more often without an account
+manager.
 
 The policy draws from its own random stream: with campaigns off the engine's draws, and so the
 default dataset, are exactly as before.
@@ -126,19 +131,28 @@ class CampaignPolicy:
     """How the simulated team assigns its follow-ups (docs/simulator.md, "Campaigns")."""
 
     capacity_share: float = 0.03  # accounts followed up per month, a share of the active ones
-    edge_share: float = 0.5  # the randomised band: this share of capacity either side of the cut
+    # The randomised band: this share of capacity either side of the cut. 0.75: a quarter of the
+    # capacity at the top for sure, 1.5 x capacity randomised (1.5x the evidence of 0.5): with
+    # lost causes among the high risks, 0.5 left the edge's comparison without power.
+    edge_share: float = 0.75
     edge_probability: float = 0.5  # P(followed up) of an account in the band
     other_action_share: float = 0.2  # followed-up accounts given another action at random
     risk_noise: float = 0.6  # sd of the noise on the logit of the risk the team sees
     unreachable: float = 0.12  # P(contact fails) with an account manager (x 1.5 without)
     effect_months: int = HORIZON  # how long an effect lasts, and the gap between follow-ups
     from_month: int = 12  # the first snapshot (data month) with follow-ups
+    # Each account below the edge joins the randomised band with this probability: evidence on
+    # the whole portfolio, not only at the cut (the effects learned at the edge do not carry to
+    # the low risks). 0 by default: the team's policy as documented, the same draws as before.
+    explore_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.capacity_share <= 0.5:
             raise ValueError("capacity_share must be in (0, 0.5]")
         if not 0 <= self.edge_share <= 1:
             raise ValueError("edge_share must be in [0, 1]")
+        if not 0 <= self.explore_share < 1:
+            raise ValueError("explore_share must be in [0, 1)")
         for name in ("edge_probability", "other_action_share", "unreachable"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1)")
@@ -267,6 +281,8 @@ class Campaign:
         logit = np.log(np.clip(untreated, 1e-6, 1 - 1e-6) / np.clip(1 - untreated, 1e-6, 1))
         seen = logit + self.rng.normal(0, pol.risk_noise, idx.size)
         top, edge = self._top_and_edge(seen, max(1, round(pol.capacity_share * active.sum())))
+        if pol.explore_share > 0:  # drawn only when asked: the default policy's draws stay
+            edge |= ~top & (self.rng.random(idx.size) < pol.explore_share)
         treated = top | (edge & (self.rng.random(idx.size) < pol.edge_probability))
         action, action_p = self._actions(idx)
         contacted = treated & (self.rng.random(idx.size) >= self._unreachable(idx))
