@@ -171,9 +171,58 @@ def test_effects_have_the_documented_signs(medium: SimulationResult) -> None:
     # No action harms; once the exit is filed nothing helps; in W or L an action does most.
     assert effects["effect"].min() > -1e-12
     assert (effects.loc[effects["hidden_state"].isin(["E", "V1", "V2"]), "effect"] == 0).all()
-    visit = effects[(effects["action_code"] == "capacity_change_visit")]
-    visit = visit[visit["driver"] == "decline"].groupby("hidden_state")["effect"].mean()
-    assert visit["W"] > 3 * visit["H"] and visit["L"] > 3 * visit["H"]
+    tariff = effects[(effects["action_code"] == "tariff_plan") & (effects["driver"] == "price")]
+    tariff = tariff.groupby("hidden_state")["effect"].mean()
+    assert tariff["W"] > 3 * tariff["H"] and tariff["L"] > 3 * tariff["H"]
+
+
+def test_a_business_that_is_gone_is_a_lost_cause(medium: SimulationResult) -> None:
+    """A declining account in L (a plant closing or exiting) gains next to nothing from any
+    action, though it is among the highest risks; the same business shrinking (W) gains most
+    from a capacity visit; an account leaving for price can still be won back by a tariff."""
+    effects = _effects_by(medium)
+    mean = effects.pivot_table(
+        index="action_code", columns=["driver", "hidden_state"], values="effect"
+    )
+    closing = mean[("decline", "L")]
+    assert closing.max() < 0.02, closing
+    assert mean.loc["capacity_change_visit", ("decline", "W")] > 4 * closing.max()
+    assert mean.loc["capacity_change_visit", ("decline", "W")] == mean[("decline", "W")].max()
+    assert mean.loc["tariff_plan", ("price", "L")] > 0.15
+    assert mean.loc["dispatch_reliability_plan", ("service", "L")] > 0.15
+    # Among the top 3% by the oracle's risk, a good share are lost causes (best effect < 2
+    # points): they are the declining accounts in L and the exits already filed.
+    best = effects.groupby(["customer_id", "snapshot_date"]).agg(
+        best=("effect", "max"), risk=("probability_without", "first")
+    )
+    top = best[best["risk"] >= best["risk"].quantile(0.97)]
+    assert 0.25 < (top["best"] < 0.02).mean() < 0.8
+
+
+def test_effects_vary_within_a_driver_by_what_the_data_show(medium: SimulationResult) -> None:
+    """The same action on the same driver does more or less by traits in the data: an old
+    relationship answers more, a dedicated manager helps an account that has none."""
+    effects = _effects_by(medium)
+    effects = effects[effects["hidden_state"] == "W"]
+    customers = medium.tables["customers"].set_index("customer_id")
+    start = pd.Timestamp(str(medium.config.start_month) + "-01")
+    years = (start - effects["customer_id"].map(customers["open_date"])).dt.days / 365.25
+    manager = effects["customer_id"].map(customers["account_manager_id"]).notna()
+    share = effects["effect"] / effects["probability_without"]
+
+    own = {
+        "decline": "capacity_change_visit",
+        "price": "tariff_plan",
+        "service": "dispatch_reliability_plan",
+        "self_generation": "new_energy_support",
+    }
+    mine = effects["action_code"] == effects["driver"].map(own)
+    for driver in own:
+        of = mine & (effects["driver"] == driver)
+        assert share[of].std() > 0.08, driver  # not one number per driver
+        assert share[of & (years >= 12)].mean() > 1.15 * share[of & (years < 3)].mean(), driver
+    assigned = effects["action_code"] == "dedicated_manager"
+    assert share[assigned & ~manager].mean() > 2 * share[assigned & manager].mean()
 
 
 def test_randomised_follow_ups_save_what_the_truth_says(medium: SimulationResult) -> None:
@@ -293,3 +342,25 @@ def test_every_campaign_dataset_passes_the_contract(
     report = validate_tables(simulate(config).tables)
     assert report.ok, [p.to_dict() for p in report.problems]
     assert not report.warnings
+
+
+def test_an_explore_share_randomises_below_the_edge_too() -> None:
+    # Given the default policy and one that also randomises 5% of the accounts below the edge
+    config = {**SMALL, "accounts": 1500, "seed": 4}
+    edge_only = simulate(SimulationConfig(**config, campaigns=POLICY))  # type: ignore[arg-type]
+    wider = simulate(
+        SimulationConfig(**config, campaigns=CampaignPolicy(explore_share=0.05))  # type: ignore[arg-type]
+    )
+
+    # Then the randomised band reaches far lower risks, with the same probabilities
+    a, b = edge_only.truth["campaign_assignments"], wider.truth["campaign_assignments"]
+    a_edge, b_edge = a[a["randomised"]], b[b["randomised"]]
+    assert len(b_edge) > 1.4 * len(a_edge)
+    below = b_edge["untreated_probability"] < a_edge["untreated_probability"].quantile(0.25)
+    assert below.mean() > 0.4
+    assert set(b_edge["treat_probability"]) == {POLICY.edge_probability}
+    assert abs((b_edge["arm"] == "control").mean() - (1 - POLICY.edge_probability)) < 0.04
+    # and the dataset still passes the contract
+    assert validate_tables(wider.tables).ok
+    with pytest.raises(ValueError, match="explore_share"):
+        CampaignPolicy(explore_share=1.0)

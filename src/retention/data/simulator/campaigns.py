@@ -5,17 +5,22 @@ a capacity of accounts. It ranks them by the risk a scoring model would see (the
 untreated churn probability with noise on the logit, not the hidden truth), follows up the top
 of the list for sure and randomises at the capacity edge: each account ranked within
 `edge_share` x capacity of the cut is followed up with probability `edge_probability`, and the
-edge accounts left alone are the control group. The action is the one the account's visible
+edge accounts left alone are the control group. With `explore_share` > 0 (0 by default), each
+account below the edge joins that randomised band with this probability: evidence on the whole
+portfolio for a benchmark that asks for it. The action is the one the account's visible
 reason points to (the hidden driver when its signal shows, else a dedicated manager), and a
 share `other_action_share` is given another action, drawn evenly. Every assignment records its
 probability: P(followed up) x P(this action | followed up).
 
-A follow-up that reaches the account multiplies its hazards of W -> L and L -> exit by
-(1 - efficacy) in the months from the contact on (`effect_months`); the efficacy depends on the
-action and the hidden driver (`EFFICACY`). In H an account has no such hazard yet, in E the exit
-is filed and nothing helps: so the same action does much in W or L, little in H and nothing in
-E. Contact fails (outcome unreachable, no effect) with `unreachable` probability, more often
-without an account manager.
+A follow-up that reaches the account multiplies its hazard of W -> L by (1 - efficacy) and of
+L -> exit by (1 - efficacy x `LEAVING_SHARE`) in the months from the contact on
+(`effect_months`). The efficacy depends on the action and the hidden driver (`EFFICACY`) and on
+the account's traits the data show (`response`: tenure, manager, basic-charge mode, outages,
+size, captive plant). A declining business in L is closing or exiting: a lost cause for every
+action (`LEAVING_SHARE` 0.03), while in W (shrinking, not gone) a capacity visit keeps it. In H
+an account has no such hazard yet, in E the exit is filed and nothing helps. Contact fails
+(outcome unreachable, no effect) with `unreachable` probability, more often without an account
+manager.
 
 The policy draws from its own random stream: with campaigns off the engine's draws, and so the
 default dataset, are exactly as before.
@@ -30,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from retention.data.simulator import process
-from retention.data.simulator.portfolio import Portfolio
+from retention.data.simulator.portfolio import DEMAND_BREAK_EVEN, Portfolio
 from retention.data.simulator.process import E, L, W
 
 DAY = 86_400
@@ -38,11 +43,12 @@ HORIZON = 6  # the oracle's horizon: effects and outcomes are measured over it
 CAMPAIGN_STREAM = 17  # the policy's random stream: (seed, 17)
 
 # The actions the simulated team uses, and what each does by hidden driver
-# (decline, self_generation, service, price): the share of the W -> L and L -> exit hazards it
-# removes while it lasts. A tariff plan helps a price-driven account and does next to nothing
-# for a plant that is closing; a dispatch plan helps one hurt by outages; a visit about a
-# capacity reduction helps a shrinking business; new-energy support helps one moving its load
-# behind the meter; a dedicated manager helps a little everywhere.
+# (decline, self_generation, service, price): the share of the W -> L hazard it removes while
+# it lasts, and of the L -> exit hazard as far as `LEAVING_SHARE` keeps it. A tariff plan helps
+# a price-driven account and does next to nothing for a plant that is closing; a dispatch plan
+# helps one hurt by outages; a visit about a capacity reduction helps a shrinking business;
+# new-energy support helps one moving its load behind the meter; a dedicated manager helps a
+# little everywhere.
 ACTIONS = (
     "dedicated_manager",
     "tariff_plan",
@@ -55,13 +61,69 @@ EFFICACY = np.array(
         [0.10, 0.10, 0.15, 0.15],  # dedicated_manager
         [0.02, 0.15, 0.05, 0.55],  # tariff_plan
         [0.02, 0.05, 0.55, 0.05],  # dispatch_reliability_plan
-        [0.45, 0.10, 0.10, 0.10],  # capacity_change_visit
+        [0.60, 0.10, 0.10, 0.10],  # capacity_change_visit
         [0.02, 0.50, 0.02, 0.10],  # new_energy_support
     ]
 )
+# The share of an action's efficacy that still acts on the L -> exit hazard, by driver. A
+# declining business in L is a plant closing or exiting: the decision is made and no action
+# changes it (a lost cause among the highest risks), while the same business in W is
+# shrinking but not gone, which is when a capacity visit keeps it (a smaller contract, not a
+# closure). An account leaving for price, service or self-generation can still be won back.
+LEAVING_SHARE = np.array([0.03, 1.0, 1.0, 1.0])
+MAX_EFFICACY = 0.9
+TENURE_YEARS = 15.0  # the tenure at which the relationship's response stops growing
 # The action the account's visible reason points to, by hidden driver.
 DRIVER_ACTION = np.array([3, 4, 2, 1])
 GENERAL_ACTION = 0  # when the driver does not show: a dedicated manager
+
+
+def response(p: Portfolio, start: np.datetime64) -> np.ndarray:
+    """(actions, n): how much of its driver's efficacy each action has on each account, from
+    traits the data show (docs/simulator.md, "The effects"): effects vary within a driver and
+    a model can learn them from the features.
+
+    - tenure (`open_date`): an old relationship answers a follow-up more (x0.7 new .. x1.3
+      at 15 years and more);
+    - a dedicated manager (`account_manager_id`): a follow-up from someone the account knows
+      does more (x1.15, x0.85 without), but assigning a dedicated manager gives an account
+      that has one little new (x0.4) and one without the most (x1.5);
+    - the tariff plan finds a saving on the basic charge for a large-industry account on the
+      costlier mode (by demand or by capacity against its load): x1.5, else x0.8;
+    - the dispatch plan does as much as the outages it removes (`outages`): x0.5 .. x1.6;
+    - a capacity visit keeps more of a larger contract (x0.8 at 1,000 kVA .. x1.2 at 100,000);
+    - new-energy support competes with PV better than with a captive plant (x1.2 / x0.5).
+    """
+    opened = (start.astype("datetime64[D]") - p.open_day).astype(np.int64) / 365.25
+    tenure = np.clip(opened, 0.0, TENURE_YEARS) / TENURE_YEARS
+    manager = p.manager_id != None  # noqa: E711 (object array)
+    common = (0.7 + 0.6 * tenure) * np.where(manager, 1.15, 0.85)
+    expected_demand_share = p.utilisation * 0.9 / p.load_factor
+    costlier = (p.tariff == 0) & (p.demand_charged == (expected_demand_share >= DEMAND_BREAK_EVEN))
+    size = np.clip(np.log10(p.capacity_kva / 1000.0), 0.0, 2.0)
+    outages = np.clip(0.5 + 0.5 * p.outage_rate / p.outage_rate.mean(), 0.5, 1.6)
+    by_action = np.stack(
+        [
+            np.where(manager, 0.4, 1.5),  # dedicated_manager
+            np.where(costlier, 1.5, 0.8),  # tariff_plan
+            outages,  # dispatch_reliability_plan
+            0.8 + 0.2 * size,  # capacity_change_visit
+            np.where(p.captive, 0.5, 1.2),  # new_energy_support
+        ]
+    )
+    return by_action * common[None, :]
+
+
+def account_efficacy(
+    p: Portfolio, start: np.datetime64, scale: np.ndarray | None = None
+) -> np.ndarray:
+    """(2, actions, n): every account's efficacy of every action on its W -> L hazard [0] and
+    its L -> exit hazard [1]: the driver's (`EFFICACY`) times the account's `response`, at most
+    `MAX_EFFICACY`, on L -> exit times the driver's `LEAVING_SHARE`; times `scale` (n,)."""
+    weakening = np.minimum(EFFICACY[:, p.driver] * response(p, start), MAX_EFFICACY)
+    if scale is not None:
+        weakening = weakening * scale[None, :]
+    return np.stack([weakening, weakening * LEAVING_SHARE[p.driver][None, :]])
 
 
 @dataclass(frozen=True)
@@ -69,19 +131,28 @@ class CampaignPolicy:
     """How the simulated team assigns its follow-ups (docs/simulator.md, "Campaigns")."""
 
     capacity_share: float = 0.03  # accounts followed up per month, a share of the active ones
-    edge_share: float = 0.5  # the randomised band: this share of capacity either side of the cut
+    # The randomised band: this share of capacity either side of the cut. 0.75: a quarter of the
+    # capacity at the top for sure, 1.5 x capacity randomised (1.5x the evidence of 0.5): with
+    # lost causes among the high risks, 0.5 left the edge's comparison without power.
+    edge_share: float = 0.75
     edge_probability: float = 0.5  # P(followed up) of an account in the band
     other_action_share: float = 0.2  # followed-up accounts given another action at random
     risk_noise: float = 0.6  # sd of the noise on the logit of the risk the team sees
     unreachable: float = 0.12  # P(contact fails) with an account manager (x 1.5 without)
     effect_months: int = HORIZON  # how long an effect lasts, and the gap between follow-ups
     from_month: int = 12  # the first snapshot (data month) with follow-ups
+    # Each account below the edge joins the randomised band with this probability: evidence on
+    # the whole portfolio, not only at the cut (the effects learned at the edge do not carry to
+    # the low risks). 0 by default: the team's policy as documented, the same draws as before.
+    explore_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.capacity_share <= 0.5:
             raise ValueError("capacity_share must be in (0, 0.5]")
         if not 0 <= self.edge_share <= 1:
             raise ValueError("edge_share must be in [0, 1]")
+        if not 0 <= self.explore_share < 1:
+            raise ValueError("explore_share must be in [0, 1)")
         for name in ("edge_probability", "other_action_share", "unreachable"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1)")
@@ -90,12 +161,13 @@ class CampaignPolicy:
 
 
 def with_effect(matrix: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """The (n, 7, 7) matrix with each account's W -> L and L -> exit hazards times `factor`."""
+    """The (n, 7, 7) matrix with each account's W -> L hazard times `factor[0]` and its
+    L -> exit hazards times `factor[1]` (`factor`: (2, n))."""
     if np.all(factor == 1.0):
         return matrix
     p = matrix.copy()
-    p[:, W, L] *= factor
-    p[:, L, E:] *= factor[:, None]  # every way out of L: filed (E), load gone (V1), churned (C)
+    p[:, W, L] *= factor[0]
+    p[:, L, E:] *= factor[1][:, None]  # every way out of L: filed (E), load gone (V1), churned (C)
     for row in (W, L):
         p[:, row, row] = 0.0
         p[:, row, row] = 1.0 - p[:, row, :].sum(axis=1)
@@ -138,25 +210,27 @@ class Campaign:
         months: int,
         seed: int,
         matrix_of: Callable[[int], np.ndarray],
-        efficacy_scale: np.ndarray | None = None,
+        efficacy_scale: np.ndarray | None,
+        start: np.datetime64,
     ) -> None:
         self.policy = policy
         self.p = p
         self.months = months
         self.matrix_of = matrix_of
         self.rng = np.random.default_rng([seed, CAMPAIGN_STREAM])
-        # Every account's efficacy of every action: (actions, n).
-        scale = np.ones(p.size) if efficacy_scale is None else efficacy_scale
-        self.efficacy = EFFICACY[:, p.driver] * scale[None, :]
+        # Every account's efficacy of every action on its two hazards: (2, actions, n); the
+        # tenure is counted at the data's first month (`start`).
+        self.efficacy = account_efficacy(p, start, efficacy_scale)
         self.log = FollowUps()
         self.last_follow_up = np.full(p.size, -(10**6))
         self.minutes = np.zeros(0, dtype=np.int64)  # each assignment's minute of creation
         self._known: tuple[tuple[int, int], np.ndarray] | None = None
-        # factor[k, i]: the realised effect on account i's hazards in month k.
-        self.factor = np.ones((months + HORIZON, p.size))
+        # factor[h, k, i]: the realised effect on account i's hazard h (0: W -> L, 1: L -> exit)
+        # in month k.
+        self.factor = np.ones((2, months + HORIZON, p.size))
 
     def factor_known_at(self, m: int) -> np.ndarray:
-        """(HORIZON, n): the effect on months m .. m+HORIZON-1 of follow-ups decided before T_m.
+        """(2, HORIZON, n): the effect on months m .. m+HORIZON-1 of follow-ups decided before T_m.
 
         Kept for the last m asked: the truth asks it once per action at each snapshot."""
         key = (m, len(self.log.who))
@@ -165,31 +239,32 @@ class Campaign:
         return self._known[1]
 
     def _factor_known_at(self, m: int) -> np.ndarray:
-        out = np.ones((HORIZON, self.p.size))
+        out = np.ones((2, HORIZON, self.p.size))
         if not self.log.who:
             return out
         log = self.log.arrays()
         reached = (log["action"] >= 0) & (log["contacted"] == 1) & (log["month"] < m)
         reached &= log["month"] + self.policy.effect_months > m
         who, start = log["who"][reached], log["month"][reached]
-        eff = self.efficacy[log["action"][reached], who]
+        eff = self.efficacy[:, log["action"][reached], who]
         for j in range(HORIZON):
             on = m + j < start + self.policy.effect_months
-            np.multiply.at(out[j], who[on], 1.0 - eff[on])
+            for h in range(2):
+                np.multiply.at(out[h, j], who[on], 1.0 - eff[h, on])
         return out
 
     def churn_within(
         self, m: int, idx: np.ndarray, before: np.ndarray, extra: np.ndarray | None = None
     ) -> np.ndarray:
         """P(churn in months m .. m+5) of accounts `idx` in states `before`, under the effects
-        known at T_m and, if given, `extra` (n_idx,) factor from a follow-up at T_m."""
-        known = self.factor_known_at(m)[:, idx]
+        known at T_m and, if given, `extra` (2, n_idx) factor from a follow-up at T_m."""
+        known = self.factor_known_at(m)[:, :, idx]
         mats = []
         for j in range(HORIZON):
             factor = (
-                known[j]
+                known[:, j]
                 if extra is None
-                else known[j] * np.where(j < self.policy.effect_months, extra, 1.0)
+                else known[:, j] * np.where(j < self.policy.effect_months, extra, 1.0)
             )
             mats.append(with_effect(self.matrix_of(m + j)[idx], factor))
         return process.churn_within(before, mats)
@@ -206,6 +281,8 @@ class Campaign:
         logit = np.log(np.clip(untreated, 1e-6, 1 - 1e-6) / np.clip(1 - untreated, 1e-6, 1))
         seen = logit + self.rng.normal(0, pol.risk_noise, idx.size)
         top, edge = self._top_and_edge(seen, max(1, round(pol.capacity_share * active.sum())))
+        if pol.explore_share > 0:  # drawn only when asked: the default policy's draws stay
+            edge |= ~top & (self.rng.random(idx.size) < pol.explore_share)
         treated = top | (edge & (self.rng.random(idx.size) < pol.edge_probability))
         action, action_p = self._actions(idx)
         contacted = treated & (self.rng.random(idx.size) >= self._unreachable(idx))
@@ -228,9 +305,9 @@ class Campaign:
         # Held-out edge accounts wait as long as followed-up ones: the control group stays a
         # control over the horizon, and nobody gets a second follow-up while one works.
         self.last_follow_up[idx[sel]] = m
-        eff = self.efficacy[action[contacted], idx[contacted]]
-        for k in range(m, min(m + pol.effect_months, self.factor.shape[0])):
-            self.factor[k, idx[contacted]] *= 1.0 - eff
+        eff = self.efficacy[:, action[contacted], idx[contacted]]
+        for k in range(m, min(m + pol.effect_months, self.factor.shape[1])):
+            self.factor[:, k, idx[contacted]] *= 1.0 - eff
 
     def _top_and_edge(self, seen: np.ndarray, capacity: int) -> tuple[np.ndarray, np.ndarray]:
         """The top of the list (followed up for sure) and the randomised band at the cut."""
@@ -260,9 +337,9 @@ class Campaign:
 
     def adjust(self, t: int, matrix: np.ndarray) -> np.ndarray:
         """The month's realised transition matrix: the effects of follow-ups that reached."""
-        if t < 0 or t >= self.factor.shape[0]:
+        if t < 0 or t >= self.factor.shape[1]:
             return matrix
-        return with_effect(matrix, self.factor[t])
+        return with_effect(matrix, self.factor[:, t])
 
 
 def interventions_table(
@@ -353,7 +430,7 @@ def effects_table(
         before = states[m - 1, idx].astype(np.int64)
         without = campaign.churn_within(m, idx, before)
         for a, code in enumerate(ACTIONS):
-            with_action = campaign.churn_within(m, idx, before, 1.0 - campaign.efficacy[a, idx])
+            with_action = campaign.churn_within(m, idx, before, 1.0 - campaign.efficacy[:, a, idx])
             parts.append(
                 pd.DataFrame(
                     {

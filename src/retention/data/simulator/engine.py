@@ -345,7 +345,7 @@ def run(
     The steps draw from `rng` in a fixed order: the same seed gives the same data.
     """
     fixed = _Setting.of(p, start, months, scenarios, rng, variant, sudden, tariffs)
-    campaign = _campaign(fixed, months, campaign_policy, seed, sudden)
+    campaign = _campaign(fixed, months, campaign_policy, seed, sudden, start)
     acc = _Accounts.of(p, months, rng)
     out = _Tables.empty()
     _connection_orders(fixed, acc, out.orders, rng)
@@ -411,6 +411,7 @@ def _campaign(
     policy: campaigns.CampaignPolicy | None,
     seed: int,
     sudden: np.ndarray | None,
+    start: np.datetime64,
 ) -> campaigns.Campaign | None:
     """The team's follow-ups; an account whose only driver is a sudden exit gets no effect."""
     if policy is None:
@@ -425,7 +426,7 @@ def _campaign(
         return cache[k]
 
     scale = None if sudden is None else np.where(sudden, 0.0, 1.0)
-    return campaigns.Campaign(policy, fixed.p, months, seed, matrix_of, scale)
+    return campaigns.Campaign(policy, fixed.p, months, seed, matrix_of, scale, start)
 
 
 def _active_at(fixed: _Setting, acc: _Accounts, m: _Month) -> np.ndarray:
