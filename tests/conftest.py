@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from retention.data.dataset import Dataset
+from retention.data.partitioned import write_partitioned
 from retention.data.simulator import SimulationConfig, SimulationResult, simulate, write_result
 from retention.features.catalogue import load_catalogue
+from retention.features.distributed import cluster_client
 from retention.model.registry import MODEL_NAME, configure, load_version
 from retention.records.batch import ScoredList
 from retention.scoring.batch import score_snapshot
@@ -295,3 +297,18 @@ def watch_run(
 def make_watch_run():  # type: ignore[no-untyped-def]
     """make_watch_run(applications, clocks, actions, kpis, as_of=...): a small WatchRun."""
     return watch_run
+
+
+@pytest.fixture(scope="module")
+def partitioned_dir(simulation: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's portfolio as a partitioned dataset of 4 parts (the Dask jobs' input)."""
+    folder = tmp_path_factory.mktemp("partitioned") / "dataset"
+    write_partitioned(simulation.tables, folder, 4)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[object]:
+    """A LocalCluster of 2 threaded workers in this process, for one test module."""
+    with cluster_client(local_workers=2, processes=False) as client:
+        yield client

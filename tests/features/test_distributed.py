@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,38 +13,27 @@ from typer.testing import CliRunner
 from retention.cli import app
 from retention.data.dataset import Dataset
 from retention.data.loading import InvalidDatasetError
-from retention.data.partitioned import PART_FILE, write_partitioned
-from retention.data.simulator import SimulationResult
+from retention.data.partitioned import PART_FILE
 from retention.features.catalogue import Catalogue
 from retention.features.distributed import (
     build_features_distributed,
     build_training_set_distributed,
-    cluster_client,
 )
 from retention.features.snapshot import build_features, build_training_set
 
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def parted(simulation: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("parted") / "dataset"
-    write_partitioned(simulation.tables, folder, 4)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    with cluster_client(local_workers=2, processes=False) as client:
-        yield client
-
-
 @pytest.mark.parametrize("snapshot", ["2025-03-01", "2026-09-01"])
 def test_features_on_a_cluster_equal_one_process(
-    client: object, parted: Path, dataset: Dataset, catalogue: Catalogue, snapshot: str
+    dask_client: object,
+    partitioned_dir: Path,
+    dataset: Dataset,
+    catalogue: Catalogue,
+    snapshot: str,
 ) -> None:
     single = build_features(dataset, snapshot, catalogue)
-    spread = build_features_distributed(client, parted, snapshot, catalogue)  # type: ignore[arg-type]
+    spread = build_features_distributed(dask_client, partitioned_dir, snapshot, catalogue)  # type: ignore[arg-type]
     assert spread.index.is_unique and set(spread.index) == set(single.index)
     assert list(spread.columns) == list(single.columns)
     spread = spread.loc[single.index]
@@ -57,10 +45,10 @@ def test_features_on_a_cluster_equal_one_process(
 
 
 def test_the_training_set_on_a_cluster_equals_one_process(
-    client: object, parted: Path, dataset: Dataset, catalogue: Catalogue
+    dask_client: object, partitioned_dir: Path, dataset: Dataset, catalogue: Catalogue
 ) -> None:
     single = build_training_set(dataset, catalogue)
-    spread = build_training_set_distributed(client, parted, catalogue)  # type: ignore[arg-type]
+    spread = build_training_set_distributed(dask_client, partitioned_dir, catalogue)  # type: ignore[arg-type]
     assert single.index.get_level_values("snapshot_date").nunique() >= 12
     assert spread.index.is_unique and len(spread) == len(single)
     assert list(spread.columns) == list(single.columns)
@@ -70,16 +58,16 @@ def test_the_training_set_on_a_cluster_equals_one_process(
 
 
 def test_an_invalid_partition_stops_the_job_naming_its_file(
-    client: object, parted: Path, tmp_path: Path
+    dask_client: object, partitioned_dir: Path, tmp_path: Path
 ) -> None:
     copy = tmp_path / "copy"
-    shutil.copytree(parted, copy)
+    shutil.copytree(partitioned_dir, copy)
     path = copy / "monthly_usage" / PART_FILE.format(3)
     usage = pq.read_table(path).to_pandas()
     usage.loc[0, "kwh_total"] = -1.0
     usage.to_parquet(path, index=False)
     with pytest.raises(InvalidDatasetError) as raised:
-        build_features_distributed(client, copy, "2026-09-01")  # type: ignore[arg-type]
+        build_features_distributed(dask_client, copy, "2026-09-01")  # type: ignore[arg-type]
     problems = raised.value.report.problems
     assert {(p.file, p.column) for p in problems} >= {
         (f"monthly_usage/{PART_FILE.format(3)}", "kwh_total")
@@ -88,12 +76,12 @@ def test_an_invalid_partition_stops_the_job_naming_its_file(
 
 
 def test_the_scheduler_option_and_variable_run_the_cli_on_a_cluster(
-    parted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    partitioned_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from distributed import LocalCluster
 
     single, spread = tmp_path / "single.parquet", tmp_path / "spread.parquet"
-    common = ["features", str(parted), "--snapshot", "2026-09-01", "--out"]
+    common = ["features", str(partitioned_dir), "--snapshot", "2026-09-01", "--out"]
     assert runner.invoke(app, [*common, str(single)]).exit_code == 0
     with LocalCluster(
         n_workers=2, processes=False, protocol="tcp", dashboard_address=":0"

@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from distributed import KilledWorker, get_worker
 from sqlalchemy import func, select
 
 from retention.data.loading import load_dataset
-from retention.data.partitioned import PART_FILE, write_partitioned
-from retention.data.simulator import SimulationResult
+from retention.data.partitioned import PART_FILE
 from retention.features.catalogue import load_catalogue
 from retention.features.distributed import cluster_client
 from retention.model.registry import load_version
@@ -37,20 +35,9 @@ from retention.training.pipeline import TrainResult
 SCORED_ON = dt.date(2026, 11, 30)
 
 
-@pytest.fixture(scope="module")
-def parted(simulation: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("parted-scoring") / "dataset"
-    write_partitioned(simulation.tables, folder, 4)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    with cluster_client(local_workers=2, processes=False) as client:
-        yield client
-
-
-def _both(client: object, parted: Path, trained: TrainResult) -> tuple[ScoredList, ScoredList]:
+def _both(
+    dask_client: object, partitioned_dir: Path, trained: TrainResult
+) -> tuple[ScoredList, ScoredList]:
     model, catalogue = load_version(trained.version), load_catalogue()
     common = {
         "capacity": 40,
@@ -60,15 +47,19 @@ def _both(client: object, parted: Path, trained: TrainResult) -> tuple[ScoredLis
     }
     playbook, calendar = load_playbook(), WorkingCalendar()
     # one process on the same data: the partitions loaded whole, in part order
-    single = score_snapshot(load_dataset(parted), model, catalogue, playbook, calendar, **common)
-    spread = score_distributed(client, parted, model, catalogue, playbook, calendar, **common)  # type: ignore[arg-type]
+    single = score_snapshot(
+        load_dataset(partitioned_dir), model, catalogue, playbook, calendar, **common
+    )
+    spread = score_distributed(
+        dask_client, partitioned_dir, model, catalogue, playbook, calendar, **common
+    )  # type: ignore[arg-type]
     return single, spread
 
 
 def test_a_cluster_batch_equals_the_single_process_batch(
-    client: object, parted: Path, trained: TrainResult
+    dask_client: object, partitioned_dir: Path, trained: TrainResult
 ) -> None:
-    single, spread = _both(client, parted, trained)
+    single, spread = _both(dask_client, partitioned_dir, trained)
     assert len(single.accounts) > 500 and (single.accounts["band"] == "high").sum() == 40
     assert list(spread.accounts.columns) == list(single.accounts.columns)
     numbers = ["probability", "probability_1m", "probability_3m", "money_at_risk_cny"]
@@ -91,8 +82,8 @@ def test_a_cluster_batch_equals_the_single_process_batch(
 
 
 def test_a_failing_partition_leaves_the_previous_batch_the_latest(
-    client: object,
-    parted: Path,
+    dask_client: object,
+    partitioned_dir: Path,
     champion: str,
     tracking_uri: str,
     tmp_path: Path,
@@ -100,9 +91,9 @@ def test_a_failing_partition_leaves_the_previous_batch_the_latest(
 ) -> None:
     settings = Settings(work_dir=tmp_path, mlflow_tracking_uri=tracking_uri, capacity=40)
     engine = open_store(settings.store_url)
-    before = run_scoring(settings, load_dataset(parted), engine, scored_on=SCORED_ON).batch
+    before = run_scoring(settings, load_dataset(partitioned_dir), engine, scored_on=SCORED_ON).batch
     real = distributed._score_part
-    third = set(pd.read_parquet(parted / "customers" / PART_FILE.format(2))["customer_id"])
+    third = set(pd.read_parquet(partitioned_dir / "customers" / PART_FILE.format(2))["customer_id"])
 
     def scorer(dataset, frame, **kwargs):  # type: ignore[no-untyped-def]
         if third & set(dataset.customers["customer_id"]):  # the third partition's task dies
@@ -111,7 +102,7 @@ def test_a_failing_partition_leaves_the_previous_batch_the_latest(
 
     monkeypatch.setattr(distributed, "_score_part", scorer)
     with pytest.raises(MemoryError):
-        run_scoring_on_cluster(settings, client, parted, engine, scored_on=SCORED_ON)  # type: ignore[arg-type]
+        run_scoring_on_cluster(settings, dask_client, partitioned_dir, engine, scored_on=SCORED_ON)  # type: ignore[arg-type]
     assert batch_info(engine).id == before.id
     assert [b.id for b in list_batches(engine)] == [before.id]  # no batch row at all
     with engine.connect() as connection:
@@ -119,12 +110,14 @@ def test_a_failing_partition_leaves_the_previous_batch_the_latest(
     assert rows == before.accounts
     # and once the workers are well again, the next batch is whole and the latest
     monkeypatch.setattr(distributed, "_score_part", real)
-    after = run_scoring_on_cluster(settings, client, parted, engine, scored_on=SCORED_ON).batch  # type: ignore[arg-type]
+    after = run_scoring_on_cluster(
+        settings, dask_client, partitioned_dir, engine, scored_on=SCORED_ON
+    ).batch  # type: ignore[arg-type]
     assert batch_info(engine).id == after.id > before.id and after.accounts == before.accounts
 
 
 def test_score_runs_on_a_cluster_from_the_cli(
-    parted: Path,
+    partitioned_dir: Path,
     champion: str,
     tracking_uri: str,
     tmp_path: Path,
@@ -142,7 +135,7 @@ def test_score_runs_on_a_cluster_from_the_cli(
         n_workers=2, processes=False, protocol="tcp", dashboard_address=":0"
     ) as cluster:
         monkeypatch.setenv("RETENTION_DASK_SCHEDULER", cluster.scheduler_address)
-        result = runner.invoke(app, ["score", str(parted)])
+        result = runner.invoke(app, ["score", str(partitioned_dir)])
     assert result.exit_code == 0, result.output
     assert "批次 / batch 1" in result.output
     engine = open_store(Settings().store_url)
@@ -170,7 +163,7 @@ def _losing_its_worker(dataset, frame, **kwargs):  # type: ignore[no-untyped-def
 
 
 def test_a_worker_dying_mid_batch_stores_the_batch_whole_or_not_at_all(
-    parted: Path,
+    partitioned_dir: Path,
     champion: str,
     tracking_uri: str,
     tmp_path: Path,
@@ -178,16 +171,18 @@ def test_a_worker_dying_mid_batch_stores_the_batch_whole_or_not_at_all(
 ) -> None:
     settings = Settings(work_dir=tmp_path, mlflow_tracking_uri=tracking_uri, capacity=40)
     engine = open_store(settings.store_url)
-    before = run_scoring(settings, load_dataset(parted), engine, scored_on=SCORED_ON).batch
+    before = run_scoring(settings, load_dataset(partitioned_dir), engine, scored_on=SCORED_ON).batch
     monkeypatch.setattr(distributed, "_score_part", _losing_its_worker)
-    with cluster_client(local_workers=2, processes=False) as client:
+    with cluster_client(local_workers=2, processes=False) as dask_client:
         try:
-            after = run_scoring_on_cluster(settings, client, parted, engine, scored_on=SCORED_ON)
+            after = run_scoring_on_cluster(
+                settings, dask_client, partitioned_dir, engine, scored_on=SCORED_ON
+            )
         except (KilledWorker, CancelledError, OSError):  # the batch failed
             assert [b.id for b in list_batches(engine)] == [before.id]  # no batch row at all
             assert batch_info(engine).id == before.id
         else:  # the lost partitions were scored again on the other worker: the batch whole
-            assert len(client.scheduler_info()["workers"]) == 1
+            assert len(dask_client.scheduler_info()["workers"]) == 1
             assert batch_info(engine).id == after.batch.id > before.id
             assert after.batch.accounts == before.accounts
     assert _GONE.is_set()  # a worker did go away mid-batch

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,6 @@ from retention.data.local_time import local_today
 from retention.features.catalogue import load_catalogue
 from retention.model.artifact import ChurnModel
 from retention.model.compatibility import require_catalogue
-from retention.model.effects_artifact import EffectModels
 from retention.model.registry import (
     MODEL_NAME,
     configure,
@@ -28,7 +27,7 @@ from retention.model.registry import (
 from retention.scoring.assignment import assign
 from retention.scoring.batch import ScoredList, score_snapshot
 from retention.scoring.calendar import WorkingCalendar
-from retention.scoring.playbook import load_playbook
+from retention.scoring.playbook import Playbook, load_playbook
 from retention.settings import Settings
 from retention.store.batches import BatchInfo, Progress, batch_info, save_batch
 from retention.tariffs.tables import load_tariffs
@@ -112,22 +111,9 @@ def run_scoring(
     Due dates count working days from `scored_on` (default: today in Beijing, the day the list is
     handed to the team).
     """
-    version, model, effects = _champion(settings)
-    scored = score_snapshot(
-        dataset,
-        model,
-        load_catalogue(),
-        load_playbook(),
-        WorkingCalendar(),
-        capacity=settings.capacity,
-        medium_probability=settings.medium_probability,
-        snapshot=snapshot,
-        scored_on=scored_on or local_today(),
-        tariffs=load_tariffs(settings.tariffs_file),
-        effects=effects,
-        list_mode=settings.list_mode,
-    )
-    return _stored(settings, engine, scored, version, scored_on, progress)
+    version, model, inputs = _champion_and_inputs(settings, snapshot, scored_on)
+    scored = score_snapshot(dataset, model, **inputs)
+    return _stored(settings, engine, scored, inputs["playbook"], version, scored_on, progress)
 
 
 def run_scoring_on_cluster(
@@ -144,44 +130,48 @@ def run_scoring_on_cluster(
     worker's failure stores nothing, so the previous batch stays the latest."""
     from retention.scoring.distributed import score_distributed
 
-    version, model, effects = _champion(settings)
-    scored = score_distributed(
-        client,
-        folder,
-        model,
-        load_catalogue(),
-        load_playbook(),
-        WorkingCalendar(),
-        capacity=settings.capacity,
-        medium_probability=settings.medium_probability,
-        snapshot=snapshot,
-        scored_on=scored_on or local_today(),
-        tariffs=load_tariffs(settings.tariffs_file),
-        effects=effects,
-        list_mode=settings.list_mode,
-    )
-    return _stored(settings, engine, scored, version, scored_on, progress)
+    version, model, inputs = _champion_and_inputs(settings, snapshot, scored_on)
+    scored = score_distributed(client, folder, model, **inputs)
+    return _stored(settings, engine, scored, inputs["playbook"], version, scored_on, progress)
 
 
-def _champion(settings: Settings) -> tuple[str, ChurnModel, tuple[str, EffectModels] | None]:
+def _champion_and_inputs(
+    settings: Settings, snapshot: pd.Timestamp | None, scored_on: dt.date | None
+) -> tuple[str, ChurnModel, dict[str, Any]]:
     """The champion, refused before any work when the current catalogue cannot compute it,
-    and the effects champion (None until `retention effects` found enough evidence)."""
+    and what scoring takes besides the data and the model, each file read once: the
+    catalogue, playbook, calendar, settings, tariffs and the effects champion (None until
+    `retention effects` found enough evidence)."""
     configure(settings.tracking_uri)
     version, model = load_champion()
-    require_catalogue(version, model, load_catalogue())
-    return version, model, load_effects_champion()
+    catalogue = load_catalogue()
+    require_catalogue(version, model, catalogue)
+    inputs = {
+        "catalogue": catalogue,
+        "playbook": load_playbook(),
+        "calendar": WorkingCalendar(),
+        "capacity": settings.capacity,
+        "medium_probability": settings.medium_probability,
+        "snapshot": snapshot,
+        "scored_on": scored_on or local_today(),
+        "tariffs": load_tariffs(settings.tariffs_file),
+        "effects": load_effects_champion(),
+        "list_mode": settings.list_mode,
+    }
+    return version, model, inputs
 
 
 def _stored(
     settings: Settings,
     engine: Engine,
     scored: ScoredList,
+    playbook: Playbook,
     version: str,
     scored_on: dt.date | None,
     progress: Progress | None,
 ) -> ScoringRun:
     """The randomised window at the capacity edge assigned, then the batch written whole."""
-    scored = assign(scored, settings.capacity, load_playbook().assignment)
+    scored = assign(scored, settings.capacity, playbook.assignment)
     started = time.perf_counter()
     batch_id = save_batch(
         engine,
