@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult
 from retention.model import registry
 from retention.model.effects_artifact import CONTROL, EffectModels
+from retention.model.pyfunc import EFFECTS_ARTIFACT_KEY
 from retention.training import effects
 
 # Fewer randomised outcomes than the product's minimum: the tests' portfolio is small.
@@ -165,3 +167,42 @@ def test_fitted_models_estimate_every_action_for_accounts_outside_the_assignment
     # Then the loaded models estimate what the fitted ones did, and not the randomised base's
     assert np.allclose(loaded.averted(later, actions), fitted.averted(later, actions))
     assert not np.allclose(fitted.averted(later, actions), estimated)
+
+
+def test_the_registered_models_are_refitted_on_every_row_after_measuring(
+    campaign_dataset: Dataset, tmp_path: Path, tracking_uri: str
+) -> None:
+    # Given the campaign dataset and an MLflow store of its own
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # When the effects job measures out of time and registers its models
+    try:
+        result = effects.train_effects(campaign_dataset, uri, SMALL)
+        assert result.version is not None
+        params = mlflow.MlflowClient().get_run(result.run_id).data.params
+        run_of_version = registry.training_run(result.version, registry.EFFECTS_MODEL)
+        root = Path(
+            mlflow.artifacts.download_artifacts(
+                f"models:/{registry.EFFECTS_MODEL}/{result.version}"
+            )
+        )
+    finally:
+        registry.configure(tracking_uri)  # MLflow's URI is process-wide
+    # Then the run says the registered version learned from more rows than the measured one:
+    # every matured randomised row, the test months too
+    rows = effects.assignment_rows(campaign_dataset, SMALL)
+    assert run_of_version == result.run_id
+    measured, fitted = int(params["measured_on_rows"]), int(params["fitted_on_rows"])
+    assert 0 < measured < fitted == len(rows) == int(params["rows"])
+    assert measured == int((rows["snapshot_date"] < result.test_from).sum())
+    # and its estimates are those of a fit on every row, not of the measured fit
+    registered = EffectModels.load(root / "artifacts" / EFFECTS_ARTIFACT_KEY)
+    actions = list(registered.actions)
+    whole = effects.fit_effect_models(rows, actions, SMALL)
+    early = effects.fit_effect_models(
+        rows[rows["snapshot_date"] < result.test_from], actions, SMALL
+    )
+    np.testing.assert_allclose(registered.averted(rows, actions), whole.averted(rows, actions))
+    assert not np.allclose(registered.averted(rows, actions), early.averted(rows, actions))
+    # the figures and the first test month stay the measured ones'
+    assert registered.test_from == f"{result.test_from:%Y-%m}"
+    assert [e.action for e in registered.evidence] == [a.action for a in result.actions]
