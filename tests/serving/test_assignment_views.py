@@ -21,6 +21,7 @@ from retention.scoring.export import export_frame
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
 from retention.settings import Settings
+from retention.store.assignments import interventions_table
 from retention.store.batches import load_batch, save_batch
 from retention.store.database import open_store
 from retention.store.keys import create_key
@@ -109,3 +110,89 @@ def test_the_page_and_the_exports_say_control(app_client, assigned: ScoredList) 
     english = export_frame(load_batch(open_store(url)), "en").set_index("customer_id")
     assert english.loc[held, "assignment"] == "control group (no follow-up due)"
     assert pd.isna(english.loc[assigned.accounts.iloc[0]["customer_id"], "assignment"])
+
+
+def _held_out(assigned: ScoredList, which: int) -> str:
+    rows = assigned.assignments
+    held = rows.loc[rows["assignment"] == "held_out", "customer_id"].tolist()
+    assert len(held) > which
+    return str(held[which])
+
+
+def test_a_follow_up_of_a_control_is_stored_with_a_warning_and_breaks_compliance(
+    app_client,  # type: ignore[no-untyped-def]
+    assigned: ScoredList,
+) -> None:
+    # Given an account held out as the control group (not the one the page test reads)
+    client, key, url = app_client
+    auth = {"Authorization": f"Bearer {key}", "Idempotency-Key": "crm-held-1"}
+    held = _held_out(assigned, 1)
+    before = client.get(f"/v1/accounts/{held}/risk", headers=auth).json()["assignment"]
+    assert before["complied"] is True
+    body = {"action_code": before["action_code"], "outcome": "contacted", "note": "来电咨询"}
+    # when the CRM logs a follow-up of it, and retries the call
+    sent = client.post(f"/v1/accounts/{held}/follow-ups", headers=auth, json=body)
+    again = client.post(f"/v1/accounts/{held}/follow-ups", headers=auth, json=body)
+    # then it is stored once, and both answers say the control group was followed up
+    assert sent.status_code == 201 and again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    for answer in (sent.json(), again.json()):
+        assert answer["id"] == sent.json()["id"]
+        assert answer["warning"]["code"] == "control_group_followed_up"
+        message = answer["warning"]["message"]
+        assert message.startswith("该客户本期为对照组") and "not complied with" in message
+    stored = client.get("/v1/follow-ups", headers=auth, params={"customer_id": held}).json()
+    assert stored["count"] == 1 and stored["data"][0]["note"] == "来电咨询"
+    # and the account's assignment is no longer complied with, in words the team reads
+    after = client.get(f"/v1/accounts/{held}/risk", headers=auth).json()["assignment"]
+    assert after["assignment"] == "held_out" and after["complied"] is False
+    assert after["label"].startswith("对照组已被跟进") and "not complied" in after["label"]
+    # and the export keeps it a control (intention to treat) beside the follow-up itself
+    table = interventions_table(open_store(url))
+    mine = table[table["customer_id"] == held]
+    control = mine[mine["randomised"].astype(bool)]
+    logged = mine[~mine["randomised"].astype(bool)]
+    assert control["assignment"].tolist() == ["held_out"]
+    assert control["outcome"].tolist() == ["pending"] and control["contacted_at"].isna().all()
+    assert logged["assignment"].tolist() == ["followed_up"]
+    assert logged["action_code"].tolist() == [before["action_code"]]
+    assert logged["assignment_probability"].isna().all()
+
+
+def test_a_follow_up_of_a_randomised_follow_up_has_no_warning(
+    app_client,  # type: ignore[no-untyped-def]
+    assigned: ScoredList,
+) -> None:
+    client, key, _ = app_client
+    auth = {"Authorization": f"Bearer {key}"}
+    _, followed = _held_and_followed(assigned)
+    code = client.get(f"/v1/accounts/{followed}/risk", headers=auth).json()["actions"][0]["code"]
+    sent = client.post(
+        f"/v1/accounts/{followed}/follow-ups", headers=auth, json={"action_code": code}
+    )
+    assert sent.status_code == 201 and sent.json()["warning"] is None
+    after = client.get(f"/v1/accounts/{followed}/risk", headers=auth).json()["assignment"]
+    assert after["complied"] is True and after["label"].startswith("随机跟进")
+
+
+def test_the_page_says_a_followed_up_control_is_not_complied_with(
+    app_client,  # type: ignore[no-untyped-def]
+    assigned: ScoredList,
+) -> None:
+    # Given a held-out account whose page a manager opens
+    client, key, _ = app_client
+    held = _held_out(assigned, 2)
+    client.cookies.clear()
+    assert _sign_in(client, "li", "s3cret-pass").status_code == 303
+    page = client.get(f"/accounts/{held}").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf and 'id="control-followed-up"' not in page
+    # when the manager logs a follow-up all the same
+    form = {"csrf": csrf.group(1), "action_code": "dedicated_manager", "outcome": "pending"}
+    sent = client.post(f"/accounts/{held}/follow-ups", data=form, follow_redirects=True)
+    # then it is kept, and the page says the control group was followed up
+    assert sent.status_code == 200
+    assert 'id="control-followed-up"' in sent.text and "未遵从随机分配" in sent.text
+    auth = {"Authorization": f"Bearer {key}"}
+    stored = client.get("/v1/follow-ups", headers=auth, params={"customer_id": held}).json()
+    assert [f["action_code"] for f in stored["data"]] == ["dedicated_manager"]

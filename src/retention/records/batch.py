@@ -117,6 +117,11 @@ HELD_OUT: Final = "held_out"
 # What the list, the page, the API and the exports say of a held-out account.
 HELD_OUT_TEXT: Final = ("对照组（本期不跟进）", "control group (no follow-up due)")
 RANDOMISED_TEXT: Final = ("随机跟进", "randomised follow-up")
+# ... and of a held-out account the team followed up all the same (not complied with).
+CONTROL_FOLLOWED_UP_TEXT: Final = (
+    "对照组已被跟进（未遵从随机分配）",
+    "control group followed up (assignment not complied with)",
+)
 
 
 class AssignmentRow(TypedDict):
@@ -131,6 +136,13 @@ class AssignmentRow(TypedDict):
     assignment_probability: float  # the propensity of the assignment made
     draw: float  # the uniform draw that decided it (followed up when below the probability)
     seed: int  # the batch's seed: replaying it gives the same draws
+
+
+class StoredAssignment(AssignmentRow):
+    """An assignment as the store keeps it: and whether it was complied with (false: a
+    held-out account the team followed up all the same)."""
+
+    complied: bool
 
 
 class StoredScore(ScoreRow):

@@ -20,15 +20,15 @@ and why, Chinese first. The benchmark chooses its lists by effect with `best_act
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
 
 from retention.model.effects_artifact import EffectModels
-from retention.records.batch import EFFECT_COLUMNS
+from retention.records.batch import EFFECT_COLUMNS, EffectRow
 from retention.records.labels import HIGH
 from retention.scoring.playbook import Playbook
 
@@ -137,6 +137,17 @@ def expected_effects(
     pairs = {(c, a) for c, codes in eligible.items() for a in codes}
     keep = [pair in pairs for pair in zip(long["customer_id"], long["code"], strict=True)]
     return long[keep].reset_index(drop=True)[EFFECT_COLUMNS]
+
+
+def marked_effects(
+    effects: Sequence[EffectRow], actions: Sequence[Mapping[str, object]], best: str | None
+) -> list[dict[str, Any]]:
+    """An account's expected effects, each marked where the playbook recommends it (among
+    `actions`) and where it is the `best`: what the API and the account page show."""
+    recommended = {a["code"] for a in actions}
+    return [
+        {**e, "recommended": e["code"] in recommended, "best": e["code"] == best} for e in effects
+    ]
 
 
 def best_actions(effects: pd.DataFrame) -> pd.DataFrame:

@@ -198,6 +198,31 @@ class FollowUp(_Out):
     updated_at: Instant
 
 
+class FollowUpWarning(BaseModel):
+    """Something the team should know about a follow-up that was stored all the same."""
+
+    code: Literal["control_group_followed_up"] = Field(
+        description="control_group_followed_up: the account is held out as the batch's "
+        "control group (对照组), no follow-up due; its assignment is now not complied with"
+    )
+    message: str = Field(
+        examples=[
+            "该客户本期为对照组（不跟进）：跟进已记录，随机分配记为未遵从 / the account is held "
+            "out as this batch's control group (no follow-up due): the follow-up is stored and "
+            "the assignment marked as not complied with"
+        ]
+    )
+
+
+class LoggedFollowUp(FollowUp):
+    """A follow-up just logged (or found again by its Idempotency-Key), with a warning when
+    it should not have been needed."""
+
+    warning: FollowUpWarning | None = Field(
+        default=None, description="null: nothing to say; else a code and a message (中文 / English)"
+    )
+
+
 class FollowUps(BaseModel):
     data: list[FollowUp]
     count: int
@@ -246,6 +271,11 @@ class Assignment(BaseModel):
     )
     assignment_probability: float = Field(description="the propensity of the draw's result")
     seed: int = Field(description="the batch's seed: replaying it gives the same draws")
+    complied: bool = Field(
+        default=True,
+        description="false: a held-out account the team followed up all the same (the "
+        "follow-up is kept; the export keeps the account a control, intention to treat)",
+    )
 
 
 class ListedAccount(_Out):

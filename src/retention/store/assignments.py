@@ -7,18 +7,20 @@ The export: one row per assignment of every complete batch (created at the batch
 contact time from the follow-up the team logged for that batch, account and action (pending
 when none was logged, and for every held-out account: its churn comes from the data, not from
 the team); then every other follow-up of an account (the top of the list, followed up for
-sure), created when logged, without a probability and not randomised.
+sure), created when logged, without a probability and not randomised. A held-out account the
+team followed up all the same (its assignment not complied with) stays a control as drawn
+(intention to treat), its follow-up one of those other rows.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from retention.data.local_time import LOCAL_TIMEZONE
-from retention.records.batch import ASSIGNMENT_COLUMNS, AssignmentRow
+from retention.records.batch import ASSIGNMENT_COLUMNS, HELD_OUT, StoredAssignment
 from retention.records.labels import AS_INTERVENTION
 from retention.store.batches import ASSIGNMENTS, BATCHES
 from retention.store.database import reading
@@ -33,16 +35,27 @@ INTERVENTION_COLUMNS = (
 
 def assignments_of(
     engine: Engine | Connection, batch_id: int, customer_ids: list[str]
-) -> dict[str, AssignmentRow]:
+) -> dict[str, StoredAssignment]:
     """The assignments of these accounts in a batch (accounts outside the window absent)."""
     if not customer_ids:
         return {}
-    query = select(*(ASSIGNMENTS.c[name] for name in ASSIGNMENT_COLUMNS)).where(
+    names = [*ASSIGNMENT_COLUMNS, "complied"]
+    query = select(*(ASSIGNMENTS.c[name] for name in names)).where(
         ASSIGNMENTS.c.batch_id == batch_id, ASSIGNMENTS.c.customer_id.in_(customer_ids)
     )
     with reading(engine) as connection:
         rows = connection.execute(query).mappings().all()
-    return {row["customer_id"]: cast(AssignmentRow, dict(row)) for row in rows}
+    return {row["customer_id"]: cast(StoredAssignment, dict(row)) for row in rows}
+
+
+def follows_up_a_control(engine: Engine, follow_up: dict[str, Any]) -> bool:
+    """Whether a stored follow-up is of an account its batch held out as the control group
+    (no follow-up due: logging it marked the assignment as not complied with)."""
+    batch_id, customer_id = follow_up.get("batch_id"), follow_up.get("customer_id")
+    if batch_id is None or customer_id is None:
+        return False
+    found = assignments_of(engine, int(batch_id), [str(customer_id)]).get(str(customer_id))
+    return found is not None and found["assignment"] == HELD_OUT
 
 
 def _local(values: pd.Series) -> pd.Series:
@@ -96,7 +109,9 @@ def interventions_table(engine: Engine) -> pd.DataFrame:
             "randomised": True,
         }
     )  # fmt: skip
-    used = set(matched["id"].dropna().astype(int))
+    # A held-out account's follow-up stays its own row (followed up, not randomised): its
+    # randomised row stays a control (intention to treat, README "Effects of the actions").
+    used = set(matched.loc[~held_out, "id"].dropna().astype(int))
     rest = follow[~follow["id"].isin(used)]
     others = pd.DataFrame(
         {

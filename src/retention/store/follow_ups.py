@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert,
 from sqlalchemy.exc import IntegrityError
 
 from retention.data.local_time import LOCAL_TIMEZONE
+from retention.records.batch import HELD_OUT
 from retention.records.labels import HIGH, PENDING, FollowUpOutcome
 from retention.store.applications import APPLICATION_ACTIONS, APPLICATIONS
 from retention.store.batches import ACTIONS, ASSIGNMENTS, SCORES
@@ -112,6 +113,7 @@ def create_follow_up(
             logged = {name: getattr(item, name) for name in LOGGED}
             subject = (item.customer_id, item.application_id)
             _keep_change(connection, new_id, subject, now, None, logged, caller_id, user_id)
+            _mark_control_followed_up(connection, batch_id, item.customer_id)
     except IntegrityError:
         # A concurrent retry stored it first: answer as that one did.
         found = _by_key(engine, scoped) if scoped is not None else None
@@ -121,6 +123,24 @@ def create_follow_up(
     row = get_follow_up(engine, int(new_id))
     assert row is not None
     return row, False
+
+
+def _mark_control_followed_up(
+    connection: Connection, batch_id: int | None, customer_id: str | None
+) -> None:
+    """A follow-up of an account the batch held out as the control group: its assignment was
+    not complied with (in the follow-up's transaction, so neither is kept without the other)."""
+    if batch_id is None or customer_id is None:
+        return
+    connection.execute(
+        update(ASSIGNMENTS)
+        .where(
+            ASSIGNMENTS.c.batch_id == batch_id,
+            ASSIGNMENTS.c.customer_id == customer_id,
+            ASSIGNMENTS.c.assignment == HELD_OUT,
+        )
+        .values(complied=False)
+    )
 
 
 def _replay(found: dict[str, Any], digest: str) -> tuple[dict[str, Any], bool]:

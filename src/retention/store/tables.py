@@ -178,7 +178,8 @@ class Action(Base):
 class Assignment(Base):
     """An account of a batch's randomised window at the capacity edge (scoring/assignment.py):
     followed up or held out as the control group, the action, its probability (propensity),
-    the draw and the batch's seed; written with the batch, in the same transaction."""
+    the draw and the batch's seed; written with the batch, in the same transaction. `complied`
+    turns false when a held-out account is followed up all the same (store/follow_ups.py)."""
 
     __tablename__ = "assignments"
 
@@ -194,6 +195,9 @@ class Assignment(Base):
     assignment_probability: Mapped[float] = mapped_column(Double)
     draw: Mapped[float] = mapped_column(Double)
     seed: Mapped[int] = mapped_column(BigInteger)
+    # False once the team logged a follow-up of a held-out account in its batch (the control
+    # group was followed up after all): the assignment was not complied with.
+    complied: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     __table_args__ = (
         CheckConstraint("assignment IN ('followed_up', 'held_out')", name="assignment"),

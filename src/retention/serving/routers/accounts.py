@@ -8,14 +8,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from sqlalchemy import Connection, Engine
 
 from retention.records.batch import (
+    CONTROL_FOLLOWED_UP_TEXT,
     HELD_OUT,
     HELD_OUT_TEXT,
     RANDOMISED_TEXT,
-    AssignmentRow,
-    StoredAction,
-    StoredEffect,
+    StoredAssignment,
     horizons,
 )
+from retention.scoring.targeting import marked_effects
 from retention.serving.deps import (
     AUTH_ERRORS,
     KeyFirstRoute,
@@ -117,7 +117,7 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
                 "horizons": horizons(score, batch.horizon_months),
                 "reasons": reasons,
                 "actions": actions,
-                "expected_effects": expected_effects(effects, actions, score["best_action"]),
+                "expected_effects": marked_effects(effects, actions, score["best_action"]),
                 "list_mode": batch.list_mode,
                 "list_reason": batch.list_reason,
                 "follow_ups": follow_ups,
@@ -125,17 +125,6 @@ def _account_risk(engine: Engine, customer_id: str) -> Response:
             }
         )
     )
-
-
-def expected_effects(
-    effects: list[StoredEffect], actions: list[StoredAction], best: str | None
-) -> list[dict[str, Any]]:
-    """Each eligible action's expected effect, marked where the playbook recommends it and
-    where it is the best."""
-    recommended = {a["code"] for a in actions}
-    return [
-        {**e, "recommended": e["code"] in recommended, "best": e["code"] == best} for e in effects
-    ]
 
 
 @router.get(
@@ -184,9 +173,11 @@ def get_risk_list(
     )
 
 
-def _assignment(row: AssignmentRow | None) -> dict[str, Any] | None:
+def _assignment(row: StoredAssignment | None) -> dict[str, Any] | None:
     """An account's draw at the capacity edge, with the words the team reads."""
     if row is None:
         return None
-    text = HELD_OUT_TEXT if row["assignment"] == HELD_OUT else RANDOMISED_TEXT
+    text = RANDOMISED_TEXT
+    if row["assignment"] == HELD_OUT:
+        text = HELD_OUT_TEXT if row["complied"] else CONTROL_FOLLOWED_UP_TEXT
     return {**row, "label": " / ".join(text)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 from sqlalchemy import Engine
@@ -20,7 +20,9 @@ from retention.serving.schemas import (
     FollowUpPatch,
     FollowUps,
     Kpis,
+    LoggedFollowUp,
 )
+from retention.store.assignments import follows_up_a_control
 from retention.store.evidence import latest_evidence
 from retention.store.follow_ups import (
     IdempotencyConflict,
@@ -88,11 +90,25 @@ def logged_once(
     return FollowUp.model_validate(row)
 
 
+# What a follow-up of a held-out account answers: stored (never lose what the team did), but
+# the control group is no longer untouched, and the team should know before it happens again.
+CONTROL_FOLLOWED_UP: Final = {
+    "code": "control_group_followed_up",
+    "message": "该客户本期为对照组（不跟进）：跟进已记录，随机分配记为未遵从，效果评估仍按对照组计"
+    " / the account is held out as this batch's control group (no follow-up due): the "
+    "follow-up is stored, the assignment marked as not complied with, and the effect "
+    "estimates still count the account as a control",
+}
+
+
 @router.post(
     "/accounts/{customer_id}/follow-ups",
-    response_model=FollowUp,
+    response_model=LoggedFollowUp,
     status_code=status.HTTP_201_CREATED,
     summary="Log what was done for an account (retries with one Idempotency-Key store once)",
+    description="A follow-up of an account held out as the batch's control group (对照组) is "
+    "stored too, with `warning` `control_group_followed_up`: its assignment is then not "
+    "complied with (`assignment.complied` false in the account's risk).",
     responses=CREATED_RESPONSES,
 )
 def post_follow_up(
@@ -119,7 +135,9 @@ def post_follow_up(
             )
         return create_follow_up(engine, item, batch.id, caller.key_id, idempotency_key)
 
-    return logged_once(engine, item, caller.key_id, idempotency_key, response, create)
+    logged = logged_once(engine, item, caller.key_id, idempotency_key, response, create)
+    warning = CONTROL_FOLLOWED_UP if follows_up_a_control(engine, logged.model_dump()) else None
+    return LoggedFollowUp.model_validate({**logged.model_dump(), "warning": warning})
 
 
 @router.patch(

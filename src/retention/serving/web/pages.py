@@ -26,9 +26,9 @@ from retention.data.local_time import LOCAL_TIMEZONE, local_today
 from retention.records.batch import AccountInBatch, horizons
 from retention.records.labels import BANDS, EXIT, FOLLOW_UP_OUTCOMES
 from retention.scoring.export import in_lang
+from retention.scoring.targeting import marked_effects
 from retention.scoring.tariff_offers import offer_of
 from retention.serving.deps import Model, Store
-from retention.serving.routers.accounts import expected_effects
 from retention.serving.routers.admin import monitoring_summary
 from retention.serving.web.auth import (
     Csrf,
@@ -357,7 +357,7 @@ def account_page(
         horizons=horizons(score, batch.horizon_months),
         reasons=reasons,
         actions=[{**a, "plan": offer_of(a)} for a in actions],  # tariff_plan's offer
-        effects=expected_effects(effects, actions, score.get("best_action")),
+        effects=marked_effects(effects, actions, score.get("best_action")),
         list_reason=in_lang(batch.list_reason, _lang(request)),  # type: ignore[arg-type]
         assignment=assignments_of(engine, batch.id, [customer_id]).get(customer_id),
         follow_ups=follow_ups,

@@ -243,6 +243,17 @@ TEXTS: dict[str, tuple[str, str]] = {
         "batch, so the real effect of the follow-ups can be measured",
     ),
     "randomised_follow_up": ("随机跟进", "randomised follow-up"),
+    "control_followed_up": (
+        "对照组已被跟进（未遵从随机分配）",
+        "control group followed up (assignment not complied with)",
+    ),
+    "control_followed_up_note": (
+        "本户本期为对照组，但已记录了跟进：跟进已保存，随机分配记为未遵从，效果评估仍按对照组计。"
+        "本期请勿再跟进",
+        "Held out as this batch's control group, yet a follow-up was logged: it is kept, the "
+        "assignment is marked as not complied with, and the effect estimates still count the "
+        "account as a control. Please log no more follow-ups this batch",
+    ),
     "tariff_saving": ("电价方案可省 {amount} 元", "tariff plan saves {amount} CNY"),
     # targeting (issue 17): each action's expected effect, and what ranked the list
     "expected_effects": ("各措施预计效果", "Expected effect of each action"),
