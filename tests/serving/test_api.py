@@ -209,6 +209,10 @@ def test_score_on_demand_gives_the_batch_result_for_the_same_rows(served, body_f
         assert result[customer]["band"] == batch.at[customer, "band"]
     assert result[chosen[0]]["reasons"][0]["text_zh"]
     assert result[chosen[0]]["actions"][0]["due_date"] > dt.date.today().isoformat()
+    # without an effects champion, as the batch: no expected effects, and the answer says why
+    assert response.json()["effects_version"] is None
+    assert response.json()["effects_reason"].startswith("证据不足")
+    assert all(not a["expected_effects"] and a["best_action"] is None for a in result.values())
 
 
 def test_score_refuses_too_many_accounts_and_bad_rows_with_clear_messages(served, body_for) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from retention.cli import app
+from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationResult
 from retention.model import registry
 from retention.model.effects_artifact import EffectModels
@@ -26,6 +28,7 @@ from retention.scoring.playbook import load_playbook
 from retention.scoring.targeting import MONEY_AT_RISK, MONEY_SAVED
 from retention.serving.app import create_app
 from retention.serving.model import ServingModel
+from retention.serving.score_input import body_from_dataset
 from retention.settings import Settings
 from retention.store.batches import StoredBatch, load_batch
 from retention.store.database import open_store
@@ -224,6 +227,54 @@ def test_the_api_shows_each_actions_expected_effect_and_the_list_mode(
     assert "预计挽回电费" in list_page and "money-saved" in list_page
     assert 'id="expected-effects"' in account_page and "best-action" in account_page
     assert "effects-unavailable" not in account_page
+
+
+def test_on_demand_scoring_gives_the_batchs_expected_effects(
+    targeted: tuple[Path, str, str],
+    campaign_dataset: Dataset,
+    served_model: ServingModel,
+    tracking_uri: str,
+) -> None:
+    # Given the effects champion loaded with the churn model, as the server's lifespan does
+    work, uri, _ = targeted
+    batch = _batch(work)
+    try:
+        registry.configure(uri)
+        found = registry.load_effects_champion()
+    finally:
+        registry.configure(tracking_uri)
+    assert found is not None
+    serving = replace(served_model, effects=found)
+    url = f"sqlite:///{work / 'retention.db'}"
+    engine = open_store(url)
+    key = create_key(engine, "crm", "tests-on-demand")[0]
+    engine.dispose()
+    listed = batch.scores[batch.scores["rank"].notna()].set_index("customer_id")
+    chosen = [str(c) for c in listed.index[[0, 7, 25]]]
+    # When the CRM scores three of the batch's accounts from the same rows
+    settings = Settings(database_url=url, work_dir=work, score_workers=1)
+    with TestClient(create_app(settings, load_model=lambda: serving)) as client:
+        response = client.post(
+            "/v1/score",
+            json=body_from_dataset(campaign_dataset, chosen),
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    # Then each answer carries the batch's best action, money saved and expected effects
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["effects_version"] == batch.info.effects_version and not body["effects_reason"]
+    answers = {a["customer_id"]: a for a in body["data"]}
+    for customer in chosen:
+        got = answers[customer]
+        assert got["best_action"] == listed.at[customer, "best_action"]
+        assert got["money_saved_cny"] == pytest.approx(listed.at[customer, "money_saved_cny"])
+        stored = batch.effects[batch.effects["customer_id"] == customer]
+        stored = stored.sort_values("money_saved_cny", ascending=False)
+        assert [e["code"] for e in got["expected_effects"]] == stored["code"].tolist()
+        np.testing.assert_allclose(
+            [e["churn_averted"] for e in got["expected_effects"]], stored["churn_averted"]
+        )
+        assert sum(e["best"] for e in got["expected_effects"]) == (1 if len(stored) else 0)
 
 
 def _pages(client: TestClient, work: Path, customer_id: str) -> tuple[str, str]:

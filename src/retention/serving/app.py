@@ -77,7 +77,13 @@ def create_app(
         )
         app.state.score_workers.warm()
         metrics.set_model(app.state.model.name, app.state.model.version)
-        log.info("serving model %s v%s", app.state.model.name, app.state.model.version)
+        effects = app.state.model.effects
+        log.info(
+            "serving model %s v%s (effects: %s)",
+            app.state.model.name,
+            app.state.model.version,
+            "none" if effects is None else f"v{effects[0]}",
+        )
         # What start-up loaded (libraries, the model) lives as long as the process: keep it out
         # of the garbage collector's full passes, which otherwise add tens of ms to some requests.
         gc.collect()

@@ -2,14 +2,15 @@
 
 `answer` turns a request body into the finished response (it runs in a scoring worker, see
 retention.serving.score_workers): parse, the contract's checks, features, the model, reasons
-and actions, every refusal as an error with its code.
+and actions, and each account's expected effects by the effects champion loaded with the
+model (as the batch estimates them), every refusal as an error with its code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from pydantic import ValidationError
@@ -18,8 +19,9 @@ from sqlalchemy import Engine
 from retention.data.checks import validate_tables
 from retention.data.report import ValidationReport
 from retention.features.sources import Tables
-from retention.records.batch import horizons
+from retention.records.batch import EffectRow, horizons
 from retention.scoring.batch import ScoredList, score_snapshot
+from retention.scoring.targeting import MONEY_AT_RISK, marked_effects
 from retention.serving.answers import Answer, error_answer
 from retention.serving.model import ServingModel
 from retention.serving.schemas import ScoreResponse
@@ -74,7 +76,13 @@ def answer(
     except Refused as refused:
         return error_answer(refused.status, refused.code, refused.message)
     response = ScoreResponse.model_validate(
-        {"model_version": serving.version, "data": items, "count": len(items)}
+        {
+            "model_version": serving.version,
+            "effects_version": scored.effects_version,
+            "effects_reason": None if scored.effects_version else scored.list_reason,
+            "data": items,
+            "count": len(items),
+        }
     )
     return Answer(200, response.model_dump_json().encode("utf-8"), len(items))
 
@@ -151,6 +159,9 @@ def score_request(
         high_floor=high_floor,
         usage_history=False,  # the account page's chart: not part of the answer
         tariffs=serving.tariffs,  # priced only for the accounts recommended tariff_plan
+        # each account's expected effects as the batch estimates them; nothing is ranked
+        effects=serving.effects,
+        list_mode=MONEY_AT_RISK,
     )
 
 
@@ -187,6 +198,7 @@ def scored_accounts(scored: ScoredList) -> list[dict[str, Any]]:
         actions.setdefault(str(record["customer_id"]), []).append(
             {str(k): v for k, v in record.items()}
         )
+    effects = _effects_by_account(scored)
     items = []
     listed: list[dict[str, Any]] = scored.accounts.to_dict("records")  # type: ignore[assignment]
     leaving: list[dict[str, Any]] = scored.leaving.to_dict("records")  # type: ignore[assignment]
@@ -204,9 +216,42 @@ def scored_accounts(scored: ScoredList) -> list[dict[str, Any]]:
                 "horizons": [] if in_exit else horizons(row, scored.horizon_months),
                 "reasons": reasons.get(customer, []),
                 "actions": actions.get(customer, []),
+                **_targeted(row, in_exit, effects.get(customer, []), actions.get(customer, [])),
             }
         )
     return items
+
+
+def _effects_by_account(scored: ScoredList) -> dict[str, list[EffectRow]]:
+    """Each account's expected effects, most money saved first (as the store reads them)."""
+    order = scored.effects.sort_values(
+        ["customer_id", "money_saved_cny"], ascending=[True, False], kind="stable"
+    )
+    out: dict[str, list[EffectRow]] = {}
+    for record in order.to_dict("records"):
+        effect = {str(k): v for k, v in record.items()}
+        out.setdefault(str(record["customer_id"]), []).append(cast(EffectRow, effect))
+    return out
+
+
+def _targeted(
+    row: dict[str, Any],
+    in_exit: bool,
+    effects: list[EffectRow],
+    actions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The account's best action, churn averted, money saved and every eligible action's
+    expected effect: what the batch stores for it (none for an account in exit process)."""
+    if in_exit:
+        return {"best_action": None, "churn_averted": None, "money_saved_cny": None}
+    best = row.get("best_action")
+    best = None if best is None or pd.isna(best) else str(best)
+    return {
+        "best_action": best,
+        "churn_averted": _number(row.get("churn_averted")),
+        "money_saved_cny": _number(row.get("money_saved_cny")),
+        "expected_effects": marked_effects(effects, actions, best),
+    }
 
 
 def _number(value: Any) -> float | None:

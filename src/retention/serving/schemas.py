@@ -408,10 +408,39 @@ class ScoredAccount(BaseModel):
     horizons: list[Horizon] = HORIZONS_FIELD
     reasons: list[Reason]
     actions: list[RecommendedAction]
+    best_action: ActionCode | None = Field(
+        default=None,
+        description="the eligible action expected to save most, as the batch would give it "
+        "(null: no effects champion with enough randomised evidence, or in exit process)",
+    )
+    churn_averted: float | None = Field(
+        default=None, description="the best action's expected churn averted (probability)"
+    )
+    money_saved_cny: float | None = Field(
+        default=None,
+        description="the best action's expected money saved: churn averted x expected revenue",
+    )
+    expected_effects: list[ExpectedEffect] = Field(
+        default_factory=list,
+        description="each eligible action's expected effect, most money saved first (empty: "
+        "no effects champion with enough evidence; effects_reason says why)",
+    )
 
 
 class ScoreResponse(BaseModel):
     model_version: str
+    effects_version: str | None = Field(
+        default=None,
+        description="the effects champion (key-account-effects) behind expected_effects; null: "
+        "none with enough randomised evidence is loaded",
+    )
+    effects_reason: str | None = Field(
+        default=None,
+        description="why there are no expected effects (中文 / English); null when there are",
+        examples=[
+            "证据不足：尚无效果模型冠军 ... / not enough evidence: no effect model champion yet"
+        ],
+    )
     data: list[ScoredAccount]
     count: int
 
