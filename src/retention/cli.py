@@ -985,6 +985,15 @@ def simulate(
         int | None,
         typer.Option(min=1, help="Write a partitioned Parquet dataset of N parts (Dask jobs)."),
     ] = None,
+    chunk_accounts: Annotated[
+        int | None,
+        typer.Option(
+            min=10,
+            help="With --partitions: simulate N accounts at a time straight into the part "
+            "files, so memory is bounded by a chunk (a million accounts); each chunk has its "
+            "own seed from --seed, so the data differ from the one-frame simulation's.",
+        ),
+    ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
     from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
@@ -1015,7 +1024,16 @@ def simulate(
         raise typer.BadParameter(str(err), param_hint="--start") from err
     if partitions and fmt != "parquet":
         raise typer.BadParameter("a partitioned dataset is Parquet only", param_hint="--format")
-    summary = simulate_to_folder(config, out, fmt=fmt, console=err_console, partitions=partitions)
+    if chunk_accounts is not None:
+        from retention.data.simulator.chunked import simulate_partitioned
+
+        if not partitions:
+            raise typer.BadParameter(
+                "分块模拟需要 --partitions / needs --partitions", param_hint="--chunk-accounts"
+            )
+        summary = simulate_partitioned(config, out, partitions, chunk_accounts, err_console)
+    else:
+        summary = simulate_to_folder(config, out, fmt, err_console, partitions)
     summary.print(console)
 
 

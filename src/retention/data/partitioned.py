@@ -90,11 +90,16 @@ def write_partitioned(tables: Mapping[str, pd.DataFrame], folder: Path, partitio
         for k in range(partitions):
             rows = pa.array(order[bounds[k] : bounds[k + 1]])
             pq.write_table(arrow.take(rows), folder / name / PART_FILE.format(k))
+    write_manifest(folder, partitions, list(tables))
+
+
+def write_manifest(folder: Path, partitions: int, tables: list[str]) -> None:
+    """The manifest for people: N, the key and the rule (the chunked simulator writes it too)."""
     manifest = {
         "partitions": partitions,
         "key": "customer_id (applications without one: application_id; steps: their application)",
         "rule": "pandas.util.hash_pandas_object(key, index=False, categorize=False) mod partitions",
-        "tables": list(tables),
+        "tables": tables,
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 

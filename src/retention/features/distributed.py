@@ -114,14 +114,15 @@ def build_training_set_distributed(
     folder: Path,
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
+    max_bytes: int | None = None,
 ) -> pd.DataFrame:
     """The training set of a partitioned dataset on the cluster: every month with enough
-    history and a complete label window, with labels; the same as `build_training_set`."""
+    history and a complete label window, with labels; the same as `build_training_set`.
+    FrameTooLarge (nothing gathered) when it would take more than `max_bytes` here."""
     definition = definition or ChurnDefinition()
-    frame = build_snapshots_distributed(
-        client, folder, None, catalogue, definition, with_labels=True
-    )
-    return labelled_rows(frame)
+    spread = snapshots_on_workers(client, folder, None, catalogue, definition, with_labels=True)
+    # the rows left out are left on the workers: only the training rows cross to the client
+    return gather_frames(client, list(client.map(labelled_rows, spread.frames)), max_bytes)
 
 
 def build_snapshots_distributed(
@@ -131,13 +132,29 @@ def build_snapshots_distributed(
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
     with_labels: bool = False,
+    max_bytes: int | None = None,
 ) -> pd.DataFrame:
     """Features of every active account at every snapshot (None: the training snapshots),
     indexed by (snapshot_date, customer_id); the same frame as `build_snapshots`.
 
     Raises InvalidDatasetError listing every partition's problems when one breaks the
-    contract (nothing is computed from a partly valid dataset).
+    contract (nothing is computed from a partly valid dataset), and FrameTooLarge when the
+    frame would take more than `max_bytes` in this process (then nothing is gathered).
     """
+    spread = snapshots_on_workers(client, folder, snapshots, catalogue, definition, with_labels)
+    return gather_frames(client, spread.frames, max_bytes)
+
+
+def snapshots_on_workers(
+    client: Client,
+    folder: Path,
+    snapshots: Iterable[pd.Timestamp | str] | None,
+    catalogue: Catalogue | None = None,
+    definition: ChurnDefinition | None = None,
+    with_labels: bool = False,
+) -> Spread:
+    """Every partition's features at the snapshots (None: the training snapshots), left on
+    the workers: `Spread.frames` are futures, in part order."""
     catalogue = catalogue or load_catalogue()
     definition = definition or ChurnDefinition()
     spread = load_spread(client, Path(folder))
@@ -148,12 +165,32 @@ def build_snapshots_distributed(
     )
     if dates.empty:
         raise too_short(definition)
-    spread = features_on_workers(client, spread, dates, catalogue, definition, with_labels)
-    frame = concat_frames(client.gather(spread.frames))
-    log.info(
-        "%d snapshots: %d rows from %d partitions", len(dates), len(frame), len(spread.datasets)
-    )
+    return features_on_workers(client, spread, dates, catalogue, definition, with_labels)
+
+
+class FrameTooLarge(ValueError):
+    """The partitions' frames would take more than this process may hold (`size` bytes)."""
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(f"{size / 1e9:.1f} GB > {max_bytes / 1e9:.1f} GB")
+        self.size = size
+
+
+def gather_frames(client: Client, frames: list[Any], max_bytes: int | None = None) -> pd.DataFrame:
+    """The partitions' frames (futures) gathered as one; with `max_bytes`, their sizes are
+    gathered first and FrameTooLarge raised before any row crosses when they would not fit."""
+    if max_bytes is not None:
+        size = sum(client.gather(client.map(_frame_bytes, frames)))
+        if size > max_bytes:
+            raise FrameTooLarge(size, max_bytes)
+    frame = concat_frames(client.gather(frames))
+    log.info("gathered %d rows from %d partitions", len(frame), len(frames))
     return frame
+
+
+def _frame_bytes(frame: pd.DataFrame) -> int:
+    """What a partition's frame takes in memory, its index and text included."""
+    return int(frame.memory_usage(deep=True, index=True).sum())
 
 
 @dataclass(frozen=True)

@@ -80,22 +80,30 @@ def _gathered(
     """The training set built on the cluster, in one process's order (snapshot after
     snapshot, accounts in part order), refused when it would not fit this process: the fit
     is LightGBM in memory on the gathered rows."""
-    from retention.features.distributed import build_training_set_distributed
+    from retention.features.distributed import FrameTooLarge, build_training_set_distributed
 
-    frame = build_training_set_distributed(client, folder, catalogue, config.churn)
-    order = np.argsort(frame.index.get_level_values("snapshot_date"), kind="stable")
-    stacked = frame.iloc[order].reset_index()
-    size = int(stacked.memory_usage(deep=True).sum())
     free = _available_memory()
-    # LightGBM's binned dataset and the evaluation copies need about as much again
-    if size * 3 > free:
+    try:
+        # LightGBM's binned dataset and the evaluation copies need about as much again; the
+        # size is known before the rows are gathered, so a set too large never crosses
+        frame = build_training_set_distributed(
+            client, folder, catalogue, config.churn, max_bytes=free // 3
+        )
+    except FrameTooLarge as err:
         raise ValueError(
-            f"训练集 {size / 1e9:.1f} GB 超出本进程可用内存 {free / 1e9:.1f} GB 的三分之一 / "
-            f"the training set ({size / 1e9:.1f} GB) is over a third of this process's free "
+            f"训练集 {err.size / 1e9:.1f} GB 超出本进程可用内存 {free / 1e9:.1f} GB 的三分之一 / "
+            f"the training set ({err.size / 1e9:.1f} GB) is over a third of this process's free "
             f"memory ({free / 1e9:.1f} GB): the in-memory fit needs a larger machine "
             "(lightgbm.dask is not wired in yet)"
-        )
-    log.info("training set gathered: %d rows, %.0f MB", len(stacked), size / 1e6)
+        ) from err
+    order = np.argsort(frame.index.get_level_values("snapshot_date"), kind="stable")
+    stacked = frame.iloc[order].reset_index()
+    del frame  # the gathered copy, before the fit needs the memory
+    log.info(
+        "training set gathered: %d rows, %.0f MB",
+        len(stacked),
+        stacked.memory_usage(deep=True).sum() / 1e6,
+    )
     return stacked
 
 
