@@ -32,10 +32,15 @@ def features(src: Sources) -> Columns:
     n_due6 = due6.sum(axis=1)
     days6 = np.where(due6, np.maximum(late_days[:, 6:], 0.0), 0.0).sum(axis=1)
     arrears = np.where(any12, owed.sum(axis=1), np.nan)
+    # The latest bill that fell due before T (a bill falls due the month after it is billed):
+    # one late bill counts for little in six months, but it is news when it is the last one.
+    latest = fallen_due.shape[1] - 1 - np.argmax(fallen_due[:, ::-1], axis=1)
+    latest_days = np.maximum(late_days[np.arange(latest.size), latest], 0.0)
     return {
         "late_bills_6m": np.where(any6, late[:, 6:].sum(axis=1), np.nan),
         "days_late_avg_6m": np.where(n_due6 > 0, days6 / np.maximum(n_due6, 1), np.nan),
         "arrears_cny": arrears,
         "arrears_to_bill": safe_ratio(arrears, bills.mean("amount_due_cny", 12)),
         "partial_payments_12m": np.where(any12, partial.sum(axis=1), np.nan),
+        "days_late_last_bill": np.where(fallen_due.any(axis=1), latest_days, np.nan),
     }

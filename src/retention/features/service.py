@@ -37,6 +37,11 @@ def features(src: Sources) -> Columns:
     low = np.where(np.isnan(scored), 0.0, (scored <= 3).astype(float))
 
     return {
+        # Last month's tickets: trouble that starts a month or two before an exit shows here
+        # at full strength, where the 3- to 12-month counts mix it with older tickets.
+        "complaints_1m": count(1, ("category", "complaint")),
+        "opinions_1m": count(1, ("category", "opinion")),
+        "inquiries_1m": count(1, ("category", "inquiry")),
         "complaints_3m": count(3, ("category", "complaint")),
         "complaints_12m": count(12, ("category", "complaint")),
         "opinions_6m": count(6, ("category", "opinion")),
