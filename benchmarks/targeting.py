@@ -294,7 +294,7 @@ def main() -> None:
     print(f"{args.accounts:,} accounts x {args.months} months, capacity {args.capacity} a month")
     table = pd.DataFrame([one_seed(seed, args, config) for seed in args.seeds]).set_index("seed")
     pd.set_option("display.width", 200)
-    money = [c for c in table.columns if not c.startswith("b/")]
+    money = [c for c in table.columns if "/" not in c]
     shown = table.copy()
     shown[money] = (shown[money] / 1e6).round(2)  # million CNY
     print("true money saved over the test months, million CNY:")

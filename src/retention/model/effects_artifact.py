@@ -61,10 +61,10 @@ class ActionEvidence:
 
 @dataclass(frozen=True)
 class RelativeEffect:
-    """An action's relative reduction of churn (1 - treated / untreated odds of churning, from
-    the randomised outcomes, partially pooled across actions) where it is the action the
-    playbook's reading of the account points to (`on`) and where it is not (`off`), each with
-    the standard error of its log ratio."""
+    """An action's relative reduction of churn (1 - the follow-ups' churn over what it would
+    have been untreated, from the randomised outcomes, partially pooled across actions) where
+    it is the action the playbook's reading of the account points to (`on`) and where it is
+    not (`off`), each with the standard error of its log ratio."""
 
     on: float
     on_se: float

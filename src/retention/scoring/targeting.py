@@ -4,18 +4,19 @@ by each of its eligible actions, its best action, and the list mode that ranked 
 An account's eligible actions are those the playbook would recommend were the account on the
 visit list (its rules applied with band `high` to its reasons and facts), among the actions
 the effects champion (`key-account-effects@champion`, `retention effects DIR`) models with
-enough randomised outcomes. Money saved = churn averted x expected revenue of the next 12
-months. Each account takes one visit with one action, so the best choice within the team's
-capacity K is exact and simple: every account's best action, then the K accounts whose best
-saves most (`select`).
+enough randomised outcomes. Churn averted = the account's churn probability x the action's
+relative reduction from the randomised outcomes (`risk_scaled_averted`); money saved = churn
+averted x expected revenue of the next 12 months. Each account takes one visit with one
+action, so the best choice within the team's capacity K is exact and simple: every
+account's best action, then the K accounts whose best saves most (`select`).
 
 List mode (RETENTION_LIST_MODE): `money_at_risk` (the default: on the simulator, ranking by
-the estimated effects saved less, benchmarks/targeting.py) keeps today's list whatever the
+the estimated effects saved no more, benchmarks/targeting.py) keeps today's list whatever the
 evidence; `auto` ranks by money saved as soon as the effects champion has enough evidence
 (each action's `min_treated` follow-ups and the `min_controls` controls of `retention
 effects`, 200 + 200 by default) and by money at risk until then. The batch records the mode
-and why, Chinese first. The benchmark chooses its lists by effect with `best_actions` and
-`select` here, so it measures the rule the product applies.
+and why, Chinese first. The benchmark chooses its lists by effect with `risk_scaled_averted`,
+`best_actions` and `select` here, so it measures the rule the product applies.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ NO_CHAMPION: Final = (
     "follow-ups and controls)"
 )
 PINNED: Final = (
-    "按风险电费排序（RETENTION_LIST_MODE=money_at_risk，默认：模拟数据上按估计效果排序挽回的金额低于"
+    "按风险电费排序（RETENTION_LIST_MODE=money_at_risk，默认：模拟数据上按估计效果排序挽回的金额不高于"
     "按风险电费排序；设为 auto 则在随机证据充足时按预计挽回金额排序） / ranked by money at risk "
     "(RETENTION_LIST_MODE=money_at_risk, the default: on the simulator, ranking by the estimated "
-    "effects saved less than ranking by money at risk; auto ranks by expected money saved once "
+    "effects saved no more than ranking by money at risk; auto ranks by expected money saved once "
     "the evidence is enough)"
 )
 

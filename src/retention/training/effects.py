@@ -36,15 +36,15 @@ they learn from the same few hundred randomised rows per action, and that, not t
 is what limits the targeting below; econml stays the candidate should the data grow.
 
 The fitted models (`fit_effect_models` -> `EffectModels`) estimate every action for any frame
-of snapshot features, so a list can be targeted by them (scoring/targeting.py). On the
-simulator (benchmarks/targeting.py: 5,000 accounts, 333 a month over the 6 test months) that
-list saves far less true money than the money-at-risk list with the playbook's action: the
-per-account effects learned at the capacity edge, from effects of 1-2 points, do not carry to
-the whole portfolio (correlation with the true effects there -0.5 to +0.3 by action), and
-choosing each account's action by them discards the playbook's reading of its reason, right
-for most accounts. With the base risk from every account's snapshots (`population`) the list
-does a little better. Tried and dropped: each action removing a share of the risk, by segment
-(the risk's top reason group, or the playbook's recommendation), shrunk to none: about the same.
+of snapshot features. Targeting (scoring/targeting.py) does not rank by those per-account
+estimates: on the simulator (benchmarks/targeting.py: 5,000 accounts, 333 a month over the 6
+test months) that list saved less than half of what the money-at-risk list saves, the
+per-account effects learned at the capacity edge, from effects of 1-2 points, hardly following
+the true ones over the portfolio (correlation -0.2 to +0.2 by action, seed 1). It reads each
+action's relative reduction of churn instead (`relative_effects`, kept in the artifact): on the
+playbook's action and off it, the randomised follow-ups' observed over expected churn against
+the controls', pooled across actions by empirical Bayes, and scales each account's churn
+probability by it.
 
 Until an action has `min_treated` randomised follow-ups and the data `min_controls` controls
 with matured outcomes (200 each by default: with fewer, the Qini of a few dozen test rows is
