@@ -14,8 +14,9 @@ time, as the team works), `--capacity` accounts are chosen by
       whose estimated mean effect is the largest, and the baseline is the better of the two;
   (b) estimated money saved: each account's best modelled action by estimated effect x
       revenue (scoring/targeting.py's risk_scaled_averted, best_actions and select: the list
-      mode's rule), the estimated effect being the risk model's probability x the action's
-      relative reduction from the randomised outcomes, on the playbook's action or off it;
+      mode's selection; scoring still estimates as `b_per_account`), the estimated effect
+      being the risk model's probability x the action's relative reduction from the
+      randomised outcomes, on the playbook's action or off it;
   (c) true money saved: the same with the true effects of every action (the oracle).
 
 Money saved = sum over the chosen accounts of the true churn averted by the chosen action

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         default=200, ge=1, description="Accounts the team can visit in one cycle (top K)."
     )
     # money_at_risk by default: on the simulator, ranking by the estimated effects saved
-    # no more than ranking by money at risk (benchmarks/targeting.py), so it is opt-in
+    # less than ranking by money at risk (benchmarks/targeting.py), so it is opt-in
     list_mode: Literal["auto", "money_at_risk"] = Field(
         default="money_at_risk",
         description="What ranks the list: money_at_risk (the default) always ranks by money at "

@@ -85,20 +85,18 @@ def _models(enough_second: bool = False) -> EffectModels:
 
 def test_only_eligible_actions_with_enough_evidence_are_estimated_and_chosen() -> None:
     # Given accounts eligible for both actions, for the one without enough evidence only,
-    # and for none, at churn probabilities 0.5, 0.4, 0.3
+    # and for none
     rows = pd.DataFrame({"x": [1.0, 2.0, 3.0]}, index=pd.Index(ACCOUNTS, name="customer_id"))
     eligible = {"small": CODES, "large": [CODES[1]], "lost": []}
-    first = {"small": CODES[0], "large": CODES[1], "lost": None}
-    probability = np.array([0.5, 0.4, 0.3])
 
     # When the expected effects are computed
-    effects = targeting.expected_effects(_models(), rows, probability, REVENUE, eligible, first)
+    effects = targeting.expected_effects(_models(), rows, REVENUE, eligible)
 
-    # Then only the eligible action with enough evidence is there: churn averted = the
-    # probability x the action's reduction on the playbook's action, money = averted x revenue
+    # Then only the eligible action with enough evidence is there, money = averted x revenue
+    averted = 0.5 - 1 / (1 + np.exp(0.2))
     assert effects[["customer_id", "code"]].values.tolist() == [["small", CODES[0]]]
-    assert effects["churn_averted"].tolist() == pytest.approx([0.5 * 0.2])
-    assert effects["money_saved_cny"].tolist() == pytest.approx([0.1 * 1e6])
+    assert effects["churn_averted"].tolist() == pytest.approx([averted])
+    assert effects["money_saved_cny"].tolist() == pytest.approx([averted * 1e6])
     # and only that account can be chosen
     assert targeting.select(targeting.best_actions(effects), 3) == ["small"]
 

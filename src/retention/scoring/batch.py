@@ -250,9 +250,7 @@ def _targeting(
     facts_of: dict[str, dict[str, object]] = facts.to_dict("index")  # type: ignore[assignment]
     eligible = target.eligible_actions(playbook, groups_of, facts_of, models.enough())
     revenue = accounts["expected_revenue_cny"].to_numpy(dtype=float)
-    probability = accounts["probability"].to_numpy(dtype=float)
-    first = target.playbook_first(playbook, groups_of, facts_of)
-    effect_rows = target.expected_effects(models, rows, probability, revenue, eligible, first)
+    effect_rows = target.expected_effects(models, rows, revenue, eligible)
     best = target.best_actions(effect_rows).reindex(accounts["customer_id"])
     code = best["code"].astype(object)
     accounts["best_action"] = code.where(code.notna(), None).to_numpy()

@@ -4,14 +4,16 @@ by each of its eligible actions, its best action, and the list mode that ranked 
 An account's eligible actions are those the playbook would recommend were the account on the
 visit list (its rules applied with band `high` to its reasons and facts), among the actions
 the effects champion (`key-account-effects@champion`, `retention effects DIR`) models with
-enough randomised outcomes. Churn averted = the account's churn probability x the action's
-relative reduction from the randomised outcomes (`risk_scaled_averted`); money saved = churn
-averted x expected revenue of the next 12 months. Each account takes one visit with one
+enough randomised outcomes. Money saved = churn averted x expected revenue of the next 12
+months. Scoring estimates the churn averted with the per-account models (`expected_effects`);
+the benchmark's list (b) with `risk_scaled_averted` (the churn probability x the action's
+relative reduction from the randomised outcomes), which saved more on the simulator but is
+not yet what scoring applies. Each account takes one visit with one
 action, so the best choice within the team's capacity K is exact and simple: every
 account's best action, then the K accounts whose best saves most (`select`).
 
 List mode (RETENTION_LIST_MODE): `money_at_risk` (the default: on the simulator, ranking by
-the estimated effects saved no more, benchmarks/targeting.py) keeps today's list whatever the
+the estimated effects saved less, benchmarks/targeting.py) keeps today's list whatever the
 evidence; `auto` ranks by money saved as soon as the effects champion has enough evidence
 (each action's `min_treated` follow-ups and the `min_controls` controls of `retention
 effects`, 200 + 200 by default) and by money at risk until then. The batch records the mode
@@ -78,10 +80,10 @@ NO_CHAMPION: Final = (
     "follow-ups and controls)"
 )
 PINNED: Final = (
-    "按风险电费排序（RETENTION_LIST_MODE=money_at_risk，默认：模拟数据上按估计效果排序挽回的金额不高于"
+    "按风险电费排序（RETENTION_LIST_MODE=money_at_risk，默认：模拟数据上按估计效果排序挽回的金额低于"
     "按风险电费排序；设为 auto 则在随机证据充足时按预计挽回金额排序） / ranked by money at risk "
     "(RETENTION_LIST_MODE=money_at_risk, the default: on the simulator, ranking by the estimated "
-    "effects saved no more than ranking by money at risk; auto ranks by expected money saved once "
+    "effects saved less than ranking by money at risk; auto ranks by expected money saved once "
     "the evidence is enough)"
 )
 
@@ -118,18 +120,6 @@ def eligible_actions(
     return out
 
 
-def playbook_first(
-    playbook: Playbook,
-    groups_of: Mapping[str, list[str]],
-    facts_of: Mapping[str, dict[str, object]],
-) -> dict[str, str | None]:
-    """Each account's first action of the playbook on the visit list (band high), modelled or
-    not: the action its reasons point to, the one the effects' `on` estimates are for."""
-    every = list(dict.fromkeys(c for rule in playbook.rules for c in rule.then))
-    eligible = eligible_actions(playbook, groups_of, facts_of, every)
-    return {customer: (codes[0] if codes else None) for customer, codes in eligible.items()}
-
-
 def risk_scaled_averted(
     models: EffectModels, probability: np.ndarray, first: np.ndarray, codes: list[str]
 ) -> np.ndarray:
@@ -155,24 +145,18 @@ def risk_scaled_averted(
 def expected_effects(
     models: EffectModels,
     rows: pd.DataFrame,
-    probability: np.ndarray,
     revenue: np.ndarray,
     eligible: Mapping[str, list[str]],
-    first: Mapping[str, str | None],
 ) -> pd.DataFrame:
-    """Every account's (the rows' index) expected churn averted (`risk_scaled_averted`, from
-    its churn `probability`) and money saved by each of its eligible actions (EFFECT_COLUMNS);
-    `first`: each account's first action of the playbook (`playbook_first`)."""
-    codes = models.enough()
-    customers = rows.index.to_numpy()
-    leading = np.asarray([first.get(c) for c in customers], dtype=object)
-    averted = risk_scaled_averted(models, probability, leading, codes)
-    money = averted * np.nan_to_num(revenue)[:, None]
+    """Every account's (the rows' index) expected churn averted and money saved by each of
+    its eligible actions (EFFECT_COLUMNS)."""
+    averted = models.averted(rows, models.enough())
+    money = averted.to_numpy() * np.nan_to_num(revenue)[:, None]
     long = pd.DataFrame(
         {
-            "customer_id": np.repeat(customers, len(codes)),
-            "code": np.tile(np.asarray(codes, dtype=object), len(rows)),
-            "churn_averted": averted.ravel(),
+            "customer_id": np.repeat(rows.index.to_numpy(), averted.shape[1]),
+            "code": np.tile(np.asarray(averted.columns, dtype=object), len(rows)),
+            "churn_averted": averted.to_numpy().ravel(),
             "money_saved_cny": money.ravel(),
         }
     )
