@@ -13,14 +13,19 @@ time, as the team works), `--capacity` accounts are chosen by
       points to, else a dedicated manager); `a_one` is the same list with the single action
       whose estimated mean effect is the largest, and the baseline is the better of the two;
   (b) estimated money saved: each account's best modelled action by estimated effect x
-      revenue (scoring/targeting.py's best_actions and select: the list mode's rule);
+      revenue (scoring/targeting.py's risk_scaled_averted, best_actions and select: the list
+      mode's selection; scoring still estimates as `b_per_account`), the estimated effect
+      being the risk model's probability x the action's relative reduction from the
+      randomised outcomes, on the playbook's action or off it;
   (c) true money saved: the same with the true effects of every action (the oracle).
 
 Money saved = sum over the chosen accounts of the true churn averted by the chosen action
 (`_truth/action_effects`: contact made) x the account's expected 12-month revenue, in CNY.
 `a_oracle_risk` is (a) ranked by the true untreated probability instead of the model's (the
 best that ranking by money at risk can do); `b_playbook` keeps the playbook's action and ranks
-by its estimated money saved. Printed per seed and the mean and sd over seeds.
+by its estimated money saved; `b_per_account` is (b) with the per-account effect models
+(`EffectModels.averted`, the rule before: each account's own estimated effect x revenue).
+Printed per seed and the mean and sd over seeds.
 
 Run: .venv/bin/python benchmarks/targeting.py [--accounts N] [--months M] [--seeds 1 2 3]
      [--capacity K] [--learner shared_base|t_learner] [--population]
@@ -58,7 +63,7 @@ from retention.training.fit import fit_rounds
 TIME, ID = effects.TIME, effects.ID
 DEFAULT_ACCOUNTS = 3000  # the simulator's default portfolio, for which RETENTION_CAPACITY is set
 RISK_ROUNDS = 300
-POLICIES = ["saved_a", "saved_b", "saved_c", "b/a", "b/c"]
+POLICIES = ["saved_a", "saved_b", "saved_c", "b/a", "b/c", "b_per_account/a"]
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,8 @@ class Snapshots:
 
     frame: pd.DataFrame
     true: np.ndarray  # (n, len(ACTIONS))
-    estimated: np.ndarray  # (n, len(ACTIONS)), NaN for the actions not modelled
+    estimated: np.ndarray  # (n, len(ACTIONS)), NaN for the actions not modelled: the rule's
+    per_account: np.ndarray  # the same from the per-account models (EffectModels.averted)
     risk: np.ndarray
     oracle_risk: np.ndarray
     playbook: np.ndarray  # the playbook's action of every row (a column of ACTIONS)
@@ -213,12 +219,19 @@ def prepare(
     models = effects.fit_effect_models(
         rows[train], actions, config, catalogue, past if population else None
     )
-    estimated = models.averted(test, actions).reindex(columns=list(ACTIONS)).to_numpy(dtype=float)
+    per_account = models.averted(test, actions).reindex(columns=list(ACTIONS)).to_numpy(float)
+    risk = risk_model(past, test)
+    # The list mode's rule: the risk x each action's relative reduction, on the playbook's
+    # action or off it (scoring/targeting.py), for the actions with enough evidence.
+    first = np.asarray(ACTIONS, dtype=object)[playbook]
+    scaled = targeting.risk_scaled_averted(models, risk, first, actions)
+    estimated = pd.DataFrame(scaled, columns=actions).reindex(columns=list(ACTIONS))
     return Snapshots(
         test,
         true_effects(result, test),
-        estimated,
-        risk_model(past, test),
+        estimated.to_numpy(dtype=float),
+        per_account,
+        risk,
         oracle_probability(result, test),
         playbook,
     )
@@ -239,7 +252,8 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     revenue = s.frame[EXPECTED_REVENUE].to_numpy(dtype=float)
     # The single action the models think best on average: today's alternative to the playbook.
     one = int(np.argmax(pd.DataFrame(s.estimated).mean().fillna(-np.inf).to_numpy()))
-    names = ["a_playbook", "a_one", "a_oracle_risk", "b_playbook", "saved_b", "saved_c"]
+    names = ["a_playbook", "a_one", "a_oracle_risk", "b_per_account", "b_playbook", "saved_b"]
+    names.append("saved_c")
     saved = dict.fromkeys(names, 0.0)
     for _, group in s.frame.groupby(TIME, sort=True):
         i = group.index.to_numpy()
@@ -248,6 +262,7 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
             "a_playbook": choose_by_risk(s.risk[i], rev, s.playbook[i], k),
             "a_one": choose_by_risk(s.risk[i], rev, np.full(len(i), one), k),
             "a_oracle_risk": choose_by_risk(s.oracle_risk[i], rev, s.playbook[i], k),
+            "b_per_account": choose_by_effect(s.per_account[i], rev, k),
             "b_playbook": choose_by_effect(_only(s.estimated[i], s.playbook[i]), rev, k),
             "saved_b": choose_by_effect(s.estimated[i], rev, k),
             "saved_c": choose_by_effect(true, rev, k),
@@ -257,6 +272,7 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     saved["saved_a"] = max(saved["a_playbook"], saved["a_one"])
     saved["b/a"] = saved["saved_b"] / saved["saved_a"]
     saved["b/c"] = saved["saved_b"] / saved["saved_c"]
+    saved["b_per_account/a"] = saved["b_per_account"] / saved["saved_a"]
     took = time.perf_counter() - began
     print(f"seed {seed}: {len(s.frame):,} account-snapshots in the test months, {took:.0f} s")
     if not np.isfinite(s.estimated).any():
@@ -279,7 +295,7 @@ def main() -> None:
     print(f"{args.accounts:,} accounts x {args.months} months, capacity {args.capacity} a month")
     table = pd.DataFrame([one_seed(seed, args, config) for seed in args.seeds]).set_index("seed")
     pd.set_option("display.width", 200)
-    money = [c for c in table.columns if not c.startswith("b/")]
+    money = [c for c in table.columns if "/" not in c]
     shown = table.copy()
     shown[money] = (shown[money] / 1e6).round(2)  # million CNY
     print("true money saved over the test months, million CNY:")

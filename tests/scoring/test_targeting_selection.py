@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention.model.effects_artifact import MODELLED, ActionEvidence, Arm, EffectModels
+from retention.model.effects_artifact import (
+    MODELLED,
+    ActionEvidence,
+    Arm,
+    EffectModels,
+    RelativeEffect,
+)
 from retention.records.batch import EFFECT_COLUMNS
 from retention.scoring import targeting
 
@@ -61,15 +67,20 @@ def test_the_capacity_goes_to_the_accounts_saving_most_and_none_to_lost_causes()
     assert targeting.best_actions(_effects().iloc[:0]).empty
 
 
-def _models() -> EffectModels:
-    """Constant arms on one feature: control 0.5 churn; capacity_change_visit averts about
-    5 points with enough evidence, tariff_plan would avert more but has too few follow-ups."""
+def _models(enough_second: bool = False) -> EffectModels:
+    """Relative reductions of two actions: capacity_change_visit 20% on the playbook's action
+    (5% off it, uncertain), tariff_plan 30% on it and 40% off it (sure); tariff_plan with
+    too few follow-ups unless `enough_second`."""
     evidence = [
         ActionEvidence(CODES[0], 250, 300, MODELLED),
-        ActionEvidence(CODES[1], 120, 300, MODELLED),
+        ActionEvidence(CODES[1], 250 if enough_second else 120, 300, MODELLED),
     ]
     arms = {CODES[0]: Arm(-0.2), CODES[1]: Arm(-1.0)}
-    return EffectModels(["x"], {}, None, Arm(0.0), arms, evidence, 200, 200)
+    relative = {
+        CODES[0]: RelativeEffect(on=0.2, on_se=0.1, off=0.05, off_se=0.5),
+        CODES[1]: RelativeEffect(on=0.3, on_se=0.1, off=0.4, off_se=0.1),
+    }
+    return EffectModels(["x"], {}, None, Arm(0.0), arms, evidence, 200, 200, relative=relative)
 
 
 def test_only_eligible_actions_with_enough_evidence_are_estimated_and_chosen() -> None:
@@ -88,6 +99,27 @@ def test_only_eligible_actions_with_enough_evidence_are_estimated_and_chosen() -
     assert effects["money_saved_cny"].tolist() == pytest.approx([averted * 1e6])
     # and only that account can be chosen
     assert targeting.select(targeting.best_actions(effects), 3) == ["small"]
+
+
+def test_another_action_than_the_playbooks_must_gain_beyond_its_uncertainty() -> None:
+    # Given two accounts at churn probability 0.5, the playbook pointing the first to the
+    # visit and the second to the tariff plan, both actions with enough evidence
+    models, first = _models(enough_second=True), np.array(CODES, dtype=object)
+
+    # When each action's churn averted is estimated
+    averted = targeting.risk_scaled_averted(models, np.array([0.5, 0.5]), first, CODES)
+
+    # Then each account's playbook action counts its reduction on it; the other action its
+    # reduction off it less one standard error (log ratio)
+    off = [1 - 0.95 * np.exp(0.5), 1 - 0.6 * np.exp(0.1)]
+    expected = [[0.5 * 0.2, 0.5 * off[1]], [0.5 * off[0], 0.15]]
+    np.testing.assert_allclose(averted, expected)
+    # so the tariff plan, sure to do more than the visit even off the playbook, is the first
+    # account's best action, and the uncertain visit is never the second's
+    assert averted[0, 1] > averted[0, 0] and averted[1, 0] < 0 < averted[1, 1]
+    # and an action without relative reductions (an older artifact) is not estimated
+    models.relative.pop(CODES[1])
+    assert np.isnan(targeting.risk_scaled_averted(models, np.array([0.5]), first[:1], CODES)[0, 1])
 
 
 def test_the_list_puts_the_chosen_first_then_the_rest_by_money_saved() -> None:

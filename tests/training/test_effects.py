@@ -167,6 +167,8 @@ def test_fitted_models_estimate_every_action_for_accounts_outside_the_assignment
     # Then the loaded models estimate what the fitted ones did, and not the randomised base's
     assert np.allclose(loaded.averted(later, actions), fitted.averted(later, actions))
     assert not np.allclose(fitted.averted(later, actions), estimated)
+    # and the relative reductions targeting reads are kept, one per action
+    assert set(fitted.relative) == set(actions) and loaded.relative == fitted.relative
 
 
 def test_the_registered_models_are_refitted_on_every_row_after_measuring(
@@ -206,3 +208,54 @@ def test_the_registered_models_are_refitted_on_every_row_after_measuring(
     # the figures and the first test month stay the measured ones'
     assert registered.test_from == f"{result.test_from:%Y-%m}"
     assert [e.action for e in registered.evidence] == [a.action for a in result.actions]
+
+
+def _randomised(counts: dict[tuple[bool, str, bool], tuple[int, int]]) -> pd.DataFrame:
+    """Randomised rows of one month: per (treated, action, on the playbook's action), the
+    rows and how many of them churned; propensity 0.5 for a control, 0.4 for a follow-up on
+    the playbook's action, 0.025 off it (the simulated policy's)."""
+    parts = []
+    for (treated, action, on), (n, churned) in counts.items():
+        propensity = 0.5 if not treated else (0.4 if on else 0.025)
+        parts.append(
+            pd.DataFrame(
+                {
+                    effects.TIME: pd.Timestamp("2025-01-01"),
+                    effects.TREATED: treated,
+                    effects.ACTION: action,
+                    effects.WEIGHT: 1 / propensity,
+                    effects.LABEL: np.arange(n) < churned,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_relative_effects_tell_the_playbooks_action_apart_and_pool_what_is_noise() -> None:
+    # Given 2,000 controls per action churning at 20%, the tariff plan halving that on the
+    # playbook's action, the visit doing nothing, and a few follow-ups off the playbook
+    rows = _randomised(
+        {
+            (False, "tariff_plan", True): (2000, 400),
+            (False, "capacity_change_visit", True): (2000, 400),
+            (True, "tariff_plan", True): (2000, 200),
+            (True, "capacity_change_visit", True): (2000, 400),
+            (True, "tariff_plan", False): (40, 8),
+            (True, "capacity_change_visit", False): (40, 8),
+        }
+    )
+    base = np.full(len(rows), 0.2)
+    # Then the follow-ups drawn with the smaller propensity are off the playbook's action
+    treated, weight = rows[effects.TREATED], rows[effects.WEIGHT]
+    assert (effects.on_playbook(rows) == (~treated | (weight < 10))).all()
+
+    # When the relative reductions are estimated
+    relative = effects.relative_effects(rows, base, ["tariff_plan", "capacity_change_visit"])
+
+    # Then on the playbook's action the tariff plan's halving is found and the visit's nothing,
+    # their spread being far beyond the noise
+    assert relative["tariff_plan"].on == pytest.approx(0.5, abs=0.03)
+    assert relative["capacity_change_visit"].on == pytest.approx(0.0, abs=0.03)
+    # and off it, the same few follow-ups each: one pooled estimate, less sure than on
+    assert relative["tariff_plan"].off == pytest.approx(relative["capacity_change_visit"].off)
+    assert relative["tariff_plan"].off_se > relative["tariff_plan"].on_se

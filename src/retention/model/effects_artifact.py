@@ -59,6 +59,19 @@ class ActionEvidence:
     status: str  # the training job's: modelled, not_enough_evidence, no_test_rows
 
 
+@dataclass(frozen=True)
+class RelativeEffect:
+    """An action's relative reduction of churn (1 - the follow-ups' churn over what it would
+    have been untreated, from the randomised outcomes, partially pooled across actions) where
+    it is the action the playbook's reading of the account points to (`on`) and where it is
+    not (`off`), each with the standard error of its log ratio."""
+
+    on: float
+    on_se: float
+    off: float
+    off_se: float
+
+
 @dataclass
 class EffectModels:
     """Every modelled action's effect model, the features they read, and the evidence."""
@@ -74,6 +87,8 @@ class EffectModels:
     horizon_months: int = 6
     learner: str = "shared_base"
     test_from: str | None = None  # the first test month (YYYY-MM) the figures came from
+    # per action: the relative reductions targeting scales each account's risk by
+    relative: dict[str, RelativeEffect] = field(default_factory=dict)
     run_id: str | None = field(default=None, compare=False)
 
     def enough(self) -> list[str]:
@@ -134,6 +149,7 @@ class EffectModels:
             "horizon_months": self.horizon_months,
             "learner": self.learner,
             "test_from": self.test_from,
+            "relative": {a: asdict(r) for a, r in self.relative.items()},
         }
         (folder / META_FILE).write_text(
             json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8"
@@ -168,6 +184,7 @@ class EffectModels:
             horizon_months=int(meta["horizon_months"]),
             learner=str(meta["learner"]),
             test_from=meta.get("test_from"),
+            relative={a: RelativeEffect(**r) for a, r in meta.get("relative", {}).items()},
         )
 
 

@@ -5,17 +5,20 @@ An account's eligible actions are those the playbook would recommend were the ac
 visit list (its rules applied with band `high` to its reasons and facts), among the actions
 the effects champion (`key-account-effects@champion`, `retention effects DIR`) models with
 enough randomised outcomes. Money saved = churn averted x expected revenue of the next 12
-months. Each account takes one visit with one action, so the best choice within the team's
-capacity K is exact and simple: every account's best action, then the K accounts whose best
-saves most (`select`).
+months. Scoring estimates the churn averted with the per-account models (`expected_effects`);
+the benchmark's list (b) with `risk_scaled_averted` (the churn probability x the action's
+relative reduction from the randomised outcomes), which saved more on the simulator but is
+not yet what scoring applies. Each account takes one visit with one
+action, so the best choice within the team's capacity K is exact and simple: every
+account's best action, then the K accounts whose best saves most (`select`).
 
 List mode (RETENTION_LIST_MODE): `money_at_risk` (the default: on the simulator, ranking by
 the estimated effects saved less, benchmarks/targeting.py) keeps today's list whatever the
 evidence; `auto` ranks by money saved as soon as the effects champion has enough evidence
 (each action's `min_treated` follow-ups and the `min_controls` controls of `retention
 effects`, 200 + 200 by default) and by money at risk until then. The batch records the mode
-and why, Chinese first. The benchmark chooses its lists by effect with `best_actions` and
-`select` here, so it measures the rule the product applies.
+and why, Chinese first. The benchmark chooses its lists by effect with `risk_scaled_averted`,
+`best_actions` and `select` here, so it measures the rule the product applies.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from retention.scoring.playbook import Playbook
 ListMode = Literal["auto", "money_at_risk"]
 MONEY_AT_RISK: Final = "money_at_risk"
 MONEY_SAVED: Final = "money_saved"
+OFF_MARGIN: Final = 1.0  # standard errors an action off the playbook must clear (log ratio)
 MODE_TEXT: Final = {
     MONEY_AT_RISK: "按风险电费排序 / ranked by money at risk",
     MONEY_SAVED: "按预计挽回金额排序 / ranked by expected money saved",
@@ -113,6 +117,28 @@ def eligible_actions(
             if rule.when.holds(HIGH, groups, facts, False):
                 codes += [c for c in rule.then if c in modelled and c not in codes]
         out[customer] = codes
+    return out
+
+
+def risk_scaled_averted(
+    models: EffectModels, probability: np.ndarray, first: np.ndarray, codes: list[str]
+) -> np.ndarray:
+    """(accounts, codes): each account's expected churn averted by each action = its churn
+    probability x the action's relative reduction where the playbook points to it (`first`,
+    each account's first action) and, elsewhere, the off-playbook reduction less `OFF_MARGIN`
+    standard errors: another action than the playbook's is chosen only when its gain is
+    beyond its uncertainty (a few dozen randomised follow-ups per action are off the playbook).
+    Why not the per-account models (`EffectModels.averted`): on the simulator their estimates
+    hardly follow the true effects (benchmarks/effects.py), and ranking by them saved less than
+    half of what ranking by money at risk does (benchmarks/targeting.py)."""
+    out = np.full((len(probability), len(codes)), np.nan)
+    for j, code in enumerate(codes):
+        relative = models.relative.get(code)
+        if relative is None:
+            continue
+        cautious = 1 - (1 - relative.off) * np.exp(OFF_MARGIN * relative.off_se)
+        reduction = np.where(np.asarray(first, dtype=object) == code, relative.on, cautious)
+        out[:, j] = np.asarray(probability, dtype=float) * reduction
     return out
 
 

@@ -38,15 +38,18 @@ they learn from the same few hundred randomised rows per action, and that, not t
 is what limits the targeting below; econml stays the candidate should the data grow.
 
 The fitted models (`fit_effect_models` -> `EffectModels`) estimate every action for any frame
-of snapshot features, so a list can be targeted by them (scoring/targeting.py). On the
-simulator (benchmarks/targeting.py: 5,000 accounts, 333 a month over the 6 test months) that
-list saves far less true money than the money-at-risk list with the playbook's action: the
-per-account effects learned at the capacity edge, from effects of 1-2 points, do not carry to
-the whole portfolio (correlation with the true effects there -0.5 to +0.3 by action), and
-choosing each account's action by them discards the playbook's reading of its reason, right
-for most accounts. With the base risk from every account's snapshots (`population`) the list
-does a little better. Tried and dropped: each action removing a share of the risk, by segment
-(the risk's top reason group, or the playbook's recommendation), shrunk to none: about the same.
+of snapshot features; scoring's targeting (scoring/targeting.py, `expected_effects`) still
+ranks by those per-account estimates, though on the simulator (benchmarks/targeting.py: 5,000
+accounts, 333 a month over the 6 test months) that list saved less than half of what the
+money-at-risk list saves, the per-account effects learned at the capacity edge, from effects of
+1-2 points, hardly following the true ones over the portfolio (correlation -0.2 to +0.2 by
+action, seed 1). The benchmark's list (b) reads each action's relative reduction of churn instead
+(`relative_effects`, kept in the artifact; `targeting.risk_scaled_averted`): on the playbook's
+action and off it, the randomised follow-ups' observed over expected churn against the
+controls', pooled across actions by empirical Bayes, scaling each account's churn probability;
+it ties the money-at-risk list. Not yet wired into scoring: on the small portfolio of
+tests/training/test_targeting.py the pooled reductions come out negative, and the list mode
+must then fall back to money at risk and say so.
 
 Until an action has `min_treated` randomised follow-ups and the data `min_controls` controls
 with matured outcomes (200 each by default: with fewer, the Qini of a few dozen test rows is
@@ -72,7 +75,13 @@ from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import build_training_set
 from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
-from retention.model.effects_artifact import ActionEvidence, Arm, EffectModels
+from retention.model.effects_artifact import (
+    CONTROL,
+    ActionEvidence,
+    Arm,
+    EffectModels,
+    RelativeEffect,
+)
 from retention.store.evidence import save_evidence
 from retention.training import evidence as effect_evidence
 from retention.training import uplift
@@ -317,7 +326,7 @@ def fit_effect_models(
             models.actions[a] = Arm(
                 0.0, _booster(matrix[given[a]], rows[given[a]], columns, config)
             )
-        return models
+        return _with_relative(models, rows, actions)
     # The risk from every randomised row (follow-ups and controls: twice the rows of the
     # controls alone) or from the whole population, then each arm's shift of its log-odds.
     if population is None:
@@ -330,7 +339,80 @@ def fit_effect_models(
     for a in actions:
         chosen = given[a]
         models.actions[a] = _fit_shift(matrix[chosen], rows[chosen], base[chosen], columns, config)
+    return _with_relative(models, rows, actions)
+
+
+def _with_relative(models: EffectModels, rows: pd.DataFrame, actions: list[str]) -> EffectModels:
+    """The models with each action's relative reductions (`relative_effects`), the controls'
+    arm giving the rows' untreated churn."""
+    untreated = models.churn(rows, [])[CONTROL].to_numpy(dtype=float)
+    models.relative = relative_effects(rows, untreated, actions)
     return models
+
+
+def on_playbook(rows: pd.DataFrame) -> np.ndarray:
+    """True for the randomised rows given (or, a control, recorded with) the action the
+    playbook's reading of the account points to: every control (its `action_code` is the one
+    it would have got) and each follow-up drawn with its month's higher action probability (the
+    policy gives another eligible action with a small share, so a far smaller propensity)."""
+    treated = rows[TREATED].to_numpy(dtype=bool)
+    propensity = 1.0 / rows[WEIGHT].to_numpy(dtype=float)
+    highest = pd.Series(np.where(treated, propensity, 0.0)).groupby(rows[TIME].to_numpy())
+    return ~treated | (propensity > 0.5 * highest.transform("max").to_numpy())
+
+
+def relative_effects(
+    rows: pd.DataFrame, base: np.ndarray, actions: list[str]
+) -> dict[str, RelativeEffect]:
+    """Each action's relative reduction of churn, on the playbook's action and off it, from
+    the randomised rows (`base`: their untreated churn probability, by the shared risk model).
+
+    Per segment, the follow-ups' observed over expected churn against the controls' (weighted
+    by inverse propensity; the base only takes the noise of who was drawn out of the
+    comparison), on the log scale with its Poisson standard error; then the segments of each
+    kind (on, off) pooled toward their precision-weighted mean by their spread beyond the noise
+    (empirical Bayes). Why not per account: a few hundred randomised outcomes per action
+    cannot tell one account's effect of a few points from another's (benchmarks/targeting.py),
+    but they do tell which actions work where the account's reason points to them."""
+    treated, on = rows[TREATED].to_numpy(dtype=bool), on_playbook(rows)
+    code, churned = rows[ACTION].to_numpy(), rows[LABEL].to_numpy(dtype=float)
+    weight = rows[WEIGHT].to_numpy(dtype=float)
+
+    def log_ratio(given: np.ndarray, control: np.ndarray) -> tuple[float, float]:
+        observed = [
+            max(float((weight * churned)[m].sum() / weight[m].mean()), 0.5)
+            for m in (given, control)
+        ]
+        expected = [float((weight * base)[m].sum() / weight[m].mean()) for m in (given, control)]
+        theta = np.log(observed[0] / expected[0]) - np.log(observed[1] / expected[1])
+        return float(theta), float(np.sqrt(1 / observed[0] + 1 / observed[1]))
+
+    segments = {
+        True: [log_ratio(treated & on & (code == a), ~treated & (code == a)) for a in actions],
+        False: [log_ratio(treated & ~on & (code == a), ~treated & (code != a)) for a in actions],
+    }
+    pooled = {
+        kind: _pooled(*map(np.asarray, zip(*seg, strict=True))) for kind, seg in segments.items()
+    }
+    return {
+        a: RelativeEffect(
+            float(1 - np.exp(pooled[True][0][i])),
+            float(pooled[True][1][i]),
+            float(1 - np.exp(pooled[False][0][i])),
+            float(pooled[False][1][i]),
+        )
+        for i, a in enumerate(actions)
+    }
+
+
+def _pooled(theta: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates shrunk toward their precision-weighted mean by the share of their spread
+    that is not noise (method of moments), with their posterior standard errors."""
+    precision = 1 / se**2
+    mean = float((precision * theta).sum() / precision.sum())
+    spread = float(np.var(theta, ddof=1) - np.mean(se**2)) if len(theta) > 1 else 0.0
+    keep = max(spread, 0.0) / (max(spread, 0.0) + se**2)
+    return mean + keep * (theta - mean), np.sqrt(keep * se**2 + (1 - keep) ** 2 / precision.sum())
 
 
 def _fit_shift(
