@@ -159,14 +159,16 @@ def partition(
     encoding: Encoding = None,
 ) -> None:
     """Write a dataset as a partitioned Parquet dataset for the Dask jobs: each table a
-    folder of N part files, all rows of an account in the same part number."""
+    folder of N part files, all rows of an account in the same part number; a simulated
+    dataset's hidden truth (_truth/) is copied along."""
     from retention.data.partitioned import write_partitioned_folder
+    from retention.data.simulator import TRUTH_DIR
 
     if out.resolve() == folder.resolve():
         raise typer.BadParameter("write to another folder than the one read", param_hint="--out")
     dataset = _load(folder, encoding)
     with err_console.status("分区写入 / writing partitions ..."):
-        files = write_partitioned_folder(dataset.tables(), out, partitions)
+        files = write_partitioned_folder(dataset.tables(), out, partitions, folder / TRUTH_DIR)
     console.print(
         f"{len(dataset.customers):,} 个账户 / accounts, {partitions} 个分区 / partitions, "
         f"{len(files)} 个文件 / files -> {out}"
