@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,9 +16,10 @@ from rich.markup import escape  # error texts hold keys like [from 0 kV], which 
 from retention.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import pandas as pd
+    from rich.progress import Progress, TaskID
     from sqlalchemy import Engine
 
     from retention.data.dataset import Dataset
@@ -128,13 +130,44 @@ def _features_on_cluster(
     with cluster_client(scheduler, local_workers, worker_memory) as client:
         err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
         try:
-            with err_console.status("集群计算特征 / building features on the cluster ..."):
-                frame = build_features_distributed(client, folder, when)
+            with _bars() as bars:
+                shown = _shown(bars, "集群计算特征 / features: tasks")
+                frame = build_features_distributed(client, folder, when, task_progress=shown)
         except InvalidDatasetError as err:
             err.report.print(err_console)
             raise typer.Exit(1) from err
     rows = write_frame_at(frame, when, out)
     console.print(f"{rows:,} 个账户 / accounts -> {out}")
+
+
+@contextmanager
+def _bars() -> Iterator[Progress]:
+    """Progress bars on stderr for a job on a cluster (gone when it ends): each bar a count,
+    e.g. the cluster's tasks finished of those submitted so far (each step submits its own,
+    so the total grows as the job goes)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bars:
+        yield bars
+
+
+def _shown(bars: Progress, description: str) -> Callable[[int, int], None]:
+    """A (done, total) callback driving a bar, added when it first hears of work."""
+    task: list[TaskID] = []
+
+    def show(done: int, total: int) -> None:
+        if not task:
+            task.append(bars.add_task(description, total=total))
+        bars.update(task[0], completed=done, total=total)
+
+    return show
 
 
 def _require_partitioned(folder: Path) -> None:
@@ -159,14 +192,16 @@ def partition(
     encoding: Encoding = None,
 ) -> None:
     """Write a dataset as a partitioned Parquet dataset for the Dask jobs: each table a
-    folder of N part files, all rows of an account in the same part number."""
+    folder of N part files, all rows of an account in the same part number; a simulated
+    dataset's hidden truth (_truth/) is copied along."""
     from retention.data.partitioned import write_partitioned_folder
+    from retention.data.simulator import TRUTH_DIR
 
     if out.resolve() == folder.resolve():
         raise typer.BadParameter("write to another folder than the one read", param_hint="--out")
     dataset = _load(folder, encoding)
     with err_console.status("分区写入 / writing partitions ..."):
-        files = write_partitioned_folder(dataset.tables(), out, partitions)
+        files = write_partitioned_folder(dataset.tables(), out, partitions, folder / TRUTH_DIR)
     console.print(
         f"{len(dataset.customers):,} 个账户 / accounts, {partitions} 个分区 / partitions, "
         f"{len(files)} 个文件 / files -> {out}"
@@ -331,17 +366,17 @@ def train(
     settings = Settings()
     try:
         training = load_config(config, settings.horizon_months)
-        with err_console.status("准备训练数据 / building training rows ..."):
-            if table is not None:
-                if id_column is None or label_column is None:
-                    raise typer.BadParameter("--table needs --id-column and --label-column")
+        if table is not None:
+            if id_column is None or label_column is None:
+                raise typer.BadParameter("--table needs --id-column and --label-column")
+            with err_console.status("准备训练数据 / building training rows ..."):
                 rows = rows_from_table(table, id_column, label_column, time_column, test_table)
-                run_name = f"table:{table.name}"
-            else:
-                source = folder or settings.dataset_dir
-                address = scheduler or settings.dask_scheduler
-                rows = _training_rows(source, training, address, local_cluster, worker_memory)
-                run_name = f"dataset:{source.name}"
+            run_name = f"table:{table.name}"
+        else:
+            source = folder or settings.dataset_dir
+            address = scheduler or settings.dask_scheduler
+            rows = _training_rows(source, training, address, local_cluster, worker_memory)
+            run_name = f"dataset:{source.name}"
         with err_console.status("训练中 / training ..."):
             result = fit_evaluate_log(
                 rows, training, settings.capacity, settings.tracking_uri, run_name
@@ -371,17 +406,21 @@ def _training_rows(
     worker_memory: str,
 ) -> TrainingRows:
     """The dataset's training rows: in this process, or built on a Dask cluster (a
-    partitioned dataset) and gathered; the cluster is closed before the fit starts."""
+    partitioned dataset, its tasks' progress shown) and gathered; the cluster is closed
+    before the fit starts."""
     from retention.training.rows import rows_from_dataset
 
     if not (scheduler or local_workers):
-        return rows_from_dataset(folder, training)
+        with err_console.status("准备训练数据 / building training rows ..."):
+            return rows_from_dataset(folder, training)
     from retention.features.distributed import cluster_client
 
     _require_partitioned(folder)
     with cluster_client(scheduler, local_workers, worker_memory) as client:
         err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
-        return rows_from_dataset(folder, training, client)
+        with _bars() as bars:
+            shown = _shown(bars, "集群构建训练集 / training set: tasks")
+            return rows_from_dataset(folder, training, client, task_progress=shown)
 
 
 @app.command()
@@ -519,8 +558,16 @@ def _score_on_cluster(
         engine = open_store(settings.store_url)
         with cluster_client(scheduler, local_workers, worker_memory) as client:
             err_console.print(f"Dask 控制台 / dashboard: {client.dashboard_link}")
-            with err_console.status("集群评分中 / scoring on the cluster ..."):
-                run = run_scoring_on_cluster(settings, client, folder, engine, snapshot=when)
+            with _bars() as bars:
+                run = run_scoring_on_cluster(
+                    settings,
+                    client,
+                    folder,
+                    engine,
+                    snapshot=when,
+                    progress=_shown(bars, "写入批次 / batch rows stored"),
+                    task_progress=_shown(bars, "集群评分 / scoring: tasks"),
+                )
     except InvalidDatasetError as err:
         err.report.print(err_console)
         raise typer.Exit(1) from err

@@ -16,7 +16,7 @@ from retention.cli import app
 from retention.data.contract import Rule
 from retention.data.loading import load_dataset, validate_dataset
 from retention.data.partitioned import PART_FILE, is_partitioned, partition_of, write_partitioned
-from retention.data.simulator import SimulationResult
+from retention.data.simulator import TRUTH_DIR, SimulationResult
 
 PARTS = 3
 runner = CliRunner()
@@ -144,6 +144,31 @@ def test_retention_partition_writes_a_valid_partitioned_copy(
     assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
     same = runner.invoke(app, ["partition", str(out), "--out", str(out)])
     assert same.exit_code == 2
+
+
+def test_retention_partition_copies_the_simulators_truth_along(
+    simulated_dir: Path, simulation: SimulationResult, tmp_path: Path
+) -> None:
+    # Given a simulated dataset with its hidden truth under _truth/
+    assert (simulated_dir / TRUTH_DIR).is_dir()
+    # when it is partitioned
+    out = tmp_path / "parts"
+    result = runner.invoke(app, ["partition", str(simulated_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    # then the copy holds the same truth, table for table, for the oracle's comparisons
+    copied = sorted(p.name for p in (out / TRUTH_DIR).iterdir())
+    assert copied == sorted(f"{name}.parquet" for name in simulation.truth)
+    for name, frame in simulation.truth.items():
+        back = pd.read_parquet(out / TRUTH_DIR / f"{name}.parquet")
+        pd.testing.assert_frame_equal(back, frame.reset_index(drop=True), check_dtype=False)
+    # and a copy of a dataset without truth has none
+    plain = tmp_path / "plain"
+    runner.invoke(app, ["partition", str(out), "--out", str(plain)])
+    shutil.rmtree(out / TRUTH_DIR)
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["partition", str(out), "--out", str(again)]).exit_code == 0
+    assert not (again / TRUTH_DIR).exists()
+    assert (plain / TRUTH_DIR).is_dir()  # a partitioned source's truth goes along too
 
 
 def test_simulate_partitions_is_parquet_only(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +75,38 @@ def test_an_invalid_partition_stops_the_job_naming_its_file(
         (f"monthly_usage/{PART_FILE.format(3)}", "kwh_total")
     }
     assert {p.file for p in problems} == {f"monthly_usage/{PART_FILE.format(3)}"}
+
+
+def test_every_task_of_a_cluster_job_is_counted_as_it_finishes(
+    dask_client: object, partitioned_dir: Path, catalogue: Catalogue
+) -> None:
+    # Given a progress callback that records what it hears (from the client's threads)
+    heard: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def progress(done: int, submitted: int) -> None:
+        with lock:
+            heard.append((done, submitted))
+
+    # when a snapshot's features are built on the cluster
+    build_features_distributed(
+        dask_client,  # type: ignore[arg-type]
+        partitioned_dir,
+        "2026-09-01",
+        catalogue,
+        task_progress=progress,
+    )
+    deadline = time.monotonic() + 10  # the last callbacks may trail the gathered result
+    while time.monotonic() < deadline and heard[-1][0] < heard[-1][1]:
+        time.sleep(0.05)
+    # then every step's tasks were submitted (one a partition) and every one finished,
+    # the counts only ever growing
+    parts = len(list((partitioned_dir / "customers").iterdir()))
+    done, submitted = heard[-1]
+    assert done == submitted and submitted % parts == 0 and submitted >= 3 * parts
+    assert all(d <= s for d, s in heard)
+    assert [d for d, _ in heard] == sorted(d for d, _ in heard)
+    assert [s for _, s in heard] == sorted(s for _, s in heard)
 
 
 def test_the_scheduler_option_and_variable_run_the_cli_on_a_cluster(

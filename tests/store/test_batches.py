@@ -18,18 +18,21 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from retention.records.batch import ScoredList
+from retention.scoring.assignment import assign
+from retention.scoring.playbook import load_playbook
 from retention.store.batches import (
     BatchNotFound,
     BatchRefused,
     list_batches,
     load_batch,
+    load_peer_medians,
     reason_rows,
     save_batch,
     score_rows,
 )
 from retention.store.database import current_revision, head_revision, open_store
 from retention.store.risk import account_risk
-from retention.store.tables import Base, Reason, Score, ScoringBatch
+from retention.store.tables import Action, Assignment, Base, Reason, Score, ScoringBatch
 
 SCORED_ON = dt.date(2026, 11, 30)
 
@@ -89,19 +92,90 @@ def test_the_horizons_and_the_batchs_horizon_read_back(store_url: str, scored: S
     engine.dispose()
 
 
+def _awkward(scored: ScoredList) -> ScoredList:
+    """The scored list with texts COPY must escape: tabs, newlines, backslashes, quotes, its
+    own null marker, an empty text (not missing), and Chinese."""
+    accounts = scored.accounts.copy()
+    accounts["customer_name"] = accounts["customer_name"].astype(object)
+    accounts.loc[accounts.index[0], "customer_name"] = '华东\t"电力"\\N 公司\n二期\\'
+    accounts.loc[accounts.index[1], "region"] = ""
+    accounts.loc[accounts.index[2], "customer_name"] = None
+    return replace(scored, accounts=accounts)
+
+
 @pytest.mark.postgres
 def test_sqlite_and_postgresql_hold_the_same_batch(
-    tmp_path: Path, postgres_url: str, scored: ScoredList
+    tmp_path: Path, postgres_url: str, scored: ScoredList, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given the same scored list (with awkward texts) saved in SQLite and, by COPY, PostgreSQL
+    from retention.store import batches
+
+    copied: list[str] = []
+    copy_table = batches._copy_table
+
+    def spy(connection, table, *args):  # type: ignore[no-untyped-def]
+        copied.append(table.name)
+        copy_table(connection, table, *args)
+
+    monkeypatch.setattr(batches, "_copy_table", spy)
+    awkward = assign(_awkward(scored), 40, load_playbook().assignment)
+    assert len(awkward.assignments) and len(awkward.peers)
     sqlite = open_store(f"sqlite:///{tmp_path / 'a.db'}")
     postgres = open_store(postgres_url)
-    _save(sqlite, scored)
-    _save(postgres, scored)
+    first = _save(sqlite, awkward)
+    second = _save(postgres, awkward)
+    assert set(copied) == {"scores", "reasons", "actions", "peer_medians", "expected_effects",
+                           "assignments"}  # fmt: skip
+    # when both are read back, then every table holds the same values, missing ones, dates
     a, b = load_batch(sqlite), load_batch(postgres)
-    for name in ("scores", "reasons", "actions"):
-        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    for name in ("scores", "reasons", "actions", "effects", "assignments"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), obj=name)
+    pd.testing.assert_frame_equal(
+        load_peer_medians(sqlite, first).sort_values(
+            ["industry_code", "feature"], ignore_index=True
+        ),
+        load_peer_medians(postgres, second).sort_values(
+            ["industry_code", "feature"], ignore_index=True
+        ),
+    )
     assert (a.info.snapshot_date, a.info.accounts) == (b.info.snapshot_date, b.info.accounts)
+    # and they are the values written: texts as they were, an empty text is not missing
+    names = b.scores.set_index("customer_id")
+    ids = awkward.accounts["customer_id"]
+    assert names.loc[ids.iloc[0], "customer_name"] == awkward.accounts["customer_name"].iloc[0]
+    assert names.loc[ids.iloc[1], "region"] == ""
+    assert pd.isna(names.loc[ids.iloc[2], "customer_name"])
+    assert b.actions["due_date"].map(type).eq(dt.date).all()
+    assert b.actions["text_zh"].str.contains("[\u4e00-\u9fff]").all()
+    assert b.scores.loc[b.scores["band"] == "exit", "probability"].isna().all()
     postgres.dispose()
+
+
+def test_a_batch_the_database_refuses_half_way_leaves_the_previous_one_the_latest(
+    store_url: str, scored: ScoredList
+) -> None:
+    # Given a complete batch, and a next one whose last table breaks a constraint of the
+    # database (a propensity of 0): every other table is written before it fails
+    engine = open_store(store_url)
+    first = _save(engine, scored, version="1")
+    broken = assign(scored, 40, load_playbook().assignment)
+    assignments = broken.assignments.copy()
+    assignments.loc[assignments.index[-1], "assignment_probability"] = 0.0
+    broken = replace(broken, assignments=assignments)
+    # when it is saved, then the write fails, the batch is failed and holds no rows
+    # (SQLAlchemy's IntegrityError on SQLite; psycopg's CheckViolation from the COPY)
+    with pytest.raises(Exception, match="propensity"):
+        _save(engine, broken, version="2")
+    assert load_batch(engine).info.id == first
+    assert {b.id: b.status for b in list_batches(engine)} == {
+        first: "complete",
+        first + 1: "failed",
+    }
+    with engine.connect() as connection:
+        for table in (Score, Reason, Action, Assignment):
+            rows = select(func.count()).select_from(table).where(table.batch_id == first + 1)
+            assert connection.execute(rows).scalar_one() == 0
+    engine.dispose()
 
 
 def test_the_latest_is_the_newest_complete_batch_and_a_failure_leaves_nothing(

@@ -105,15 +105,19 @@ def write_manifest(folder: Path, partitions: int, tables: list[str]) -> None:
 
 
 def write_partitioned_folder(
-    tables: Mapping[str, pd.DataFrame], out: Path, partitions: int
+    tables: Mapping[str, pd.DataFrame], out: Path, partitions: int, truth: Path | None = None
 ) -> list[Path]:
     """Write a partitioned dataset to `out` whole or not at all (staged beside it, then
-    swapped in); return its files."""
+    swapped in); return its files. `truth`, a folder that exists (the simulator's _truth/ of
+    the dataset read), is copied in under its name, so the oracle's comparisons still run on
+    the copy."""
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_partitioned(tables, staging, partitions)
+        if truth is not None and truth.is_dir():
+            shutil.copytree(truth, staging / truth.name)
         replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

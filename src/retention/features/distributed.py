@@ -11,6 +11,8 @@ and both go through the client as small reductions:
   them, and the table is broadcast to the workers, where `against_peers` applies it.
 The frame is therefore identical, column by column, to `build_features` on the whole
 dataset (tests/features/test_distributed.py); its rows come partition after partition.
+Every task submitted is counted as it finishes (`Tasks`: the futures' done callbacks), so
+the command shows a progress bar of the cluster's tasks.
 
 Dask is imported inside the functions only: the serving process and the single-process path
 never load it (tests/architecture checks this).
@@ -19,8 +21,9 @@ never load it (tests/architecture checks this).
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
+TaskProgress = Callable[[int, int], None]  # tasks finished, tasks submitted so far
 
 # No medians yet: the first pass leaves the features against the industry missing (cheap)
 # and `against_peers` fills them once every partition's values are known.
@@ -102,10 +106,13 @@ def build_features_distributed(
     snapshot: pd.Timestamp | str,
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
+    task_progress: TaskProgress | None = None,
 ) -> pd.DataFrame:
     """One snapshot's features of a partitioned dataset on the cluster, indexed by
     customer_id; the same frame as `build_features` on the whole dataset."""
-    frame = build_snapshots_distributed(client, folder, [snapshot], catalogue, definition)
+    frame = build_snapshots_distributed(
+        client, folder, [snapshot], catalogue, definition, task_progress=task_progress
+    )
     return frame.droplevel("snapshot_date")
 
 
@@ -115,14 +122,18 @@ def build_training_set_distributed(
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
     max_bytes: int | None = None,
+    task_progress: TaskProgress | None = None,
 ) -> pd.DataFrame:
     """The training set of a partitioned dataset on the cluster: every month with enough
     history and a complete label window, with labels; the same as `build_training_set`.
     FrameTooLarge (nothing gathered) when it would take more than `max_bytes` here."""
     definition = definition or ChurnDefinition()
-    spread = snapshots_on_workers(client, folder, None, catalogue, definition, with_labels=True)
+    spread = snapshots_on_workers(
+        client, folder, None, catalogue, definition, with_labels=True, task_progress=task_progress
+    )
     # the rows left out are left on the workers: only the training rows cross to the client
-    return gather_frames(client, list(client.map(labelled_rows, spread.frames)), max_bytes)
+    labelled = spread.tasks.watch(list(client.map(labelled_rows, spread.frames)))
+    return gather_frames(client, labelled, max_bytes)
 
 
 def build_snapshots_distributed(
@@ -133,15 +144,19 @@ def build_snapshots_distributed(
     definition: ChurnDefinition | None = None,
     with_labels: bool = False,
     max_bytes: int | None = None,
+    task_progress: TaskProgress | None = None,
 ) -> pd.DataFrame:
     """Features of every active account at every snapshot (None: the training snapshots),
     indexed by (snapshot_date, customer_id); the same frame as `build_snapshots`.
+    `task_progress` hears of every task submitted and finished.
 
     Raises InvalidDatasetError listing every partition's problems when one breaks the
     contract (nothing is computed from a partly valid dataset), and FrameTooLarge when the
     frame would take more than `max_bytes` in this process (then nothing is gathered).
     """
-    spread = snapshots_on_workers(client, folder, snapshots, catalogue, definition, with_labels)
+    spread = snapshots_on_workers(
+        client, folder, snapshots, catalogue, definition, with_labels, task_progress
+    )
     return gather_frames(client, spread.frames, max_bytes)
 
 
@@ -152,12 +167,14 @@ def snapshots_on_workers(
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
     with_labels: bool = False,
+    task_progress: TaskProgress | None = None,
 ) -> Spread:
     """Every partition's features at the snapshots (None: the training snapshots), left on
-    the workers: `Spread.frames` are futures, in part order."""
+    the workers: `Spread.frames` are futures, in part order; `task_progress` hears of every
+    task submitted and finished."""
     catalogue = catalogue or load_catalogue()
     definition = definition or ChurnDefinition()
-    spread = load_spread(client, Path(folder))
+    spread = load_spread(client, Path(folder), Tasks(task_progress))
     dates = (
         snapshot_index(snapshots)
         if snapshots is not None
@@ -193,28 +210,58 @@ def _frame_bytes(frame: pd.DataFrame) -> int:
     return int(frame.memory_usage(deep=True, index=True).sum())
 
 
+class Tasks:
+    """The job's tasks on the cluster, counted as they finish (a progress bar's figures).
+    The futures' done callbacks run on the client's threads, hence the lock."""
+
+    def __init__(self, progress: TaskProgress | None = None) -> None:
+        self.progress = progress
+        self.submitted = 0
+        self.finished = 0
+        self._lock = threading.Lock()
+
+    def watch(self, futures: list[Any]) -> list[Any]:
+        """The futures (a `client.map`'s), each counted when it finishes or fails."""
+        if self.progress is None:
+            return futures
+        with self._lock:
+            self.submitted += len(futures)
+            self.progress(self.finished, self.submitted)
+        for future in futures:
+            future.add_done_callback(self._finished)
+        return futures
+
+    def _finished(self, _future: Any) -> None:
+        assert self.progress is not None
+        with self._lock:
+            self.finished += 1
+            self.progress(self.finished, self.submitted)
+
+
 @dataclass(frozen=True)
 class Spread:
     """A partitioned dataset on the workers: each partition's Dataset (futures, in part
     order), the dataset's first month and extract date, and once features are built each
-    partition's frame (futures) and each snapshot's industry medians."""
+    partition's frame (futures) and each snapshot's industry medians; the job's tasks."""
 
     datasets: list[Any]
     first: pd.Timestamp
     data_end: pd.Timestamp
     frames: list[Any] = field(default_factory=list)
     medians: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict)
+    tasks: Tasks = field(default_factory=Tasks)
 
 
-def load_spread(client: Client, folder: Path) -> Spread:
+def load_spread(client: Client, folder: Path, tasks: Tasks | None = None) -> Spread:
     """Every partition read and validated on a worker, kept there; the months reduced.
 
     Raises InvalidDatasetError listing every partition's problems when one breaks the contract.
     """
+    tasks = tasks or Tasks()
     with _stage("partitions read and validated"):
-        loaded = _load_partitions(client, Path(folder))
-        spans = client.gather(client.map(_months, loaded))
-    return Spread(loaded, min(s[0] for s in spans), max(s[1] for s in spans))
+        loaded = _load_partitions(client, Path(folder), tasks)
+        spans = client.gather(tasks.watch(client.map(_months, loaded)))
+    return Spread(loaded, min(s[0] for s in spans), max(s[1] for s in spans), tasks=tasks)
 
 
 def features_on_workers(
@@ -227,17 +274,20 @@ def features_on_workers(
 ) -> Spread:
     """Each partition's features at the snapshots, against the medians of every partition,
     left on the workers (futures); the medians kept for the batch."""
+    watch = spread.tasks.watch
     with _stage("features of each partition"):
-        kept = client.map(
-            _first_pass,
-            spread.datasets,
-            dates=dates,
-            data_end=spread.data_end,
-            catalogue=catalogue,
-            definition=definition,
-            with_labels=with_labels,
+        kept = watch(
+            client.map(
+                _first_pass,
+                spread.datasets,
+                dates=dates,
+                data_end=spread.data_end,
+                catalogue=catalogue,
+                definition=definition,
+                with_labels=with_labels,
+            )
         )
-        columns = client.gather(client.map(_peer_columns, kept, catalogue=catalogue))
+        columns = client.gather(watch(client.map(_peer_columns, kept, catalogue=catalogue)))
     with _stage("industry medians taken and applied"):
         values = concat_frames(columns)
         when = values.index.get_level_values("snapshot_date")
@@ -248,7 +298,7 @@ def features_on_workers(
             for date in dates
         }
         broadcast = client.scatter(medians, broadcast=True)
-        final = client.map(_against_peers, kept, catalogue=catalogue, medians=broadcast)
+        final = watch(client.map(_against_peers, kept, catalogue=catalogue, medians=broadcast))
     return replace(spread, frames=list(final), medians=medians)
 
 
@@ -260,7 +310,7 @@ def _stage(name: str) -> Iterator[None]:
     log.info("%s: %.1f s", name, time.perf_counter() - began)
 
 
-def _load_partitions(client: Client, folder: Path) -> list[Any]:
+def _load_partitions(client: Client, folder: Path, tasks: Tasks) -> list[Any]:
     """Each partition loaded and validated on a worker (futures of Datasets); every
     partition's problems in one InvalidDatasetError when any has one."""
     lay = partitioned.layout(folder)
@@ -269,16 +319,18 @@ def _load_partitions(client: Client, folder: Path) -> list[Any]:
     if not lay.parts:
         raise ValueError(f"{folder}: not a partitioned dataset (no customers/part-*.parquet)")
     who, units = client.scatter([partitioned.owners(lay), partitioned.units(lay)], broadcast=True)
-    checked = client.map(
-        validate_partition, [lay] * len(lay.parts), lay.parts, who=who, units=units, pure=False
+    checked = tasks.watch(
+        client.map(
+            validate_partition, [lay] * len(lay.parts), lay.parts, who=who, units=units, pure=False
+        )
     )
-    outcome = client.gather(client.map(_outcome, checked))
+    outcome = client.gather(tasks.watch(client.map(_outcome, checked)))
     for problems, warnings in outcome:
         report.problems.extend(problems)
         report.warnings.extend(warnings)
     if report.problems:
         raise InvalidDatasetError(report)
-    return list(client.map(_dataset_of, checked))
+    return tasks.watch(client.map(_dataset_of, checked))
 
 
 def _outcome(report: ValidationReport) -> tuple[list, list]:

@@ -26,7 +26,12 @@ import pandas as pd
 
 from retention.data.dataset import Dataset
 from retention.features.catalogue import Catalogue
-from retention.features.distributed import features_on_workers, load_spread
+from retention.features.distributed import (
+    TaskProgress,
+    Tasks,
+    features_on_workers,
+    load_spread,
+)
 from retention.features.labels import ChurnDefinition
 from retention.features.snapshot import snapshot_index
 from retention.features.sources import Tables
@@ -60,17 +65,20 @@ def score_distributed(
     tariffs: TariffTables | None = None,
     effects: tuple[str, EffectModels] | None = None,
     list_mode: target.ListMode = "auto",
+    task_progress: TaskProgress | None = None,
 ) -> ScoredList:
     """Score the accounts of a partitioned dataset active at the snapshot (default: after
     the latest data of every partition) on the cluster; the same list as `score_snapshot` on
-    the whole dataset, gathered on the client. A partition's task that fails raises here."""
-    spread = load_spread(client, Path(folder))
+    the whole dataset, gathered on the client. A partition's task that fails raises here;
+    `task_progress` hears of every task submitted and finished."""
+    spread = load_spread(client, Path(folder), Tasks(task_progress))
+    watch = spread.tasks.watch
     when = pd.Timestamp(snapshot) if snapshot is not None else spread.data_end
     spread = features_on_workers(
         client, spread, snapshot_index([when]), catalogue, ChurnDefinition()
     )
-    frames = client.map(_one_snapshot, spread.frames)
-    risk = pd.concat(client.gather(client.map(listed_risk, frames, model=model)))
+    frames = watch(client.map(_one_snapshot, spread.frames))
+    risk = pd.concat(client.gather(watch(client.map(listed_risk, frames, model=model))))
     band = bands(
         risk["money_at_risk_cny"].to_numpy(),
         risk["probability"].to_numpy(),
@@ -81,23 +89,25 @@ def score_distributed(
     shared = client.scatter(
         {"model": model, "effects": effects, "tariffs": tariffs, "high": high}, broadcast=True
     )
-    parts = client.map(
-        _score_part,
-        spread.datasets,
-        frames,
-        shared=shared,
-        when=when,
-        data_end=spread.data_end,
-        peers=spread.medians[when],
-        options={
-            "catalogue": catalogue,
-            "playbook": playbook,
-            "calendar": calendar,
-            "capacity": capacity,
-            "medium_probability": medium_probability,
-            "scored_on": scored_on,
-        },
-        pure=False,  # a batch is scored anew each time, never taken from an earlier result
+    parts = watch(
+        client.map(
+            _score_part,
+            spread.datasets,
+            frames,
+            shared=shared,
+            when=when,
+            data_end=spread.data_end,
+            peers=spread.medians[when],
+            options={
+                "catalogue": catalogue,
+                "playbook": playbook,
+                "calendar": calendar,
+                "capacity": capacity,
+                "medium_probability": medium_probability,
+                "scored_on": scored_on,
+            },
+            pure=False,  # a batch is scored anew each time, never taken from an earlier result
+        )
     )
     scored = combine(
         client.gather(parts),

@@ -35,6 +35,8 @@ from retention.tariffs.tables import load_tariffs
 if TYPE_CHECKING:
     from distributed import Client
 
+    from retention.features.distributed import TaskProgress
+
 
 @dataclass(frozen=True)
 class ScoringRun:
@@ -124,14 +126,16 @@ def run_scoring_on_cluster(
     snapshot: pd.Timestamp | None = None,
     scored_on: dt.date | None = None,
     progress: Progress | None = None,
+    task_progress: TaskProgress | None = None,
 ) -> ScoringRun:
     """`run_scoring` of a partitioned dataset on a Dask cluster: every partition scored on
     a worker (scoring/distributed.py), the gathered batch stored whole as one batch; a
-    worker's failure stores nothing, so the previous batch stays the latest."""
+    worker's failure stores nothing, so the previous batch stays the latest. `progress`
+    hears of the rows stored, `task_progress` of the cluster's tasks."""
     from retention.scoring.distributed import score_distributed
 
     version, model, inputs = _champion_and_inputs(settings, snapshot, scored_on)
-    scored = score_distributed(client, folder, model, **inputs)
+    scored = score_distributed(client, folder, model, **inputs, task_progress=task_progress)
     return _stored(settings, engine, scored, inputs["playbook"], version, scored_on, progress)
 
 

@@ -4,6 +4,8 @@ A batch row is committed first as `running` (so an administrator sees a job at w
 scores, reasons and actions and the flip to `complete` are then one transaction. Readers only
 ever see complete batches, so a job killed half-way leaves the previous batch as the latest.
 A batch holding a number that is not finite is refused (`failed`) before any row is written.
+On PostgreSQL the rows go in by `COPY ... FROM STDIN` (psycopg 3, on the driver connection of
+that same transaction); on SQLite by executemany.
 """
 
 from __future__ import annotations
@@ -157,7 +159,6 @@ def save_batch(
         (EFFECTS, scored.effects.reindex(columns=EFFECT_COLUMNS)),
         (ASSIGNMENTS, scored.assignments.reindex(columns=ASSIGNMENT_COLUMNS)),
     ]
-    total = sum(len(frame) for _, frame in parts)
     with engine.begin() as connection:
         batch_id = connection.execute(
             insert(BATCHES)
@@ -179,13 +180,7 @@ def save_batch(
     try:
         _refuse_non_finite(parts)
         with engine.begin() as connection:
-            written = 0
-            for table, frame in parts:
-                for records in _chunks(frame, batch_id):
-                    connection.execute(insert(table), records)
-                    written += len(records)
-                    if progress is not None:
-                        progress(written, total)
+            _write_rows(connection, parts, batch_id, progress)
             # Jobs that died before completing can never complete now: say so.
             connection.execute(
                 update(BATCHES)
@@ -246,18 +241,70 @@ def _mark_failed(engine: Engine, batch_id: int, err: BaseException) -> None:
         pass
 
 
-def _chunks(frame: pd.DataFrame, batch_id: int) -> Iterator[list[dict[str, Any]]]:
-    """Plain Python records (None for missing), CHUNK_ROWS at a time."""
+def _write_rows(
+    connection: Connection,
+    parts: list[tuple[Table, pd.DataFrame]],
+    batch_id: int,
+    progress: Progress | None,
+) -> None:
+    """Every table's rows in the connection's transaction: PostgreSQL's COPY (one stream a
+    table, no statement a row), else executemany; `progress` hears of every chunk."""
+    total = sum(len(frame) for _, frame in parts)
+    written = 0
+
+    def advance(rows: int) -> None:
+        nonlocal written
+        written += rows
+        if progress is not None:
+            progress(written, total)
+
+    copying = connection.dialect.name == "postgresql"
+    for table, frame in parts:
+        if copying:
+            _copy_table(connection, table, frame, batch_id, advance)
+            continue
+        statement = insert(table)
+        names = ["batch_id", *frame.columns]
+        for rows in _chunks(frame, batch_id):
+            connection.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+            advance(len(rows))
+
+
+def _copy_table(
+    connection: Connection,
+    table: Table,
+    frame: pd.DataFrame,
+    batch_id: int,
+    advance: Callable[[int], None],
+) -> None:
+    """A table's rows through `COPY ... FROM STDIN` on the driver's connection (psycopg 3),
+    inside the transaction SQLAlchemy began: rolled back with it, never committed alone."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(name) for name in ["batch_id", *frame.columns]),
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None  # a live connection: SQLAlchemy began its transaction
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for rows in _chunks(frame, batch_id):
+            for row in rows:
+                copy.write_row(row)
+            advance(len(rows))
+
+
+def _chunks(frame: pd.DataFrame, batch_id: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows as tuples of plain Python values (None for missing), the batch id first,
+    CHUNK_ROWS at a time."""
     for start in range(0, len(frame), CHUNK_ROWS):
         part = frame.iloc[start : start + CHUNK_ROWS].astype(object)
         part = part.where(part.notna(), None)
-        records = part.to_dict("records")
-        for record in records:
-            record["batch_id"] = batch_id
-            for key, value in record.items():
-                if isinstance(value, np.generic):
-                    record[key] = value.item()
-        yield records  # type: ignore[misc]
+        # object columns keep numpy scalars where pandas made them (the drivers want Python's)
+        yield [
+            (batch_id, *(v.item() if isinstance(v, np.generic) else v for v in row))
+            for row in part.itertuples(index=False, name=None)
+        ]
 
 
 def _info(row: Any) -> BatchInfo:

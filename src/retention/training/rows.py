@@ -22,25 +22,31 @@ from retention.training.split import hold_out_accounts, split_by_time
 if TYPE_CHECKING:
     from distributed import Client
 
+    from retention.features.distributed import TaskProgress
+
 log = logging.getLogger(__name__)
 VALIDATION_ACCOUNTS = SplitConfig().validation_accounts
 
 
 def rows_from_dataset(
-    folder: Path, config: TrainingConfig, client: Client | None = None
+    folder: Path,
+    config: TrainingConfig,
+    client: Client | None = None,
+    task_progress: TaskProgress | None = None,
 ) -> TrainingRows:
     """Stacked snapshots of a dataset folder, split by time; the oracle joined if present.
 
     With a Dask `client` the folder is a partitioned dataset whose training set is built on
-    the cluster (features/distributed.py) and gathered here for the in-memory fit: the same
-    rows in the same order as one process builds from the folder.
+    the cluster (features/distributed.py; `task_progress` hears of its tasks) and gathered
+    here for the in-memory fit: the same rows in the same order as one process builds from
+    the folder.
     """
     catalogue = load_catalogue()
     if client is None:
         dataset = load_dataset(folder)  # validates first: an invalid dataset stops here
         stacked = build_training_set(dataset, catalogue, config.churn).reset_index()
     else:
-        stacked = _gathered(client, folder, catalogue, config)
+        stacked = _gathered(client, folder, catalogue, config, task_progress)
     split = split_by_time(pd.DatetimeIndex(stacked[TIME].unique()), config)
     stacked[PART] = hold_out_accounts(
         split.part_of(stacked[TIME]),
@@ -75,7 +81,11 @@ def rows_from_dataset(
 
 
 def _gathered(
-    client: Client, folder: Path, catalogue: Catalogue, config: TrainingConfig
+    client: Client,
+    folder: Path,
+    catalogue: Catalogue,
+    config: TrainingConfig,
+    task_progress: TaskProgress | None,
 ) -> pd.DataFrame:
     """The training set built on the cluster, in one process's order (snapshot after
     snapshot, accounts in part order), refused when it would not fit this process: the fit
@@ -87,7 +97,12 @@ def _gathered(
         # LightGBM's binned dataset and the evaluation copies need about as much again; the
         # size is known before the rows are gathered, so a set too large never crosses
         frame = build_training_set_distributed(
-            client, folder, catalogue, config.churn, max_bytes=free // 3
+            client,
+            folder,
+            catalogue,
+            config.churn,
+            max_bytes=free // 3,
+            task_progress=task_progress,
         )
     except FrameTooLarge as err:
         raise ValueError(
