@@ -82,7 +82,8 @@ def fit(
         picked = tuned.config.lightgbm
         print(
             f"{label}: tuned, best trial {tuned.best_trial} of {tuned.complete} complete "
-            f"(validation ROC AUC {tuned.best_value:.4f}; seeds: {seeds}); learning rate "
+            f"(mean validation ROC AUC over {tuned.windows} windows {tuned.best_value:.4f}; "
+            f"seeds: {seeds}); chosen trial {tuned.chosen_trial}, {tuned.reason}; learning rate "
             f"{picked.learning_rate:.3f}, {picked.num_leaves} leaves, "
             f"{picked.min_child_samples} rows a leaf, monotone {tuned.config.monotone_constraints}"
         )

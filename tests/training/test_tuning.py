@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from optuna.distributions import FloatDistribution
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
@@ -20,7 +21,15 @@ from retention.training import tuning
 from retention.training.baselines import DEFAULT_LIGHTGBM_ROUNDS, default_lightgbm
 from retention.training.config import TrainingConfig, load_config
 from retention.training.fit import fit_booster, kept_rounds
-from retention.training.pipeline import PART, TrainingRows, _default_lightgbm, _fit
+from retention.training.pipeline import (
+    ID,
+    LABEL,
+    PART,
+    TIME,
+    TrainingRows,
+    _default_lightgbm,
+    _fit,
+)
 from retention.training.tuning import TuningResult, tune
 
 runner = CliRunner()
@@ -132,7 +141,7 @@ def test_the_trial_fit_is_the_training_fit(
     training_rows: TrainingRows, fast_config: TrainingConfig
 ) -> None:
     """Tuning judges the booster `retention train` would fit with the same config."""
-    fold = tuning.validation_folds(training_rows, 42)[0]
+    fold = tuning.validation_folds(training_rows, fast_config)[0]
     args = (fold.train, fold.train_label, fold.valid, fold.valid_label)
     names = (training_rows.features, training_rows.categorical, training_rows.monotone)
     trained = fit_booster(*args, *names, fast_config.lightgbm)
@@ -200,7 +209,7 @@ def test_the_defaults_seed_is_the_default_lightgbm_baseline(
     config = tuning.tuned_config(fast_config, tuning.LIGHTGBM_DEFAULTS)
     assert config.lightgbm.max_rounds == DEFAULT_LIGHTGBM_ROUNDS
     assert config.lightgbm.early_stopping_rounds == 0
-    fold = tuning.validation_folds(training_rows, 42)[0]
+    fold = tuning.validation_folds(training_rows, fast_config)[0]
     names = (training_rows.features, training_rows.categorical)
     off = [0] * len(training_rows.features)
     judged = tuning.trial_booster(fold, *names, off, config.lightgbm)
@@ -225,3 +234,50 @@ def test_training_with_the_defaults_seed_ranks_as_the_default_baseline(
     np.testing.assert_allclose(1.0 / (1.0 + np.exp(-raw)), baseline, rtol=1e-6)
     model_auc = roc_auc_score(y["test"], model.calibration(raw))
     assert model_auc == pytest.approx(roc_auc_score(y["test"], baseline))
+
+
+def test_each_account_is_validated_once_on_the_split_and_never_on_the_test(
+    training_rows: TrainingRows, fast_config: TrainingConfig
+) -> None:
+    """The trials are judged on every account's validation snapshots (in disjoint groups),
+    each group trained on the others' earlier snapshots; no fit sees a test row."""
+    frame = training_rows.frame
+    windows = tuning.window_parts(training_rows, fast_config)
+    latest = windows[: tuning.ACCOUNT_GROUPS]
+    validated = [set(frame.loc[p.eq("validation"), ID]) for p in latest]
+    at_validation = frame[TIME].isin(frame.loc[frame[PART].eq("validation"), TIME])
+    assert set().union(*validated) == set(frame.loc[at_validation, ID])
+    assert sum(len(v) for v in validated) == len(set().union(*validated))  # disjoint groups
+    for parts in windows:
+        train, valid = frame[parts.eq("train")], frame[parts.eq("validation")]
+        assert train[TIME].max() < valid[TIME].min()
+        assert not set(train[ID]) & set(valid[ID])
+        assert not frame.loc[parts.notna(), PART].eq("test").any()
+        assert train[LABEL].nunique() == valid[LABEL].nunique() == 2
+    assert len(tuning.validation_folds(training_rows, fast_config)) == len(windows)
+
+
+def _trial(windows: list[float], seed: str | None = None) -> optuna.trial.FrozenTrial:
+    attrs: dict[str, Any] = {tuning.WINDOW_SCORES: windows}
+    if seed:
+        attrs["seed"] = seed
+    return optuna.trial.create_trial(
+        value=float(np.mean(windows)),
+        params={"learning_rate": 0.1},
+        distributions={"learning_rate": FloatDistribution(0.01, 0.3)},
+        user_attrs=attrs,
+    )
+
+
+def test_the_defaults_are_kept_unless_beaten_by_more_than_one_standard_error() -> None:
+    """The best trial's lead over the defaults is judged window by window (paired)."""
+    defaults = _trial([0.80, 0.76, 0.84, 0.78], seed="defaults")
+    noisy = _trial([0.83, 0.75, 0.85, 0.77])  # +0.0050 on average, SE 0.0096
+    steady = _trial([0.81, 0.77, 0.85, 0.79])  # +0.01 in every window
+    kept = tuning.choose([defaults, noisy])
+    assert kept.best is noisy and kept.trial is defaults
+    assert kept.margin == pytest.approx(0.005) and kept.standard_error > kept.margin
+    assert "within one SE" in kept.reason
+    chosen = tuning.choose([defaults, noisy, steady])
+    assert chosen.trial is steady and "beats the defaults" in chosen.reason
+    assert tuning.choose([_trial([0.7, 0.8]), defaults]).trial is defaults

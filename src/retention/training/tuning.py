@@ -1,22 +1,24 @@
 """`retention tune`: a hyperparameter search for the booster, written as a training config.
 
 The rows are built once (a dataset folder's stacked snapshots or a user's table, as
-`retention train` builds them) and so are their feature matrices; each trial then only fits a
-booster: on the time split, trained on the train part and stopped early on the validation part
-as `retention.training.fit.fit_booster` does (`trial_booster` is the same fit, with the
-pruner's callback); on a table without times, on stratified folds of its train and validation
-rows. The objective is the validation ROC AUC at the round early stopping keeps: the champion
-gate compares ROC AUC (and PR AUC), both rank-based, and calibration fixes the probabilities
+`retention train` builds them) and so are the feature matrices of every fit a trial is judged
+on (`window_parts`): the time split's validation snapshots once for each of four disjoint
+groups of accounts, and earlier validation blocks where the history allows (rolling origin);
+on a table without times, stratified folds. Never the test. A trial's first fit stops early
+as `retention.training.fit.fit_booster` does (`trial_booster`, with the pruner's callback),
+the others reuse its rounds. The objective is the mean validation ROC AUC: the champion gate
+compares ROC AUC (and PR AUC), both rank-based, and calibration fixes the probabilities
 afterwards, so log loss would reward what calibration repairs anyway.
 
 The first two trials are the current config's parameters and LightGBM's plain defaults, the
 latter with its 100 rounds and no early stopping (the very booster of the run's "default
-LightGBM" baseline, fitted on the train part), so the search never picks something worse on
-validation than either. The study lives in a SQLite file under the work dir
-(`tuning/<study>.db`), named after the rows' fingerprint and the config: a run that was
-stopped continues where it was (`--trials` is the study's total). Each trial is a nested
-MLflow run under one parent run per study. The best trial is written as a training YAML
-that `retention train --config` reads (validated by TrainingConfig).
+LightGBM" baseline). The config written is chosen by a one-standard-error rule (`choose`):
+the defaults unless the best trial's lead over them, fit by fit, exceeds its standard error.
+The study lives in a SQLite file under the work dir (`tuning/<study>.db`), named after the
+rows' fingerprint and the config: a run that was stopped continues where it was (`--trials`
+is the study's total). Each trial is a nested MLflow run under one parent run per study. The
+chosen trial is written as a training YAML that `retention train --config` reads (validated
+by TrainingConfig).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import lightgbm as lgb
 import numpy as np
 import optuna
+import pandas as pd
 import yaml
 from optuna.trial import FrozenTrial, Trial, TrialState
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -42,11 +45,18 @@ from retention.model import registry
 from retention.model.artifact import category_levels, feature_matrix
 from retention.training.baselines import DEFAULT_LIGHTGBM_ROUNDS
 from retention.training.config import LightGBMConfig, TrainingConfig, load_config
-from retention.training.fit import booster_params, kept_rounds, stopping, training_set
+from retention.training.fit import (
+    booster_params,
+    fit_rounds,
+    kept_rounds,
+    stopping,
+    training_set,
+)
 from retention.training.pipeline import (
     ID,
     LABEL,
     PART,
+    SPARE,
     TIME,
     TrainingRows,
     fingerprint,
@@ -58,12 +68,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Bump when the search space or the objective changes: a new study then starts.
-SEARCH_VERSION = "2"
+SEARCH_VERSION = "3"
 STUDY_TAG = "retention.study"
 # A seed's fixed number of rounds (early stopping off); the sampler never proposes it.
 ROUNDS = "rounds"
 FIXED_ROUNDS = "fixed_rounds"  # the seed's user attribute that asks for them
 FOLDS = 3  # a table without times: stratified folds of its train and validation rows
+# What a trial is judged on (window_parts): the validation snapshots of a quarter of the
+# accounts (about 55 churners at 2,000 accounts) are too noisy to choose by, so every account
+# is validated once, in disjoint groups, and earlier windows are added where history allows.
+ACCOUNT_GROUPS = 4  # each fit trains on the other three quarters, as the time split does
+EARLIER_WINDOWS = 1  # rolling origin: earlier validation blocks, each fitted on what precedes it
+MIN_TRAIN_SNAPSHOTS = 6  # an earlier window is made only with this many snapshots before it
+WINDOW_SCORES = "window_roc_auc"  # the user attribute: each window's validation ROC AUC
 # LightGBM's own defaults for the parameters searched (no bagging, no constraints).
 LIGHTGBM_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.1,
@@ -101,26 +118,67 @@ class Fold:
     valid_label: np.ndarray
 
 
-def validation_folds(rows: TrainingRows, seed: int) -> list[Fold]:
-    """The time split's train -> validation, or (no times) stratified folds of both parts,
-    an account's rows kept in one fold."""
+def window_parts(rows: TrainingRows, config: TrainingConfig) -> list[pd.Series]:
+    """The fits a trial is judged on, each as "train"/"validation" labels of the rows (None:
+    not in that fit); only rows before the test are ever labelled.
+
+    First the time split's validation snapshots, once for each of `ACCOUNT_GROUPS` disjoint
+    groups of accounts (held out of training, trained on the other accounts' earlier
+    snapshots, as split.hold_out_accounts does with one share): every account is validated
+    once. Then rolling origin, where the history allows: up to `EARLIER_WINDOWS` blocks of as
+    many snapshots, each ending where the next begins, fitted on every snapshot before it,
+    each with the next group held out. A fit with one class only is not made."""
     frame = rows.frame
-    timed = bool(frame[TIME].notna().any())
-    pool = frame[frame[PART].isin(["train", "validation"])]
-    if timed:
-        splits = [(pool[PART].eq("train").to_numpy(), pool[PART].eq("validation").to_numpy())]
+    accounts = frame[ID].astype(str)
+    ids = np.sort(accounts.unique())
+    order = np.random.default_rng(config.lightgbm.seed).permutation(len(ids))
+    group = accounts.map(dict(zip(ids[order], np.arange(len(ids)) % ACCOUNT_GROUPS, strict=True)))
+    validation = frame.loc[frame[PART].eq("validation"), TIME]
+    learning = frame.loc[frame[PART].isin(["train", "validation", SPARE]), TIME]
+    dates = np.sort(learning[learning <= validation.max()].unique())
+    width = validation.nunique()
+    plans = [(len(dates), g) for g in range(ACCOUNT_GROUPS)]
+    for k in range(1, EARLIER_WINDOWS + 1):
+        if len(dates) - (k + 1) * width >= MIN_TRAIN_SNAPSHOTS:
+            plans.append((len(dates) - k * width, k % ACCOUNT_GROUPS))
+    windows = []
+    for end, held in plans:
+        parts = pd.Series(None, index=frame.index, dtype=object)
+        parts[frame[TIME].isin(dates[: end - width]) & group.ne(held)] = "train"
+        parts[frame[TIME].isin(dates[end - width : end]) & group.eq(held)] = "validation"
+        if min(frame.loc[parts.eq(p), LABEL].nunique() for p in ("train", "validation")) == 2:
+            windows.append(parts)
+    return windows
+
+
+def validation_folds(rows: TrainingRows, config: TrainingConfig) -> list[Fold]:
+    """The fits each trial is judged by: on the time split, its time-ordered validation
+    windows (`window_parts`, the latest first); without times, stratified folds of the train
+    and validation rows, an account's rows kept in one fold."""
+    frame = rows.frame
+    if bool(frame[TIME].notna().any()):
+        splits = [
+            (p.eq("train").to_numpy(), p.eq("validation").to_numpy())
+            for p in window_parts(rows, config)
+        ]
     else:
-        folds = StratifiedGroupKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+        pool = frame[PART].isin(["train", "validation"]).to_numpy()
+        at = np.flatnonzero(pool)
+        folds = StratifiedGroupKFold(
+            n_splits=FOLDS, shuffle=True, random_state=config.lightgbm.seed
+        )
         splits = []
-        for train_at, valid_at in folds.split(pool, pool[LABEL], groups=pool[ID].astype(str)):
-            train_mask = np.zeros(len(pool), dtype=bool)
-            train_mask[train_at] = True
-            valid_mask = np.zeros(len(pool), dtype=bool)
-            valid_mask[valid_at] = True
+        for train_at, valid_at in folds.split(
+            at, frame[LABEL].iloc[at], groups=frame[ID].iloc[at].astype(str)
+        ):
+            train_mask = np.zeros(len(frame), dtype=bool)
+            train_mask[at[train_at]] = True
+            valid_mask = np.zeros(len(frame), dtype=bool)
+            valid_mask[at[valid_at]] = True
             splits.append((train_mask, valid_mask))
     out = []
     for train_mask, valid_mask in splits:
-        train, valid = pool[train_mask], pool[valid_mask]
+        train, valid = frame[train_mask], frame[valid_mask]
         levels = category_levels(train, rows.categorical)
         out.append(
             Fold(
@@ -254,7 +312,9 @@ def study_name(rows: TrainingRows, config: TrainingConfig) -> str:
 def objective(
     rows: TrainingRows, folds: list[Fold], base: TrainingConfig
 ) -> Callable[[Trial], float]:
-    """A trial: fit on each fold, return the mean validation ROC AUC at the kept round."""
+    """A trial: stopped early on the first fold (the pruner watching it round by round), the
+    other folds fitted with the rounds it kept, as `retention train` refits with them; the
+    mean validation ROC AUC over the folds, each fold's kept as a user attribute."""
     constrainable = any(rows.monotone)
     off = [0] * len(rows.features)
 
@@ -262,28 +322,65 @@ def objective(
         began = time.perf_counter()
         config = suggest(trial, base, constrainable)
         monotone = rows.monotone if config.monotone_constraints else off
-        roc, pr, rounds = [], [], []
+        shape = (rows.features, rows.categorical, monotone, config.lightgbm)
+        pruning = _pruning_callback(trial, config.lightgbm.learning_rate)
+        stopped = trial_booster(folds[0], *shape, [pruning])
+        rounds = kept_rounds(stopped)
+        roc, pr = [], []
         for k, fold in enumerate(folds):
-            callbacks = []
-            if len(folds) == 1:
-                callbacks = [_pruning_callback(trial, config.lightgbm.learning_rate)]
-            booster = trial_booster(
-                fold, rows.features, rows.categorical, monotone, config.lightgbm, callbacks
-            )
-            score = np.asarray(booster.predict(fold.valid, num_iteration=kept_rounds(booster)))
-            roc.append(float(roc_auc_score(fold.valid_label, score)))
-            pr.append(float(average_precision_score(fold.valid_label, score)))
-            rounds.append(kept_rounds(booster))
-            if len(folds) > 1:  # folds: the pruner judges the mean so far, fold by fold
-                trial.report(float(np.mean(roc)), k)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"validation ROC AUC {np.mean(roc):.4f}")
+            if k == 0:
+                score = stopped.predict(fold.valid, num_iteration=rounds)
+            else:
+                booster = fit_rounds(fold.train, fold.train_label, *shape, rounds)
+                score = booster.predict(fold.valid)
+            roc.append(float(roc_auc_score(fold.valid_label, np.asarray(score))))
+            pr.append(float(average_precision_score(fold.valid_label, np.asarray(score))))
+        trial.set_user_attr(WINDOW_SCORES, roc)
         trial.set_user_attr("validation_pr_auc", float(np.mean(pr)))
-        trial.set_user_attr("rounds", int(np.mean(rounds)))
+        trial.set_user_attr("rounds", rounds)
         trial.set_user_attr("seconds", time.perf_counter() - began)
         return float(np.mean(roc))
 
     return run
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The trial whose config is written, and why."""
+
+    trial: FrozenTrial
+    best: FrozenTrial  # the highest mean validation ROC AUC
+    margin: float | None  # the best's mean lead over the defaults seed, window by window
+    standard_error: float | None  # of that lead, from its spread over the windows
+
+    @property
+    def reason(self) -> str:
+        if self.margin is None or self.standard_error is None:
+            return "最高验证 AUC / highest validation ROC AUC"
+        lead = f"{self.margin:+.4f} ± {self.standard_error:.4f}"
+        if self.trial is self.best:
+            return f"领先默认参数超过一个标准误 / beats the defaults by more than one SE ({lead})"
+        return f"未超过默认参数一个标准误 / within one SE of the defaults ({lead}): defaults kept"
+
+
+def choose(complete: list[FrozenTrial]) -> Choice:
+    """The one-standard-error rule: LightGBM's plain defaults unless the best trial's mean
+    validation ROC AUC beats theirs by more than the standard error of its lead, measured
+    window by window (paired: a window hard for one config is hard for the other). The best
+    of many trials on the same windows is lucky on them; a lead within the windows' spread
+    is noise, and with it the tuned model tends to lose to the defaults on the test."""
+    best = max(complete, key=lambda t: float(t.value or 0.0))
+    defaults = next((t for t in complete if t.user_attrs.get("seed") == "defaults"), None)
+    if defaults is None or best is defaults:
+        return Choice(best, best, None, None)
+    lead = np.subtract(
+        best.user_attrs.get(WINDOW_SCORES, []), defaults.user_attrs.get(WINDOW_SCORES, [])
+    )
+    if len(lead) < 2:  # one window: no spread to judge by
+        return Choice(best, best, None, None)
+    margin = float(lead.mean())
+    error = float(lead.std(ddof=1) / np.sqrt(len(lead)))
+    return Choice(best if margin > error else defaults, best, margin, error)
 
 
 @dataclass
@@ -296,6 +393,10 @@ class TuningResult:
     config: TrainingConfig
     best_value: float
     best_trial: int
+    chosen_trial: int  # the trial written: the best, or the defaults by the one-SE rule
+    chosen_value: float
+    reason: str
+    windows: int  # the validation windows (or folds) each trial is judged on
     seeded: dict[str, float | None]  # the current config's and LightGBM's defaults' values
     complete: int
     pruned: int
@@ -309,7 +410,9 @@ class TuningResult:
             f"试验 / trials: {self.complete} 完成 complete, {self.pruned} 剪枝 pruned, "
             f"{self.failed} 失败 failed · {self.minutes:.1f} min",
             f"最佳验证 AUC / best validation ROC AUC: {self.best_value:.4f} "
-            f"(trial {self.best_trial})",
+            f"(trial {self.best_trial}, {self.windows} 个验证窗口平均 / mean of "
+            f"{self.windows} validation windows)",
+            f"选用 / chosen: trial {self.chosen_trial} ({self.chosen_value:.4f}), {self.reason}",
         ]
         for name, value in self.seeded.items():
             shown = "-" if value is None else f"{value:.4f}"
@@ -338,7 +441,7 @@ def tune(
     name = study_name(rows, base)
     storage = work_dir / "tuning" / f"{name}.db"
     study = _open_study(name, storage, base, any(rows.monotone))
-    folds = validation_folds(rows, base.lightgbm.seed)  # built once, before any trial
+    folds = validation_folds(rows, base)  # built once, before any trial
     experiment = registry.configure(tracking_uri, registry.TUNING_EXPERIMENT)
     parent = registry.tuning_run(
         experiment,
@@ -375,6 +478,8 @@ def tune(
             parent,
             {
                 "best_validation_roc_auc": result.best_value,
+                "chosen_validation_roc_auc": result.chosen_value,
+                "chosen_trial": result.chosen_trial,
                 "trials_complete": result.complete,
                 "trials_pruned": result.pruned,
             },
@@ -427,6 +532,8 @@ def _finished(study: optuna.Study) -> int:
 def _log_trial(experiment: str, parent: str, study: str, trial: FrozenTrial) -> None:
     """A finished trial as a nested MLflow run under the study's parent run."""
     metrics = {k: float(v) for k, v in trial.user_attrs.items() if isinstance(v, int | float)}
+    for k, value in enumerate(trial.user_attrs.get(WINDOW_SCORES, []), start=1):
+        metrics[f"window_{k}_roc_auc"] = float(value)
     if trial.value is not None:
         metrics["validation_roc_auc"] = float(trial.value)
     if trial.intermediate_values:
@@ -459,8 +566,9 @@ def _write_best(
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise ValueError(f"study {study.study_name}: no trial has finished yet")
-    best = study.best_trial
-    params = {"monotone_constraints": False, **best.params}
+    choice = choose(complete)
+    best, chosen = choice.best, choice.trial
+    params = {"monotone_constraints": False, **chosen.params}
     config = tuned_config(base, params, name=out.stem)
     seeded: dict[str, float | None] = dict.fromkeys(SEEDED)
     for trial in complete:
@@ -471,7 +579,8 @@ def _write_best(
     shown = ", ".join(f"{english[k]} {'-' if v is None else f'{v:.4f}'}" for k, v in seeded.items())
     header = [
         f"# Tuned by `retention tune`: study {study.study_name}, {len(complete)} complete trials.",
-        f"# Best validation ROC AUC {best.value:.4f} (trial {best.number}); {shown}.",
+        f"# Best mean validation ROC AUC {best.value:.4f} (trial {best.number}); {shown}.",
+        f"# Chosen: trial {chosen.number}, {choice.reason}.",
         f"# Train with it: retention train DIR --config {out}",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -486,6 +595,10 @@ def _write_best(
         config=config,
         best_value=float(best.value or 0.0),
         best_trial=best.number,
+        chosen_trial=chosen.number,
+        chosen_value=float(chosen.value or 0.0),
+        reason=choice.reason,
+        windows=len(chosen.user_attrs.get(WINDOW_SCORES, [])),
         seeded=seeded,
         complete=len(complete),
         pruned=len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
