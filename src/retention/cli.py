@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from retention.data.dataset import Dataset
+    from retention.data.simulator import SimulationConfig
     from retention.records.applications import WatchRun
     from retention.training.config import TrainingConfig
     from retention.training.pipeline import TrainingRows
@@ -1043,7 +1044,38 @@ def simulate(
     ] = None,
 ) -> None:
     """Write a simulated key-account portfolio (and its hidden truth under _truth/)."""
-    from retention.data.simulator import SimulationConfig, simulate_to_folder, variants
+    from retention.data.simulator import simulate_to_folder
+
+    config = _simulation_config(
+        accounts, months, start, seed, scenario, variant, campaigns, tariffs
+    )
+    if partitions and fmt != "parquet":
+        raise typer.BadParameter("a partitioned dataset is Parquet only", param_hint="--format")
+    if chunk_accounts is not None:
+        from retention.data.simulator.chunked import simulate_partitioned
+
+        if not partitions:
+            raise typer.BadParameter(
+                "分块模拟需要 --partitions / needs --partitions", param_hint="--chunk-accounts"
+            )
+        summary = simulate_partitioned(config, out, partitions, chunk_accounts, err_console)
+    else:
+        summary = simulate_to_folder(config, out, fmt, err_console, partitions)
+    summary.print(console)
+
+
+def _simulation_config(
+    accounts: int,
+    months: int,
+    start: str,
+    seed: int,
+    scenario: list[str] | None,
+    variant: str,
+    campaigns: bool,
+    tariffs: Path | None,
+) -> SimulationConfig:
+    """The simulation the options describe; a bad option is named before anything is written."""
+    from retention.data.simulator import SimulationConfig, variants
     from retention.data.simulator.campaigns import CampaignPolicy
     from retention.data.simulator.scenarios import Scenario
 
@@ -1069,19 +1101,7 @@ def simulate(
         )
     except ValueError as err:  # a start the simulator cannot write valid data for
         raise typer.BadParameter(str(err), param_hint="--start") from err
-    if partitions and fmt != "parquet":
-        raise typer.BadParameter("a partitioned dataset is Parquet only", param_hint="--format")
-    if chunk_accounts is not None:
-        from retention.data.simulator.chunked import simulate_partitioned
-
-        if not partitions:
-            raise typer.BadParameter(
-                "分块模拟需要 --partitions / needs --partitions", param_hint="--chunk-accounts"
-            )
-        summary = simulate_partitioned(config, out, partitions, chunk_accounts, err_console)
-    else:
-        summary = simulate_to_folder(config, out, fmt, err_console, partitions)
-    summary.print(console)
+    return config
 
 
 def _checked_tariffs(path: Path) -> Path:
