@@ -175,18 +175,25 @@ def test_enough_evidence_ranks_the_list_by_expected_money_saved(
     assert not first.index.isin(held).any()
 
 
-def test_the_effect_models_load_without_training_code(
-    targeted: tuple[Path, str, str], tracking_uri: str
-) -> None:
-    # Given the registered effects champion
-    work, uri, _ = targeted
-    batch = _batch(work)
+def _effects_champion(uri: str, tracking_uri: str) -> tuple[str, EffectModels]:
+    """The effects champion registered under `uri` (MLflow's URI is process-wide: it is put
+    back to the tests' own after)."""
     try:
         registry.configure(uri)
         found = registry.load_effects_champion()
     finally:
         registry.configure(tracking_uri)
     assert found is not None
+    return found
+
+
+def test_the_effect_models_load_without_training_code(
+    targeted: tuple[Path, str, str], tracking_uri: str
+) -> None:
+    # Given the registered effects champion
+    work, uri, _ = targeted
+    batch = _batch(work)
+    found = _effects_champion(uri, tracking_uri)
     version, models = found
     assert isinstance(models, EffectModels) and version == batch.info.effects_version
     # Then its estimates are those the batch stored (the same rows, the same numbers)
@@ -238,12 +245,7 @@ def test_on_demand_scoring_gives_the_batchs_expected_effects(
     # Given the effects champion loaded with the churn model, as the server's lifespan does
     work, uri, _ = targeted
     batch = _batch(work)
-    try:
-        registry.configure(uri)
-        found = registry.load_effects_champion()
-    finally:
-        registry.configure(tracking_uri)
-    assert found is not None
+    found = _effects_champion(uri, tracking_uri)
     serving = replace(served_model, effects=found)
     url = f"sqlite:///{work / 'retention.db'}"
     engine = open_store(url)
