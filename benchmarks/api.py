@@ -13,15 +13,12 @@ import argparse
 import multiprocessing
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, text
 
+from support.postgres import fresh_schema
 from support.server import served
 
 
@@ -85,24 +82,6 @@ def measure(loads: list[Load], headers: dict, seconds: float) -> list[dict[str, 
     for process in processes:
         process.join()
     return results
-
-
-@contextmanager
-def fresh_schema(postgres: str | None) -> Iterator[str | None]:
-    """An empty schema of the PostgreSQL at `postgres` (dropped after), or None: SQLite."""
-    if postgres is None:
-        yield None
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{postgres}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import create_engine, make_url, text
 
 from retention.data.dataset import Dataset
 from retention.data.simulator import SimulationConfig, simulate, write_result
@@ -40,6 +39,7 @@ from retention.tariffs.tables import load_tariffs
 from retention.training.config import LightGBMConfig, TrainingConfig
 from retention.training.pipeline import fit_evaluate_log
 from retention.training.rows import rows_from_dataset
+from support.postgres import fresh_schema
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CAPACITY = 200
@@ -101,16 +101,9 @@ def fresh_store(url: str, tmp: Path) -> Iterator[str]:
     if url == "sqlite":
         yield f"sqlite:///{tmp / f'store-{uuid.uuid4().hex[:6]}.db'}"
         return
-    schema = f"bench_store_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(url))
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema(url, "bench_store") as schema_url:
+        assert schema_url is not None
+        yield schema_url
 
 
 def rows_of(scored: ScoredList) -> dict[str, int]:
