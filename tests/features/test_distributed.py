@@ -21,7 +21,7 @@ from retention.features.distributed import (
     build_features_distributed,
     build_training_set_distributed,
 )
-from retention.features.snapshot import build_features, build_training_set
+from retention.features.snapshot import build_features, build_training_set, sampled_accounts
 
 runner = CliRunner()
 
@@ -50,13 +50,38 @@ def test_the_training_set_on_a_cluster_equals_one_process(
     dask_client: object, partitioned_dir: Path, dataset: Dataset, catalogue: Catalogue
 ) -> None:
     single = build_training_set(dataset, catalogue)
-    spread = build_training_set_distributed(dask_client, partitioned_dir, catalogue)  # type: ignore[arg-type]
+    built = build_training_set_distributed(dask_client, partitioned_dir, catalogue)  # type: ignore[arg-type]
+    spread = built.frame
+    assert built.share == 1.0 and built.whole_rows == len(single)
     assert single.index.get_level_values("snapshot_date").nunique() >= 12
     assert spread.index.is_unique and len(spread) == len(single)
     assert list(spread.columns) == list(single.columns)
     spread = spread.loc[single.index]
     for column in single.columns:
         pd.testing.assert_series_equal(spread[column], single[column], obj=column)
+
+
+def test_a_training_set_over_its_rows_is_sampled_by_account_as_in_one_process(
+    dask_client: object, partitioned_dir: Path, dataset: Dataset, catalogue: Catalogue
+) -> None:
+    # given a budget of a third of the rows
+    whole = build_training_set(dataset, catalogue)
+    budget = len(whole) // 3
+    # when the cluster builds the training set under it
+    built = build_training_set_distributed(  # type: ignore[arg-type]
+        dask_client, partitioned_dir, catalogue, max_rows=budget
+    )
+    # then about a third of the accounts are kept, each with all of its rows or none,
+    # and they are the rows one process keeps with the same share
+    ids = whole.index.get_level_values("customer_id")
+    kept = built.frame.index.get_level_values("customer_id")
+    assert built.share == pytest.approx(budget / len(whole))
+    assert 0.25 < kept.nunique() / ids.nunique() < 0.42
+    assert (whole[ids.isin(kept.unique())].shape[0]) == len(built.frame)
+    single = sampled_accounts(whole, built.share)
+    pd.testing.assert_index_equal(built.frame.index.sort_values(), single.index.sort_values())
+    # and no row crosses twice
+    assert built.frame.index.is_unique
 
 
 def test_an_invalid_partition_stops_the_job_naming_its_file(

@@ -55,6 +55,26 @@ def test_the_cluster_training_set_fits_the_same_model(
     assert one.metrics["model"]["roc_auc"] > 0.7  # a real model, not an empty one
 
 
+def test_a_capped_training_set_is_the_same_sample_of_accounts_on_both_paths(
+    parted: Path, fast_config: TrainingConfig
+) -> None:
+    # given a cap of half the rows the training set has
+    whole = rows_from_dataset(parted, fast_config)
+    cap = len(whole.frame) // 2
+    capped = fast_config.model_copy(update={"max_training_rows": cap})
+    # when both paths build the training rows under it
+    single = rows_from_dataset(parted, capped)
+    with cluster_client(local_workers=2, processes=False) as client:
+        spread = rows_from_dataset(parted, capped, client)
+    # then the same accounts are kept, whole, and the share is recorded with the run
+    pd.testing.assert_frame_equal(spread.frame, single.frame)
+    kept = set(single.frame["customer_id"])
+    assert 0.3 < len(kept) / whole.frame["customer_id"].nunique() < 0.5
+    assert len(single.frame) < 0.5 * len(whole.frame)
+    assert 0.3 < float(single.description["sampled_accounts_share"]) < 0.5
+    assert whole.description["sampled_accounts_share"] == "1.0000"
+
+
 def test_train_runs_on_a_cluster_from_the_cli(
     parted: Path, tmp_path: Path, own_tracking: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,6 +43,7 @@ from retention.features.snapshot import (
     build_snapshots,
     labelled_rows,
     peer_medians,
+    sampled_accounts,
     snapshot_index,
     snapshot_range,
     too_short,
@@ -116,24 +117,45 @@ def build_features_distributed(
     return frame.droplevel("snapshot_date")
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """A training set gathered from the cluster: its rows, and the share of accounts they
+    are (1.0: every account; less when the whole set was over its budget) with the whole
+    set's rows and bytes, so the run can say what it was trained on."""
+
+    frame: pd.DataFrame
+    share: float = 1.0
+    whole_rows: int = 0
+    whole_bytes: int = 0
+
+
 def build_training_set_distributed(
     client: Client,
     folder: Path,
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
+    max_rows: int | None = None,
     max_bytes: int | None = None,
     task_progress: TaskProgress | None = None,
-) -> pd.DataFrame:
+) -> TrainingSet:
     """The training set of a partitioned dataset on the cluster: every month with enough
     history and a complete label window, with labels; the same as `build_training_set`.
-    FrameTooLarge (nothing gathered) when it would take more than `max_bytes` here."""
+    When it has more than `max_rows` rows or would take more than `max_bytes` here, a share
+    of the accounts is sampled on the workers (`sampled_accounts`: all of an account's rows
+    or none) so that it has neither, and only those rows cross to the client."""
     definition = definition or ChurnDefinition()
     spread = snapshots_on_workers(
         client, folder, None, catalogue, definition, with_labels=True, task_progress=task_progress
     )
     # the rows left out are left on the workers: only the training rows cross to the client
     labelled = spread.tasks.watch(list(client.map(labelled_rows, spread.frames)))
-    return gather_frames(client, labelled, max_bytes)
+    del spread  # each partition's features and Dataset, released once its rows are taken
+    sizes = client.gather(list(client.map(_frame_size, labelled)))
+    rows, size = sum(r for r, _ in sizes), sum(b for _, b in sizes)
+    share = min(1.0, (max_rows or rows) / max(rows, 1), (max_bytes or size) / max(size, 1))
+    if share < 1:
+        labelled = list(client.map(sampled_accounts, labelled, share=share))
+    return TrainingSet(gather_frames(client, labelled), share, rows, size)
 
 
 def build_snapshots_distributed(
@@ -143,7 +165,6 @@ def build_snapshots_distributed(
     catalogue: Catalogue | None = None,
     definition: ChurnDefinition | None = None,
     with_labels: bool = False,
-    max_bytes: int | None = None,
     task_progress: TaskProgress | None = None,
 ) -> pd.DataFrame:
     """Features of every active account at every snapshot (None: the training snapshots),
@@ -151,13 +172,12 @@ def build_snapshots_distributed(
     `task_progress` hears of every task submitted and finished.
 
     Raises InvalidDatasetError listing every partition's problems when one breaks the
-    contract (nothing is computed from a partly valid dataset), and FrameTooLarge when the
-    frame would take more than `max_bytes` in this process (then nothing is gathered).
+    contract (nothing is computed from a partly valid dataset).
     """
     spread = snapshots_on_workers(
         client, folder, snapshots, catalogue, definition, with_labels, task_progress
     )
-    return gather_frames(client, spread.frames, max_bytes)
+    return gather_frames(client, spread.frames)
 
 
 def snapshots_on_workers(
@@ -185,29 +205,16 @@ def snapshots_on_workers(
     return features_on_workers(client, spread, dates, catalogue, definition, with_labels)
 
 
-class FrameTooLarge(ValueError):
-    """The partitions' frames would take more than this process may hold (`size` bytes)."""
-
-    def __init__(self, size: int, max_bytes: int) -> None:
-        super().__init__(f"{size / 1e9:.1f} GB > {max_bytes / 1e9:.1f} GB")
-        self.size = size
-
-
-def gather_frames(client: Client, frames: list[Any], max_bytes: int | None = None) -> pd.DataFrame:
-    """The partitions' frames (futures) gathered as one; with `max_bytes`, their sizes are
-    gathered first and FrameTooLarge raised before any row crosses when they would not fit."""
-    if max_bytes is not None:
-        size = sum(client.gather(client.map(_frame_bytes, frames)))
-        if size > max_bytes:
-            raise FrameTooLarge(size, max_bytes)
+def gather_frames(client: Client, frames: list[Any]) -> pd.DataFrame:
+    """The partitions' frames (futures) gathered as one, in part order."""
     frame = concat_frames(client.gather(frames))
     log.info("gathered %d rows from %d partitions", len(frame), len(frames))
     return frame
 
 
-def _frame_bytes(frame: pd.DataFrame) -> int:
-    """What a partition's frame takes in memory, its index and text included."""
-    return int(frame.memory_usage(deep=True, index=True).sum())
+def _frame_size(frame: pd.DataFrame) -> tuple[int, int]:
+    """A partition's frame's rows and what it takes in memory, index and text included."""
+    return len(frame), int(frame.memory_usage(deep=True, index=True).sum())
 
 
 class Tasks:

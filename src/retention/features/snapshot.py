@@ -296,6 +296,25 @@ def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep.to_numpy()]
 
 
+def in_sample(accounts: np.ndarray | pd.Series, share: float) -> np.ndarray:
+    """Whether each row's account is in a sample of `share` of the accounts, by a hash of its
+    id: every row of an account is in or out together, the same in any partition, process or
+    run, so a sampled training set keeps the split by account and by time."""
+    ids = np.asarray(accounts).astype(str).astype(object)
+    if share >= 1:
+        return np.ones(len(ids), dtype=bool)
+    hashed = pd.util.hash_array(ids)  # uint64, with pandas' fixed key: the same everywhere
+    return hashed < np.uint64(int(share * 2.0**64))
+
+
+def sampled_accounts(frame: pd.DataFrame, share: float) -> pd.DataFrame:
+    """The rows of a training set (indexed by snapshot_date, customer_id) whose account is in
+    the sample of `share` of the accounts (`in_sample`)."""
+    if share >= 1:
+        return frame
+    return frame[in_sample(frame.index.get_level_values("customer_id").to_numpy(), share)]
+
+
 def build_training_set(
     dataset: Dataset | Tables,
     catalogue: Catalogue | None = None,

@@ -64,6 +64,9 @@ class TrainingConfig(_Frozen):
     # (0: on the validation part, scored by the early-stopping booster, as before).
     calibration_folds: int = Field(default=4, ge=0, le=20)
     rule_threshold: float = Field(default=-0.30, gt=-1, lt=0)
+    # The fit is in memory: a training set of more rows (or, on a cluster, over a third of the
+    # free memory) is sampled by account (all of an account's rows or none). None: no cap.
+    max_training_rows: int | None = Field(default=3_000_000, ge=1_000)
 
     @field_validator("calibration_folds")
     @classmethod

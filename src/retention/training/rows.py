@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from retention.data.loading import load_dataset
 from retention.data.simulator import ORACLE_HORIZON, TRUTH_DIR
 from retention.features.catalogue import Catalogue, load_catalogue
-from retention.features.snapshot import build_training_set
+from retention.features.snapshot import build_training_set, sampled_accounts
 from retention.model.compatibility import catalogue_sha256
 from retention.training.config import SplitConfig, TrainingConfig
 from retention.training.pipeline import ID, LABEL, PART, REVENUE, SPARE, TIME, TrainingRows
@@ -44,9 +44,14 @@ def rows_from_dataset(
     catalogue = load_catalogue()
     if client is None:
         dataset = load_dataset(folder)  # validates first: an invalid dataset stops here
-        stacked = build_training_set(dataset, catalogue, config.churn).reset_index()
+        whole = build_training_set(dataset, catalogue, config.churn)
+        share = min(1.0, (config.max_training_rows or len(whole)) / max(len(whole), 1))
+        if share < 1:
+            _say_sampled(share, len(whole), config.max_training_rows)
+        stacked = sampled_accounts(whole, share).reset_index()
+        del whole
     else:
-        stacked = _gathered(client, folder, catalogue, config, task_progress)
+        stacked, share = _gathered(client, folder, catalogue, config, task_progress)
     split = split_by_time(pd.DatetimeIndex(stacked[TIME].unique()), config)
     stacked[PART] = hold_out_accounts(
         split.part_of(stacked[TIME]),
@@ -66,6 +71,7 @@ def rows_from_dataset(
         **{f"window_{k}": v for k, v in split.describe().items()},
         "gap_months": str(split.gap_months),
         "validation_accounts": str(config.split.validation_accounts),
+        "sampled_accounts_share": f"{share:.4f}",
     }
     return TrainingRows(
         frame=stacked,
@@ -86,40 +92,53 @@ def _gathered(
     catalogue: Catalogue,
     config: TrainingConfig,
     task_progress: TaskProgress | None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, float]:
     """The training set built on the cluster, in one process's order (snapshot after
-    snapshot, accounts in part order), refused when it would not fit this process: the fit
-    is LightGBM in memory on the gathered rows."""
-    from retention.features.distributed import FrameTooLarge, build_training_set_distributed
+    snapshot, accounts in part order), and the share of accounts it holds: the fit is
+    LightGBM in memory on the gathered rows, so a set over `max_training_rows` or over a
+    third of this machine's free memory is sampled by account on the workers first."""
+    from retention.features.distributed import build_training_set_distributed
 
     free = _available_memory()
-    try:
-        # LightGBM's binned dataset and the evaluation copies need about as much again; the
-        # size is known before the rows are gathered, so a set too large never crosses
-        frame = build_training_set_distributed(
-            client,
-            folder,
-            catalogue,
-            config.churn,
-            max_bytes=free // 3,
-            task_progress=task_progress,
-        )
-    except FrameTooLarge as err:
-        raise ValueError(
-            f"训练集 {err.size / 1e9:.1f} GB 超出本进程可用内存 {free / 1e9:.1f} GB 的三分之一 / "
-            f"the training set ({err.size / 1e9:.1f} GB) is over a third of this process's free "
-            f"memory ({free / 1e9:.1f} GB): the in-memory fit needs a larger machine "
-            "(lightgbm.dask is not wired in yet)"
-        ) from err
+    # LightGBM's binned dataset and the evaluation copies need about as much again; the
+    # size is known before the rows are gathered, so a set too large never crosses whole
+    built = build_training_set_distributed(
+        client,
+        folder,
+        catalogue,
+        config.churn,
+        max_rows=config.max_training_rows,
+        max_bytes=free // 3,
+        task_progress=task_progress,
+    )
+    frame, share = built.frame, built.share
+    if share < 1:
+        _say_sampled(share, built.whole_rows, config.max_training_rows, built.whole_bytes, free)
     order = np.argsort(frame.index.get_level_values("snapshot_date"), kind="stable")
     stacked = frame.iloc[order].reset_index()
-    del frame  # the gathered copy, before the fit needs the memory
+    del frame, built  # the gathered copy, before the fit needs the memory
     log.info(
         "training set gathered: %d rows, %.0f MB",
         len(stacked),
         stacked.memory_usage(deep=True).sum() / 1e6,
     )
-    return stacked
+    return stacked, share
+
+
+def _say_sampled(
+    share: float, rows: int, max_rows: int | None, size: int = 0, free: int = 0
+) -> None:
+    """Log that the training set was sampled by account, why and to what share."""
+    memory = f"，或本机可用内存 {free / 1e9:.1f} GB 的三分之一" if free else ""
+    memory_en = f" or a third of the free memory ({free / 1e9:.1f} GB)" if free else ""
+    size_text = f"，{size / 1e9:.1f} GB" if size else ""
+    log.warning(
+        "训练集 %s 行%s，超出上限（max_training_rows %s 行%s）：按户抽取 %.1f%% 的客户训练 / the "
+        "training set (%s rows) is over its budget (max_training_rows %s%s): %.1f%% of the "
+        "accounts sampled, all of an account's rows or none",
+        f"{rows:,}", size_text, max_rows, memory, 100 * share,
+        f"{rows:,}", max_rows, memory_en, 100 * share,
+    )  # fmt: skip
 
 
 def _available_memory() -> int:
