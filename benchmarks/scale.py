@@ -24,7 +24,7 @@ worker over its limit is restarted by its nanny: spilling is fine, dying is not)
 feature frames are identical and compares the two models' test ROC AUC.
 Run: .venv/bin/python benchmarks/scale.py [--accounts N] [--partitions P] [--workers W]
      [--memory-limit 6GB] [--chunk-accounts C] [--processes K] [--data DIR] [--work DIR]
-     [--no-single] [--steps one,twelve,train,score]
+     [--no-single] [--steps one,twelve,train,score] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from support.postgres import fresh_schema
 
 MB = 1024  # ru_maxrss and VmHWM are in KiB on Linux
 STEPS = {"one": "one snapshot", "twelve": "12 snapshots", "train": "training", "score": "scoring"}
@@ -307,6 +309,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="an existing partitioned dataset to use")
     parser.add_argument("--work", type=Path, help="MLflow and store (default: a tmp folder)")
     parser.add_argument("--no-single", action="store_true", help="only the cluster")
+    parser.add_argument(
+        "--postgres",
+        help="store the batches in a fresh schema of this PostgreSQL (COPY), e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test (default: SQLite in the work folder)",
+    )
     parser.add_argument("--steps", default="one,twelve,train,score")
     parser.add_argument("--single", type=Path, help=argparse.SUPPRESS)  # the child's output
     args = parser.parse_args()
@@ -317,13 +324,13 @@ def main() -> None:
         single(args.data, args.single, steps)
         return
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_schema(args.postgres, "bench_scale") as pg:
         work = (args.work or Path(tmp) / "work").resolve()
         work.mkdir(parents=True, exist_ok=True)
         os.environ.update(
             RETENTION_WORK_DIR=str(work),
             RETENTION_MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}",
-            RETENTION_DATABASE_URL=f"sqlite:///{work / 'store.db'}",
+            RETENTION_DATABASE_URL=pg or f"sqlite:///{work / 'store.db'}",
         )
         folder = simulated(args, Path(tmp))
         one: dict[str, dict] = {}
