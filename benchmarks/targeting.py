@@ -13,10 +13,12 @@ time, as the team works), `--capacity` accounts are chosen by
       points to, else a dedicated manager); `a_one` is the same list with the single action
       whose estimated mean effect is the largest, and the baseline is the better of the two;
   (b) estimated money saved: each account's best modelled action by estimated effect x
-      revenue (scoring/targeting.py's risk_scaled_averted, best_actions and select: the list
-      mode's selection; scoring still estimates as `b_per_account`), the estimated effect
-      being the risk model's probability x the action's relative reduction from the
-      randomised outcomes, on the playbook's action or off it;
+      revenue (scoring/targeting.py's risk_scaled_averted, best_actions and select: what
+      `retention score` ranks by in money-saved mode), the estimated effect being the risk
+      model's probability x the action's relative reduction from the randomised outcomes, on
+      the playbook's action or off it; an action whose reduction is not positive is not
+      estimated, and the capacity it leaves goes by money at risk (list (a_playbook)), as the
+      product's list puts the accounts without an estimate after the chosen, by money at risk;
   (c) true money saved: the same with the true effects of every action (the oracle).
 
 Money saved = sum over the chosen accounts of the true churn averted by the chosen action
@@ -102,6 +104,17 @@ def choose_by_risk(
     order = np.argsort(-money, kind="stable")
     order = order[money[order] > 0][:capacity]
     return Chosen(order, np.asarray(action)[order])
+
+
+def filled(chosen: Chosen, fallback: Chosen, capacity: int) -> Chosen:
+    """`chosen`, then the `fallback` list's rows not in it up to `capacity`: the product's
+    list in money-saved mode (scoring/targeting.py, rank_by_money_saved) visits the chosen
+    accounts first, then the rest by money at risk."""
+    rest = ~np.isin(fallback.account, chosen.account)
+    room = max(0, capacity - len(chosen.account))
+    account = np.concatenate([chosen.account, fallback.account[rest][:room]])
+    action = np.concatenate([chosen.action, fallback.action[rest][:room]])
+    return Chosen(account.astype(int), action.astype(int))
 
 
 def money_saved(chosen: Chosen, true: np.ndarray, revenue: np.ndarray) -> float:
@@ -258,13 +271,14 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     for _, group in s.frame.groupby(TIME, sort=True):
         i = group.index.to_numpy()
         k, true, rev = args.capacity, s.true[i], revenue[i]
+        playbook = choose_by_risk(s.risk[i], rev, s.playbook[i], k)
         lists = {
-            "a_playbook": choose_by_risk(s.risk[i], rev, s.playbook[i], k),
+            "a_playbook": playbook,
             "a_one": choose_by_risk(s.risk[i], rev, np.full(len(i), one), k),
             "a_oracle_risk": choose_by_risk(s.oracle_risk[i], rev, s.playbook[i], k),
             "b_per_account": choose_by_effect(s.per_account[i], rev, k),
             "b_playbook": choose_by_effect(_only(s.estimated[i], s.playbook[i]), rev, k),
-            "saved_b": choose_by_effect(s.estimated[i], rev, k),
+            "saved_b": filled(choose_by_effect(s.estimated[i], rev, k), playbook, k),
             "saved_c": choose_by_effect(true, rev, k),
         }
         for name, chosen in lists.items():
@@ -276,7 +290,7 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     took = time.perf_counter() - began
     print(f"seed {seed}: {len(s.frame):,} account-snapshots in the test months, {took:.0f} s")
     if not np.isfinite(s.estimated).any():
-        print("  no action with enough evidence / 证据不足: (b) chooses nobody")
+        print("  证据不足 / no action with enough evidence and a positive reduction: (b) is (a)")
     return {"seed": seed, **saved}
 
 
