@@ -13,22 +13,27 @@ time, as the team works), `--capacity` accounts are chosen by
       points to, else a dedicated manager); `a_one` is the same list with the single action
       whose estimated mean effect is the largest, and the baseline is the better of the two;
   (b) estimated money saved: each account's best modelled action by estimated effect x
-      revenue (scoring/targeting.py's risk_scaled_averted, best_actions and select: the list
-      mode's selection; scoring still estimates as `b_per_account`), the estimated effect
-      being the risk model's probability x the action's relative reduction from the
-      randomised outcomes, on the playbook's action or off it;
+      revenue (scoring/targeting.py's risk_scaled_averted, best_actions and select: what
+      `retention score` ranks by in money-saved mode), the estimated effect being the risk
+      model's probability x the action's relative reduction from the randomised outcomes, on
+      the playbook's action or off it; an action whose reduction is not positive is not
+      estimated, and the capacity it leaves goes by money at risk (list (a_playbook)), as the
+      product's list puts the accounts without an estimate after the chosen, by money at risk;
   (c) true money saved: the same with the true effects of every action (the oracle).
 
 Money saved = sum over the chosen accounts of the true churn averted by the chosen action
 (`_truth/action_effects`: contact made) x the account's expected 12-month revenue, in CNY.
 `a_oracle_risk` is (a) ranked by the true untreated probability instead of the model's (the
-best that ranking by money at risk can do); `b_playbook` keeps the playbook's action and ranks
-by its estimated money saved; `b_per_account` is (b) with the per-account effect models
-(`EffectModels.averted`, the rule before: each account's own estimated effect x revenue).
+best that ranking by money at risk can do); with `--ceiling`, `c_features` ranks by a model
+of the true effects learned from the truth with the product's features (`feature_ceiling`:
+the best any effect model of those features could do); `b_playbook` keeps the playbook's
+action and ranks by its estimated money saved; `b_per_account` is (b) with the per-account
+effect models (`EffectModels.averted`, the rule before: each account's own estimated effect x
+revenue).
 Printed per seed and the mean and sd over seeds.
 
 Run: .venv/bin/python benchmarks/targeting.py [--accounts N] [--months M] [--seeds 1 2 3]
-     [--capacity K] [--learner shared_base|t_learner] [--population]
+     [--capacity K] [--learner shared_base|t_learner] [--population] [--ceiling]
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import argparse
 import time
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -102,6 +108,17 @@ def choose_by_risk(
     order = np.argsort(-money, kind="stable")
     order = order[money[order] > 0][:capacity]
     return Chosen(order, np.asarray(action)[order])
+
+
+def filled(chosen: Chosen, fallback: Chosen, capacity: int) -> Chosen:
+    """`chosen`, then the `fallback` list's rows not in it up to `capacity`: the product's
+    list in money-saved mode (scoring/targeting.py, rank_by_money_saved) visits the chosen
+    accounts first, then the rest by money at risk."""
+    rest = ~np.isin(fallback.account, chosen.account)
+    room = max(0, capacity - len(chosen.account))
+    account = np.concatenate([chosen.account, fallback.account[rest][:room]])
+    action = np.concatenate([chosen.action, fallback.action[rest][:room]])
+    return Chosen(account.astype(int), action.astype(int))
 
 
 def money_saved(chosen: Chosen, true: np.ndarray, revenue: np.ndarray) -> float:
@@ -237,6 +254,30 @@ def prepare(
     )
 
 
+def feature_ceiling(s: Snapshots) -> np.ndarray:
+    """(n, actions): what the product's features can tell of the true effects at best: per
+    action, a LightGBM regression of the true effect on the snapshot features, the risk
+    model's probability and the playbook's action, fitted on the truth of half the accounts
+    and predicting the other half, and back. Not an estimator (it learns from `_truth/`,
+    about 10,000 noise-free account-snapshots a half): the ceiling of any effect model that
+    reads these features, however much randomised evidence it had (`--ceiling`)."""
+    catalogue = load_catalogue()
+    features = catalogue.names(point_in_time_only=True)
+    levels = category_levels(s.frame, [f for f in features if catalogue.by_name[f].categorical])
+    playbook = (s.playbook[:, None] == np.arange(len(ACTIONS))).astype(float)
+    matrix = np.column_stack([feature_matrix(s.frame, features, levels), s.risk, playbook])
+    half = pd.util.hash_array(s.frame[ID].to_numpy(dtype=str)) % 2
+    params = {"objective": "regression", "num_leaves": 31, "learning_rate": 0.05, "verbose": -1}
+    out = np.full_like(s.true, np.nan)
+    for j in range(len(ACTIONS)):
+        known = np.isfinite(s.true[:, j])
+        for part in (0, 1):
+            fit = known & (half != part)
+            data = lgb.Dataset(matrix[fit], s.true[fit, j])
+            out[half == part, j] = lgb.train(params, data, 300).predict(matrix[half == part])
+    return out
+
+
 def _only(effect: np.ndarray, action: np.ndarray) -> np.ndarray:
     """The effects with every action but the given one of each row masked (NaN)."""
     out = np.full_like(effect, np.nan)
@@ -254,29 +295,35 @@ def one_seed(seed: int, args: argparse.Namespace, config: effects.EffectsConfig)
     one = int(np.argmax(pd.DataFrame(s.estimated).mean().fillna(-np.inf).to_numpy()))
     names = ["a_playbook", "a_one", "a_oracle_risk", "b_per_account", "b_playbook", "saved_b"]
     names.append("saved_c")
-    saved = dict.fromkeys(names, 0.0)
+    ceiling = feature_ceiling(s) if args.ceiling else None
+    saved = dict.fromkeys(names + (["c_features"] if args.ceiling else []), 0.0)
     for _, group in s.frame.groupby(TIME, sort=True):
         i = group.index.to_numpy()
         k, true, rev = args.capacity, s.true[i], revenue[i]
+        playbook = choose_by_risk(s.risk[i], rev, s.playbook[i], k)
         lists = {
-            "a_playbook": choose_by_risk(s.risk[i], rev, s.playbook[i], k),
+            "a_playbook": playbook,
             "a_one": choose_by_risk(s.risk[i], rev, np.full(len(i), one), k),
             "a_oracle_risk": choose_by_risk(s.oracle_risk[i], rev, s.playbook[i], k),
             "b_per_account": choose_by_effect(s.per_account[i], rev, k),
             "b_playbook": choose_by_effect(_only(s.estimated[i], s.playbook[i]), rev, k),
-            "saved_b": choose_by_effect(s.estimated[i], rev, k),
+            "saved_b": filled(choose_by_effect(s.estimated[i], rev, k), playbook, k),
             "saved_c": choose_by_effect(true, rev, k),
         }
+        if ceiling is not None:
+            lists["c_features"] = choose_by_effect(ceiling[i], rev, k)
         for name, chosen in lists.items():
             saved[name] += money_saved(chosen, true, rev)
     saved["saved_a"] = max(saved["a_playbook"], saved["a_one"])
     saved["b/a"] = saved["saved_b"] / saved["saved_a"]
     saved["b/c"] = saved["saved_b"] / saved["saved_c"]
     saved["b_per_account/a"] = saved["b_per_account"] / saved["saved_a"]
+    if args.ceiling:
+        saved["c_features/a"] = saved["c_features"] / saved["saved_a"]
     took = time.perf_counter() - began
     print(f"seed {seed}: {len(s.frame):,} account-snapshots in the test months, {took:.0f} s")
     if not np.isfinite(s.estimated).any():
-        print("  no action with enough evidence / 证据不足: (b) chooses nobody")
+        print("  证据不足 / no action with enough evidence and a positive reduction: (b) is (a)")
     return {"seed": seed, **saved}
 
 
@@ -288,6 +335,11 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--learner", choices=["shared_base", "t_learner"], default="shared_base")
     parser.add_argument("--population", action="store_true")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="add c_features: a model of the true effects from the features (feature_ceiling)",
+    )
     args = parser.parse_args()
     if args.capacity is None:  # RETENTION_CAPACITY is set for the default portfolio
         args.capacity = max(1, round(Settings().capacity * args.accounts / DEFAULT_ACCOUNTS))
@@ -301,7 +353,8 @@ def main() -> None:
     print("true money saved over the test months, million CNY:")
     print(shown.round(3).to_string())
     print("\nmean and sd over seeds (saved: million CNY):")
-    print(shown[POLICIES].agg(["mean", "std"]).T.round(3).to_string())
+    policies = POLICIES + (["c_features/a"] if args.ceiling else [])
+    print(shown[policies].agg(["mean", "std"]).T.round(3).to_string())
 
 
 if __name__ == "__main__":

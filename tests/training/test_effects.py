@@ -259,3 +259,5 @@ def test_relative_effects_tell_the_playbooks_action_apart_and_pool_what_is_noise
     # and off it, the same few follow-ups each: one pooled estimate, less sure than on
     assert relative["tariff_plan"].off == pytest.approx(relative["capacity_change_visit"].off)
     assert relative["tariff_plan"].off_se > relative["tariff_plan"].on_se
+    # and with no action modelled there is nothing to estimate (not an error)
+    assert effects.relative_effects(rows, base, []) == {}

@@ -1,5 +1,8 @@
-"""The effect models of the retention actions as scoring uses them (issue 17, item 4): for a
-feature frame, each modelled action's expected churn averted per account.
+"""The effect models of the retention actions as scoring loads them (issue 17, item 4): each
+action's relative reductions of churn from the randomised outcomes (`relative`), which
+scoring scales each account's churn probability by (scoring/targeting.py), and, for a
+feature frame, each modelled action's churn averted per account by the per-account models
+(`averted`: measured by `retention effects` and benchmarks/targeting.py, not ranked by).
 
 Fitted by `retention.training.effects` (`retention effects DIR`) and registered by
 `model/registry.py` as `key-account-effects`; scoring loads the champion version and needs

@@ -160,7 +160,7 @@ def score_snapshot(
     actions = _with_offers(actions, customer_rows, tables, tariffs, playbook, when)
     clock.lap("tariff_offers")
     chosen, targeting = _targeting(
-        accounts, rows, groups_of, facts[~leaving_mask], playbook, capacity, effects, list_mode
+        accounts, groups_of, facts[~leaving_mask], playbook, capacity, effects, list_mode
     )
     accounts = _ranked(accounts, chosen, targeting)
     managers = customer_rows["account_manager_id"].set_axis(frame.index)
@@ -229,7 +229,6 @@ def _ranked(accounts: pd.DataFrame, chosen: list[str], targeting: target.Targeti
 
 def _targeting(
     accounts: pd.DataFrame,
-    rows: pd.DataFrame,
     groups_of: dict[str, list[str]],
     facts: pd.DataFrame,
     playbook: Playbook,
@@ -248,9 +247,9 @@ def _targeting(
     if lacking is not None:
         return [], target.no_effects(lacking)
     facts_of: dict[str, dict[str, object]] = facts.to_dict("index")  # type: ignore[assignment]
-    eligible = target.eligible_actions(playbook, groups_of, facts_of, models.enough())
-    revenue = accounts["expected_revenue_cny"].to_numpy(dtype=float)
-    effect_rows = target.expected_effects(models, rows, revenue, eligible)
+    eligible = target.eligible_actions(playbook, groups_of, facts_of, target.qualifying(models))
+    first = target.first_actions(playbook, groups_of, facts_of)
+    effect_rows = target.expected_effects(models, accounts, first, eligible)
     best = target.best_actions(effect_rows).reindex(accounts["customer_id"])
     code = best["code"].astype(object)
     accounts["best_action"] = code.where(code.notna(), None).to_numpy()

@@ -33,23 +33,27 @@ Why not causalml or econml: the meta-learner is a few boosters and a subtraction
 LightGBM already here; either library would bring a large dependency tree (econml: shap,
 sparse, dowhy pins; causalml: Cython builds, torch extras) into a 2-core service for what is
 a few dozen lines, and neither adds what matters here (the out-of-time split, the product's
-features, the propensities of the log). Their X- and doubly robust learners were not tried:
-they learn from the same few hundred randomised rows per action, and that, not the estimator,
-is what limits the targeting below; econml stays the candidate should the data grow.
+features, the propensities of the log). Their X- and doubly robust learners are not kept: they
+learn from the same few hundred randomised rows per action (a few dozen churned), and that,
+not the estimator, is what limits the targeting below; a DR-learner tried on the simulator
+(LightGBM on the doubly robust pseudo-outcomes of each action's randomised rows, these arms
+as the outcome models) chose lists saving about half of what ranking by money at risk saves,
+as the per-account models do. econml stays the candidate should the data grow.
 
 The fitted models (`fit_effect_models` -> `EffectModels`) estimate every action for any frame
-of snapshot features; scoring's targeting (scoring/targeting.py, `expected_effects`) still
-ranks by those per-account estimates, though on the simulator (benchmarks/targeting.py: 5,000
-accounts, 333 a month over the 6 test months) that list saved less than half of what the
-money-at-risk list saves, the per-account effects learned at the capacity edge, from effects of
-1-2 points, hardly following the true ones over the portfolio (correlation -0.2 to +0.2 by
-action, seed 1). The benchmark's list (b) reads each action's relative reduction of churn instead
-(`relative_effects`, kept in the artifact; `targeting.risk_scaled_averted`): on the playbook's
-action and off it, the randomised follow-ups' observed over expected churn against the
-controls', pooled across actions by empirical Bayes, scaling each account's churn probability;
-it ties the money-at-risk list. Not yet wired into scoring: on the small portfolio of
-tests/training/test_targeting.py the pooled reductions come out negative, and the list mode
-must then fall back to money at risk and say so.
+of snapshot features (`EffectModels.averted`), but scoring does not rank by those per-account
+estimates: on the simulator (benchmarks/targeting.py: 5,000 accounts, 333 a month over the 6
+test months) that list saved less than half of what the money-at-risk list saves, the
+per-account effects learned at the capacity edge, from effects of 1-2 points, hardly following
+the true ones over the portfolio (correlation -0.2 to +0.2 by action, seed 1). Scoring's
+targeting (scoring/targeting.py, `expected_effects` -> `risk_scaled_averted`), and the
+benchmark's list (b), read each action's relative reduction of churn instead
+(`relative_effects`, kept in the artifact): on the playbook's action and off it, the
+randomised follow-ups' observed over expected churn against the controls', pooled across
+actions by empirical Bayes, scaling each account's churn probability; an action whose
+reduction is not positive is not ranked by effect, and with none the list stays ranked by
+money at risk. On the simulator it ties the money-at-risk list: a few dozen churned
+follow-ups per action do not tell the actions' reductions apart.
 
 Until an action has `min_treated` randomised follow-ups and the data `min_controls` controls
 with matured outcomes (200 each by default: with fewer, the Qini of a few dozen test rows is
@@ -374,6 +378,8 @@ def relative_effects(
     (empirical Bayes). Why not per account: a few hundred randomised outcomes per action
     cannot tell one account's effect of a few points from another's (benchmarks/targeting.py),
     but they do tell which actions work where the account's reason points to them."""
+    if not actions:  # nothing modelled (the benchmark's small portfolios): nothing to pool
+        return {}
     treated, on = rows[TREATED].to_numpy(dtype=bool), on_playbook(rows)
     code, churned = rows[ACTION].to_numpy(), rows[LABEL].to_numpy(dtype=float)
     weight = rows[WEIGHT].to_numpy(dtype=float)
