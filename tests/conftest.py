@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -89,17 +90,31 @@ def champion(trained: TrainResult) -> str:
 
 
 @pytest.fixture(scope="session")
-def scored(trained: TrainResult, simulation: SimulationResult) -> ScoredList:
+def score_portfolio(
+    trained: TrainResult, simulation: SimulationResult
+) -> Callable[..., ScoredList]:
+    """The small portfolio scored at the month after its data by the tests' model, team
+    capacity 40, with more of `score_snapshot`'s options (effects, list mode) where given."""
+
+    def score(**options: Any) -> ScoredList:
+        return score_snapshot(
+            Dataset(**simulation.tables),
+            load_version(trained.version),
+            load_catalogue(),
+            load_playbook(),
+            WorkingCalendar(),
+            capacity=40,
+            tariffs=load_tariffs(),
+            **options,
+        )
+
+    return score
+
+
+@pytest.fixture(scope="session")
+def scored(score_portfolio: Callable[..., ScoredList]) -> ScoredList:
     """The small portfolio scored at the month after its data, team capacity 40."""
-    return score_snapshot(
-        Dataset(**simulation.tables),
-        load_version(trained.version),
-        load_catalogue(),
-        load_playbook(),
-        WorkingCalendar(),
-        capacity=40,
-        tariffs=load_tariffs(),
-    )
+    return score_portfolio()
 
 
 @pytest.fixture(scope="session")

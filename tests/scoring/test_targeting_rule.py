@@ -5,12 +5,11 @@ never the best one, and with none that does the list is today's, and says why.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from retention.data.dataset import Dataset
-from retention.data.simulator import SimulationResult
-from retention.features.catalogue import load_catalogue
 from retention.model.effects_artifact import (
     MODELLED,
     ActionEvidence,
@@ -18,14 +17,8 @@ from retention.model.effects_artifact import (
     EffectModels,
     RelativeEffect,
 )
-from retention.model.registry import load_version
 from retention.records.batch import ScoredList
 from retention.scoring import targeting
-from retention.scoring.batch import score_snapshot
-from retention.scoring.calendar import WorkingCalendar
-from retention.scoring.playbook import load_playbook
-from retention.tariffs.tables import load_tariffs
-from retention.training.pipeline import TrainResult
 
 HELPS, HURTS = "dedicated_manager", "tariff_plan"
 
@@ -42,26 +35,12 @@ def _models(helps: float, hurts: float) -> EffectModels:
     return EffectModels(["x"], {}, None, Arm(), arms, evidence, 200, 200, relative=relative)
 
 
-def _score(simulation: SimulationResult, trained: TrainResult, models: EffectModels) -> ScoredList:
-    return score_snapshot(
-        Dataset(**simulation.tables),
-        load_version(trained.version),
-        load_catalogue(),
-        load_playbook(),
-        WorkingCalendar(),
-        capacity=40,
-        tariffs=load_tariffs(),
-        effects=("7", models),
-        list_mode="auto",
-    )
-
-
 def test_the_list_ranks_by_risk_times_the_reduction_and_never_picks_an_action_that_hurts(
-    simulation: SimulationResult, trained: TrainResult
+    score_portfolio: Callable[..., ScoredList],
 ) -> None:
     # Given an effects champion: the dedicated manager reduces churn by 30% where the
     # playbook points to it, the tariff plan raises it
-    scored = _score(simulation, trained, _models(0.3, -0.4))
+    scored = score_portfolio(effects=("7", _models(0.3, -0.4)), list_mode="auto")
 
     # Then the list is ranked by money saved and only the dedicated manager is estimated,
     # at the account's churn probability x 0.3, and only where the playbook points to it
@@ -82,11 +61,11 @@ def test_the_list_ranks_by_risk_times_the_reduction_and_never_picks_an_action_th
 
 
 def test_with_no_action_reducing_churn_the_list_and_actions_are_todays(
-    simulation: SimulationResult, trained: TrainResult, scored: ScoredList
+    score_portfolio: Callable[..., ScoredList], scored: ScoredList
 ) -> None:
     # Given an effects champion whose actions, with enough randomised outcomes, reduce
     # nothing (no reduction on the playbook's action, a negative one off it)
-    got = _score(simulation, trained, _models(0.0, -0.4))
+    got = score_portfolio(effects=("7", _models(0.0, -0.4)), list_mode="auto")
 
     # Then the list is ranked by money at risk as without a champion, with the same actions
     assert got.list_mode == targeting.MONEY_AT_RISK and got.effects.empty
