@@ -43,6 +43,7 @@ from retention.features.snapshot import (
     build_snapshots,
     labelled_rows,
     peer_medians,
+    sample_share,
     sampled_accounts,
     snapshot_index,
     snapshot_range,
@@ -152,7 +153,7 @@ def build_training_set_distributed(
     del spread  # each partition's features and Dataset, released once its rows are taken
     sizes = client.gather(list(client.map(_frame_size, labelled)))
     rows, size = sum(r for r, _ in sizes), sum(b for _, b in sizes)
-    share = min(1.0, (max_rows or rows) / max(rows, 1), (max_bytes or size) / max(size, 1))
+    share = sample_share(rows, max_rows, size, max_bytes)
     if share < 1:
         labelled = list(client.map(sampled_accounts, labelled, share=share))
     return TrainingSet(gather_frames(client, labelled), share, rows, size)

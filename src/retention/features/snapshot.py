@@ -296,13 +296,26 @@ def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep.to_numpy()]
 
 
+def sample_share(
+    rows: int, max_rows: int | None, size: int = 0, max_bytes: int | None = None
+) -> float:
+    """The share of accounts a training set of `rows` rows and `size` bytes keeps under its
+    budget: at most `max_rows` rows and `max_bytes` bytes (None: no limit); 1.0 within it."""
+    share = 1.0
+    if max_rows is not None and rows > max_rows:
+        share = max_rows / rows
+    if max_bytes is not None and size > max_bytes:
+        share = min(share, max_bytes / size)
+    return share
+
+
 def in_sample(accounts: np.ndarray | pd.Series, share: float) -> np.ndarray:
     """Whether each row's account is in a sample of `share` of the accounts, by a hash of its
     id: every row of an account is in or out together, the same in any partition, process or
     run, so a sampled training set keeps the split by account and by time."""
-    ids = np.asarray(accounts).astype(str).astype(object)
     if share >= 1:
-        return np.ones(len(ids), dtype=bool)
+        return np.ones(len(accounts), dtype=bool)
+    ids = np.asarray(accounts).astype(str).astype(object)
     hashed = pd.util.hash_array(ids)  # uint64, with pandas' fixed key: the same everywhere
     return hashed < np.uint64(int(share * 2.0**64))
 

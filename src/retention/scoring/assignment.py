@@ -47,6 +47,13 @@ class AssignmentPolicy(BaseModel):
     general_actions: tuple[str, ...] = ("dedicated_manager",)
     seed: int = Field(default=17, ge=0, lt=10**9)
 
+    def pointed(self, codes: list[str]) -> str | None:
+        """The action an account's reasons point to among its recommended `codes` (in the
+        playbook's order): the first that is not a general action, else the first; None
+        when there is none. The edge's follow-ups are given it, and targeting's `on` is it."""
+        found = [code for code in codes if code not in self.general_actions] or codes
+        return found[0] if found else None
+
 
 def batch_seed(policy: AssignmentPolicy, snapshot: pd.Timestamp) -> int:
     """The batch's seed: the policy's and the snapshot date (YYYYMMDD) side by side."""
@@ -119,8 +126,7 @@ def _action(
 ) -> tuple[str, float]:
     """The account's action if followed up, and its probability given a follow-up: the first
     its reasons point to, or, on a list ranked by money saved, its best (first) action."""
-    pointed = [code for code in codes if code not in policy.general_actions]
-    default = codes[0] if targeted else (pointed or codes)[0]
+    default = codes[0] if targeted else policy.pointed(codes) or codes[0]
     others = [code for code in codes if code != default]
     if not others or policy.other_action_share == 0:
         return default, 1.0

@@ -156,13 +156,7 @@ def first_actions(
     holds. The capacity edge's follow-ups are given this action (scoring/assignment.py), so
     it is the `on` of each action's relative reductions (`on_playbook`, training/effects.py)."""
     every = eligible_actions(playbook, groups_of, facts_of, list(playbook.actions))
-    general = set(playbook.assignment.general_actions)
-    out: dict[str, str | None] = {}
-    for customer, codes in every.items():
-        pointed = [code for code in codes if code not in general]
-        found = pointed or codes
-        out[customer] = found[0] if found else None
-    return out
+    return {customer: playbook.assignment.pointed(codes) for customer, codes in every.items()}
 
 
 def reductions(relative: RelativeEffect) -> tuple[float, float]:

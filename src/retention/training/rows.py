@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from retention.data.loading import load_dataset
 from retention.data.simulator import ORACLE_HORIZON, TRUTH_DIR
 from retention.features.catalogue import Catalogue, load_catalogue
-from retention.features.snapshot import build_training_set, sampled_accounts
+from retention.features.snapshot import build_training_set, sample_share, sampled_accounts
 from retention.model.compatibility import catalogue_sha256
 from retention.training.config import SplitConfig, TrainingConfig
 from retention.training.pipeline import ID, LABEL, PART, REVENUE, SPARE, TIME, TrainingRows
@@ -45,7 +45,7 @@ def rows_from_dataset(
     if client is None:
         dataset = load_dataset(folder)  # validates first: an invalid dataset stops here
         whole = build_training_set(dataset, catalogue, config.churn)
-        share = min(1.0, (config.max_training_rows or len(whole)) / max(len(whole), 1))
+        share = sample_share(len(whole), config.max_training_rows)
         if share < 1:
             _say_sampled(share, len(whole), config.max_training_rows)
         stacked = sampled_accounts(whole, share).reset_index()
