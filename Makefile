@@ -33,7 +33,8 @@ browser-deps:  ## Debian's Chromium and a Chinese font for the browser tests (ne
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei; \
 	fi
 
-bench: setup  ## print the figures the issues ask for
+bench: setup  ## print the figures the issues ask for (with the public tables of the bench extra)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
