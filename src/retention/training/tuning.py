@@ -3,9 +3,8 @@
 The rows are built once (a dataset folder's stacked snapshots or a user's table, as
 `retention train` builds them) and so are the feature matrices of every fit a trial is judged
 on (`window_parts`): the time split's validation snapshots once for each of four disjoint
-groups of accounts, and earlier validation blocks where the history allows (rolling origin),
-each fitted on snapshots a horizon before it (`window_gap`), as the test is forecast; on a
-table without times, stratified folds. Never the test. A trial's first fit stops early
+groups of accounts, and earlier validation blocks where the history allows (rolling origin);
+on a table without times, stratified folds. Never the test. A trial's first fit stops early
 as `retention.training.fit.fit_booster` does (`trial_booster`, with the pruner's callback),
 the others reuse its rounds. The objective is the mean validation ROC AUC: the champion gate
 compares ROC AUC (and PR AUC), both rank-based, and calibration fixes the probabilities
@@ -69,7 +68,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Bump when the search space or the objective changes: a new study then starts.
-SEARCH_VERSION = "4"
+SEARCH_VERSION = "3"
 STUDY_TAG = "retention.study"
 # A seed's fixed number of rounds (early stopping off); the sampler never proposes it.
 ROUNDS = "rounds"
@@ -124,12 +123,11 @@ def window_parts(rows: TrainingRows, config: TrainingConfig) -> list[pd.Series]:
     not in that fit); only rows before the test are ever labelled.
 
     First the time split's validation snapshots, once for each of `ACCOUNT_GROUPS` disjoint
-    groups of accounts (held out of training, trained on the other accounts' snapshots a
-    `window_gap` earlier, as split.hold_out_accounts does with one share): every account is
-    validated once. Then rolling origin, where the history allows: up to `EARLIER_WINDOWS`
-    blocks of as many snapshots, each ending where the next begins, fitted on the snapshots
-    the same gap before it, each with the next group held out. A fit with one class only is
-    not made."""
+    groups of accounts (held out of training, trained on the other accounts' earlier
+    snapshots, as split.hold_out_accounts does with one share): every account is validated
+    once. Then rolling origin, where the history allows: up to `EARLIER_WINDOWS` blocks of as
+    many snapshots, each ending where the next begins, fitted on every snapshot before it,
+    each with the next group held out. A fit with one class only is not made."""
     frame = rows.frame
     accounts = frame[ID].astype(str)
     ids = np.sort(accounts.unique())
@@ -137,43 +135,20 @@ def window_parts(rows: TrainingRows, config: TrainingConfig) -> list[pd.Series]:
     group = accounts.map(dict(zip(ids[order], np.arange(len(ids)) % ACCOUNT_GROUPS, strict=True)))
     validation = frame.loc[frame[PART].eq("validation"), TIME]
     learning = frame.loc[frame[PART].isin(["train", "validation", SPARE]), TIME]
-    dates = pd.DatetimeIndex(np.sort(learning[learning <= validation.max()].unique()))
+    dates = np.sort(learning[learning <= validation.max()].unique())
     width = validation.nunique()
-    gap = window_gap(dates, width, config.gap_months)
     plans = [(len(dates), g) for g in range(ACCOUNT_GROUPS)]
     for k in range(1, EARLIER_WINDOWS + 1):
-        if len(_before(dates, len(dates) - (k + 1) * width, gap)) >= MIN_TRAIN_SNAPSHOTS:
+        if len(dates) - (k + 1) * width >= MIN_TRAIN_SNAPSHOTS:
             plans.append((len(dates) - k * width, k % ACCOUNT_GROUPS))
     windows = []
     for end, held in plans:
         parts = pd.Series(None, index=frame.index, dtype=object)
-        parts[frame[TIME].isin(_before(dates, end - width, gap)) & group.ne(held)] = "train"
+        parts[frame[TIME].isin(dates[: end - width]) & group.ne(held)] = "train"
         parts[frame[TIME].isin(dates[end - width : end]) & group.eq(held)] = "validation"
         if min(frame.loc[parts.eq(p), LABEL].nunique() for p in ("train", "validation")) == 2:
             windows.append(parts)
     return windows
-
-
-def window_gap(dates: pd.DatetimeIndex, width: int, horizon_gap: int) -> int:
-    """Months between a window's last training snapshot and its first validation snapshot:
-    the split's gap before the test (a horizon by default), so no training label runs into
-    the months the window is judged on, as none runs into the test's. Trained on labels that
-    overlap its validation, a trial is rewarded for learning those very months (an industry's
-    bad spell, a burst of closures), which the test never shares. Shorter, down to none, where
-    the history would leave fewer than `MIN_TRAIN_SNAPSHOTS` snapshots to train on."""
-    first = dates[len(dates) - width]
-    for months in range(horizon_gap, 0, -1):
-        if int((dates <= first - pd.DateOffset(months=months)).sum()) >= MIN_TRAIN_SNAPSHOTS:
-            return months
-    return 0
-
-
-def _before(dates: pd.DatetimeIndex, at: int, gap: int) -> pd.DatetimeIndex:
-    """The training snapshots of a window whose validation starts at `dates[at]`: those at
-    least `gap` months before it, so their label windows end where the validation begins."""
-    if at <= 0:
-        return dates[:0]
-    return dates[dates <= dates[at] - pd.DateOffset(months=gap)] if gap else dates[:at]
 
 
 def validation_folds(rows: TrainingRows, config: TrainingConfig) -> list[Fold]:
