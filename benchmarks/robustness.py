@@ -65,7 +65,6 @@ def run_variant(name: str, seed: int, args: argparse.Namespace, tmp: Path) -> di
     trained = fit(rows, training, args.tune, tmp, f"robust:{name}:{seed}")
     return {
         "name": name,
-        "seed": seed,
         "rows": len(rows.frame),
         "churn": churn,
         "metrics": trained.metrics,
@@ -229,7 +228,10 @@ def main() -> None:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or [args.seed]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or [args.seed]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: comma-separated whole numbers, e.g. 1,2,3")
     missed: list[str] = []
     per_seed: list[str] = []  # with several seeds: one seed's misses, listed, not judged
     with tempfile.TemporaryDirectory() as tmp:
