@@ -16,8 +16,9 @@ default config through the product's own path (as `retention train DIR` does) an
 
 Measured on 2026-12-04 (base, seed 20261129, 4,000 x 48): gap 0.045; the model ranks within
 H at 0.525 against the oracle's 0.646, within W at 0.476 against 0.560; model + state 0.879
-against the oracle's 0.904. At 20,000 accounts (seed 7) the same config's gap is 0.029: at
-4,000 accounts the model is short of examples to learn the rates from, not of features.
+against the oracle's 0.904. At 20,000 accounts (same seed) the gap is 0.026, within H 0.534
+against 0.601, model + state 0.893 against 0.905: at 4,000 accounts the model is short of
+examples to learn the rates from, not of features.
 Run: .venv/bin/python benchmarks/oracle_gap.py [--variant base] [--accounts 4000,20000]
      [--months 48] [--seed S]
 """
